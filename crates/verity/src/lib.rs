@@ -1,0 +1,99 @@
+//! # Verity
+//!
+//! Typed, validated LLM agents for Rust, in the spirit of PydanticAI: an
+//! [`Agent<Deps, Output>`](Agent) turns a prompt into a value of your output type,
+//! calling tools that are plain Rust functions, over any model.
+//!
+//! ```
+//! use verity::prelude::*;
+//!
+//! #[derive(Debug, serde::Deserialize, schemars::JsonSchema)]
+//! struct CityLocation {
+//!     city: String,
+//!     country: String,
+//! }
+//!
+//! /// Get the weather in a city.
+//! ///
+//! /// # Arguments
+//! /// * `city` - The city's name.
+//! #[tool]
+//! async fn get_weather(city: String) -> String {
+//!     format!("sunny in {city}")
+//! }
+//!
+//! let agent = Agent::builder(TestModel::new())
+//!     .tool(GetWeather)
+//!     .output::<CityLocation>()
+//!     .build();
+//! let result = agent.run_sync("Where were the olympics held in 2012?").unwrap();
+//! println!("{:?} {:?}", result.output, result.usage());
+//! ```
+//!
+//! See `ARCHITECTURE.md` in the repository for how the modules fit together.
+
+extern crate self as verity;
+
+pub mod agent;
+pub mod error;
+pub mod messages;
+pub mod model;
+pub mod models;
+pub mod output;
+pub mod settings;
+pub mod stream;
+pub mod tools;
+pub mod usage;
+pub mod validation;
+
+pub use agent::{
+    Agent, AgentBuilder, AgentNode, AgentRun, EndStrategy, FinalResult, RunOptions, RunResult,
+    load_messages,
+};
+pub use error::{Error, Result};
+pub use messages::{
+    BinaryContent, FileUrl, FinishReason, ModelMessage, ModelRequest, ModelRequestPart,
+    ModelResponse, ModelResponsePart, UserContent, UserPrompt,
+};
+pub use model::{IntoModel, Model, ModelProfile, ModelRef, ModelRequestParameters, ToolDefinition};
+pub use output::{OutputMode, OutputSpec};
+pub use settings::ModelSettings;
+pub use tools::{IntoTool, ModelRetry, RunContext, Tool, ToolError};
+pub use usage::{RequestUsage, RunUsage, UsageLimits};
+
+/// Marks a function as a tool the model can call.
+///
+/// `#[tool] fn get_weather(..)` keeps the function and adds a unit struct
+/// `GetWeather` to pass to [`AgentBuilder::tool`]. The optional first parameter
+/// `&RunContext<Deps>` gives access to the run's dependencies; the other parameters
+/// become the tool's arguments, with their JSON schema from their types. The function's
+/// doc comment is the tool's description; an `# Arguments` section (`* `name` - text`)
+/// describes each parameter. The function may be `async`, and may return any
+/// `Serialize` value or a `Result` whose error converts into [`ToolError`]
+/// (return [`ModelRetry`] to ask the model to try again).
+///
+/// Options: `#[tool(name = "other_name", retries = 3, strict)]`.
+pub use verity_macros::tool;
+
+/// What most programs need, in one import.
+pub mod prelude {
+    pub use crate::agent::{Agent, AgentNode, EndStrategy, FinalResult, RunOptions, RunResult};
+    pub use crate::error::{Error, Result};
+    pub use crate::messages::{ModelMessage, ModelResponse, UserContent};
+    pub use crate::model::{IntoModel, Model};
+    pub use crate::models::fallback::FallbackModel;
+    pub use crate::models::function::{AgentInfo, FunctionModel};
+    pub use crate::models::test::TestModel;
+    pub use crate::output::OutputMode;
+    pub use crate::settings::ModelSettings;
+    pub use crate::tool;
+    pub use crate::tools::{ModelRetry, RunContext, Tool, ToolError};
+    pub use crate::usage::UsageLimits;
+}
+
+#[doc(hidden)]
+pub mod __private {
+    pub use schemars;
+    pub use serde;
+    pub use serde_json;
+}

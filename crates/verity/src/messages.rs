@@ -1,0 +1,998 @@
+//! Messages exchanged with models: the lingua franca of every provider.
+//!
+//! The JSON shape is PydanticAI's (`kind` and `part_kind` discriminators, the same field
+//! names), so histories move between Python and Rust services. Fields Verity does not
+//! model are kept in each type's `extra` map and written back unchanged; parts of kinds
+//! Verity does not know are kept whole as `Unknown`.
+
+use base64::Engine as _;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde_json::{Map, Value};
+
+use crate::error::{Error, Result};
+use crate::usage::RequestUsage;
+
+/// Extra fields kept verbatim.
+pub type Extra = Map<String, Value>;
+
+/// One message of a conversation: a request to the model or its response.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+#[allow(clippy::large_enum_variant)] // both variants are large; boxing would only add indirection
+pub enum ModelMessage {
+    /// What the framework sends to the model.
+    Request(ModelRequest),
+    /// What the model answered.
+    Response(ModelResponse),
+}
+
+impl ModelMessage {
+    /// The request inside, if this is one.
+    pub fn as_request(&self) -> Option<&ModelRequest> {
+        match self {
+            ModelMessage::Request(r) => Some(r),
+            ModelMessage::Response(_) => None,
+        }
+    }
+
+    /// The response inside, if this is one.
+    pub fn as_response(&self) -> Option<&ModelResponse> {
+        match self {
+            ModelMessage::Response(r) => Some(r),
+            ModelMessage::Request(_) => None,
+        }
+    }
+}
+
+/// Parse a message history from JSON in PydanticAI's format.
+///
+/// Malformed input gives a typed [`Error::Serialization`] naming what is wrong.
+pub fn messages_from_json(json: &str) -> Result<Vec<ModelMessage>> {
+    let mut de = serde_json::Deserializer::from_str(json);
+    let messages = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        Error::User(format!(
+            "invalid message history at `{}`: {}",
+            e.path(),
+            e.inner()
+        ))
+    })?;
+    de.end()?;
+    Ok(messages)
+}
+
+/// Serialize a message history to JSON in PydanticAI's format.
+pub fn messages_to_json(messages: &[ModelMessage]) -> Result<String> {
+    Ok(serde_json::to_string(messages)?)
+}
+
+/// A request: everything the framework sends the model in one turn.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelRequest {
+    /// The parts of the request.
+    pub parts: Vec<ModelRequestPart>,
+    /// When the request was made.
+    #[serde(default)]
+    pub timestamp: Option<DateTime<Utc>>,
+    /// Instructions for the model in force for this request.
+    #[serde(default)]
+    pub instructions: Option<String>,
+    /// The run that produced the request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_id: Option<String>,
+    /// Fields not modelled by Verity, kept as they were.
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+impl ModelRequest {
+    /// A request made of the given parts, stamped now.
+    pub fn new(parts: Vec<ModelRequestPart>) -> Self {
+        ModelRequest {
+            parts,
+            timestamp: Some(Utc::now()),
+            instructions: None,
+            run_id: None,
+            extra: Extra::new(),
+        }
+    }
+
+    /// A request holding a single user prompt.
+    pub fn user_prompt(prompt: impl Into<UserPrompt>) -> Self {
+        Self::new(vec![ModelRequestPart::UserPrompt(UserPromptPart::new(
+            prompt,
+        ))])
+    }
+}
+
+/// A part of a [`ModelRequest`].
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "part_kind")]
+pub enum ModelRequestPart {
+    /// A system prompt.
+    #[serde(rename = "system-prompt")]
+    SystemPrompt(SystemPromptPart),
+    /// The user's prompt.
+    #[serde(rename = "user-prompt")]
+    UserPrompt(UserPromptPart),
+    /// The result of a tool call (or its failure, when `outcome` says so).
+    #[serde(rename = "tool-return")]
+    ToolReturn(ToolReturnPart),
+    /// A request to the model to try again.
+    #[serde(rename = "retry-prompt")]
+    RetryPrompt(RetryPromptPart),
+    /// A part of a kind Verity does not model, kept whole.
+    #[serde(untagged)]
+    Unknown(Extra),
+}
+
+/// A part of a [`ModelResponse`].
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "part_kind")]
+pub enum ModelResponsePart {
+    /// Plain text.
+    #[serde(rename = "text")]
+    Text(TextPart),
+    /// A call of a tool.
+    #[serde(rename = "tool-call")]
+    ToolCall(ToolCallPart),
+    /// Reasoning the model shared.
+    #[serde(rename = "thinking")]
+    Thinking(ThinkingPart),
+    /// A part of a kind Verity does not model, kept whole.
+    #[serde(untagged)]
+    Unknown(Extra),
+}
+
+fn take_kind(map: &Extra, tag: &str) -> std::result::Result<Option<String>, String> {
+    match map.get(tag) {
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(other) => Err(format!("`{tag}` must be a string, got {other}")),
+        None => Ok(None),
+    }
+}
+
+fn from_map<T: serde::de::DeserializeOwned, E: serde::de::Error>(
+    mut map: Extra,
+    tag: &str,
+) -> std::result::Result<T, E> {
+    map.remove(tag);
+    serde_json::from_value(Value::Object(map)).map_err(E::custom)
+}
+
+impl<'de> Deserialize<'de> for ModelRequestPart {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let map = Extra::deserialize(d)?;
+        let kind = take_kind(&map, "part_kind").map_err(serde::de::Error::custom)?;
+        Ok(match kind.as_deref() {
+            Some("system-prompt") => Self::SystemPrompt(from_map(map, "part_kind")?),
+            Some("user-prompt") => Self::UserPrompt(from_map(map, "part_kind")?),
+            Some("tool-return") => Self::ToolReturn(from_map(map, "part_kind")?),
+            Some("retry-prompt") => Self::RetryPrompt(from_map(map, "part_kind")?),
+            Some(_) => Self::Unknown(map),
+            None => return Err(serde::de::Error::missing_field("part_kind")),
+        })
+    }
+}
+
+impl<'de> Deserialize<'de> for ModelResponsePart {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let map = Extra::deserialize(d)?;
+        let kind = take_kind(&map, "part_kind").map_err(serde::de::Error::custom)?;
+        Ok(match kind.as_deref() {
+            Some("text") => Self::Text(from_map(map, "part_kind")?),
+            Some("tool-call") => Self::ToolCall(from_map(map, "part_kind")?),
+            Some("thinking") => Self::Thinking(from_map(map, "part_kind")?),
+            Some(_) => Self::Unknown(map),
+            None => return Err(serde::de::Error::missing_field("part_kind")),
+        })
+    }
+}
+
+/// A system prompt.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SystemPromptPart {
+    /// The prompt text.
+    pub content: String,
+    /// When the part was made.
+    #[serde(default)]
+    pub timestamp: Option<DateTime<Utc>>,
+    /// Reference of the dynamic system prompt function that made it, if any.
+    #[serde(default)]
+    pub dynamic_ref: Option<String>,
+    /// Fields not modelled by Verity.
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+impl SystemPromptPart {
+    /// A system prompt part stamped now.
+    pub fn new(content: impl Into<String>) -> Self {
+        SystemPromptPart {
+            content: content.into(),
+            timestamp: Some(Utc::now()),
+            dynamic_ref: None,
+            extra: Extra::new(),
+        }
+    }
+}
+
+/// The user's prompt: text or multimodal content.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UserPromptPart {
+    /// The prompt.
+    pub content: UserPrompt,
+    /// When the part was made.
+    #[serde(default)]
+    pub timestamp: Option<DateTime<Utc>>,
+    /// Fields not modelled by Verity.
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+impl UserPromptPart {
+    /// A user prompt part stamped now.
+    pub fn new(content: impl Into<UserPrompt>) -> Self {
+        UserPromptPart {
+            content: content.into(),
+            timestamp: Some(Utc::now()),
+            extra: Extra::new(),
+        }
+    }
+}
+
+/// A user prompt: a plain string or a list of text and media items.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum UserPrompt {
+    /// Plain text.
+    Text(String),
+    /// Text and media.
+    Parts(Vec<UserContent>),
+}
+
+impl UserPrompt {
+    /// The text of the prompt, with media items left out.
+    pub fn text(&self) -> String {
+        match self {
+            UserPrompt::Text(t) => t.clone(),
+            UserPrompt::Parts(parts) => parts
+                .iter()
+                .filter_map(|p| match p {
+                    UserContent::Text(t) => Some(t.as_str()),
+                    _ => None,
+                })
+                .collect::<Vec<_>>()
+                .join("\n"),
+        }
+    }
+}
+
+impl From<&str> for UserPrompt {
+    fn from(s: &str) -> Self {
+        UserPrompt::Text(s.to_owned())
+    }
+}
+impl From<String> for UserPrompt {
+    fn from(s: String) -> Self {
+        UserPrompt::Text(s)
+    }
+}
+impl From<&String> for UserPrompt {
+    fn from(s: &String) -> Self {
+        UserPrompt::Text(s.clone())
+    }
+}
+impl From<Vec<UserContent>> for UserPrompt {
+    fn from(parts: Vec<UserContent>) -> Self {
+        UserPrompt::Parts(parts)
+    }
+}
+impl From<UserContent> for UserPrompt {
+    fn from(part: UserContent) -> Self {
+        UserPrompt::Parts(vec![part])
+    }
+}
+
+/// One item of a multimodal user prompt.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "kind")]
+pub enum UserContent {
+    /// An image by URL.
+    #[serde(rename = "image-url")]
+    ImageUrl(FileUrl),
+    /// Audio by URL.
+    #[serde(rename = "audio-url")]
+    AudioUrl(FileUrl),
+    /// Video by URL.
+    #[serde(rename = "video-url")]
+    VideoUrl(FileUrl),
+    /// A document (PDF, text, …) by URL.
+    #[serde(rename = "document-url")]
+    DocumentUrl(FileUrl),
+    /// Inline bytes with a media type.
+    #[serde(rename = "binary")]
+    Binary(BinaryContent),
+    /// Text.
+    #[serde(untagged)]
+    Text(String),
+    /// An item of a kind Verity does not model, kept whole.
+    #[serde(untagged)]
+    Unknown(Extra),
+}
+
+impl<'de> Deserialize<'de> for UserContent {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let value = Value::deserialize(d)?;
+        let map = match value {
+            Value::String(s) => return Ok(UserContent::Text(s)),
+            Value::Object(map) => map,
+            other => {
+                return Err(serde::de::Error::custom(format!(
+                    "user content must be a string or an object, got {other}"
+                )));
+            }
+        };
+        let kind = take_kind(&map, "kind").map_err(serde::de::Error::custom)?;
+        Ok(match kind.as_deref() {
+            Some("image-url") => Self::ImageUrl(from_map(map, "kind")?),
+            Some("audio-url") => Self::AudioUrl(from_map(map, "kind")?),
+            Some("video-url") => Self::VideoUrl(from_map(map, "kind")?),
+            Some("document-url") => Self::DocumentUrl(from_map(map, "kind")?),
+            Some("binary") => Self::Binary(from_map(map, "kind")?),
+            Some(_) => Self::Unknown(map),
+            None => return Err(serde::de::Error::missing_field("kind")),
+        })
+    }
+}
+
+impl UserContent {
+    /// An image by URL.
+    pub fn image_url(url: impl Into<String>) -> Self {
+        UserContent::ImageUrl(FileUrl::new(url))
+    }
+    /// Audio by URL.
+    pub fn audio_url(url: impl Into<String>) -> Self {
+        UserContent::AudioUrl(FileUrl::new(url))
+    }
+    /// Video by URL.
+    pub fn video_url(url: impl Into<String>) -> Self {
+        UserContent::VideoUrl(FileUrl::new(url))
+    }
+    /// A document by URL.
+    pub fn document_url(url: impl Into<String>) -> Self {
+        UserContent::DocumentUrl(FileUrl::new(url))
+    }
+    /// Inline bytes (image, audio, video or document) with their media type.
+    pub fn binary(data: impl Into<Vec<u8>>, media_type: impl Into<String>) -> Self {
+        UserContent::Binary(BinaryContent::new(data, media_type))
+    }
+}
+
+impl From<&str> for UserContent {
+    fn from(s: &str) -> Self {
+        UserContent::Text(s.to_owned())
+    }
+}
+impl From<String> for UserContent {
+    fn from(s: String) -> Self {
+        UserContent::Text(s)
+    }
+}
+
+/// Media referenced by URL.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FileUrl {
+    /// Where the media is.
+    pub url: String,
+    /// Its media type, when known (otherwise guessed from the URL's extension).
+    #[serde(default)]
+    pub media_type: Option<String>,
+    /// Fields not modelled by Verity (`force_download`, `vendor_metadata`, `identifier`, …).
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+impl FileUrl {
+    /// A URL with no media type set.
+    pub fn new(url: impl Into<String>) -> Self {
+        FileUrl {
+            url: url.into(),
+            media_type: None,
+            extra: Extra::new(),
+        }
+    }
+
+    /// The media type: the one given, or one guessed from the URL's extension.
+    pub fn media_type(&self) -> Option<String> {
+        self.media_type
+            .clone()
+            .or_else(|| guess_media_type(&self.url).map(str::to_owned))
+    }
+}
+
+/// Guess a media type from a path or URL's file extension.
+pub fn guess_media_type(url: &str) -> Option<&'static str> {
+    let path = url.split(['?', '#']).next().unwrap_or(url);
+    let ext = path.rsplit_once('.')?.1.to_ascii_lowercase();
+    Some(match ext.as_str() {
+        "png" => "image/png",
+        "jpg" | "jpeg" => "image/jpeg",
+        "gif" => "image/gif",
+        "webp" => "image/webp",
+        "pdf" => "application/pdf",
+        "txt" => "text/plain",
+        "md" => "text/markdown",
+        "csv" => "text/csv",
+        "html" | "htm" => "text/html",
+        "mp3" => "audio/mpeg",
+        "wav" => "audio/wav",
+        "ogg" => "audio/ogg",
+        "flac" => "audio/flac",
+        "mp4" => "video/mp4",
+        "webm" => "video/webm",
+        "mov" => "video/quicktime",
+        _ => return None,
+    })
+}
+
+/// Inline bytes with a media type; serialized as base64.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BinaryContent {
+    /// The bytes.
+    #[serde(with = "base64_bytes")]
+    pub data: Vec<u8>,
+    /// Their media type, e.g. `image/png`.
+    pub media_type: String,
+    /// Fields not modelled by Verity.
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+impl BinaryContent {
+    /// Bytes with a media type.
+    pub fn new(data: impl Into<Vec<u8>>, media_type: impl Into<String>) -> Self {
+        BinaryContent {
+            data: data.into(),
+            media_type: media_type.into(),
+            extra: Extra::new(),
+        }
+    }
+
+    /// The bytes as standard base64.
+    pub fn base64(&self) -> String {
+        base64::engine::general_purpose::STANDARD.encode(&self.data)
+    }
+
+    /// `data:` URI of the bytes.
+    pub fn data_uri(&self) -> String {
+        format!("data:{};base64,{}", self.media_type, self.base64())
+    }
+}
+
+mod base64_bytes {
+    use base64::Engine as _;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(data: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&base64::engine::general_purpose::STANDARD.encode(data))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        let s = String::deserialize(d)?;
+        base64::engine::general_purpose::STANDARD
+            .decode(s.as_bytes())
+            .or_else(|_| base64::engine::general_purpose::URL_SAFE.decode(s.as_bytes()))
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+/// What became of a tool call.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum ToolOutcome {
+    /// The tool ran and returned its content.
+    #[default]
+    Success,
+    /// The call was rejected and the model is asked to try again; the content says why.
+    Retried,
+    /// The tool failed.
+    Failed,
+    /// The call was denied.
+    Denied,
+    /// Another outcome, kept as written.
+    Other(String),
+}
+
+impl ToolOutcome {
+    fn as_str(&self) -> &str {
+        match self {
+            ToolOutcome::Success => "success",
+            ToolOutcome::Retried => "retried",
+            ToolOutcome::Failed => "failed",
+            ToolOutcome::Denied => "denied",
+            ToolOutcome::Other(s) => s,
+        }
+    }
+}
+
+impl Serialize for ToolOutcome {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for ToolOutcome {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        Ok(match String::deserialize(d)?.as_str() {
+            "success" => ToolOutcome::Success,
+            "retried" => ToolOutcome::Retried,
+            "failed" => ToolOutcome::Failed,
+            "denied" => ToolOutcome::Denied,
+            other => ToolOutcome::Other(other.to_owned()),
+        })
+    }
+}
+
+/// Why and how often a call was retried.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RetryInfo {
+    /// `validation_error`, `model_retry`, `unknown_tool`, …
+    pub cause: String,
+    /// The retry's number, from 1.
+    pub attempt: u32,
+    /// How many retries were allowed.
+    pub max_retries: u32,
+    /// Fields not modelled by Verity.
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+/// The result of a tool call, sent back to the model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ToolReturnPart {
+    /// The tool that was called.
+    pub tool_name: String,
+    /// What it returned: any JSON value (or, when retried, why).
+    pub content: Value,
+    /// The id of the call this answers.
+    pub tool_call_id: String,
+    /// Metadata for the application, not sent to the model.
+    #[serde(default)]
+    pub metadata: Option<Value>,
+    /// When the tool returned.
+    #[serde(default)]
+    pub timestamp: Option<DateTime<Utc>>,
+    /// What became of the call.
+    #[serde(default)]
+    pub outcome: ToolOutcome,
+    /// Retry information when `outcome` is `retried`.
+    #[serde(default)]
+    pub retry: Option<RetryInfo>,
+    /// Fields not modelled by Verity.
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+impl ToolReturnPart {
+    /// A successful tool return stamped now.
+    pub fn new(
+        tool_name: impl Into<String>,
+        content: impl Into<Value>,
+        tool_call_id: impl Into<String>,
+    ) -> Self {
+        ToolReturnPart {
+            tool_name: tool_name.into(),
+            content: content.into(),
+            tool_call_id: tool_call_id.into(),
+            metadata: None,
+            timestamp: Some(Utc::now()),
+            outcome: ToolOutcome::Success,
+            retry: None,
+            extra: Extra::new(),
+        }
+    }
+
+    /// The content as the model should see it: strings as they are, other values as
+    /// JSON; a retried call carries the retry instructions.
+    pub fn model_response_str(&self) -> String {
+        if self.outcome == ToolOutcome::Retried {
+            return retry_text(&self.content);
+        }
+        content_to_string(&self.content)
+    }
+}
+
+fn content_to_string(content: &Value) -> String {
+    match content {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// The text a model is sent for a retry: the reason, or the validation errors as JSON,
+/// followed by the instruction to fix them.
+pub fn retry_text(content: &Value) -> String {
+    let description = match content {
+        Value::String(s) => s.clone(),
+        Value::Array(errors) => {
+            let json = serde_json::to_string_pretty(errors).unwrap_or_default();
+            let plural = if errors.len() == 1 { "" } else { "s" };
+            format!(
+                "{} validation error{plural}:\n```json\n{json}\n```",
+                errors.len()
+            )
+        }
+        other => other.to_string(),
+    };
+    format!("{description}\n\nFix the errors and try again.")
+}
+
+/// A request to try again that is not tied to a successful tool call: invalid output
+/// text, an unknown tool, a response with nothing in it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RetryPromptPart {
+    /// Why: a message, or a list of validation errors.
+    pub content: Value,
+    /// The tool the retry is about, if any.
+    #[serde(default)]
+    pub tool_name: Option<String>,
+    /// The call the retry answers.
+    #[serde(default)]
+    pub tool_call_id: String,
+    /// When the part was made.
+    #[serde(default)]
+    pub timestamp: Option<DateTime<Utc>>,
+    /// Fields not modelled by Verity.
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+impl RetryPromptPart {
+    /// A retry prompt stamped now.
+    pub fn new(content: impl Into<Value>, tool_name: Option<String>, tool_call_id: String) -> Self {
+        RetryPromptPart {
+            content: content.into(),
+            tool_name,
+            tool_call_id,
+            timestamp: Some(Utc::now()),
+            extra: Extra::new(),
+        }
+    }
+
+    /// The text the model is sent.
+    pub fn model_response_str(&self) -> String {
+        retry_text(&self.content)
+    }
+}
+
+/// Why the model stopped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FinishReason {
+    /// A natural stop.
+    Stop,
+    /// The token limit was reached.
+    Length,
+    /// Content was filtered.
+    ContentFilter,
+    /// The model called tools.
+    ToolCall,
+    /// The provider reported an error.
+    Error,
+    /// Anything else, kept as written.
+    Other(String),
+}
+
+impl FinishReason {
+    /// The reason's PydanticAI name.
+    pub fn as_str(&self) -> &str {
+        match self {
+            FinishReason::Stop => "stop",
+            FinishReason::Length => "length",
+            FinishReason::ContentFilter => "content_filter",
+            FinishReason::ToolCall => "tool_call",
+            FinishReason::Error => "error",
+            FinishReason::Other(s) => s,
+        }
+    }
+}
+
+impl Serialize for FinishReason {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for FinishReason {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        Ok(match String::deserialize(d)?.as_str() {
+            "stop" => FinishReason::Stop,
+            "length" => FinishReason::Length,
+            "content_filter" => FinishReason::ContentFilter,
+            "tool_call" => FinishReason::ToolCall,
+            "error" => FinishReason::Error,
+            other => FinishReason::Other(other.to_owned()),
+        })
+    }
+}
+
+/// A model's response.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelResponse {
+    /// The parts: text, tool calls, thinking.
+    pub parts: Vec<ModelResponsePart>,
+    /// Token usage of this response.
+    #[serde(default)]
+    pub usage: RequestUsage,
+    /// The model that answered, as the provider named it.
+    #[serde(default)]
+    pub model_name: Option<String>,
+    /// When the response arrived.
+    #[serde(default)]
+    pub timestamp: Option<DateTime<Utc>>,
+    /// Who served it (`openai`, `anthropic`, …).
+    #[serde(default)]
+    pub provider_name: Option<String>,
+    /// The base URL it was served from.
+    #[serde(default)]
+    pub provider_url: Option<String>,
+    /// Provider-specific data that has no place in the normalized parts.
+    #[serde(default)]
+    pub provider_details: Option<Map<String, Value>>,
+    /// The provider's id for the response.
+    #[serde(default)]
+    pub provider_response_id: Option<String>,
+    /// Why the model stopped.
+    #[serde(default)]
+    pub finish_reason: Option<FinishReason>,
+    /// The run that produced the response.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_id: Option<String>,
+    /// Fields not modelled by Verity.
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+impl Default for ModelResponse {
+    fn default() -> Self {
+        ModelResponse {
+            parts: Vec::new(),
+            usage: RequestUsage::default(),
+            model_name: None,
+            timestamp: Some(Utc::now()),
+            provider_name: None,
+            provider_url: None,
+            provider_details: None,
+            provider_response_id: None,
+            finish_reason: None,
+            run_id: None,
+            extra: Extra::new(),
+        }
+    }
+}
+
+impl ModelResponse {
+    /// A response made of the given parts, stamped now.
+    pub fn new(parts: Vec<ModelResponsePart>) -> Self {
+        ModelResponse {
+            parts,
+            ..Default::default()
+        }
+    }
+
+    /// A response holding only text.
+    pub fn text(text: impl Into<String>) -> Self {
+        Self::new(vec![ModelResponsePart::Text(TextPart::new(text))])
+    }
+
+    /// The text parts joined, or `None` when there is no text.
+    pub fn text_content(&self) -> Option<String> {
+        let texts: Vec<&str> = self
+            .parts
+            .iter()
+            .filter_map(|p| match p {
+                ModelResponsePart::Text(t) => Some(t.content.as_str()),
+                _ => None,
+            })
+            .collect();
+        (!texts.is_empty()).then(|| texts.concat())
+    }
+
+    /// The tool calls in the response, in order.
+    pub fn tool_calls(&self) -> impl Iterator<Item = &ToolCallPart> {
+        self.parts.iter().filter_map(|p| match p {
+            ModelResponsePart::ToolCall(c) => Some(c),
+            _ => None,
+        })
+    }
+}
+
+/// Text from the model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TextPart {
+    /// The text.
+    pub content: String,
+    /// The provider's id for the part.
+    #[serde(default)]
+    pub id: Option<String>,
+    /// Who produced the part.
+    #[serde(default)]
+    pub provider_name: Option<String>,
+    /// Provider-specific data.
+    #[serde(default)]
+    pub provider_details: Option<Map<String, Value>>,
+    /// Fields not modelled by Verity.
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+impl TextPart {
+    /// A text part.
+    pub fn new(content: impl Into<String>) -> Self {
+        TextPart {
+            content: content.into(),
+            id: None,
+            provider_name: None,
+            provider_details: None,
+            extra: Extra::new(),
+        }
+    }
+}
+
+/// Arguments of a tool call: JSON text as the model sent it, or an object.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum ToolCallArgs {
+    /// JSON text.
+    Json(String),
+    /// A JSON object.
+    Object(Map<String, Value>),
+}
+
+impl Default for ToolCallArgs {
+    fn default() -> Self {
+        ToolCallArgs::Object(Map::new())
+    }
+}
+
+impl ToolCallArgs {
+    /// The arguments as a JSON value; empty text is an empty object.
+    pub fn to_value(&self) -> std::result::Result<Value, serde_json::Error> {
+        match self {
+            ToolCallArgs::Object(map) => Ok(Value::Object(map.clone())),
+            ToolCallArgs::Json(s) if s.trim().is_empty() => Ok(Value::Object(Map::new())),
+            ToolCallArgs::Json(s) => serde_json::from_str(s),
+        }
+    }
+
+    /// The arguments as JSON text.
+    pub fn to_json_string(&self) -> String {
+        match self {
+            ToolCallArgs::Json(s) if s.trim().is_empty() => "{}".to_owned(),
+            ToolCallArgs::Json(s) => s.clone(),
+            ToolCallArgs::Object(map) => Value::Object(map.clone()).to_string(),
+        }
+    }
+}
+
+/// A call of a tool by the model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ToolCallPart {
+    /// The tool's name.
+    pub tool_name: String,
+    /// The arguments.
+    #[serde(default)]
+    pub args: ToolCallArgs,
+    /// The call's id, echoed in the tool's return.
+    #[serde(default)]
+    pub tool_call_id: String,
+    /// The provider's id for the part.
+    #[serde(default)]
+    pub id: Option<String>,
+    /// Who produced the part.
+    #[serde(default)]
+    pub provider_name: Option<String>,
+    /// Provider-specific data (e.g. Gemini thought signatures).
+    #[serde(default)]
+    pub provider_details: Option<Map<String, Value>>,
+    /// Fields not modelled by Verity.
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+impl ToolCallPart {
+    /// A tool call; an empty id is replaced by a generated one.
+    pub fn new(
+        tool_name: impl Into<String>,
+        args: ToolCallArgs,
+        tool_call_id: impl Into<String>,
+    ) -> Self {
+        let mut id: String = tool_call_id.into();
+        if id.is_empty() {
+            id = generate_tool_call_id();
+        }
+        ToolCallPart {
+            tool_name: tool_name.into(),
+            args,
+            tool_call_id: id,
+            id: None,
+            provider_name: None,
+            provider_details: None,
+            extra: Extra::new(),
+        }
+    }
+}
+
+/// A fresh tool-call id, for providers that send none.
+pub fn generate_tool_call_id() -> String {
+    format!("pyd_ai_{}", uuid::Uuid::now_v7().simple())
+}
+
+/// Reasoning shared by the model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ThinkingPart {
+    /// The reasoning text.
+    pub content: String,
+    /// The provider's id for the part.
+    #[serde(default)]
+    pub id: Option<String>,
+    /// A signature that must be sent back unchanged on the next turn.
+    #[serde(default)]
+    pub signature: Option<String>,
+    /// Who produced the part; thinking is only sent back to the same provider.
+    #[serde(default)]
+    pub provider_name: Option<String>,
+    /// Provider-specific data.
+    #[serde(default)]
+    pub provider_details: Option<Map<String, Value>>,
+    /// Fields not modelled by Verity.
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+impl ThinkingPart {
+    /// A thinking part.
+    pub fn new(content: impl Into<String>) -> Self {
+        ThinkingPart {
+            content: content.into(),
+            id: None,
+            signature: None,
+            provider_name: None,
+            provider_details: None,
+            extra: Extra::new(),
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_part_kinds_are_kept() {
+        let json =
+            r#"[{"kind":"response","parts":[{"part_kind":"file","content":{"x":1}}],"usage":{}}]"#;
+        let msgs = messages_from_json(json).unwrap();
+        let back: Value = serde_json::from_str(&messages_to_json(&msgs).unwrap()).unwrap();
+        assert_eq!(back[0]["parts"][0]["part_kind"], "file");
+        assert_eq!(back[0]["parts"][0]["content"]["x"], 1);
+    }
+
+    #[test]
+    fn malformed_history_is_a_typed_error() {
+        let bad = r#"[{"kind":"request","parts":[{"part_kind":"tool-return","content":"x"}]}]"#;
+        let err = messages_from_json(bad).unwrap_err();
+        assert!(err.to_string().contains("tool_name"), "{err}");
+        assert!(messages_from_json(r#"[{"kind":"nope","parts":[]}]"#).is_err());
+        assert!(messages_from_json("[{").is_err());
+        assert!(messages_from_json(r#"[{"kind":"request","parts":[{"part_kind":7}]}]"#).is_err());
+    }
+
+    #[test]
+    fn tool_args_empty_string_is_empty_object() {
+        assert_eq!(
+            ToolCallArgs::Json(String::new()).to_value().unwrap(),
+            serde_json::json!({})
+        );
+    }
+}

@@ -1,0 +1,295 @@
+//! The [`Model`] trait every wire API implements, and what a request carries besides
+//! the messages: tool definitions, the output mode, the model's profile.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use futures::future::BoxFuture;
+use serde_json::Value;
+
+use crate::error::{Error, Result};
+use crate::messages::{ModelMessage, ModelResponse};
+use crate::output::OutputMode;
+use crate::settings::ModelSettings;
+use crate::stream::{ResponseStream, stream_from_response};
+
+/// Whether a tool is one of the agent's functions or an output tool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ToolKind {
+    /// A function the agent runs and returns the result of.
+    #[default]
+    Function,
+    /// A tool whose arguments are the run's final output.
+    Output,
+}
+
+/// A tool as the model sees it: name, description, JSON schema of the arguments.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ToolDefinition {
+    /// The tool's name.
+    pub name: String,
+    /// What the tool does.
+    pub description: Option<String>,
+    /// JSON schema (an object schema) of the arguments.
+    pub parameters_json_schema: Value,
+    /// Whether to ask the provider for strict schema adherence (when it supports it).
+    pub strict: Option<bool>,
+    /// Function or output tool.
+    pub kind: ToolKind,
+}
+
+/// The schema of a structured output in native or prompted mode.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutputObjectDefinition {
+    /// Name of the schema.
+    pub name: String,
+    /// What the output is.
+    pub description: Option<String>,
+    /// JSON schema of the output (an object schema).
+    pub json_schema: Value,
+    /// Whether to ask for strict adherence.
+    pub strict: Option<bool>,
+}
+
+/// Everything a request carries besides messages and settings.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ModelRequestParameters {
+    /// The agent's function tools.
+    pub function_tools: Vec<ToolDefinition>,
+    /// The output tools (tool output mode).
+    pub output_tools: Vec<ToolDefinition>,
+    /// How the output is to be produced.
+    pub output_mode: OutputMode,
+    /// The output schema for native and prompted modes.
+    pub output_object: Option<OutputObjectDefinition>,
+    /// Whether plain text is an acceptable final answer.
+    pub allow_text_output: bool,
+}
+
+impl ModelRequestParameters {
+    /// Function and output tools together, function tools first.
+    pub fn all_tools(&self) -> impl Iterator<Item = &ToolDefinition> {
+        self.function_tools.iter().chain(self.output_tools.iter())
+    }
+}
+
+/// Facts about a model family that change how requests are built.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModelProfile {
+    /// Whether the model can call tools.
+    pub supports_tools: bool,
+    /// Whether the model can be given a JSON schema for its output (native mode).
+    pub supports_json_schema_output: bool,
+    /// Whether the model has a plain JSON mode.
+    pub supports_json_object_output: bool,
+    /// The output mode used when the agent does not choose one.
+    pub default_structured_output_mode: OutputMode,
+    /// The instructions of prompted output mode; `{schema}` is replaced by the schema.
+    pub prompted_output_template: String,
+    /// Opening and closing tags of thinking embedded in text.
+    pub thinking_tags: (String, String),
+}
+
+impl Default for ModelProfile {
+    fn default() -> Self {
+        ModelProfile {
+            supports_tools: true,
+            supports_json_schema_output: false,
+            supports_json_object_output: false,
+            default_structured_output_mode: OutputMode::Tool,
+            prompted_output_template: DEFAULT_PROMPTED_OUTPUT_TEMPLATE.to_owned(),
+            thinking_tags: ("<think>".to_owned(), "</think>".to_owned()),
+        }
+    }
+}
+
+/// The default instructions of prompted output mode.
+pub const DEFAULT_PROMPTED_OUTPUT_TEMPLATE: &str = "Always respond with a JSON object that's compatible with this schema:\n\n{schema}\n\nDon't include any text or Markdown fencing before or after.\n";
+
+/// A model: knows one wire API and turns messages into a response.
+///
+/// Implementations are cheap to share: the agent holds them behind an `Arc`.
+/// Streaming has a default that emits the whole response at once, so a model that
+/// cannot stream still works with streamed runs.
+pub trait Model: Send + Sync + 'static {
+    /// Make one request.
+    fn request(
+        &self,
+        messages: &[ModelMessage],
+        settings: &ModelSettings,
+        params: &ModelRequestParameters,
+    ) -> impl Future<Output = Result<ModelResponse>> + Send;
+
+    /// Make one streamed request. The returned stream owns everything it needs;
+    /// dropping it cancels the request.
+    fn request_stream(
+        &self,
+        messages: &[ModelMessage],
+        settings: &ModelSettings,
+        params: &ModelRequestParameters,
+    ) -> impl Future<Output = Result<ResponseStream>> + Send {
+        async move {
+            let response = self.request(messages, settings, params).await?;
+            Ok(stream_from_response(response))
+        }
+    }
+
+    /// The model's name, e.g. `gpt-4o`.
+    fn model_name(&self) -> &str;
+
+    /// The provider system, e.g. `openai`.
+    fn system(&self) -> &str;
+
+    /// Facts about the model family.
+    fn profile(&self) -> &ModelProfile {
+        default_profile()
+    }
+
+    /// Settings the model applies under the agent's and the run's.
+    fn settings(&self) -> Option<&ModelSettings> {
+        None
+    }
+}
+
+/// The profile of a model that says nothing about itself.
+pub fn default_profile() -> &'static ModelProfile {
+    &DEFAULT_PROFILE
+}
+
+static DEFAULT_PROFILE: std::sync::LazyLock<ModelProfile> =
+    std::sync::LazyLock::new(ModelProfile::default);
+
+/// The object-safe form of [`Model`], implemented for every `Model`.
+pub trait DynModel: Send + Sync + 'static {
+    /// See [`Model::request`].
+    fn request_boxed<'a>(
+        &'a self,
+        messages: &'a [ModelMessage],
+        settings: &'a ModelSettings,
+        params: &'a ModelRequestParameters,
+    ) -> BoxFuture<'a, Result<ModelResponse>>;
+    /// See [`Model::request_stream`].
+    fn request_stream_boxed<'a>(
+        &'a self,
+        messages: &'a [ModelMessage],
+        settings: &'a ModelSettings,
+        params: &'a ModelRequestParameters,
+    ) -> BoxFuture<'a, Result<ResponseStream>>;
+    /// See [`Model::model_name`].
+    fn model_name(&self) -> &str;
+    /// See [`Model::system`].
+    fn system(&self) -> &str;
+    /// See [`Model::profile`].
+    fn profile(&self) -> &ModelProfile;
+    /// See [`Model::settings`].
+    fn settings(&self) -> Option<&ModelSettings>;
+}
+
+impl<M: Model> DynModel for M {
+    fn request_boxed<'a>(
+        &'a self,
+        messages: &'a [ModelMessage],
+        settings: &'a ModelSettings,
+        params: &'a ModelRequestParameters,
+    ) -> BoxFuture<'a, Result<ModelResponse>> {
+        Box::pin(Model::request(self, messages, settings, params))
+    }
+    fn request_stream_boxed<'a>(
+        &'a self,
+        messages: &'a [ModelMessage],
+        settings: &'a ModelSettings,
+        params: &'a ModelRequestParameters,
+    ) -> BoxFuture<'a, Result<ResponseStream>> {
+        Box::pin(Model::request_stream(self, messages, settings, params))
+    }
+    fn model_name(&self) -> &str {
+        Model::model_name(self)
+    }
+    fn system(&self) -> &str {
+        Model::system(self)
+    }
+    fn profile(&self) -> &ModelProfile {
+        Model::profile(self)
+    }
+    fn settings(&self) -> Option<&ModelSettings> {
+        Model::settings(self)
+    }
+}
+
+/// A shared, type-erased model.
+pub type ModelRef = Arc<dyn DynModel>;
+
+/// Anything that can be the model of an agent: a [`Model`], a [`ModelRef`], or a model
+/// string such as `"test"` (resolved by [`infer_model`]; an unknown string gives an
+/// error on the first request instead of a panic).
+pub trait IntoModel {
+    /// Convert into a shared model.
+    fn into_model(self) -> ModelRef;
+}
+
+impl<M: Model> IntoModel for M {
+    fn into_model(self) -> ModelRef {
+        Arc::new(self)
+    }
+}
+
+impl IntoModel for ModelRef {
+    fn into_model(self) -> ModelRef {
+        self
+    }
+}
+
+impl IntoModel for &str {
+    fn into_model(self) -> ModelRef {
+        infer_model(self).unwrap_or_else(|e| {
+            Arc::new(UnresolvedModel {
+                name: self.to_owned(),
+                error: e.to_string(),
+            })
+        })
+    }
+}
+
+impl IntoModel for String {
+    fn into_model(self) -> ModelRef {
+        self.as_str().into_model()
+    }
+}
+
+/// Resolve a model string: `test`, or `provider:model` for the providers compiled in.
+pub fn infer_model(name: &str) -> Result<ModelRef> {
+    if name == "test" || name == "test:test" {
+        return Ok(Arc::new(crate::models::test::TestModel::new()));
+    }
+    let (provider, _model) = name.split_once(':').ok_or_else(|| {
+        Error::User(format!(
+            "unknown model `{name}`: expected `test` or `provider:model`"
+        ))
+    })?;
+    Err(Error::User(format!(
+        "unknown model provider `{provider}` in `{name}`"
+    )))
+}
+
+/// A model string that did not resolve; every request reports why.
+struct UnresolvedModel {
+    name: String,
+    error: String,
+}
+
+impl Model for UnresolvedModel {
+    async fn request(
+        &self,
+        _messages: &[ModelMessage],
+        _settings: &ModelSettings,
+        _params: &ModelRequestParameters,
+    ) -> Result<ModelResponse> {
+        Err(Error::User(self.error.clone()))
+    }
+    fn model_name(&self) -> &str {
+        &self.name
+    }
+    fn system(&self) -> &str {
+        "unresolved"
+    }
+}

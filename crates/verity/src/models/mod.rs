@@ -1,0 +1,5 @@
+//! Models: one file per wire API, plus the test, function and fallback models.
+
+pub mod fallback;
+pub mod function;
+pub mod test;

@@ -1,0 +1,510 @@
+//! How a run's output is produced and validated: through an output tool, the provider's
+//! native JSON-schema mode, prompted JSON, or plain text.
+
+use std::sync::Arc;
+
+use schemars::JsonSchema;
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value, json};
+
+use crate::model::{ModelProfile, OutputObjectDefinition, ToolDefinition, ToolKind};
+use crate::tools::parameters_schema;
+use crate::validation::{ValidationErrors, from_value};
+
+/// How the model is asked for structured output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OutputMode {
+    /// An output tool (`final_result`) whose arguments are the output; offered beside
+    /// the function tools. The default: it works on every model that calls tools.
+    #[default]
+    Tool,
+    /// The provider's native structured output (a JSON schema in the request).
+    Native,
+    /// The schema in the instructions; the model answers with JSON text.
+    Prompted,
+    /// Plain text (the output type is `String`).
+    Text,
+}
+
+/// The name of the output tool when there is one.
+pub const DEFAULT_OUTPUT_TOOL_NAME: &str = "final_result";
+
+/// Description of the output tool when the output type has no doc comment.
+pub const DEFAULT_OUTPUT_TOOL_DESCRIPTION: &str = "The final response which ends this conversation";
+
+#[derive(Debug, Clone)]
+struct Variant {
+    tag: String,
+    tool_name: String,
+    description: Option<String>,
+    schema: Value,
+    wrapped: bool,
+}
+
+type ParseFn<O> = dyn Fn(&Value) -> Result<O, ValidationErrors> + Send + Sync;
+
+/// What output an agent produces and how. Built once per agent: schemas are computed
+/// here, not per run.
+pub struct OutputSpec<O> {
+    mode: Option<OutputMode>,
+    text: bool,
+    name: String,
+    description: Option<String>,
+    strict: Option<bool>,
+    object_schema: Value,
+    wrapped: bool,
+    variants: Vec<Variant>,
+    parse: Arc<ParseFn<O>>,
+}
+
+impl<O> Clone for OutputSpec<O> {
+    fn clone(&self) -> Self {
+        OutputSpec {
+            mode: self.mode,
+            text: self.text,
+            name: self.name.clone(),
+            description: self.description.clone(),
+            strict: self.strict,
+            object_schema: self.object_schema.clone(),
+            wrapped: self.wrapped,
+            variants: self.variants.clone(),
+            parse: Arc::clone(&self.parse),
+        }
+    }
+}
+
+impl<O> std::fmt::Debug for OutputSpec<O> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OutputSpec")
+            .field("mode", &self.mode)
+            .field("text", &self.text)
+            .field("name", &self.name)
+            .field("variants", &self.variants.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl OutputSpec<String> {
+    /// Plain-text output.
+    pub fn text() -> Self {
+        OutputSpec {
+            mode: Some(OutputMode::Text),
+            text: true,
+            name: DEFAULT_OUTPUT_TOOL_NAME.to_owned(),
+            description: None,
+            strict: None,
+            object_schema: Value::Null,
+            wrapped: false,
+            variants: Vec::new(),
+            parse: Arc::new(|v: &Value| match v {
+                Value::String(s) => Ok(s.clone()),
+                other => Ok(other.to_string()),
+            }),
+        }
+    }
+}
+
+/// Where a value of the resolved mode comes from.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct OutputRequest {
+    pub mode: OutputMode,
+    pub output_tools: Vec<ToolDefinition>,
+    pub output_object: Option<OutputObjectDefinition>,
+    pub allow_text_output: bool,
+    pub instructions: Option<String>,
+}
+
+impl<O: DeserializeOwned + JsonSchema + Send + Sync + 'static> OutputSpec<O> {
+    /// Structured output of type `O`. Externally tagged enums whose variants all carry
+    /// data become union outputs: one output tool per variant.
+    pub fn structured() -> Self {
+        let schema = parameters_schema::<O>();
+        let description = schema
+            .get("description")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        let variants = union_variants(&schema).unwrap_or_default();
+        let (object_schema, wrapped) = object_or_wrapped(schema);
+        OutputSpec {
+            mode: None,
+            text: false,
+            name: DEFAULT_OUTPUT_TOOL_NAME.to_owned(),
+            description,
+            strict: None,
+            object_schema,
+            wrapped,
+            variants,
+            parse: Arc::new(|v: &Value| from_value::<O>(v)),
+        }
+    }
+}
+
+impl<O> OutputSpec<O> {
+    /// Choose the mode (structured outputs only; text output stays text).
+    pub fn with_mode(mut self, mode: OutputMode) -> Self {
+        if !self.text && mode != OutputMode::Text {
+            self.mode = Some(mode);
+        }
+        self
+    }
+
+    /// Rename the output tool / schema.
+    pub fn with_name(mut self, name: impl Into<String>) -> Self {
+        self.name = name.into();
+        self
+    }
+
+    /// Describe the output.
+    pub fn with_description(mut self, description: impl Into<String>) -> Self {
+        self.description = Some(description.into());
+        self
+    }
+
+    /// Ask for strict schema adherence.
+    pub fn with_strict(mut self, strict: bool) -> Self {
+        self.strict = Some(strict);
+        self
+    }
+
+    /// The JSON schema sent for the output (`Null` for text output).
+    pub fn json_schema(&self) -> &Value {
+        &self.object_schema
+    }
+
+    /// Whether the output is plain text.
+    pub fn is_text(&self) -> bool {
+        self.text
+    }
+
+    pub(crate) fn resolve(&self, profile: &ModelProfile) -> OutputRequest {
+        if self.text {
+            return OutputRequest {
+                mode: OutputMode::Text,
+                output_tools: Vec::new(),
+                output_object: None,
+                allow_text_output: true,
+                instructions: None,
+            };
+        }
+        let mode = self.mode.unwrap_or(profile.default_structured_output_mode);
+        match mode {
+            OutputMode::Tool | OutputMode::Text => OutputRequest {
+                mode: OutputMode::Tool,
+                output_tools: self.output_tools(),
+                output_object: None,
+                allow_text_output: false,
+                instructions: None,
+            },
+            OutputMode::Native => OutputRequest {
+                mode,
+                output_tools: Vec::new(),
+                output_object: Some(self.output_object()),
+                allow_text_output: true,
+                instructions: None,
+            },
+            OutputMode::Prompted => {
+                let schema = serde_json::to_string(&self.object_schema).unwrap_or_default();
+                OutputRequest {
+                    mode,
+                    output_tools: Vec::new(),
+                    output_object: Some(self.output_object()),
+                    allow_text_output: true,
+                    instructions: Some(
+                        profile
+                            .prompted_output_template
+                            .replace("{schema}", &schema),
+                    ),
+                }
+            }
+        }
+    }
+
+    fn output_object(&self) -> OutputObjectDefinition {
+        OutputObjectDefinition {
+            name: self.name.clone(),
+            description: self.description.clone(),
+            json_schema: self.object_schema.clone(),
+            strict: self.strict,
+        }
+    }
+
+    fn output_tools(&self) -> Vec<ToolDefinition> {
+        if self.variants.is_empty() {
+            return vec![ToolDefinition {
+                name: self.name.clone(),
+                description: Some(
+                    self.description
+                        .clone()
+                        .unwrap_or_else(|| DEFAULT_OUTPUT_TOOL_DESCRIPTION.to_owned()),
+                ),
+                parameters_json_schema: self.object_schema.clone(),
+                strict: self.strict,
+                kind: ToolKind::Output,
+            }];
+        }
+        self.variants
+            .iter()
+            .map(|v| ToolDefinition {
+                name: v.tool_name.clone(),
+                description: Some(
+                    v.description.clone().unwrap_or_else(|| {
+                        format!("{DEFAULT_OUTPUT_TOOL_DESCRIPTION} ({})", v.tag)
+                    }),
+                ),
+                parameters_json_schema: v.schema.clone(),
+                strict: self.strict,
+                kind: ToolKind::Output,
+            })
+            .collect()
+    }
+
+    /// Whether `tool_name` is one of this output's tools.
+    pub(crate) fn is_output_tool(&self, tool_name: &str) -> bool {
+        if self.text {
+            return false;
+        }
+        if self.variants.is_empty() {
+            tool_name == self.name
+        } else {
+            self.variants.iter().any(|v| v.tool_name == tool_name)
+        }
+    }
+
+    /// Validate the arguments of an output-tool call.
+    pub(crate) fn parse_tool_args(
+        &self,
+        tool_name: &str,
+        args: &Value,
+    ) -> Result<O, ValidationErrors> {
+        if let Some(variant) = self.variants.iter().find(|v| v.tool_name == tool_name) {
+            let inner = if variant.wrapped {
+                unwrap_response(args)?
+            } else {
+                args.clone()
+            };
+            let mut tagged = Map::new();
+            tagged.insert(variant.tag.clone(), inner);
+            return (self.parse)(&Value::Object(tagged))
+                .map_err(|e| strip_loc_prefix(e, &variant.tag));
+        }
+        if self.wrapped {
+            let inner = unwrap_response(args)?;
+            return (self.parse)(&inner).map_err(|e| add_loc_prefix(e, "response"));
+        }
+        (self.parse)(args)
+    }
+
+    /// Validate a text answer: the text itself for text output, JSON otherwise.
+    pub(crate) fn parse_text(&self, text: &str) -> Result<O, ValidationErrors> {
+        if self.text {
+            return (self.parse)(&Value::String(text.to_owned()));
+        }
+        let json_text = strip_fences(text);
+        let value: Value = serde_json::from_str(json_text).map_err(|e| {
+            ValidationErrors::message("json_invalid", format!("Invalid JSON: {e}"), json!(text))
+        })?;
+        if self.wrapped {
+            let inner = unwrap_response(&value)?;
+            return (self.parse)(&inner).map_err(|e| add_loc_prefix(e, "response"));
+        }
+        (self.parse)(&value)
+    }
+}
+
+fn unwrap_response(args: &Value) -> Result<Value, ValidationErrors> {
+    args.get("response").cloned().ok_or_else(|| {
+        ValidationErrors(vec![json!({
+            "type": "missing", "loc": ["response"], "msg": "Field required", "input": args
+        })])
+    })
+}
+
+fn add_loc_prefix(mut e: ValidationErrors, prefix: &str) -> ValidationErrors {
+    for err in &mut e.0 {
+        if let Some(Value::Array(loc)) = err.get_mut("loc") {
+            loc.insert(0, json!(prefix));
+        }
+    }
+    e
+}
+
+fn strip_loc_prefix(mut e: ValidationErrors, tag: &str) -> ValidationErrors {
+    for err in &mut e.0 {
+        if let Some(Value::Array(loc)) = err.get_mut("loc")
+            && loc.first() == Some(&json!(tag))
+        {
+            loc.remove(0);
+        }
+    }
+    e
+}
+
+/// Remove Markdown code fences around JSON text.
+fn strip_fences(text: &str) -> &str {
+    let t = text.trim();
+    if let Some(rest) = t.strip_prefix("```") {
+        let rest = rest.split_once('\n').map_or("", |(_, body)| body);
+        return rest.trim_end().strip_suffix("```").unwrap_or(rest).trim();
+    }
+    t
+}
+
+fn is_object_schema(schema: &Value) -> bool {
+    schema.get("type") == Some(&json!("object")) && schema.get("properties").is_some()
+}
+
+fn object_or_wrapped(schema: Value) -> (Value, bool) {
+    if is_object_schema(&schema) {
+        return (schema, false);
+    }
+    let mut inner = schema;
+    let defs = match &mut inner {
+        Value::Object(map) => map.remove("$defs"),
+        _ => None,
+    };
+    if let Value::Object(map) = &mut inner {
+        map.remove("description");
+    }
+    let mut wrapped = json!({
+        "type": "object",
+        "properties": {"response": inner},
+        "required": ["response"],
+        "additionalProperties": false,
+    });
+    if let (Some(defs), Value::Object(map)) = (defs, &mut wrapped) {
+        map.insert("$defs".into(), defs);
+    }
+    (wrapped, true)
+}
+
+fn resolve_ref<'a>(root: &'a Value, schema: &'a Value) -> &'a Value {
+    if let Some(name) = schema
+        .get("$ref")
+        .and_then(Value::as_str)
+        .and_then(|r| r.strip_prefix("#/$defs/"))
+        && let Some(def) = root.get("$defs").and_then(|d| d.get(name))
+    {
+        return def;
+    }
+    schema
+}
+
+/// The variants of an externally tagged enum whose variants all carry data, each with
+/// the schema of its payload; `None` for any other schema.
+fn union_variants(root: &Value) -> Option<Vec<Variant>> {
+    let alts = root
+        .get("oneOf")
+        .or_else(|| root.get("anyOf"))
+        .and_then(Value::as_array)?;
+    let defs = root.get("$defs").cloned();
+    let mut variants = Vec::with_capacity(alts.len());
+    for alt in alts {
+        let alt = resolve_ref(root, alt);
+        let props = alt.get("properties")?.as_object()?;
+        let required = alt.get("required")?.as_array()?;
+        if props.len() != 1 || required.len() != 1 {
+            return None;
+        }
+        let (tag, payload) = props.iter().next()?;
+        if required.first()?.as_str()? != tag {
+            return None;
+        }
+        let payload = resolve_ref(root, payload).clone();
+        let description = alt
+            .get("description")
+            .or_else(|| payload.get("description"))
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        let (mut schema, wrapped) = object_or_wrapped(payload);
+        if let (Some(defs), Value::Object(map)) = (&defs, &mut schema) {
+            map.entry("$defs").or_insert_with(|| defs.clone());
+        }
+        variants.push(Variant {
+            tag: tag.clone(),
+            tool_name: format!("{DEFAULT_OUTPUT_TOOL_NAME}_{tag}"),
+            description,
+            schema,
+            wrapped,
+        });
+    }
+    (!variants.is_empty()).then_some(variants)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, PartialEq, serde::Deserialize, schemars::JsonSchema)]
+    struct City {
+        city: String,
+        country: String,
+    }
+
+    /// The answer.
+    #[derive(Debug, PartialEq, serde::Deserialize, schemars::JsonSchema)]
+    enum Answer {
+        /// A city was found.
+        Found(City),
+        /// Nothing was found.
+        NotFound {
+            reason: String,
+        },
+        Count(u32),
+    }
+
+    #[test]
+    fn union_output_makes_one_tool_per_variant() {
+        let spec = OutputSpec::<Answer>::structured();
+        let req = spec.resolve(&ModelProfile::default());
+        let names: Vec<_> = req.output_tools.iter().map(|t| t.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "final_result_Found",
+                "final_result_NotFound",
+                "final_result_Count"
+            ]
+        );
+        assert_eq!(
+            req.output_tools[0].description.as_deref(),
+            Some("A city was found.")
+        );
+        assert_eq!(
+            spec.parse_tool_args(
+                "final_result_Found",
+                &json!({"city": "London", "country": "UK"})
+            )
+            .unwrap(),
+            Answer::Found(City {
+                city: "London".into(),
+                country: "UK".into()
+            })
+        );
+        assert_eq!(
+            spec.parse_tool_args("final_result_Count", &json!({"response": 3}))
+                .unwrap(),
+            Answer::Count(3)
+        );
+        let err = spec
+            .parse_tool_args("final_result_NotFound", &json!({}))
+            .unwrap_err();
+        assert_eq!(err.0[0]["loc"], json!(["reason"]));
+    }
+
+    #[test]
+    fn scalar_outputs_are_wrapped() {
+        let spec = OutputSpec::<Vec<u32>>::structured();
+        assert_eq!(spec.json_schema()["required"], json!(["response"]));
+        assert_eq!(
+            spec.parse_tool_args("final_result", &json!({"response": [1, 2]}))
+                .unwrap(),
+            vec![1, 2]
+        );
+        assert_eq!(
+            spec.parse_text("```json\n{\"response\": [3]}\n```")
+                .unwrap(),
+            vec![3]
+        );
+    }
+}

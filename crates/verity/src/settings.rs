@@ -1,0 +1,166 @@
+//! Model settings, merged model < agent < run.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde_json::Value;
+
+/// Settings for a model request. Every field is optional; a provider ignores what it
+/// cannot take.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ModelSettings {
+    /// Most tokens to generate.
+    pub max_tokens: Option<u32>,
+    /// Sampling temperature.
+    pub temperature: Option<f64>,
+    /// Nucleus sampling.
+    pub top_p: Option<f64>,
+    /// Timeout of the whole request.
+    pub timeout: Option<Duration>,
+    /// Whether the model may call several tools in one response.
+    pub parallel_tool_calls: Option<bool>,
+    /// Seed for sampling.
+    pub seed: Option<i64>,
+    /// Presence penalty.
+    pub presence_penalty: Option<f64>,
+    /// Frequency penalty.
+    pub frequency_penalty: Option<f64>,
+    /// Sequences that stop generation.
+    pub stop_sequences: Option<Vec<String>>,
+    /// Extra HTTP headers sent with the request.
+    pub extra_headers: BTreeMap<String, String>,
+    /// JSON merged into the request body (objects merge key by key).
+    pub extra_body: Option<Value>,
+}
+
+impl ModelSettings {
+    /// Empty settings.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Set `max_tokens`.
+    pub fn max_tokens(mut self, v: u32) -> Self {
+        self.max_tokens = Some(v);
+        self
+    }
+    /// Set `temperature`.
+    pub fn temperature(mut self, v: f64) -> Self {
+        self.temperature = Some(v);
+        self
+    }
+    /// Set `top_p`.
+    pub fn top_p(mut self, v: f64) -> Self {
+        self.top_p = Some(v);
+        self
+    }
+    /// Set `timeout`.
+    pub fn timeout(mut self, v: Duration) -> Self {
+        self.timeout = Some(v);
+        self
+    }
+    /// Set `parallel_tool_calls`.
+    pub fn parallel_tool_calls(mut self, v: bool) -> Self {
+        self.parallel_tool_calls = Some(v);
+        self
+    }
+    /// Set `seed`.
+    pub fn seed(mut self, v: i64) -> Self {
+        self.seed = Some(v);
+        self
+    }
+    /// Set `presence_penalty`.
+    pub fn presence_penalty(mut self, v: f64) -> Self {
+        self.presence_penalty = Some(v);
+        self
+    }
+    /// Set `frequency_penalty`.
+    pub fn frequency_penalty(mut self, v: f64) -> Self {
+        self.frequency_penalty = Some(v);
+        self
+    }
+    /// Set `stop_sequences`.
+    pub fn stop_sequences<S: Into<String>>(mut self, v: impl IntoIterator<Item = S>) -> Self {
+        self.stop_sequences = Some(v.into_iter().map(Into::into).collect());
+        self
+    }
+    /// Add an extra header.
+    pub fn extra_header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.extra_headers.insert(name.into(), value.into());
+        self
+    }
+    /// Set the extra body.
+    pub fn extra_body(mut self, v: Value) -> Self {
+        self.extra_body = Some(v);
+        self
+    }
+
+    /// These settings with `other`'s set fields laid over them: `other` wins field by
+    /// field, headers and extra-body objects merge key by key.
+    pub fn merge(&self, other: &ModelSettings) -> ModelSettings {
+        let mut extra_headers = self.extra_headers.clone();
+        extra_headers.extend(other.extra_headers.clone());
+        let extra_body = match (&self.extra_body, &other.extra_body) {
+            (Some(a), Some(b)) => Some(merge_json(a.clone(), b)),
+            (a, b) => b.clone().or_else(|| a.clone()),
+        };
+        ModelSettings {
+            max_tokens: other.max_tokens.or(self.max_tokens),
+            temperature: other.temperature.or(self.temperature),
+            top_p: other.top_p.or(self.top_p),
+            timeout: other.timeout.or(self.timeout),
+            parallel_tool_calls: other.parallel_tool_calls.or(self.parallel_tool_calls),
+            seed: other.seed.or(self.seed),
+            presence_penalty: other.presence_penalty.or(self.presence_penalty),
+            frequency_penalty: other.frequency_penalty.or(self.frequency_penalty),
+            stop_sequences: other
+                .stop_sequences
+                .clone()
+                .or_else(|| self.stop_sequences.clone()),
+            extra_headers,
+            extra_body,
+        }
+    }
+}
+
+/// Merge `over` into `base`: objects key by key (recursively), anything else replaced.
+pub fn merge_json(base: Value, over: &Value) -> Value {
+    match (base, over) {
+        (Value::Object(mut a), Value::Object(b)) => {
+            for (k, v) in b {
+                let merged = match a.remove(k) {
+                    Some(old) => merge_json(old, v),
+                    None => v.clone(),
+                };
+                a.insert(k.clone(), merged);
+            }
+            Value::Object(a)
+        }
+        (_, over) => over.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn later_settings_win_field_by_field() {
+        let model = ModelSettings::new()
+            .temperature(0.1)
+            .max_tokens(10)
+            .extra_header("a", "1")
+            .extra_body(json!({"x": {"y": 1, "z": 2}}));
+        let agent = ModelSettings::new().temperature(0.5).extra_header("b", "2");
+        let run = ModelSettings::new()
+            .seed(7)
+            .extra_body(json!({"x": {"z": 3}}));
+        let m = model.merge(&agent).merge(&run);
+        assert_eq!(m.temperature, Some(0.5));
+        assert_eq!(m.max_tokens, Some(10));
+        assert_eq!(m.seed, Some(7));
+        assert_eq!(m.extra_headers.len(), 2);
+        assert_eq!(m.extra_body, Some(json!({"x": {"y": 1, "z": 3}})));
+    }
+}

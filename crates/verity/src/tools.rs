@@ -1,0 +1,489 @@
+//! Tools: plain Rust functions the model can call, and the run context they receive.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use futures::future::BoxFuture;
+use schemars::JsonSchema;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use crate::messages::ModelMessage;
+use crate::model::{ToolDefinition, ToolKind};
+use crate::usage::RunUsage;
+use crate::validation::{ValidationErrors, from_value};
+
+/// What a tool, an instruction function or an output validator can see of the run.
+///
+/// Cheap to clone: the dependencies and the message history are shared.
+pub struct RunContext<D> {
+    /// The dependencies given to the run.
+    pub deps: Arc<D>,
+    /// Usage of the run so far.
+    pub usage: RunUsage,
+    /// The conversation so far.
+    pub messages: Arc<Vec<ModelMessage>>,
+    /// The name of the model in use.
+    pub model_name: Arc<str>,
+    /// The run's id.
+    pub run_id: Arc<str>,
+    /// How many model requests the run has made.
+    pub run_step: u64,
+    /// How many times the current tool (or output) has been retried.
+    pub retry: u32,
+    /// How many retries the current tool (or output) is allowed.
+    pub max_retries: u32,
+    /// The tool being called, in a tool.
+    pub tool_name: Option<String>,
+    /// The id of the call being answered, in a tool.
+    pub tool_call_id: Option<String>,
+}
+
+impl<D> Clone for RunContext<D> {
+    fn clone(&self) -> Self {
+        RunContext {
+            deps: Arc::clone(&self.deps),
+            usage: self.usage.clone(),
+            messages: Arc::clone(&self.messages),
+            model_name: Arc::clone(&self.model_name),
+            run_id: Arc::clone(&self.run_id),
+            run_step: self.run_step,
+            retry: self.retry,
+            max_retries: self.max_retries,
+            tool_name: self.tool_name.clone(),
+            tool_call_id: self.tool_call_id.clone(),
+        }
+    }
+}
+
+impl<D> std::fmt::Debug for RunContext<D> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunContext")
+            .field("usage", &self.usage)
+            .field("messages", &self.messages.len())
+            .field("model_name", &self.model_name)
+            .field("run_id", &self.run_id)
+            .field("run_step", &self.run_step)
+            .field("retry", &self.retry)
+            .field("tool_name", &self.tool_name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<D> RunContext<D> {
+    /// The dependencies.
+    pub fn deps(&self) -> &D {
+        &self.deps
+    }
+
+    /// The same context with other dependencies.
+    pub fn with_deps<E>(&self, deps: Arc<E>) -> RunContext<E> {
+        RunContext {
+            deps,
+            usage: self.usage.clone(),
+            messages: Arc::clone(&self.messages),
+            model_name: Arc::clone(&self.model_name),
+            run_id: Arc::clone(&self.run_id),
+            run_step: self.run_step,
+            retry: self.retry,
+            max_retries: self.max_retries,
+            tool_name: self.tool_name.clone(),
+            tool_call_id: self.tool_call_id.clone(),
+        }
+    }
+}
+
+/// Returned by a tool or an output validator to ask the model to try again; the
+/// message is sent to the model.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModelRetry(pub String);
+
+impl ModelRetry {
+    /// A retry with this message.
+    pub fn new(message: impl Into<String>) -> Self {
+        ModelRetry(message.into())
+    }
+}
+
+impl std::fmt::Display for ModelRetry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// How a tool (or output validator) can fail.
+#[derive(Debug)]
+pub enum ToolError {
+    /// Ask the model to try again with this message.
+    Retry(String),
+    /// End the run with this error.
+    Failed(Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl From<ModelRetry> for ToolError {
+    fn from(r: ModelRetry) -> Self {
+        ToolError::Retry(r.0)
+    }
+}
+
+impl<E: std::error::Error + Send + Sync + 'static> From<E> for ToolError {
+    fn from(e: E) -> Self {
+        ToolError::Failed(Box::new(e))
+    }
+}
+
+impl ToolError {
+    /// A failure with a plain message.
+    pub fn failed(message: impl Into<String>) -> Self {
+        ToolError::Failed(message.into().into())
+    }
+}
+
+/// Why a tool call did not produce a value.
+#[derive(Debug)]
+pub(crate) enum ToolCallError {
+    /// The arguments did not validate.
+    Validation(ValidationErrors),
+    /// The tool asked for a retry.
+    Retry(String),
+    /// The tool failed.
+    Failed(Box<dyn std::error::Error + Send + Sync>),
+}
+
+type CallFn<D> =
+    dyn Fn(RunContext<D>, Value) -> BoxFuture<'static, Result<Value, ToolCallError>> + Send + Sync;
+type PrepareFn<D> = dyn Fn(&RunContext<D>, ToolDefinition) -> Option<ToolDefinition> + Send + Sync;
+
+/// A tool the agent can offer the model.
+///
+/// Make one with [`#[tool]`](crate::tool) on a function, or with [`Tool::new`] from a
+/// closure and a typed arguments struct:
+///
+/// ```
+/// use verity::prelude::*;
+///
+/// #[derive(serde::Deserialize, schemars::JsonSchema)]
+/// struct AddArgs {
+///     /// The first number.
+///     a: i64,
+///     /// The second number.
+///     b: i64,
+/// }
+///
+/// let add: Tool<()> = Tool::new("add", "Add two numbers.", |_ctx, args: AddArgs| async move {
+///     Ok::<_, ToolError>(args.a + args.b)
+/// });
+/// assert_eq!(add.definition().name, "add");
+/// ```
+pub struct Tool<D> {
+    def: ToolDefinition,
+    max_retries: Option<u32>,
+    call: Arc<CallFn<D>>,
+    prepare: Option<Arc<PrepareFn<D>>>,
+}
+
+impl<D> Clone for Tool<D> {
+    fn clone(&self) -> Self {
+        Tool {
+            def: self.def.clone(),
+            max_retries: self.max_retries,
+            call: Arc::clone(&self.call),
+            prepare: self.prepare.clone(),
+        }
+    }
+}
+
+impl<D> std::fmt::Debug for Tool<D> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tool")
+            .field("def", &self.def)
+            .field("max_retries", &self.max_retries)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The JSON schema of `T` as a tool-parameter schema: `$schema` and `title` removed,
+/// an object schema guaranteed.
+pub fn parameters_schema<T: JsonSchema>() -> Value {
+    let settings = schemars::generate::SchemaSettings::draft2020_12();
+    let generator = settings.into_generator();
+    let schema = generator.into_root_schema_for::<T>();
+    let mut value = schema.to_value();
+    if let Value::Object(map) = &mut value {
+        map.remove("$schema");
+        map.remove("title");
+        if !map.contains_key("type") && !map.contains_key("$ref") {
+            map.insert("type".into(), Value::String("object".into()));
+        }
+        if map.get("type") == Some(&Value::String("object".into()))
+            && !map.contains_key("properties")
+        {
+            map.insert("properties".into(), Value::Object(Default::default()));
+        }
+    }
+    value
+}
+
+impl<D: Send + Sync + 'static> Tool<D> {
+    /// A tool from a closure taking the run context and a typed arguments struct. The
+    /// schema comes from the struct (doc comments become descriptions); the return value
+    /// is any `Serialize` type, or an error convertible to [`ToolError`].
+    pub fn new<A, T, E, F, Fut>(
+        name: impl Into<String>,
+        description: impl Into<String>,
+        f: F,
+    ) -> Self
+    where
+        A: DeserializeOwned + JsonSchema + Send + 'static,
+        T: Serialize,
+        E: Into<ToolError>,
+        F: Fn(RunContext<D>, A) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<T, E>> + Send + 'static,
+    {
+        let description: String = description.into();
+        let def = ToolDefinition {
+            name: name.into(),
+            description: (!description.is_empty()).then_some(description),
+            parameters_json_schema: parameters_schema::<A>(),
+            strict: None,
+            kind: ToolKind::Function,
+        };
+        let f = Arc::new(f);
+        let call = move |ctx: RunContext<D>,
+                         args: Value|
+              -> BoxFuture<'static, Result<Value, ToolCallError>> {
+            let f = Arc::clone(&f);
+            Box::pin(async move {
+                let args: A = from_value(&args).map_err(ToolCallError::Validation)?;
+                match f(ctx, args).await {
+                    Ok(v) => {
+                        serde_json::to_value(v).map_err(|e| ToolCallError::Failed(Box::new(e)))
+                    }
+                    Err(e) => Err(match e.into() {
+                        ToolError::Retry(m) => ToolCallError::Retry(m),
+                        ToolError::Failed(e) => ToolCallError::Failed(e),
+                    }),
+                }
+            })
+        };
+        Tool {
+            def,
+            max_retries: None,
+            call: Arc::new(call),
+            prepare: None,
+        }
+    }
+}
+
+impl<D> Tool<D> {
+    /// The definition sent to the model.
+    pub fn definition(&self) -> &ToolDefinition {
+        &self.def
+    }
+
+    /// The tool's name.
+    pub fn name(&self) -> &str {
+        &self.def.name
+    }
+
+    /// Rename the tool.
+    pub fn with_name(mut self, name: impl Into<String>) -> Self {
+        self.def.name = name.into();
+        self
+    }
+
+    /// Replace the description.
+    pub fn with_description(mut self, description: impl Into<String>) -> Self {
+        self.def.description = Some(description.into());
+        self
+    }
+
+    /// Allow this many retries (instead of the agent's default).
+    pub fn with_max_retries(mut self, retries: u32) -> Self {
+        self.max_retries = Some(retries);
+        self
+    }
+
+    /// Ask for strict schema adherence.
+    pub fn with_strict(mut self, strict: bool) -> Self {
+        self.def.strict = Some(strict);
+        self
+    }
+
+    /// A hook run before every model request: it may change the definition, or return
+    /// `None` to leave the tool out of that request.
+    pub fn with_prepare(
+        mut self,
+        prepare: impl Fn(&RunContext<D>, ToolDefinition) -> Option<ToolDefinition>
+        + Send
+        + Sync
+        + 'static,
+    ) -> Self {
+        self.prepare = Some(Arc::new(prepare));
+        self
+    }
+
+    pub(crate) fn max_retries(&self) -> Option<u32> {
+        self.max_retries
+    }
+
+    pub(crate) fn prepared_definition(&self, ctx: &RunContext<D>) -> Option<ToolDefinition> {
+        match &self.prepare {
+            Some(p) => p(ctx, self.def.clone()),
+            None => Some(self.def.clone()),
+        }
+    }
+
+    pub(crate) fn call(
+        &self,
+        ctx: RunContext<D>,
+        args: Value,
+    ) -> BoxFuture<'static, Result<Value, ToolCallError>> {
+        (self.call)(ctx, args)
+    }
+}
+
+impl<D: Send + Sync + 'static> Tool<D> {
+    /// This tool for an agent with other dependencies: the tool still sees `D`, taken
+    /// from the given context-to-deps mapping.
+    pub(crate) fn map_deps<E: Send + Sync + 'static>(self, deps: Arc<D>) -> Tool<E> {
+        let call = Arc::clone(&self.call);
+        let prepare = self.prepare.clone();
+        let deps_for_prepare = Arc::clone(&deps);
+        Tool {
+            def: self.def,
+            max_retries: self.max_retries,
+            call: Arc::new(move |ctx: RunContext<E>, args| {
+                call(ctx.with_deps(Arc::clone(&deps)), args)
+            }),
+            prepare: prepare.map(|p| {
+                Arc::new(move |ctx: &RunContext<E>, def| {
+                    p(&ctx.with_deps(Arc::clone(&deps_for_prepare)), def)
+                }) as Arc<PrepareFn<E>>
+            }),
+        }
+    }
+}
+
+/// Anything that can become a [`Tool`]: a `Tool` itself, or the marker struct that
+/// [`#[tool]`](crate::tool) generates for a function.
+pub trait IntoTool<D> {
+    /// Build the tool.
+    fn into_tool(self) -> Tool<D>;
+}
+
+impl<D> IntoTool<D> for Tool<D> {
+    fn into_tool(self) -> Tool<D> {
+        self
+    }
+}
+
+/// Used by the `#[tool]` macro: serialize a tool's return value.
+#[doc(hidden)]
+pub fn __to_tool_value<T: Serialize>(value: T) -> Result<Value, ToolError> {
+    serde_json::to_value(value).map_err(ToolError::from)
+}
+
+/// Used by the `#[tool]` macro: build the tool, taking the description and parameter
+/// descriptions from the function's doc comment.
+#[doc(hidden)]
+pub fn __macro_tool<D, A, F, Fut>(
+    name: &str,
+    doc: &str,
+    retries: Option<u32>,
+    strict: Option<bool>,
+    f: F,
+) -> Tool<D>
+where
+    D: Send + Sync + 'static,
+    A: DeserializeOwned + JsonSchema + Send + 'static,
+    F: Fn(RunContext<D>, A) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<Value, ToolError>> + Send + 'static,
+{
+    let (description, params) = parse_doc(doc);
+    let mut tool = Tool::new(name, description, f);
+    if let Some(Value::Object(props)) = tool.def.parameters_json_schema.get_mut("properties") {
+        for (param, text) in params {
+            if let Some(Value::Object(prop)) = props.get_mut(&param) {
+                prop.insert("description".into(), Value::String(text));
+            }
+        }
+    }
+    tool.max_retries = retries;
+    tool.def.strict = strict;
+    tool
+}
+
+/// Used by the `#[tool]` macro: parse the argument docs out of a function's doc comment.
+///
+/// Recognised sections: `# Arguments` / `# Args` / `# Parameters` (rustdoc style, items
+/// `* `name` - text` or `- name: text`) and `Args:` / `Arguments:` (Google style,
+/// `name: text`). Returns the text before the first section as the description, and
+/// `(name, text)` pairs.
+pub fn parse_doc(doc: &str) -> (String, Vec<(String, String)>) {
+    let mut description = Vec::new();
+    let mut params: Vec<(String, String)> = Vec::new();
+    let mut in_args = false;
+    let mut in_other_section = false;
+    for line in doc.lines() {
+        let t = line.trim();
+        let lower = t.to_ascii_lowercase();
+        let heading = lower.trim_start_matches('#').trim().trim_end_matches(':');
+        let is_heading = (t.starts_with('#') || t.ends_with(':'))
+            && matches!(heading, "arguments" | "args" | "parameters" | "params");
+        if is_heading {
+            in_args = true;
+            in_other_section = false;
+            continue;
+        }
+        if t.starts_with("# ") {
+            // another rustdoc section (# Errors, # Examples, …): not part of the description
+            in_args = false;
+            in_other_section = true;
+            continue;
+        }
+        if in_other_section {
+            continue;
+        }
+        if in_args {
+            if t.is_empty() {
+                continue;
+            }
+            let item = t.trim_start_matches(['*', '-']).trim();
+            let (name, text) = match item.split_once(" - ").or_else(|| item.split_once(':')) {
+                Some((n, d)) => (n.trim().trim_matches('`').trim(), d.trim()),
+                None => ("", item),
+            };
+            let is_name = !name.is_empty() && name.chars().all(|c| c.is_alphanumeric() || c == '_');
+            if is_name {
+                params.push((name.to_owned(), text.to_owned()));
+            } else if let Some((_, last)) = params.last_mut() {
+                last.push(' ');
+                last.push_str(t);
+            }
+            continue;
+        }
+        description.push(line.strip_prefix(' ').unwrap_or(line));
+    }
+    (description.join("\n").trim().to_owned(), params)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn doc_sections_give_parameter_descriptions() {
+        let (d, p) = parse_doc(
+            " Get the weather.\n\n More text.\n\n # Arguments\n\n * `city` - The city.\n * `days` - How many\n   days ahead.\n\n # Errors\n none",
+        );
+        assert_eq!(d, "Get the weather.\n\nMore text.");
+        assert_eq!(p[0], ("city".into(), "The city.".into()));
+        assert_eq!(p[1], ("days".into(), "How many days ahead.".into()));
+        let (d, p) = parse_doc("Look it up.\n\nArgs:\n    item_id: The item.\n");
+        assert_eq!(d, "Look it up.");
+        assert_eq!(p, vec![("item_id".into(), "The item.".into())]);
+    }
+}

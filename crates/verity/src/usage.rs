@@ -1,0 +1,183 @@
+//! Token usage and the limits a run enforces.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::messages::Extra;
+
+/// Token usage of one model response.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RequestUsage {
+    /// Input (prompt) tokens, including cached ones.
+    #[serde(default)]
+    pub input_tokens: u64,
+    /// Input tokens written to the provider's prompt cache.
+    #[serde(default)]
+    pub cache_write_tokens: u64,
+    /// Input tokens read from the provider's prompt cache.
+    #[serde(default)]
+    pub cache_read_tokens: u64,
+    /// Output (completion) tokens, including reasoning tokens.
+    #[serde(default)]
+    pub output_tokens: u64,
+    /// Audio input tokens.
+    #[serde(default)]
+    pub input_audio_tokens: u64,
+    /// Audio input tokens read from cache.
+    #[serde(default)]
+    pub cache_audio_read_tokens: u64,
+    /// Audio output tokens.
+    #[serde(default)]
+    pub output_audio_tokens: u64,
+    /// Provider-specific counts (`reasoning_tokens`, …).
+    #[serde(default)]
+    pub details: BTreeMap<String, u64>,
+    /// Fields not modelled by Verity.
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+impl RequestUsage {
+    /// Input plus output tokens.
+    pub fn total_tokens(&self) -> u64 {
+        self.input_tokens + self.output_tokens
+    }
+}
+
+/// Usage accumulated over a run.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunUsage {
+    /// Requests made to the model.
+    pub requests: u64,
+    /// Successful function-tool calls.
+    pub tool_calls: u64,
+    /// Input tokens.
+    pub input_tokens: u64,
+    /// Output tokens.
+    pub output_tokens: u64,
+    /// Tokens written to prompt caches.
+    pub cache_write_tokens: u64,
+    /// Tokens read from prompt caches.
+    pub cache_read_tokens: u64,
+    /// Audio input tokens.
+    pub input_audio_tokens: u64,
+    /// Audio input tokens read from cache.
+    pub cache_audio_read_tokens: u64,
+    /// Audio output tokens.
+    pub output_audio_tokens: u64,
+    /// Provider-specific counts, summed.
+    pub details: BTreeMap<String, u64>,
+}
+
+impl RunUsage {
+    /// Input plus output tokens.
+    pub fn total_tokens(&self) -> u64 {
+        self.input_tokens + self.output_tokens
+    }
+
+    /// Add one response's usage (the request itself is counted separately).
+    pub fn add_response(&mut self, u: &RequestUsage) {
+        self.input_tokens += u.input_tokens;
+        self.output_tokens += u.output_tokens;
+        self.cache_write_tokens += u.cache_write_tokens;
+        self.cache_read_tokens += u.cache_read_tokens;
+        self.input_audio_tokens += u.input_audio_tokens;
+        self.cache_audio_read_tokens += u.cache_audio_read_tokens;
+        self.output_audio_tokens += u.output_audio_tokens;
+        for (k, v) in &u.details {
+            *self.details.entry(k.clone()).or_default() += v;
+        }
+    }
+}
+
+/// Limits on a run's usage. Exceeding one ends the run with
+/// [`Error::UsageLimitExceeded`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UsageLimits {
+    /// Most requests to the model (default 50).
+    pub request_limit: Option<u64>,
+    /// Most successful function-tool calls.
+    pub tool_calls_limit: Option<u64>,
+    /// Most input tokens.
+    pub input_tokens_limit: Option<u64>,
+    /// Most output tokens.
+    pub output_tokens_limit: Option<u64>,
+    /// Most input plus output tokens.
+    pub total_tokens_limit: Option<u64>,
+}
+
+impl Default for UsageLimits {
+    fn default() -> Self {
+        UsageLimits {
+            request_limit: Some(50),
+            tool_calls_limit: None,
+            input_tokens_limit: None,
+            output_tokens_limit: None,
+            total_tokens_limit: None,
+        }
+    }
+}
+
+impl UsageLimits {
+    /// No limits at all, not even on requests.
+    pub fn unlimited() -> Self {
+        UsageLimits {
+            request_limit: None,
+            ..Default::default()
+        }
+    }
+
+    /// Error if one more request would pass the request limit.
+    pub fn check_before_request(&self, usage: &RunUsage) -> Result<()> {
+        if let Some(limit) = self.request_limit
+            && usage.requests + 1 > limit
+        {
+            return Err(Error::UsageLimitExceeded(format!(
+                "the next request would exceed the request_limit of {limit}"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Error if running `new_calls` more tool calls would pass the tool-call limit.
+    pub fn check_before_tool_calls(&self, usage: &RunUsage, new_calls: u64) -> Result<()> {
+        if let Some(limit) = self.tool_calls_limit
+            && usage.tool_calls + new_calls > limit
+        {
+            return Err(Error::UsageLimitExceeded(format!(
+                "the next tool call(s) would exceed the tool_calls_limit of {limit} (tool_calls={})",
+                usage.tool_calls + new_calls
+            )));
+        }
+        Ok(())
+    }
+
+    /// Error if the token counts have passed a token limit.
+    pub fn check_tokens(&self, usage: &RunUsage) -> Result<()> {
+        let checks = [
+            ("input_tokens", usage.input_tokens, self.input_tokens_limit),
+            (
+                "output_tokens",
+                usage.output_tokens,
+                self.output_tokens_limit,
+            ),
+            (
+                "total_tokens",
+                usage.total_tokens(),
+                self.total_tokens_limit,
+            ),
+        ];
+        for (name, value, limit) in checks {
+            if let Some(limit) = limit
+                && value > limit
+            {
+                return Err(Error::UsageLimitExceeded(format!(
+                    "exceeded the {name}_limit of {limit} ({name}={value})"
+                )));
+            }
+        }
+        Ok(())
+    }
+}
