@@ -77,6 +77,21 @@ impl TestModel {
         self
     }
 
+    /// The custom output (wrapped like the schema when the output type is not an
+    /// object), or one generated from the schema.
+    fn output_args(&self, schema: &Value) -> Value {
+        match &self.custom_output_args {
+            Some(a)
+                if schema.get("required") == Some(&json!(["response"]))
+                    && a.get("response").is_none() =>
+            {
+                json!({ "response": a })
+            }
+            Some(a) => a.clone(),
+            None => generate_args(schema),
+        }
+    }
+
     fn tools_to_call<'a>(&self, params: &'a ModelRequestParameters) -> Vec<&'a ToolDefinition> {
         params
             .function_tools
@@ -126,25 +141,13 @@ impl TestModel {
         }
 
         if let Some(out) = params.output_tools.first() {
-            let args = match &self.custom_output_args {
-                Some(a)
-                    if out.parameters_json_schema.get("required") == Some(&json!(["response"]))
-                        && a.get("response").is_none() =>
-                {
-                    json!({ "response": a })
-                }
-                Some(a) => a.clone(),
-                None => generate_args(&out.parameters_json_schema),
-            };
+            let args = self.output_args(&out.parameters_json_schema);
             return ModelResponse::new(vec![tool_call(&out.name, args)]);
         }
 
         let text = match (&params.output_mode, &params.output_object) {
             (OutputMode::Native | OutputMode::Prompted, Some(obj)) => {
-                match &self.custom_output_args {
-                    Some(a) => a.to_string(),
-                    None => generate_args(&obj.json_schema).to_string(),
-                }
+                self.output_args(&obj.json_schema).to_string()
             }
             _ => match &self.custom_output_text {
                 Some(t) => t.clone(),

@@ -1,0 +1,794 @@
+//! Agent runs driven by FunctionModel and TestModel: the tool loop, retries, limits,
+//! output modes, validators, concurrency.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic,
+    missing_docs
+)]
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use verity::messages::{
+    ModelRequestPart, ModelResponsePart, ToolCallArgs, ToolCallPart, ToolOutcome,
+};
+use verity::prelude::*;
+use verity::usage::UsageLimits;
+
+#[derive(Debug, PartialEq, serde::Deserialize, schemars::JsonSchema)]
+struct CityLocation {
+    city: String,
+    country: String,
+}
+
+fn call(name: &str, args: Value, id: &str) -> ModelResponsePart {
+    let args = match args {
+        Value::Object(m) => ToolCallArgs::Object(m),
+        Value::String(s) => ToolCallArgs::Json(s),
+        other => ToolCallArgs::Json(other.to_string()),
+    };
+    ModelResponsePart::ToolCall(ToolCallPart::new(name, args, id))
+}
+
+fn calls(parts: Vec<ModelResponsePart>) -> ModelResponse {
+    ModelResponse::new(parts)
+}
+
+/// The parts of the last request in the history.
+fn last_request_parts(messages: &[ModelMessage]) -> Vec<ModelRequestPart> {
+    messages
+        .iter()
+        .rev()
+        .find_map(|m| m.as_request())
+        .map(|r| r.parts.clone())
+        .unwrap_or_default()
+}
+
+fn count_responses(messages: &[ModelMessage]) -> usize {
+    messages
+        .iter()
+        .filter(|m| m.as_response().is_some())
+        .count()
+}
+
+struct Weather {
+    unit: &'static str,
+    calls: AtomicUsize,
+}
+
+/// Get the weather in a city.
+///
+/// # Arguments
+/// * `city` - The city to look up.
+#[tool]
+async fn get_weather(ctx: &RunContext<Weather>, city: String) -> String {
+    ctx.deps.calls.fetch_add(1, Ordering::SeqCst);
+    format!("21 {} in {city}", ctx.deps.unit)
+}
+
+#[tokio::test]
+async fn tool_loop_with_deps_and_dynamic_instructions() {
+    let seen_instructions = Arc::new(std::sync::Mutex::new(Vec::<Option<String>>::new()));
+    let seen = Arc::clone(&seen_instructions);
+    let model = FunctionModel::new(move |messages, info| {
+        seen.lock().unwrap().push(info.instructions.clone());
+        assert_eq!(info.function_tools.len(), 1);
+        let tool = &info.function_tools[0];
+        assert_eq!(tool.name, "get_weather");
+        assert_eq!(
+            tool.description.as_deref(),
+            Some("Get the weather in a city.")
+        );
+        assert_eq!(
+            tool.parameters_json_schema["properties"]["city"]["description"],
+            "The city to look up."
+        );
+        match count_responses(messages) {
+            0 => calls(vec![call("get_weather", json!({"city": "Paris"}), "c1")]),
+            _ => {
+                let parts = last_request_parts(messages);
+                let ModelRequestPart::ToolReturn(ret) = &parts[0] else {
+                    panic!("{parts:?}")
+                };
+                assert_eq!(ret.content, json!("21 celsius in Paris"));
+                assert_eq!(ret.tool_call_id, "c1");
+                ModelResponse::text(format!("It is {}", ret.content.as_str().unwrap()))
+            }
+        }
+    });
+    let agent = Agent::builder(model)
+        .deps_type::<Weather>()
+        .instructions("Be brief.")
+        .instructions_fn(|ctx: RunContext<Weather>| async move {
+            format!("Use {} (step {}).", ctx.deps.unit, ctx.run_step)
+        })
+        .tool(GetWeather)
+        .build();
+    let deps = Weather {
+        unit: "celsius",
+        calls: AtomicUsize::new(0),
+    };
+    let result = agent
+        .run_with("Weather in Paris?", RunOptions::new(deps))
+        .await
+        .unwrap();
+    assert_eq!(result.output, "It is 21 celsius in Paris");
+    assert_eq!(result.usage().requests, 2);
+    assert_eq!(result.usage().tool_calls, 1);
+    assert_eq!(
+        *seen_instructions.lock().unwrap(),
+        vec![
+            Some("Be brief.\n\nUse celsius (step 1).".to_owned()),
+            Some("Be brief.\n\nUse celsius (step 2).".to_owned())
+        ]
+    );
+    assert_eq!(result.all_messages().len(), 4);
+    assert_eq!(result.new_messages().len(), 4);
+}
+
+#[tokio::test]
+async fn output_retry_names_the_failing_field() {
+    let model = FunctionModel::new(|messages, _| match count_responses(messages) {
+        0 => calls(vec![call("final_result", json!({"city": "London"}), "o1")]),
+        _ => {
+            let parts = last_request_parts(messages);
+            let ModelRequestPart::ToolReturn(ret) = &parts[0] else {
+                panic!("{parts:?}")
+            };
+            assert_eq!(ret.outcome, ToolOutcome::Retried);
+            assert_eq!(ret.content[0]["loc"], json!(["country"]));
+            assert_eq!(ret.content[0]["type"], "missing");
+            assert!(
+                ret.model_response_str()
+                    .contains("Fix the errors and try again.")
+            );
+            assert_eq!(ret.retry.as_ref().unwrap().attempt, 1);
+            calls(vec![call(
+                "final_result",
+                json!({"city": "London", "country": "United Kingdom"}),
+                "o2",
+            )])
+        }
+    });
+    let agent = Agent::builder(model).output::<CityLocation>().build();
+    let result = agent
+        .run("Where were the olympics held in 2012?")
+        .await
+        .unwrap();
+    assert_eq!(
+        result.output,
+        CityLocation {
+            city: "London".into(),
+            country: "United Kingdom".into()
+        }
+    );
+    // request, response, retry, response, final tool return
+    assert_eq!(result.all_messages().len(), 5);
+}
+
+#[tokio::test]
+async fn nested_field_path_in_tool_argument_errors() {
+    #[derive(serde::Deserialize, schemars::JsonSchema)]
+    #[allow(dead_code)]
+    struct Item {
+        qty: u32,
+    }
+    #[derive(serde::Deserialize, schemars::JsonSchema)]
+    struct Order {
+        items: Vec<Item>,
+    }
+    let model = FunctionModel::new(|messages, _| match count_responses(messages) {
+        0 => calls(vec![call(
+            "place",
+            json!({"items": [{"qty": 1}, {"qty": "x"}]}),
+            "t1",
+        )]),
+        1 => {
+            let parts = last_request_parts(messages);
+            let ModelRequestPart::ToolReturn(ret) = &parts[0] else {
+                panic!()
+            };
+            assert_eq!(ret.content[0]["loc"], json!(["items", 1, "qty"]));
+            ModelResponse::text("done")
+        }
+        _ => unreachable!(),
+    });
+    let agent = Agent::builder(model)
+        .tool_fn("place", "Place an order.", |_ctx, o: Order| async move {
+            Ok::<_, ToolError>(o.items.len())
+        })
+        .build();
+    assert_eq!(agent.run("order").await.unwrap().output, "done");
+}
+
+#[tokio::test]
+async fn tool_model_retry_then_success() {
+    /// Look up an item.
+    #[tool]
+    fn lookup(item_id: u32) -> Result<String, ModelRetry> {
+        if item_id == 0 {
+            Err(ModelRetry::new("item not found, try another id"))
+        } else {
+            Ok(format!("item {item_id}"))
+        }
+    }
+    let model = FunctionModel::new(|messages, _| match count_responses(messages) {
+        0 => calls(vec![call("lookup", json!({"item_id": 0}), "a")]),
+        1 => {
+            let parts = last_request_parts(messages);
+            let ModelRequestPart::ToolReturn(ret) = &parts[0] else {
+                panic!()
+            };
+            assert_eq!(ret.content, json!("item not found, try another id"));
+            assert_eq!(ret.retry.as_ref().unwrap().cause, "model_retry");
+            calls(vec![call("lookup", json!({"item_id": 7}), "b")])
+        }
+        _ => ModelResponse::text(last_request_parts(messages).len().to_string()),
+    });
+    let agent = Agent::builder(model).tool(Lookup).build();
+    let result = agent.run("find the item").await.unwrap();
+    assert_eq!(result.output, "1");
+    let ModelRequestPart::ToolReturn(ret) = &last_request_parts(result.all_messages())[0] else {
+        panic!()
+    };
+    assert_eq!(ret.content, json!("item 7"));
+    assert_eq!(result.usage().tool_calls, 1);
+}
+
+#[tokio::test]
+async fn retries_exhausted_is_a_typed_error() {
+    // tool retries
+    /// Always asks again.
+    #[tool(retries = 2)]
+    fn stubborn() -> Result<String, ModelRetry> {
+        Err(ModelRetry::new("no"))
+    }
+    let model = FunctionModel::new(|_, _| calls(vec![call("stubborn", json!({}), "")]));
+    let agent = Agent::builder(model).tool(Stubborn).build();
+    match agent.run("x").await.unwrap_err() {
+        Error::UnexpectedModelBehavior { message, .. } => {
+            assert_eq!(message, "Tool 'stubborn' exceeded max retries count of 2")
+        }
+        other => panic!("{other:?}"),
+    }
+
+    // output retries
+    let model =
+        FunctionModel::new(|_, _| calls(vec![call("final_result", json!({"city": 1}), "")]));
+    let agent = Agent::builder(model)
+        .output::<CityLocation>()
+        .output_retries(3)
+        .build();
+    let err = agent.run("x").await.unwrap_err();
+    assert!(
+        matches!(err, Error::UnexpectedModelBehavior { ref message, .. }
+        if message == "Exceeded maximum retries (3) for output validation"),
+        "{err}"
+    );
+
+    // text when only an output tool is acceptable
+    let model = FunctionModel::new(|_, _| ModelResponse::text("London"));
+    let agent = Agent::builder(model).output::<CityLocation>().build();
+    assert!(matches!(
+        agent.run("x").await.unwrap_err(),
+        Error::UnexpectedModelBehavior { .. }
+    ));
+}
+
+#[tokio::test]
+async fn tool_failure_ends_the_run_with_the_tool_error() {
+    let model = FunctionModel::new(|_, _| calls(vec![call("boom", json!({}), "")]));
+    #[derive(serde::Deserialize, schemars::JsonSchema)]
+    struct NoArgs {}
+    let agent = Agent::builder(model)
+        .tool_fn("boom", "Fails.", |_ctx, _: NoArgs| async move {
+            Err::<(), _>(std::io::Error::other("disk on fire"))
+        })
+        .build();
+    match agent.run("x").await.unwrap_err() {
+        Error::ToolExecution { tool_name, source } => {
+            assert_eq!(tool_name, "boom");
+            assert_eq!(source.to_string(), "disk on fire");
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn usage_limits_stop_the_run_before_they_are_passed() {
+    let model = FunctionModel::new(|_, _| calls(vec![call("again", json!({}), "")]));
+    #[derive(serde::Deserialize, schemars::JsonSchema)]
+    struct NoArgs {}
+    let agent = Agent::builder(model)
+        .tool_fn("again", "Loop.", |_ctx, _: NoArgs| async move {
+            Ok::<_, ToolError>("ok")
+        })
+        .build();
+    let limits = UsageLimits {
+        request_limit: Some(3),
+        ..Default::default()
+    };
+    let err = agent
+        .run_with("x", RunOptions::default().usage_limits(limits))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::UsageLimitExceeded(m) if m.contains("request_limit of 3")),
+        "{err}"
+    );
+
+    let limits = UsageLimits {
+        tool_calls_limit: Some(2),
+        ..UsageLimits::unlimited()
+    };
+    let err = agent
+        .run_with("x", RunOptions::default().usage_limits(limits))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::UsageLimitExceeded(m) if m.contains("tool_calls_limit")),
+        "{err}"
+    );
+
+    let limits = UsageLimits {
+        output_tokens_limit: Some(1),
+        ..Default::default()
+    };
+    let err = agent
+        .run_with("x", RunOptions::default().usage_limits(limits))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::UsageLimitExceeded(m) if m.contains("output_tokens")),
+        "{err}"
+    );
+
+    // the default request limit is 50
+    let err = agent.run("x").await.unwrap_err();
+    assert!(matches!(&err, Error::UsageLimitExceeded(m) if m.contains("request_limit of 50")));
+}
+
+/// The outcome of a search.
+#[derive(Debug, PartialEq, serde::Deserialize, schemars::JsonSchema)]
+enum SearchOutcome {
+    /// The city was found.
+    Found(CityLocation),
+    /// Nothing matched.
+    NotFound { reason: String },
+}
+
+#[tokio::test]
+async fn union_output_has_one_tool_per_variant() {
+    let model = FunctionModel::new(|_, info| {
+        let names: Vec<_> = info.output_tools.iter().map(|t| t.name.clone()).collect();
+        assert_eq!(names, ["final_result_Found", "final_result_NotFound"]);
+        assert_eq!(
+            info.output_tools[1].description.as_deref(),
+            Some("Nothing matched.")
+        );
+        assert!(!info.allow_text_output);
+        calls(vec![call(
+            "final_result_NotFound",
+            json!({"reason": "no such games"}),
+            "",
+        )])
+    });
+    let agent = Agent::builder(model).output::<SearchOutcome>().build();
+    assert_eq!(
+        agent.run("x").await.unwrap().output,
+        SearchOutcome::NotFound {
+            reason: "no such games".into()
+        }
+    );
+    let agent = Agent::builder(TestModel::new())
+        .output::<SearchOutcome>()
+        .build();
+    assert_eq!(
+        agent.run("x").await.unwrap().output,
+        SearchOutcome::Found(CityLocation {
+            city: "a".into(),
+            country: "a".into()
+        })
+    );
+}
+
+#[tokio::test]
+async fn output_validator_can_reject_and_fix() {
+    let model = FunctionModel::new(|messages, _| match count_responses(messages) {
+        0 => calls(vec![call(
+            "final_result",
+            json!({"city": "paris", "country": "France"}),
+            "",
+        )]),
+        _ => {
+            let parts = last_request_parts(messages);
+            let ModelRequestPart::ToolReturn(ret) = &parts[0] else {
+                panic!()
+            };
+            assert_eq!(ret.content, json!("Paris is not the answer"));
+            calls(vec![call(
+                "final_result",
+                json!({"city": "london", "country": "UK"}),
+                "",
+            )])
+        }
+    });
+    let agent = Agent::builder(model)
+        .output::<CityLocation>()
+        .output_validator(|ctx: RunContext<()>, mut out: CityLocation| async move {
+            if out.city.eq_ignore_ascii_case("paris") {
+                assert_eq!(ctx.retry, 0);
+                return Err(ModelRetry::new("Paris is not the answer"));
+            }
+            out.city = out.city.to_uppercase();
+            Ok(out)
+        })
+        .build();
+    assert_eq!(agent.run("x").await.unwrap().output.city, "LONDON");
+}
+
+#[tokio::test]
+async fn text_output_validator_retry_uses_retry_prompt() {
+    let model = FunctionModel::new(|messages, _| match count_responses(messages) {
+        0 => ModelResponse::text("short"),
+        _ => {
+            let parts = last_request_parts(messages);
+            let ModelRequestPart::RetryPrompt(r) = &parts[0] else {
+                panic!("{parts:?}")
+            };
+            assert!(r.model_response_str().starts_with("too short"));
+            ModelResponse::text("a long enough answer")
+        }
+    });
+    let agent = Agent::builder(model)
+        .output_validator(|_ctx: RunContext<()>, s: String| async move {
+            if s.len() < 10 {
+                Err(ModelRetry::new("too short"))
+            } else {
+                Ok(s)
+            }
+        })
+        .build();
+    assert_eq!(agent.run("x").await.unwrap().output, "a long enough answer");
+}
+
+#[tokio::test]
+async fn native_and_prompted_output_modes() {
+    let model = FunctionModel::new(|messages, info| {
+        assert!(info.output_tools.is_empty());
+        assert!(info.allow_text_output);
+        match info.output_mode {
+            OutputMode::Native => assert!(info.instructions.is_none()),
+            OutputMode::Prompted => {
+                let ins = info.instructions.clone().unwrap();
+                assert!(ins.contains("\"country\""), "{ins}");
+            }
+            other => panic!("{other:?}"),
+        }
+        match count_responses(messages) {
+            0 => ModelResponse::text("not json"),
+            _ => ModelResponse::text("```json\n{\"city\": \"London\", \"country\": \"UK\"}\n```"),
+        }
+    });
+    for mode in [OutputMode::Native, OutputMode::Prompted] {
+        let agent = Agent::builder(model.clone())
+            .output::<CityLocation>()
+            .output_mode(mode)
+            .build();
+        let result = agent.run("x").await.unwrap();
+        assert_eq!(result.output.city, "London");
+        let ModelRequestPart::RetryPrompt(r) =
+            &result.all_messages()[2].as_request().unwrap().parts[0]
+        else {
+            panic!()
+        };
+        assert_eq!(r.content[0]["type"], "json_invalid");
+    }
+}
+
+#[tokio::test]
+async fn concurrent_tool_calls_run_together_and_keep_call_order() {
+    #[derive(serde::Deserialize, schemars::JsonSchema)]
+    struct Wait {
+        ms: u64,
+        label: String,
+    }
+    let in_flight = Arc::new(AtomicUsize::new(0));
+    let peak = Arc::new(AtomicUsize::new(0));
+    let (f, p) = (Arc::clone(&in_flight), Arc::clone(&peak));
+    let model = FunctionModel::new(|messages, _| match count_responses(messages) {
+        0 => calls(vec![
+            call("wait", json!({"ms": 60, "label": "first"}), "1"),
+            call("wait", json!({"ms": 1, "label": "second"}), "2"),
+            call("wait", json!({"ms": 30, "label": "third"}), "3"),
+        ]),
+        _ => {
+            let labels: Vec<String> = last_request_parts(messages)
+                .iter()
+                .map(|p| match p {
+                    ModelRequestPart::ToolReturn(r) => {
+                        format!("{}={}", r.tool_call_id, r.content.as_str().unwrap())
+                    }
+                    _ => panic!(),
+                })
+                .collect();
+            ModelResponse::text(labels.join(","))
+        }
+    });
+    let agent = Agent::builder(model)
+        .tool_fn("wait", "Wait.", move |_ctx, w: Wait| {
+            let (f, p) = (Arc::clone(&f), Arc::clone(&p));
+            async move {
+                let now = f.fetch_add(1, Ordering::SeqCst) + 1;
+                p.fetch_max(now, Ordering::SeqCst);
+                tokio::time::sleep(Duration::from_millis(w.ms)).await;
+                f.fetch_sub(1, Ordering::SeqCst);
+                Ok::<_, ToolError>(w.label)
+            }
+        })
+        .build();
+    let result = agent.run("x").await.unwrap();
+    assert_eq!(result.output, "1=first,2=second,3=third");
+    assert_eq!(
+        peak.load(Ordering::SeqCst),
+        3,
+        "all three calls were in flight at once"
+    );
+    assert_eq!(result.usage().tool_calls, 3);
+}
+
+#[tokio::test]
+async fn end_strategy_early_and_exhaustive() {
+    let ran = Arc::new(AtomicUsize::new(0));
+    let model = FunctionModel::new(|_, _| {
+        calls(vec![
+            call(
+                "final_result",
+                json!({"city": "London", "country": "UK"}),
+                "o",
+            ),
+            call("side_effect", json!({}), "s"),
+        ])
+    });
+    #[derive(serde::Deserialize, schemars::JsonSchema)]
+    struct NoArgs {}
+    for (strategy, expected_runs, expected_text) in [
+        (
+            EndStrategy::Early,
+            0,
+            "Tool not executed - a final result was already processed.",
+        ),
+        (EndStrategy::Exhaustive, 1, "done"),
+    ] {
+        let r = Arc::clone(&ran);
+        r.store(0, Ordering::SeqCst);
+        let agent = Agent::builder(model.clone())
+            .tool_fn("side_effect", "Side effect.", move |_ctx, _: NoArgs| {
+                let r = Arc::clone(&r);
+                async move {
+                    r.fetch_add(1, Ordering::SeqCst);
+                    Ok::<_, ToolError>("done")
+                }
+            })
+            .output::<CityLocation>()
+            .end_strategy(strategy)
+            .build();
+        let result = agent.run("x").await.unwrap();
+        assert_eq!(result.output.city, "London");
+        assert_eq!(ran.load(Ordering::SeqCst), expected_runs);
+        let parts = last_request_parts(result.all_messages());
+        let ModelRequestPart::ToolReturn(final_ret) = &parts[0] else {
+            panic!()
+        };
+        assert_eq!(final_ret.content, json!("Final result processed."));
+        let ModelRequestPart::ToolReturn(side) = &parts[1] else {
+            panic!()
+        };
+        assert_eq!(side.content, json!(expected_text));
+    }
+}
+
+#[tokio::test]
+async fn unknown_tool_gets_a_retry_prompt() {
+    let model = FunctionModel::new(|messages, _| match count_responses(messages) {
+        0 => calls(vec![call("nope", json!({}), "u")]),
+        _ => {
+            let parts = last_request_parts(messages);
+            let ModelRequestPart::RetryPrompt(r) = &parts[0] else {
+                panic!()
+            };
+            assert_eq!(
+                r.content,
+                json!("Unknown tool name: 'nope'. No tools available.")
+            );
+            ModelResponse::text("ok")
+        }
+    });
+    let agent = Agent::builder(model).build();
+    assert_eq!(agent.run("x").await.unwrap().output, "ok");
+}
+
+#[tokio::test]
+async fn prepare_hook_changes_or_drops_tools() {
+    #[derive(serde::Deserialize, schemars::JsonSchema)]
+    struct NoArgs {}
+    let model = FunctionModel::new(|_, info| {
+        let names: Vec<_> = info.function_tools.iter().map(|t| t.name.clone()).collect();
+        ModelResponse::text(names.join(","))
+    });
+    let kept = Tool::new(
+        "kept",
+        "Kept.",
+        |_ctx: RunContext<bool>, _: NoArgs| async move { Ok::<_, ToolError>(1) },
+    )
+    .with_prepare(|ctx, mut def| {
+        def.name = format!("kept_{}", ctx.deps);
+        Some(def)
+    });
+    let dropped = Tool::new(
+        "dropped",
+        "Dropped.",
+        |_ctx: RunContext<bool>, _: NoArgs| async move { Ok::<_, ToolError>(1) },
+    )
+    .with_prepare(|ctx, def| (!*ctx.deps).then_some(def));
+    let agent = Agent::builder(model)
+        .deps_type::<bool>()
+        .tool(kept)
+        .tool(dropped)
+        .build();
+    assert_eq!(
+        agent
+            .run_with("x", RunOptions::new(true))
+            .await
+            .unwrap()
+            .output,
+        "kept_true"
+    );
+    assert_eq!(
+        agent
+            .run_with("x", RunOptions::new(false))
+            .await
+            .unwrap()
+            .output,
+        "kept_false,dropped"
+    );
+}
+
+#[tokio::test]
+async fn settings_merge_model_agent_run() {
+    let model = FunctionModel::new(|_, info| {
+        let s = &info.model_settings;
+        ModelResponse::text(format!(
+            "{:?} {:?} {:?}",
+            s.temperature, s.max_tokens, s.seed
+        ))
+    });
+    let agent = Agent::builder(model)
+        .settings(ModelSettings::new().temperature(0.2).max_tokens(5))
+        .build();
+    let out = agent
+        .run_with(
+            "x",
+            RunOptions::default().settings(ModelSettings::new().max_tokens(9).seed(1)),
+        )
+        .await
+        .unwrap()
+        .output;
+    assert_eq!(out, "Some(0.2) Some(9) Some(1)");
+}
+
+#[tokio::test]
+async fn fallback_model_moves_on_only_for_chosen_errors() {
+    let attempts = Arc::new(AtomicUsize::new(0));
+    let a = Arc::clone(&attempts);
+    let failing = FunctionModel::new_async(move |_, _| {
+        a.fetch_add(1, Ordering::SeqCst);
+        async {
+            Err(Error::ModelHttp {
+                status: 500,
+                model_name: "primary".into(),
+                body: "oops".into(),
+                retry_after: None,
+            })
+        }
+    });
+    let backup = FunctionModel::new(|_, _| ModelResponse::text("from backup"));
+    let agent = Agent::builder(FallbackModel::pair(failing.clone(), backup.clone())).build();
+    assert_eq!(agent.run("x").await.unwrap().output, "from backup");
+    assert_eq!(attempts.load(Ordering::SeqCst), 1);
+
+    // all fail: the errors come back together
+    let agent = Agent::builder(FallbackModel::pair(failing.clone(), failing.clone())).build();
+    match agent.run("x").await.unwrap_err() {
+        Error::FallbackExhausted(errors) => {
+            assert_eq!(errors.len(), 2);
+            assert_eq!(errors[0].status(), Some(500));
+        }
+        other => panic!("{other:?}"),
+    }
+
+    // an error not chosen for fallback is returned at once
+    let agent = Agent::builder(
+        FallbackModel::pair(failing, backup).fallback_on(|e| e.status() == Some(429)),
+    )
+    .build();
+    assert_eq!(agent.run("x").await.unwrap_err().status(), Some(500));
+}
+
+#[test]
+fn run_sync_works_from_plain_threads_and_inside_a_runtime() {
+    let agent = Agent::builder("test").build();
+    assert_eq!(
+        agent.run_sync("hi").unwrap().output,
+        "success (no tool calls)"
+    );
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let out = rt.block_on(async { agent.run_sync("hi").unwrap().output });
+    assert_eq!(out, "success (no tool calls)");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let out = rt.block_on(async {
+        let agent = agent.clone();
+        tokio::spawn(async move { agent.run_sync("hi").unwrap().output })
+            .await
+            .unwrap()
+    });
+    assert_eq!(out, "success (no tool calls)");
+}
+
+#[tokio::test]
+async fn unknown_model_string_is_a_typed_error() {
+    let agent = Agent::builder("nosuch:model").build();
+    assert!(matches!(agent.run("x").await.unwrap_err(), Error::User(_)));
+}
+
+#[tokio::test]
+async fn multimodal_prompt_and_history_continuation() {
+    let model = FunctionModel::new(|messages, _| {
+        let n = messages.len();
+        let ModelRequestPart::UserPrompt(u) = &last_request_parts(messages)[0] else {
+            panic!()
+        };
+        ModelResponse::text(format!(
+            "{n}:{}",
+            serde_json::to_string(&u.content).unwrap()
+        ))
+    });
+    let agent = Agent::builder(model).build();
+    let prompt = vec![
+        UserContent::from("Describe these"),
+        UserContent::image_url("https://example.com/cat.png"),
+        UserContent::binary(vec![0x89, b'P', b'N', b'G'], "image/png"),
+    ];
+    let first = agent.run(prompt).await.unwrap();
+    assert!(
+        first
+            .output
+            .starts_with("1:[\"Describe these\",{\"kind\":\"image-url\""),
+        "{}",
+        first.output
+    );
+    assert!(
+        first.output.contains("\"data\":\"iVBORw==\""),
+        "{}",
+        first.output
+    );
+    let second = agent
+        .run_with(
+            "again",
+            RunOptions::default().message_history(first.all_messages().to_vec()),
+        )
+        .await
+        .unwrap();
+    assert_eq!(second.output, "3:\"again\"");
+    assert_eq!(second.new_messages().len(), 2);
+    // history survives a JSON round trip
+    let reloaded = verity::load_messages(&second.all_messages_json().unwrap()).unwrap();
+    assert_eq!(reloaded, second.all_messages());
+}
