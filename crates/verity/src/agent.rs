@@ -497,8 +497,8 @@ pub struct AgentRun<D, O> {
     agent: Agent<D, O>,
     deps: Arc<D>,
     prompt: Option<UserPrompt>,
-    model: ModelRef,
-    settings: ModelSettings,
+    pub(crate) model: ModelRef,
+    pub(crate) settings: ModelSettings,
     limits: UsageLimits,
     messages: Vec<ModelMessage>,
     new_message_index: usize,
@@ -636,6 +636,23 @@ impl<D: Send + Sync + 'static, O: Send + Sync + 'static> Agent<D, O> {
     /// The agent's output specification.
     pub fn output_spec(&self) -> &OutputSpec<O> {
         &self.inner.output
+    }
+
+    /// Run the agent, streaming: see [`StreamedRun`](crate::StreamedRun).
+    pub fn run_stream(&self, prompt: impl Into<UserPrompt>) -> crate::StreamedRun<D, O>
+    where
+        D: Default,
+    {
+        self.run_stream_with(prompt, RunOptions::default())
+    }
+
+    /// [`run_stream`](Self::run_stream) with options.
+    pub fn run_stream_with(
+        &self,
+        prompt: impl Into<UserPrompt>,
+        options: RunOptions<D>,
+    ) -> crate::StreamedRun<D, O> {
+        crate::StreamedRun::start(self.clone(), self.start_run(Some(prompt.into()), options))
     }
 }
 
@@ -791,7 +808,7 @@ impl<D: Send + Sync + 'static, O: Send + Sync + 'static> AgentRun<D, O> {
         Ok(output)
     }
 
-    async fn call_tools(&mut self, response: ModelResponse) -> Result<AgentNode<O>> {
+    pub(crate) async fn call_tools(&mut self, response: ModelResponse) -> Result<AgentNode<O>> {
         let inner = Arc::clone(&self.agent.inner);
         let calls: Vec<ToolCallPart> = response.tool_calls().cloned().collect();
         if calls.is_empty() {

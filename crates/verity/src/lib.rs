@@ -40,6 +40,8 @@ pub mod messages;
 pub mod model;
 pub mod models;
 pub mod output;
+pub mod partial_json;
+pub mod run_stream;
 pub mod settings;
 pub mod stream;
 pub mod tools;
@@ -57,6 +59,7 @@ pub use messages::{
 };
 pub use model::{IntoModel, Model, ModelProfile, ModelRef, ModelRequestParameters, ToolDefinition};
 pub use output::{OutputMode, OutputSpec};
+pub use run_stream::{AgentEvent, StreamedRun};
 pub use settings::ModelSettings;
 pub use tools::{IntoTool, ModelRetry, RunContext, Tool, ToolError};
 pub use usage::{RequestUsage, RunUsage, UsageLimits};
@@ -85,10 +88,12 @@ pub mod prelude {
     pub use crate::models::function::{AgentInfo, FunctionModel};
     pub use crate::models::test::TestModel;
     pub use crate::output::OutputMode;
+    pub use crate::run_stream::{AgentEvent, StreamedRun};
     pub use crate::settings::ModelSettings;
     pub use crate::tool;
     pub use crate::tools::{ModelRetry, RunContext, Tool, ToolError};
     pub use crate::usage::UsageLimits;
+    pub use futures::StreamExt as _;
 }
 
 #[doc(hidden)]

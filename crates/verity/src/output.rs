@@ -311,6 +311,36 @@ impl<O> OutputSpec<O> {
     }
 }
 
+impl<O> OutputSpec<O> {
+    /// A partial output from the arguments of an output-tool call that is still
+    /// arriving; `None` until they deserialize.
+    pub(crate) fn parse_partial_tool_args(
+        &self,
+        tool_name: &str,
+        args_text: &str,
+    ) -> Option<(Value, O)> {
+        let value = crate::partial_json::parse_partial(args_text)?;
+        let output = self.parse_tool_args(tool_name, &value).ok()?;
+        Some((value, output))
+    }
+
+    /// A partial output from text that is still arriving.
+    pub(crate) fn parse_partial_text(&self, text: &str) -> Option<(Value, O)> {
+        if self.text {
+            let value = Value::String(text.to_owned());
+            return (self.parse)(&value).ok().map(|o| (value, o));
+        }
+        let value =
+            crate::partial_json::parse_partial(crate::partial_json::strip_open_fence(text))?;
+        let output = if self.wrapped {
+            (self.parse)(value.get("response")?).ok()?
+        } else {
+            (self.parse)(&value).ok()?
+        };
+        Some((value, output))
+    }
+}
+
 fn unwrap_response(args: &Value) -> Result<Value, ValidationErrors> {
     args.get("response").cloned().ok_or_else(|| {
         ValidationErrors(vec![json!({

@@ -1,0 +1,454 @@
+//! Streamed runs driven by the streaming FunctionModel.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic,
+    missing_docs
+)]
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use futures::{Stream, StreamExt, stream};
+use serde_json::Value;
+use verity::messages::{ModelRequestPart, ModelResponsePart};
+use verity::models::function::{DeltaToolCall, StreamChunk};
+use verity::prelude::*;
+
+fn text(t: &str) -> Result<StreamChunk> {
+    Ok(StreamChunk::Text(t.to_owned()))
+}
+
+fn tool_delta(
+    index: usize,
+    name: Option<&str>,
+    args: &str,
+    id: Option<&str>,
+) -> Result<StreamChunk> {
+    Ok(StreamChunk::ToolCalls(vec![DeltaToolCall {
+        index,
+        name: name.map(str::to_owned),
+        json_args: Some(args.to_owned()),
+        tool_call_id: id.map(str::to_owned),
+    }]))
+}
+
+fn responses_so_far(messages: &[ModelMessage]) -> usize {
+    messages
+        .iter()
+        .filter(|m| m.as_response().is_some())
+        .count()
+}
+
+/// Split a string into chunks of `n` characters.
+fn chunks(s: &str, n: usize) -> Vec<String> {
+    s.chars()
+        .collect::<Vec<_>>()
+        .chunks(n)
+        .map(|c| c.iter().collect())
+        .collect()
+}
+
+/// Messages without the fields that differ between two runs of the same responses.
+fn comparable(messages: &[ModelMessage]) -> Value {
+    fn strip(v: &mut Value) {
+        match v {
+            Value::Object(m) => {
+                m.remove("timestamp");
+                m.remove("run_id");
+                m.values_mut().for_each(strip);
+            }
+            Value::Array(a) => a.iter_mut().for_each(strip),
+            _ => {}
+        }
+    }
+    let mut v = serde_json::to_value(messages).unwrap();
+    strip(&mut v);
+    v
+}
+
+#[derive(serde::Deserialize, schemars::JsonSchema)]
+struct City {
+    city: String,
+}
+
+fn weather_agent(model: FunctionModel, calls: Arc<AtomicUsize>) -> Agent<(), String> {
+    Agent::builder(model)
+        .tool_fn("get_weather", "Weather in a city.", move |_ctx, c: City| {
+            let calls = Arc::clone(&calls);
+            async move {
+                calls.fetch_add(1, Ordering::SeqCst);
+                Ok::<_, ToolError>(format!("sunny in {}", c.city))
+            }
+        })
+        .build()
+}
+
+/// Text, then a tool call split over many deltas, in one response; then the answer.
+fn text_then_split_tool_call() -> FunctionModel {
+    FunctionModel::new_stream(|messages, _| {
+        let items: Vec<Result<StreamChunk>> = match responses_so_far(&messages) {
+            0 => {
+                let mut v = vec![text("Let me "), text("check. ")];
+                let args = "{\"city\": \"Paris\"}";
+                for (i, piece) in chunks(args, 3).into_iter().enumerate() {
+                    let (name, id) = if i == 0 {
+                        (Some("get_"), Some("call_1"))
+                    } else {
+                        (None, None)
+                    };
+                    v.push(tool_delta(0, name, &piece, id));
+                    if i == 1 {
+                        v.push(tool_delta(0, Some("weather"), "", None));
+                    }
+                }
+                v
+            }
+            _ => {
+                let parts = messages.last().unwrap().as_request().unwrap().parts.clone();
+                let ModelRequestPart::ToolReturn(r) = &parts[0] else {
+                    panic!("{parts:?}")
+                };
+                let answer = format!("It is {}.", r.content.as_str().unwrap());
+                chunks(&answer, 4).iter().map(|c| text(c)).collect()
+            }
+        };
+        stream::iter(items)
+    })
+}
+
+#[tokio::test]
+async fn text_before_a_split_tool_call_is_not_the_answer() {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let agent = weather_agent(text_then_split_tool_call(), Arc::clone(&calls));
+    let mut run = agent.run_stream("Weather in Paris?");
+    let texts: Vec<String> = run.stream_text().map(|t| t.unwrap()).collect().await;
+    assert_eq!(calls.load(Ordering::SeqCst), 1, "the tool ran");
+    assert_eq!(run.output().unwrap(), "It is sunny in Paris.");
+    assert_eq!(texts.first().unwrap(), "Let me ");
+    assert!(texts.contains(&"Let me check. ".to_owned()));
+    assert_eq!(texts.last().unwrap(), "It is sunny in Paris.");
+    let usage = run.usage().unwrap();
+    assert_eq!((usage.requests, usage.tool_calls), (2, 1));
+    let first = run.all_messages().unwrap()[1].as_response().unwrap();
+    let call = first.tool_calls().next().unwrap();
+    assert_eq!(call.tool_name, "get_weather");
+    assert_eq!(call.tool_call_id, "call_1");
+    assert_eq!(call.args.to_value().unwrap()["city"], "Paris");
+}
+
+#[tokio::test]
+async fn streamed_and_non_streamed_runs_agree() {
+    let model = text_then_split_tool_call();
+    let agent = weather_agent(model, Arc::new(AtomicUsize::new(0)));
+    let plain = agent.run("Weather in Paris?").await.unwrap();
+    let streamed = agent
+        .run_stream("Weather in Paris?")
+        .finish()
+        .await
+        .unwrap();
+    assert_eq!(plain.output, streamed.output);
+    assert_eq!(plain.usage(), streamed.usage());
+    assert_eq!(
+        comparable(plain.all_messages()),
+        comparable(streamed.all_messages())
+    );
+}
+
+#[tokio::test]
+async fn events_cover_parts_tool_calls_results_and_final_result() {
+    let agent = weather_agent(text_then_split_tool_call(), Arc::new(AtomicUsize::new(0)));
+    let mut run = agent.run_stream("Weather in Paris?");
+    let events: Vec<AgentEvent> = run.stream_events().map(|e| e.unwrap()).collect().await;
+    let kinds: Vec<&str> = events
+        .iter()
+        .map(|e| match e {
+            AgentEvent::PartStart { .. } => "start",
+            AgentEvent::PartDelta { .. } => "delta",
+            AgentEvent::FinalResult { .. } => "final",
+            AgentEvent::ModelResponse(_) => "response",
+            AgentEvent::FunctionToolCall(_) => "call",
+            AgentEvent::FunctionToolResult(_) => "result",
+        })
+        .collect();
+    let pos = |k: &str| kinds.iter().position(|x| *x == k).unwrap();
+    assert!(pos("call") < pos("result"));
+    assert_eq!(kinds.iter().filter(|k| **k == "response").count(), 2);
+    assert_eq!(*kinds.last().unwrap(), "final");
+    let AgentEvent::FunctionToolResult(ModelRequestPart::ToolReturn(r)) = &events[pos("result")]
+    else {
+        panic!()
+    };
+    assert_eq!(r.content, "sunny in Paris");
+    let deltas: String = deltas_text(&events);
+    assert_eq!(deltas, "Let me check. It is sunny in Paris.");
+}
+
+fn deltas_text(events: &[AgentEvent]) -> String {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            AgentEvent::PartStart {
+                part: ModelResponsePart::Text(t),
+                ..
+            } => Some(t.content.clone()),
+            AgentEvent::PartDelta {
+                delta: verity::stream::PartDelta::Text { content_delta },
+                ..
+            } => Some(content_delta.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn text_deltas_join_to_the_text() {
+    let model = FunctionModel::new_stream(|_, _| {
+        stream::iter(vec![
+            text("# Title\n\n"),
+            text("Some "),
+            text("*markdown*."),
+        ])
+    });
+    let agent = Agent::builder(model).build();
+    let mut run = agent.run_stream("x");
+    let deltas: Vec<String> = run.stream_text_deltas().map(|d| d.unwrap()).collect().await;
+    assert_eq!(deltas, ["# Title\n\n", "Some ", "*markdown*."]);
+    assert_eq!(run.output().unwrap(), "# Title\n\nSome *markdown*.");
+    assert_eq!(run.usage().unwrap().requests, 1);
+}
+
+#[derive(Debug, Clone, PartialEq, serde::Deserialize, schemars::JsonSchema)]
+struct Profile {
+    name: Option<String>,
+    city: Option<String>,
+    #[serde(default)]
+    hobbies: Vec<String>,
+}
+
+fn profile_model() -> FunctionModel {
+    FunctionModel::new_stream(|_, info| {
+        let tool = info.output_tools[0].name.clone();
+        let args = r#"{"name": "Ada Lovelace", "city": "London", "hobbies": ["maths", "poetry"]}"#;
+        let mut items = Vec::new();
+        for (i, piece) in chunks(args, 5).into_iter().enumerate() {
+            let (name, id) = if i == 0 {
+                (Some(tool.as_str()), Some("out_1"))
+            } else {
+                (None, None)
+            };
+            items.push(tool_delta(0, name, &piece, id));
+        }
+        stream::iter(items)
+    })
+}
+
+#[tokio::test]
+async fn structured_output_streams_partial_values() {
+    let agent = Agent::builder(profile_model()).output::<Profile>().build();
+    let mut run = agent.run_stream("Who?");
+    let partials: Vec<Profile> = run.stream_output().map(|p| p.unwrap()).collect().await;
+    let expected = agent.run("Who?").await.unwrap().output;
+    assert!(partials.len() > 5, "many partial states: {partials:?}");
+    assert_eq!(partials.last().unwrap(), &expected);
+    assert_eq!(run.output().unwrap(), &expected);
+    for p in &partials {
+        // each partial is valid for the fields it has: a prefix of the final value
+        if let Some(name) = &p.name {
+            assert!("Ada Lovelace".starts_with(name.as_str()), "{p:?}");
+        }
+        if let Some(city) = &p.city {
+            assert!("London".starts_with(city.as_str()), "{p:?}");
+        }
+        assert!(p.hobbies.len() <= 2);
+        for (h, full) in p.hobbies.iter().zip(["maths", "poetry"]) {
+            assert!(full.starts_with(h.as_str()), "{p:?}");
+        }
+    }
+    assert!(
+        partials
+            .iter()
+            .any(|p| p.name.is_some() && p.city.is_none())
+    );
+}
+
+#[tokio::test]
+async fn native_structured_output_streams_partial_values_from_text() {
+    let model = FunctionModel::new_stream(|_, _| {
+        let body = "```json\n{\"name\": \"Grace\", \"city\": \"Arlington\"}\n```";
+        stream::iter(
+            chunks(body, 4)
+                .into_iter()
+                .map(|c| text(&c))
+                .collect::<Vec<_>>(),
+        )
+    });
+    let agent = Agent::builder(model)
+        .output::<Profile>()
+        .output_mode(OutputMode::Native)
+        .build();
+    let mut run = agent.run_stream("Who?");
+    let partials: Vec<Profile> = run.stream_output().map(|p| p.unwrap()).collect().await;
+    assert!(partials.iter().any(|p| p.name.as_deref() == Some("Gr")));
+    assert_eq!(partials.last().unwrap().city.as_deref(), Some("Arlington"));
+}
+
+#[tokio::test]
+async fn a_stream_that_errors_midway_gives_a_typed_error() {
+    let model = FunctionModel::new_stream(|_, _| {
+        stream::iter(vec![
+            text("partial "),
+            Err(Error::ModelApi {
+                model_name: "m".into(),
+                message: "connection reset".into(),
+            }),
+            text("never"),
+        ])
+    });
+    let agent = Agent::builder(model).build();
+    let mut run = agent.run_stream("x");
+    let items: Vec<Result<String>> = run.stream_text().collect().await;
+    assert_eq!(items.len(), 2);
+    assert_eq!(items[0].as_ref().unwrap(), "partial ");
+    assert!(matches!(items[1], Err(Error::ModelApi { .. })));
+    assert!(run.result().is_none());
+    let err = agent.run_stream("x").finish().await.unwrap_err();
+    assert!(err.to_string().contains("connection reset"));
+}
+
+#[tokio::test]
+async fn malformed_stream_events_are_errors_not_panics() {
+    // a delta for a tool call whose arguments arrive on a part that is text
+    let model = FunctionModel::new_stream(|_, _| {
+        stream::iter(vec![text("hi"), tool_delta(0, None, "{", None)])
+    });
+    let agent = Agent::builder(model).build();
+    let result = agent.run_stream("x").finish().await;
+    // a tool-call delta with no name starts a nameless call: the run treats it as an
+    // unknown tool and asks again, until the retries are spent: an error, no panic
+    assert!(result.is_err());
+}
+
+struct DropCounter(Arc<AtomicUsize>);
+impl Drop for DropCounter {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// A stream that yields one chunk and then waits forever, counting when it is dropped.
+fn endless(dropped: Arc<AtomicUsize>) -> impl Stream<Item = Result<StreamChunk>> + Send {
+    let guard = DropCounter(dropped);
+    stream::once(async { text("first") })
+        .chain(stream::pending())
+        .map(move |c| {
+            let _ = &guard;
+            c
+        })
+}
+
+#[tokio::test]
+async fn dropping_a_stream_aborts_the_model_request() {
+    let dropped = Arc::new(AtomicUsize::new(0));
+    let d = Arc::clone(&dropped);
+    let model = FunctionModel::new_stream(move |_, _| endless(Arc::clone(&d)));
+    let agent = Agent::builder(model).build();
+    let mut run = agent.run_stream("x");
+    {
+        let mut text = run.stream_text_deltas();
+        assert_eq!(text.next().await.unwrap().unwrap(), "first");
+    }
+    assert_eq!(dropped.load(Ordering::SeqCst), 0, "still streaming");
+    drop(run);
+    assert_eq!(
+        dropped.load(Ordering::SeqCst),
+        1,
+        "dropping the run dropped the model stream"
+    );
+
+    // and a non-streamed run whose future is dropped (timeout) aborts too
+    let run = agent.run("x");
+    let timed_out = tokio::time::timeout(std::time::Duration::from_millis(20), run).await;
+    assert!(timed_out.is_err());
+    assert_eq!(dropped.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test]
+async fn end_strategy_decides_pending_tool_calls_in_a_stream() {
+    let model = FunctionModel::new_stream(|_, info| {
+        let out = info.output_tools[0].name.clone();
+        stream::iter(vec![
+            tool_delta(0, Some(&out), r#"{"name": "X"}"#, Some("o")),
+            tool_delta(1, Some("get_weather"), r#"{"city": "Rome"}"#, Some("w")),
+        ])
+    });
+    for (strategy, expected) in [(EndStrategy::Early, 0), (EndStrategy::Exhaustive, 1)] {
+        let calls = Arc::new(AtomicUsize::new(0));
+        let c = Arc::clone(&calls);
+        let agent = Agent::builder(model.clone())
+            .tool_fn("get_weather", "Weather.", move |_ctx, _: City| {
+                let c = Arc::clone(&c);
+                async move {
+                    c.fetch_add(1, Ordering::SeqCst);
+                    Ok::<_, ToolError>("sunny")
+                }
+            })
+            .output::<Profile>()
+            .end_strategy(strategy)
+            .build();
+        let result = agent.run_stream("x").finish().await.unwrap();
+        assert_eq!(result.output.name.as_deref(), Some("X"));
+        assert_eq!(calls.load(Ordering::SeqCst), expected, "{strategy:?}");
+    }
+}
+
+#[tokio::test]
+async fn iter_steps_through_nodes_and_can_change_and_stop() {
+    let agent = weather_agent(text_then_split_tool_call(), Arc::new(AtomicUsize::new(0)));
+    let mut run = agent.iter("Weather in Paris?", RunOptions::default());
+    let mut node = AgentNode::UserPrompt;
+    let mut seen = Vec::new();
+    let output = loop {
+        node = run.next(node).await.unwrap();
+        seen.push(match &node {
+            AgentNode::UserPrompt => "user_prompt",
+            AgentNode::ModelRequest(_) => "model_request",
+            AgentNode::CallTools(_) => "call_tools",
+            AgentNode::End(_) => "end",
+        });
+        if let AgentNode::ModelRequest(req) = &mut node {
+            // change state between steps: add a note to every request
+            req.parts.push(ModelRequestPart::UserPrompt(
+                verity::messages::UserPromptPart::new("(be brief)"),
+            ));
+        }
+        if let AgentNode::End(r) = node {
+            break r.output;
+        }
+    };
+    assert_eq!(output, "It is sunny in Paris.");
+    assert_eq!(
+        seen,
+        [
+            "model_request",
+            "call_tools",
+            "model_request",
+            "call_tools",
+            "end"
+        ]
+    );
+    let second_request = run.messages()[2].as_request().unwrap();
+    assert_eq!(
+        second_request.parts.len(),
+        2,
+        "the change reached the history"
+    );
+
+    // stopping early: just drop the run after the first model response
+    let mut run = agent.iter("Weather?", RunOptions::default());
+    let node = run.next(AgentNode::UserPrompt).await.unwrap();
+    let node = run.next(node).await.unwrap();
+    assert!(matches!(node, AgentNode::CallTools(_)));
+    assert_eq!(run.usage().requests, 1);
+}
