@@ -36,11 +36,14 @@ extern crate self as verity;
 
 pub mod agent;
 pub mod error;
+pub mod http;
 pub mod messages;
 pub mod model;
 pub mod models;
 pub mod output;
 pub mod partial_json;
+pub mod profiles;
+pub mod providers;
 pub mod run_stream;
 pub mod settings;
 pub mod stream;

@@ -313,6 +313,13 @@ pub enum UserContent {
     /// Inline bytes with a media type.
     #[serde(rename = "binary")]
     Binary(BinaryContent),
+    /// A file already uploaded to the provider, by id.
+    #[serde(rename = "uploaded-file")]
+    UploadedFile(UploadedFile),
+    /// Marks the content before it as a prompt-cache breakpoint, for providers with
+    /// prompt caching; others ignore it.
+    #[serde(rename = "cache-point")]
+    CachePoint(CachePoint),
     /// Text.
     #[serde(untagged)]
     Text(String),
@@ -340,6 +347,8 @@ impl<'de> Deserialize<'de> for UserContent {
             Some("video-url") => Self::VideoUrl(from_map(map, "kind")?),
             Some("document-url") => Self::DocumentUrl(from_map(map, "kind")?),
             Some("binary") => Self::Binary(from_map(map, "kind")?),
+            Some("uploaded-file") => Self::UploadedFile(from_map(map, "kind")?),
+            Some("cache-point") => Self::CachePoint(from_map(map, "kind")?),
             Some(_) => Self::Unknown(map),
             None => return Err(serde::de::Error::missing_field("kind")),
         })
@@ -411,6 +420,44 @@ impl FileUrl {
     }
 }
 
+/// A prompt-cache breakpoint.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct CachePoint {
+    /// How long the entry lives (`5m` or `1h`); the provider's default when absent.
+    #[serde(default)]
+    pub ttl: Option<String>,
+    /// Fields not modelled by Verity.
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+/// A file uploaded to the provider beforehand, referenced by its id.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UploadedFile {
+    /// The provider's id of the file.
+    pub file_id: String,
+    /// Its media type, when known.
+    #[serde(default)]
+    pub media_type: Option<String>,
+    /// Fields not modelled by Verity.
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+/// The usual file extension of a media type (`pdf` for `application/pdf`).
+pub fn extension_for(media_type: &str) -> &str {
+    match media_type {
+        "application/pdf" => "pdf",
+        "text/plain" => "txt",
+        "text/markdown" => "md",
+        "text/csv" => "csv",
+        "text/html" => "html",
+        "image/jpeg" => "jpg",
+        "audio/mpeg" => "mp3",
+        other => other.rsplit('/').next().unwrap_or("bin"),
+    }
+}
+
 /// Guess a media type from a path or URL's file extension.
 pub fn guess_media_type(url: &str) -> Option<&'static str> {
     let path = url.split(['?', '#']).next().unwrap_or(url);
@@ -444,6 +491,9 @@ pub struct BinaryContent {
     pub data: Vec<u8>,
     /// Their media type, e.g. `image/png`.
     pub media_type: String,
+    /// A file name to give providers that take one (documents).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filename: Option<String>,
     /// Fields not modelled by Verity.
     #[serde(flatten)]
     pub extra: Extra,
@@ -455,8 +505,15 @@ impl BinaryContent {
         BinaryContent {
             data: data.into(),
             media_type: media_type.into(),
+            filename: None,
             extra: Extra::new(),
         }
+    }
+
+    /// Give the bytes a file name.
+    pub fn with_filename(mut self, filename: impl Into<String>) -> Self {
+        self.filename = Some(filename.into());
+        self
     }
 
     /// The bytes as standard base64.

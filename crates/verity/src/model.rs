@@ -24,7 +24,7 @@ pub enum ToolKind {
 }
 
 /// A tool as the model sees it: name, description, JSON schema of the arguments.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct ToolDefinition {
     /// The tool's name.
     pub name: String,
@@ -36,6 +36,9 @@ pub struct ToolDefinition {
     pub strict: Option<bool>,
     /// Function or output tool.
     pub kind: ToolKind,
+    /// Provider-specific fields sent as they are in the tool's wire definition (e.g.
+    /// `eager_input_streaming`).
+    pub extra_fields: serde_json::Map<String, Value>,
 }
 
 /// The schema of a structured output in native or prompted mode.
@@ -88,6 +91,56 @@ pub struct ModelProfile {
     pub prompted_output_template: String,
     /// Opening and closing tags of thinking embedded in text.
     pub thinking_tags: (String, String),
+    /// Whether tool definitions may ask for strict schema adherence.
+    pub supports_strict_tools: bool,
+    /// Whether the model can be forced to call a tool (`tool_choice: "required"`).
+    pub supports_tool_choice_required: bool,
+    /// The role system prompts are sent with (`system`, or `developer` for some models).
+    pub system_prompt_role: &'static str,
+    /// The request field that limits output tokens.
+    pub max_tokens_field: &'static str,
+    /// Where thinking from this provider is sent back on the next turn (a field of the
+    /// assistant message such as `reasoning_content`); `None` sends it back inside
+    /// thinking tags in the text.
+    pub thinking_field: Option<&'static str>,
+    /// Whether streamed responses can report usage (`stream_options.include_usage`).
+    pub supports_stream_usage: bool,
+    /// Rewrites a tool or output schema for strict mode, when strict is asked for.
+    pub strict_schema_transform: Option<SchemaTransform>,
+    /// How prompt-cache breakpoints are written, if the model takes them.
+    pub cache_control: CacheControlStyle,
+    /// The most cache breakpoints one request may carry (older ones are dropped).
+    pub max_cache_points: usize,
+    /// Whether document URLs are sent as URLs (otherwise they are downloaded and inlined).
+    pub supports_document_urls: bool,
+}
+
+/// A rewrite of JSON schemas a model family needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SchemaTransform {
+    /// OpenAI strict mode: closed objects, every property required.
+    OpenAIStrict,
+}
+
+impl SchemaTransform {
+    /// Rewrite `schema`.
+    pub fn apply(self, schema: &Value) -> Value {
+        match self {
+            SchemaTransform::OpenAIStrict => crate::profiles::openai_strict_schema(schema),
+        }
+    }
+}
+
+/// How a model takes prompt-cache breakpoints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CacheControlStyle {
+    /// It does not: cache points are left out.
+    #[default]
+    None,
+    /// `cache_control: {"type": "ephemeral", "ttl": …}` (Anthropic models).
+    EphemeralWithTtl,
+    /// `cache_control: {"type": "ephemeral"}` (Gemini models through OpenRouter).
+    Ephemeral,
 }
 
 impl Default for ModelProfile {
@@ -99,6 +152,16 @@ impl Default for ModelProfile {
             default_structured_output_mode: OutputMode::Tool,
             prompted_output_template: DEFAULT_PROMPTED_OUTPUT_TEMPLATE.to_owned(),
             thinking_tags: ("<think>".to_owned(), "</think>".to_owned()),
+            supports_strict_tools: false,
+            supports_tool_choice_required: true,
+            system_prompt_role: "system",
+            max_tokens_field: "max_tokens",
+            thinking_field: None,
+            supports_stream_usage: true,
+            strict_schema_transform: None,
+            cache_control: CacheControlStyle::None,
+            max_cache_points: 4,
+            supports_document_urls: false,
         }
     }
 }
@@ -261,13 +324,21 @@ pub fn infer_model(name: &str) -> Result<ModelRef> {
     if name == "test" || name == "test:test" {
         return Ok(Arc::new(crate::models::test::TestModel::new()));
     }
-    let (provider, _model) = name.split_once(':').ok_or_else(|| {
+    let (provider, model) = name.split_once(':').ok_or_else(|| {
         Error::User(format!(
             "unknown model `{name}`: expected `test` or `provider:model`"
         ))
     })?;
-    Err(Error::User(format!(
-        "unknown model provider `{provider}` in `{name}`"
+    let builder = crate::providers::provider_by_name(provider)
+        .ok_or_else(|| Error::User(format!("unknown model provider `{provider}` in `{name}`")))?;
+    let builder = if provider == "openai" {
+        crate::providers::openai::OpenAIProvider::configured()
+    } else {
+        builder
+    };
+    Ok(Arc::new(crate::models::openai::OpenAIChatModel::new(
+        model,
+        builder.build()?,
     )))
 }
 

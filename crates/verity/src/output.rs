@@ -240,6 +240,7 @@ impl<O> OutputSpec<O> {
                 parameters_json_schema: self.object_schema.clone(),
                 strict: self.strict,
                 kind: ToolKind::Output,
+                extra_fields: Default::default(),
             }];
         }
         self.variants
@@ -254,6 +255,7 @@ impl<O> OutputSpec<O> {
                 parameters_json_schema: v.schema.clone(),
                 strict: self.strict,
                 kind: ToolKind::Output,
+                extra_fields: Default::default(),
             })
             .collect()
     }

@@ -31,6 +31,40 @@ pub struct ModelSettings {
     pub extra_headers: BTreeMap<String, String>,
     /// JSON merged into the request body (objects merge key by key).
     pub extra_body: Option<Value>,
+    /// Ask providers with prompt caching (Anthropic, and Anthropic or Gemini models
+    /// through OpenRouter) to cache the instructions.
+    pub cache_instructions: Option<CacheTtl>,
+    /// Ask providers with prompt caching to cache the tool definitions.
+    pub cache_tool_definitions: Option<CacheTtl>,
+}
+
+/// How long a prompt-cache entry lives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CacheTtl {
+    /// Five minutes (the default).
+    #[default]
+    FiveMinutes,
+    /// One hour.
+    OneHour,
+}
+
+impl CacheTtl {
+    /// The wire form: `5m` or `1h`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CacheTtl::FiveMinutes => "5m",
+            CacheTtl::OneHour => "1h",
+        }
+    }
+
+    /// Parse `5m` / `1h`.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "5m" => Some(CacheTtl::FiveMinutes),
+            "1h" => Some(CacheTtl::OneHour),
+            _ => None,
+        }
+    }
 }
 
 impl ModelSettings {
@@ -119,6 +153,8 @@ impl ModelSettings {
                 .or_else(|| self.stop_sequences.clone()),
             extra_headers,
             extra_body,
+            cache_instructions: other.cache_instructions.or(self.cache_instructions),
+            cache_tool_definitions: other.cache_tool_definitions.or(self.cache_tool_definitions),
         }
     }
 }

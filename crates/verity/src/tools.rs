@@ -248,6 +248,7 @@ impl<D: Send + Sync + 'static> Tool<D> {
             parameters_json_schema: parameters_schema::<A>(),
             strict: None,
             kind: ToolKind::Function,
+            extra_fields: Default::default(),
         };
         let f = Arc::new(f);
         let call = move |ctx: RunContext<D>,

@@ -2,4 +2,5 @@
 
 pub mod fallback;
 pub mod function;
+pub mod openai;
 pub mod test;

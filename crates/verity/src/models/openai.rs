@@ -1,0 +1,1082 @@
+//! OpenAI Chat Completions (`POST /chat/completions`), the wire API of OpenAI and of
+//! every OpenAI-compatible server (Ollama, DeepSeek, OpenRouter, vLLM, llama.cpp, Groq…).
+//!
+//! ```no_run
+//! use verity::prelude::*;
+//! use verity::models::openai::OpenAIChatModel;
+//! use verity::providers::openai::OpenAIProvider;
+//!
+//! # async fn demo() -> verity::Result<()> {
+//! let provider = OpenAIProvider::builder().base_url("http://localhost:11434/v1").build()?;
+//! let agent = Agent::builder(OpenAIChatModel::new("llama3.2", provider)).build();
+//! println!("{}", agent.run("Hello!").await?.output);
+//! # Ok(()) }
+//! ```
+
+use std::collections::HashMap;
+
+use bytes::Bytes;
+use chrono::{TimeZone, Utc};
+use futures::StreamExt;
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+
+use crate::error::{Error, Result};
+use crate::http::HttpRequest;
+use crate::http::sse::sse_stream;
+use crate::messages::{
+    BinaryContent, FinishReason, ModelMessage, ModelRequestPart, ModelResponse, ModelResponsePart,
+    UserContent, UserPrompt,
+};
+use crate::model::{
+    CacheControlStyle, Model, ModelProfile, ModelRequestParameters, ToolDefinition,
+};
+use crate::output::OutputMode;
+use crate::providers::Provider;
+use crate::settings::{CacheTtl, ModelSettings, merge_json};
+use crate::stream::{
+    ModelStreamEvent, PartsManager, ResponseAccumulator, ResponseMetadata, ResponseStream,
+};
+use crate::usage::RequestUsage;
+
+/// A model spoken to through OpenAI Chat Completions.
+#[derive(Debug, Clone)]
+pub struct OpenAIChatModel {
+    model_name: String,
+    provider: Provider,
+    profile: ModelProfile,
+    settings: Option<ModelSettings>,
+}
+
+impl OpenAIChatModel {
+    /// `model_name` on `provider` (its profile comes from the provider).
+    pub fn new(model_name: impl Into<String>, provider: Provider) -> Self {
+        let model_name = model_name.into();
+        let profile = provider.model_profile(&model_name);
+        OpenAIChatModel {
+            model_name,
+            provider,
+            profile,
+            settings: None,
+        }
+    }
+
+    /// `model_name` on OpenAI, with the key and base URL from the environment.
+    pub fn from_env(model_name: impl Into<String>) -> Result<Self> {
+        let provider = crate::providers::openai::OpenAIProvider::configured().build()?;
+        Ok(Self::new(model_name, provider))
+    }
+
+    /// Settings applied under the agent's and the run's.
+    pub fn with_settings(mut self, settings: ModelSettings) -> Self {
+        self.settings = Some(settings);
+        self
+    }
+
+    /// Replace the profile.
+    pub fn with_profile(mut self, profile: ModelProfile) -> Self {
+        self.profile = profile;
+        self
+    }
+
+    /// The provider.
+    pub fn provider(&self) -> &Provider {
+        &self.provider
+    }
+
+    /// The JSON body of a request. `downloads` holds the bytes of audio and document
+    /// URLs, which Chat Completions only takes inline.
+    pub fn build_request_body(
+        &self,
+        messages: &[ModelMessage],
+        settings: &ModelSettings,
+        params: &ModelRequestParameters,
+        downloads: &HashMap<String, BinaryContent>,
+        stream: bool,
+    ) -> Result<Value> {
+        let mut body = Map::new();
+        body.insert("model".into(), json!(self.model_name));
+        let mut wire_messages = self.map_messages(messages, downloads, settings)?;
+        self.limit_cache_points(&mut wire_messages, settings);
+        body.insert("messages".into(), Value::Array(wire_messages));
+        let mut tools: Vec<Value> = params.all_tools().map(|t| self.map_tool(t)).collect();
+        if let (Some(ttl), Some(Value::Object(last))) =
+            (settings.cache_tool_definitions, tools.last_mut())
+            && self.profile.cache_control == CacheControlStyle::EphemeralWithTtl
+        {
+            last.insert("cache_control".into(), self.cache_control(Some(ttl)));
+        }
+        if !tools.is_empty() {
+            let choice = if !params.allow_text_output
+                && !params.output_tools.is_empty()
+                && self.profile.supports_tool_choice_required
+            {
+                "required"
+            } else {
+                "auto"
+            };
+            body.insert("tools".into(), Value::Array(tools));
+            body.insert("tool_choice".into(), json!(choice));
+            if let Some(p) = settings.parallel_tool_calls {
+                body.insert("parallel_tool_calls".into(), json!(p));
+            }
+        }
+        match (params.output_mode, &params.output_object) {
+            (OutputMode::Native, Some(obj)) => {
+                let schema = match self.profile.strict_schema_transform {
+                    Some(transform) if obj.strict == Some(true) => {
+                        transform.apply(&obj.json_schema)
+                    }
+                    _ => obj.json_schema.clone(),
+                };
+                let mut js = Map::new();
+                js.insert("name".into(), json!(obj.name));
+                js.insert("schema".into(), schema);
+                if let Some(d) = &obj.description {
+                    js.insert("description".into(), json!(d));
+                }
+                if let Some(strict) = obj.strict {
+                    js.insert("strict".into(), json!(strict));
+                }
+                body.insert(
+                    "response_format".into(),
+                    json!({"type": "json_schema", "json_schema": js}),
+                );
+            }
+            (OutputMode::Prompted, _) if self.profile.supports_json_object_output => {
+                body.insert("response_format".into(), json!({"type": "json_object"}));
+            }
+            _ => {}
+        }
+        body.insert("stream".into(), json!(stream));
+        if stream && self.profile.supports_stream_usage {
+            body.insert("stream_options".into(), json!({"include_usage": true}));
+        }
+        if let Some(v) = settings.max_tokens {
+            body.insert(self.profile.max_tokens_field.into(), json!(v));
+        }
+        let numbers = [
+            ("temperature", settings.temperature),
+            ("top_p", settings.top_p),
+            ("presence_penalty", settings.presence_penalty),
+            ("frequency_penalty", settings.frequency_penalty),
+        ];
+        for (key, value) in numbers {
+            if let Some(v) = value {
+                body.insert(key.into(), json!(v));
+            }
+        }
+        if let Some(seed) = settings.seed {
+            body.insert("seed".into(), json!(seed));
+        }
+        if let Some(stop) = &settings.stop_sequences {
+            body.insert("stop".into(), json!(stop));
+        }
+        let mut body = Value::Object(body);
+        if let Some(extra) = &settings.extra_body {
+            body = merge_json(body, extra);
+        }
+        Ok(body)
+    }
+
+    fn map_tool(&self, tool: &ToolDefinition) -> Value {
+        let strict = tool.strict == Some(true) && self.profile.supports_strict_tools;
+        let mut function = Map::new();
+        function.insert("name".into(), json!(tool.name));
+        if let Some(d) = &tool.description {
+            function.insert("description".into(), json!(d));
+        }
+        let parameters = match self.profile.strict_schema_transform {
+            Some(transform) if strict => transform.apply(&tool.parameters_json_schema),
+            _ => tool.parameters_json_schema.clone(),
+        };
+        function.insert("parameters".into(), parameters);
+        if strict {
+            function.insert("strict".into(), json!(true));
+        }
+        let mut wire = Map::new();
+        wire.insert("type".into(), json!("function"));
+        wire.insert("function".into(), Value::Object(function));
+        for (k, v) in &tool.extra_fields {
+            wire.insert(k.clone(), v.clone());
+        }
+        Value::Object(wire)
+    }
+
+    /// The `cache_control` object of this model's caching style.
+    fn cache_control(&self, ttl: Option<CacheTtl>) -> Value {
+        match self.profile.cache_control {
+            CacheControlStyle::EphemeralWithTtl => {
+                json!({"type": "ephemeral", "ttl": ttl.unwrap_or_default().as_str()})
+            }
+            _ => json!({"type": "ephemeral"}),
+        }
+    }
+
+    /// Keep at most `max_cache_points` breakpoints: the instructions' and tools' first,
+    /// then the newest in the messages.
+    fn limit_cache_points(&self, messages: &mut [Value], settings: &ModelSettings) {
+        if self.profile.cache_control == CacheControlStyle::None {
+            return;
+        }
+        let fixed = usize::from(settings.cache_tool_definitions.is_some())
+            + usize::from(settings.cache_instructions.is_some());
+        let budget = self.profile.max_cache_points.saturating_sub(fixed);
+        let mut markers: Vec<(usize, usize)> = Vec::new();
+        for (mi, m) in messages.iter().enumerate() {
+            if m.get("role") == Some(&json!("user"))
+                && let Some(Value::Array(parts)) = m.get("content")
+            {
+                for (pi, p) in parts.iter().enumerate() {
+                    if p.get("cache_control").is_some() {
+                        markers.push((mi, pi));
+                    }
+                }
+            }
+        }
+        let excess = markers.len().saturating_sub(budget);
+        for (mi, pi) in markers.into_iter().take(excess) {
+            if let Some(Value::Object(part)) = messages
+                .get_mut(mi)
+                .and_then(|m| m.get_mut("content"))
+                .and_then(|c| c.get_mut(pi))
+            {
+                part.remove("cache_control");
+            }
+        }
+    }
+
+    fn map_messages(
+        &self,
+        messages: &[ModelMessage],
+        downloads: &HashMap<String, BinaryContent>,
+        settings: &ModelSettings,
+    ) -> Result<Vec<Value>> {
+        let role = self.profile.system_prompt_role;
+        let mut out = Vec::with_capacity(messages.len() + 1);
+        let instructions = messages
+            .iter()
+            .rev()
+            .find_map(ModelMessage::as_request)
+            .and_then(|r| r.instructions.as_deref());
+        if let Some(ins) = instructions {
+            out.push(json!({"role": role, "content": ins}));
+        }
+        for message in messages {
+            match message {
+                ModelMessage::Request(request) => {
+                    for part in &request.parts {
+                        match part {
+                            ModelRequestPart::SystemPrompt(p) => {
+                                out.push(json!({"role": role, "content": p.content}));
+                            }
+                            ModelRequestPart::UserPrompt(p) => {
+                                out.push(json!({"role": "user", "content": self.map_user(&p.content, downloads)?}));
+                            }
+                            ModelRequestPart::ToolReturn(p) => out.push(json!({
+                                "role": "tool",
+                                "tool_call_id": p.tool_call_id,
+                                "content": p.model_response_str(),
+                            })),
+                            ModelRequestPart::RetryPrompt(p) => match &p.tool_name {
+                                Some(_) => out.push(json!({
+                                    "role": "tool",
+                                    "tool_call_id": p.tool_call_id,
+                                    "content": p.model_response_str(),
+                                })),
+                                None => out.push(
+                                    json!({"role": "user", "content": p.model_response_str()}),
+                                ),
+                            },
+                            ModelRequestPart::Unknown(_) => {}
+                        }
+                    }
+                }
+                ModelMessage::Response(response) => out.push(self.map_assistant(response)),
+            }
+        }
+        if let Some(ttl) = settings.cache_instructions
+            && self.profile.cache_control != CacheControlStyle::None
+            && let Some(first) = out.first_mut()
+            && first.get("role") == Some(&json!(role))
+            && let Some(Value::String(text)) = first.get("content").cloned()
+        {
+            first["content"] = json!([{"type": "text", "text": text, "cache_control": self.cache_control(Some(ttl))}]);
+        }
+        Ok(out)
+    }
+
+    fn map_assistant(&self, response: &ModelResponse) -> Value {
+        let mut texts: Vec<String> = Vec::new();
+        let mut tool_calls = Vec::new();
+        let mut field_thinking: Option<String> = None;
+        let (start, end) = &self.profile.thinking_tags;
+        for part in &response.parts {
+            match part {
+                ModelResponsePart::Text(t) => texts.push(t.content.clone()),
+                ModelResponsePart::ToolCall(c) => {
+                    let mut call = json!({
+                        "id": c.tool_call_id,
+                        "type": "function",
+                        "function": {"name": c.tool_name, "arguments": c.args.to_json_string()},
+                    });
+                    if let (Some(extra), Value::Object(map)) = (
+                        c.provider_details
+                            .as_ref()
+                            .and_then(|d| d.get("extra_content")),
+                        &mut call,
+                    ) {
+                        map.insert("extra_content".into(), extra.clone());
+                    }
+                    tool_calls.push(call);
+                }
+                ModelResponsePart::Thinking(t) => {
+                    let same_provider = t.provider_name.as_deref() == Some(self.provider.name());
+                    match (t.id.as_deref(), self.profile.thinking_field) {
+                        (Some(id), Some(field)) if same_provider && id == field => {
+                            field_thinking
+                                .get_or_insert_with(String::new)
+                                .push_str(&t.content);
+                        }
+                        _ if !t.content.is_empty()
+                            && (same_provider || t.provider_name.is_none()) =>
+                        {
+                            texts.push(format!("{start}\n{}\n{end}", t.content));
+                        }
+                        // thinking from another provider is not sent: it cannot take it
+                        _ => {}
+                    }
+                }
+                ModelResponsePart::Unknown(_) => {}
+            }
+        }
+        let mut msg = Map::new();
+        msg.insert("role".into(), json!("assistant"));
+        msg.insert(
+            "content".into(),
+            if texts.is_empty() {
+                Value::Null
+            } else {
+                json!(texts.join("\n\n"))
+            },
+        );
+        if let (Some(thinking), Some(field)) = (field_thinking, self.profile.thinking_field) {
+            msg.insert(field.into(), json!(thinking));
+        }
+        if !tool_calls.is_empty() {
+            msg.insert("tool_calls".into(), Value::Array(tool_calls));
+        }
+        Value::Object(msg)
+    }
+
+    fn map_user(
+        &self,
+        prompt: &UserPrompt,
+        downloads: &HashMap<String, BinaryContent>,
+    ) -> Result<Value> {
+        let items = match prompt {
+            UserPrompt::Text(t) => return Ok(json!(t)),
+            UserPrompt::Parts(items) => items,
+        };
+        let mut parts: Vec<Value> = Vec::with_capacity(items.len());
+        for item in items {
+            parts.push(match item {
+                UserContent::Text(t) => json!({"type": "text", "text": t}),
+                UserContent::ImageUrl(u) => {
+                    let mut image = json!({"url": u.url});
+                    add_detail(&mut image, &u.extra);
+                    json!({"type": "image_url", "image_url": image})
+                }
+                UserContent::VideoUrl(u) => json!({"type": "video_url", "video_url": {"url": u.url}}),
+                UserContent::DocumentUrl(u) if self.sends_document_url(u) => {
+                    let media = u.media_type().unwrap_or_else(|| "application/pdf".into());
+                    let ext = crate::messages::extension_for(&media);
+                    json!({"type": "file", "file": {"file_data": u.url, "filename": format!("filename.{ext}")}})
+                }
+                UserContent::AudioUrl(u) | UserContent::DocumentUrl(u) => {
+                    let bin = downloads.get(&u.url).ok_or_else(|| {
+                        Error::User(format!("{} was not downloaded before the request", u.url))
+                    })?;
+                    binary_part(bin, matches!(item, UserContent::AudioUrl(_)))
+                }
+                UserContent::Binary(b) => binary_part(b, b.media_type.starts_with("audio/")),
+                UserContent::UploadedFile(f) => json!({"type": "file", "file": {"file_id": f.file_id}}),
+                UserContent::CachePoint(point) => {
+                    if self.profile.cache_control != CacheControlStyle::None
+                        && let Some(Value::Object(last)) = parts.last_mut()
+                    {
+                        let ttl = point.ttl.as_deref().and_then(CacheTtl::parse);
+                        last.insert("cache_control".into(), self.cache_control(ttl));
+                    }
+                    continue;
+                }
+                UserContent::Unknown(_) => continue,
+            });
+        }
+        Ok(Value::Array(parts))
+    }
+
+    fn sends_document_url(&self, url: &crate::messages::FileUrl) -> bool {
+        let forced = url
+            .extra
+            .get("force_download")
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
+        self.profile.supports_document_urls && !forced
+    }
+
+    async fn download_media(
+        &self,
+        messages: &[ModelMessage],
+    ) -> Result<HashMap<String, BinaryContent>> {
+        let mut out = HashMap::new();
+        for m in messages {
+            let Some(r) = m.as_request() else { continue };
+            for p in &r.parts {
+                let ModelRequestPart::UserPrompt(u) = p else {
+                    continue;
+                };
+                let UserPrompt::Parts(items) = &u.content else {
+                    continue;
+                };
+                for item in items {
+                    let (UserContent::AudioUrl(f) | UserContent::DocumentUrl(f)) = item else {
+                        continue;
+                    };
+                    let is_document = matches!(item, UserContent::DocumentUrl(_));
+                    if out.contains_key(&f.url) || (is_document && self.sends_document_url(f)) {
+                        continue;
+                    }
+                    let client = self.provider.client();
+                    let resp = client
+                        .reqwest()
+                        .get(&f.url)
+                        .send()
+                        .await
+                        .map_err(|e| crate::http::transport_error(&self.model_name, e))?;
+                    if !resp.status().is_success() {
+                        return Err(Error::User(format!(
+                            "downloading {} gave HTTP {}",
+                            f.url,
+                            resp.status()
+                        )));
+                    }
+                    let header_type = resp
+                        .headers()
+                        .get("content-type")
+                        .and_then(|v| v.to_str().ok())
+                        .map(|v| v.split(';').next().unwrap_or(v).trim().to_owned());
+                    let data = client.read_body(resp, &self.model_name).await?;
+                    let media_type = f
+                        .media_type()
+                        .or(header_type)
+                        .unwrap_or_else(|| "application/octet-stream".to_owned());
+                    let mut bin = BinaryContent::new(data.to_vec(), media_type);
+                    if is_document {
+                        bin.filename = Some(f.url.clone());
+                    }
+                    out.insert(f.url.clone(), bin);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn http_request(&self, body: &Value, settings: &ModelSettings) -> Result<HttpRequest> {
+        let mut headers = self.provider.headers(&settings.extra_headers)?;
+        headers.insert(
+            reqwest::header::CONTENT_TYPE,
+            reqwest::header::HeaderValue::from_static("application/json"),
+        );
+        Ok(HttpRequest {
+            url: self.provider.url("/chat/completions", &self.model_name),
+            headers,
+            body: Bytes::from(serde_json::to_vec(body)?),
+            timeout: settings.timeout,
+        })
+    }
+
+    /// Parse a non-streamed response body.
+    pub fn parse_response(&self, body: &[u8]) -> Result<ModelResponse> {
+        let completion: Completion =
+            serde_json::from_slice(body).map_err(|e| Error::UnexpectedModelBehavior {
+                message: format!("invalid chat completion: {e}"),
+                body: Some(String::from_utf8_lossy(body).into_owned()),
+            })?;
+        let mut state = ChunkProcessor::new(self.provider.name());
+        let events = state.completion(completion, body)?;
+        let mut acc = ResponseAccumulator::new();
+        for e in events {
+            acc.apply(e)?;
+        }
+        Ok(self.finish(acc.finish()))
+    }
+
+    fn finish(&self, mut response: ModelResponse) -> ModelResponse {
+        response.provider_name = Some(self.provider.name().to_owned());
+        response.provider_url = Some(self.provider.base_url().to_owned());
+        if response.model_name.is_none() {
+            response.model_name = Some(self.model_name.clone());
+        }
+        response
+    }
+}
+
+fn add_detail(image: &mut Value, extra: &Map<String, Value>) {
+    if let (Some(detail), Value::Object(m)) = (
+        extra.get("vendor_metadata").and_then(|v| v.get("detail")),
+        image,
+    ) {
+        m.insert("detail".into(), detail.clone());
+    }
+}
+
+fn binary_part(bin: &BinaryContent, audio: bool) -> Value {
+    if bin.media_type.starts_with("image/") {
+        let mut image = json!({"url": bin.data_uri()});
+        add_detail(&mut image, &bin.extra);
+        return json!({"type": "image_url", "image_url": image});
+    }
+    if audio {
+        let format = match bin.media_type.as_str() {
+            "audio/wav" | "audio/x-wav" | "audio/wave" => "wav",
+            other => other
+                .strip_prefix("audio/")
+                .map_or("mp3", |f| if f == "mpeg" { "mp3" } else { f }),
+        };
+        return json!({"type": "input_audio", "input_audio": {"data": bin.base64(), "format": format}});
+    }
+    let filename = bin.filename.clone().unwrap_or_else(|| {
+        format!(
+            "filename.{}",
+            crate::messages::extension_for(&bin.media_type)
+        )
+    });
+    json!({"type": "file", "file": {"file_data": bin.data_uri(), "filename": filename}})
+}
+
+impl Model for OpenAIChatModel {
+    async fn request(
+        &self,
+        messages: &[ModelMessage],
+        settings: &ModelSettings,
+        params: &ModelRequestParameters,
+    ) -> Result<ModelResponse> {
+        let downloads = self.download_media(messages).await?;
+        let body = self.build_request_body(messages, settings, params, &downloads, false)?;
+        let request = self.http_request(&body, settings)?;
+        let client = self.provider.client();
+        let response = client.post(&request, &self.model_name).await?;
+        let bytes = client.read_body(response, &self.model_name).await?;
+        self.parse_response(&bytes)
+    }
+
+    async fn request_stream(
+        &self,
+        messages: &[ModelMessage],
+        settings: &ModelSettings,
+        params: &ModelRequestParameters,
+    ) -> Result<ResponseStream> {
+        let downloads = self.download_media(messages).await?;
+        let body = self.build_request_body(messages, settings, params, &downloads, true)?;
+        let request = self.http_request(&body, settings)?;
+        let client = self.provider.client();
+        let response = client.post(&request, &self.model_name).await?;
+        let model_name = self.model_name.clone();
+        let events = sse_stream(response, model_name.clone(), client.stream_idle_timeout());
+        let this = self.clone();
+        let stream = async_stream::try_stream! {
+            let mut state = ChunkProcessor::new(this.provider.name());
+            let mut finished = false;
+            futures::pin_mut!(events);
+            while let Some(event) = events.next().await {
+                let event = event?;
+                if event.data.trim() == "[DONE]" {
+                    finished = true;
+                    break;
+                }
+                if event.data.trim().is_empty() {
+                    continue;
+                }
+                if event.event.as_deref() == Some("error") {
+                    Err(stream_error(&model_name, &event.data))?;
+                }
+                let chunk: Completion = serde_json::from_str(&event.data).map_err(|e| Error::UnexpectedModelBehavior {
+                    message: format!("invalid chat completion chunk: {e}"),
+                    body: Some(event.data.clone()),
+                })?;
+                if chunk.error.is_some() {
+                    Err(stream_error(&model_name, &event.data))?;
+                }
+                for e in state.chunk(chunk)? {
+                    yield e;
+                }
+            }
+            if !finished && !state.saw_finish_reason {
+                Err(Error::ModelApi {
+                    model_name: model_name.clone(),
+                    message: "the event stream ended before the response was complete".into(),
+                })?;
+            }
+            for e in state.flush() {
+                yield e;
+            }
+            yield ModelStreamEvent::Metadata(ResponseMetadata {
+                provider_name: Some(this.provider.name().to_owned()),
+                provider_url: Some(this.provider.base_url().to_owned()),
+                ..Default::default()
+            });
+        };
+        Ok(Box::pin(stream))
+    }
+
+    fn model_name(&self) -> &str {
+        &self.model_name
+    }
+
+    fn system(&self) -> &str {
+        self.provider.name()
+    }
+
+    fn profile(&self) -> &ModelProfile {
+        &self.profile
+    }
+
+    fn settings(&self) -> Option<&ModelSettings> {
+        self.settings.as_ref()
+    }
+}
+
+fn stream_error(model_name: &str, data: &str) -> Error {
+    let value: Value = serde_json::from_str(data).unwrap_or(Value::Null);
+    let err = value.get("error").unwrap_or(&value);
+    let status = ["status_code", "code", "status"]
+        .iter()
+        .find_map(|k| err.get(*k).and_then(Value::as_u64))
+        .and_then(|s| u16::try_from(s).ok())
+        .filter(|s| (400..600).contains(s));
+    match status {
+        Some(status) => Error::ModelHttp {
+            status,
+            model_name: model_name.to_owned(),
+            body: data.to_owned(),
+            retry_after: None,
+        },
+        None => Error::ModelApi {
+            model_name: model_name.to_owned(),
+            message: format!("error in event stream: {data}"),
+        },
+    }
+}
+
+// ---- wire types (lenient: every field optional, unknown fields kept) ----
+
+#[derive(Debug, Deserialize)]
+struct Completion {
+    #[serde(default)]
+    id: Option<String>,
+    #[serde(default)]
+    model: Option<String>,
+    #[serde(default)]
+    created: Option<Value>,
+    #[serde(default)]
+    choices: Option<Vec<Choice>>,
+    #[serde(default)]
+    usage: Option<Value>,
+    #[serde(default)]
+    error: Option<Value>,
+    #[serde(flatten)]
+    extra: Map<String, Value>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Choice {
+    #[serde(default)]
+    message: Option<Delta>,
+    #[serde(default)]
+    delta: Option<Delta>,
+    #[serde(default)]
+    finish_reason: Option<String>,
+    #[serde(flatten)]
+    extra: Map<String, Value>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct Delta {
+    #[serde(default)]
+    content: Option<Value>,
+    #[serde(default)]
+    refusal: Option<String>,
+    #[serde(default)]
+    reasoning_content: Option<String>,
+    #[serde(default)]
+    reasoning: Option<String>,
+    #[serde(default)]
+    tool_calls: Option<Vec<ToolCallDelta>>,
+    #[serde(flatten)]
+    extra: Map<String, Value>,
+}
+
+#[derive(Debug, Deserialize)]
+struct ToolCallDelta {
+    #[serde(default)]
+    index: Option<usize>,
+    #[serde(default)]
+    id: Option<String>,
+    #[serde(default)]
+    function: Option<FunctionDelta>,
+    #[serde(flatten)]
+    extra: Map<String, Value>,
+}
+
+#[derive(Debug, Deserialize)]
+struct FunctionDelta {
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    arguments: Option<Value>,
+}
+
+/// Turns completions and chunks into stream events: the one processing path of this
+/// wire API, used for streamed and non-streamed responses alike.
+struct ChunkProcessor {
+    provider: String,
+    parts: PartsManager,
+    tags: TagSplitter,
+    tool_ids: HashMap<usize, String>,
+    saw_finish_reason: bool,
+    seen_metadata: bool,
+    details: Map<String, Value>,
+}
+
+impl ChunkProcessor {
+    fn new(provider: &str) -> Self {
+        ChunkProcessor {
+            provider: provider.to_owned(),
+            parts: PartsManager::new(),
+            tags: TagSplitter::new("<think>", "</think>"),
+            tool_ids: HashMap::new(),
+            saw_finish_reason: false,
+            seen_metadata: false,
+            details: Map::new(),
+        }
+    }
+
+    /// A whole (non-streamed) completion.
+    fn completion(&mut self, completion: Completion, raw: &[u8]) -> Result<Vec<ModelStreamEvent>> {
+        if completion.choices.is_none() {
+            return Err(Error::UnexpectedModelBehavior {
+                message: "invalid chat completion: no `choices`".into(),
+                body: Some(String::from_utf8_lossy(raw).into_owned()),
+            });
+        }
+        let mut events = self.chunk(completion)?;
+        events.extend(self.flush());
+        Ok(events)
+    }
+
+    fn chunk(&mut self, chunk: Completion) -> Result<Vec<ModelStreamEvent>> {
+        let mut events = Vec::new();
+        let first = !self.seen_metadata;
+        self.seen_metadata = true;
+        let mut meta = ResponseMetadata {
+            model_name: chunk.model.clone().filter(|_| first),
+            provider_response_id: chunk.id.clone().filter(|_| first),
+            timestamp: chunk
+                .created
+                .as_ref()
+                .and_then(Value::as_i64)
+                .and_then(|s| Utc.timestamp_opt(s, 0).single()),
+            ..Default::default()
+        };
+        for (k, v) in chunk.extra {
+            if k != "object" && !v.is_null() {
+                self.details.insert(k, v);
+            }
+        }
+        let usage = chunk.usage.filter(|u| !u.is_null()).or_else(|| {
+            self.details
+                .get("x_groq")
+                .and_then(|x| x.get("usage"))
+                .cloned()
+        });
+        if let Some(choice) = chunk.choices.into_iter().flatten().next() {
+            if let Some(reason) = choice.finish_reason.as_deref().filter(|r| !r.is_empty()) {
+                self.saw_finish_reason = true;
+                meta.finish_reason = Some(map_finish_reason(reason));
+                self.details.insert("finish_reason".into(), json!(reason));
+            }
+            for (k, v) in choice.extra {
+                if k != "index" && !v.is_null() {
+                    self.details.insert(k, v);
+                }
+            }
+            if let Some(delta) = choice.message.or(choice.delta) {
+                self.delta(delta, &mut events);
+            }
+        }
+        if let Some(u) = usage {
+            events.push(ModelStreamEvent::Usage(map_usage(&u)));
+        }
+        meta.provider_details = Some(self.details.clone());
+        events.push(ModelStreamEvent::Metadata(meta));
+        Ok(events)
+    }
+
+    fn delta(&mut self, delta: Delta, events: &mut Vec<ModelStreamEvent>) {
+        let provider = self.provider.clone();
+        for (field, text) in [
+            ("reasoning_content", &delta.reasoning_content),
+            ("reasoning", &delta.reasoning),
+        ] {
+            if let Some(text) = text.as_deref().filter(|t| !t.is_empty()) {
+                let mut event = self.parts.thinking_delta(Some(field), Some(text), None);
+                if let Some(ModelStreamEvent::PartStart {
+                    part: ModelResponsePart::Thinking(t),
+                    ..
+                }) = &mut event
+                {
+                    t.id = Some(field.to_owned());
+                    t.provider_name = Some(provider.clone());
+                }
+                events.extend(event);
+            }
+        }
+        let content = match &delta.content {
+            Some(Value::String(s)) => Some(s.clone()),
+            Some(Value::Array(items)) => Some(
+                items
+                    .iter()
+                    .filter_map(|i| i.get("text").and_then(Value::as_str))
+                    .collect::<String>(),
+            ),
+            _ => None,
+        };
+        if let Some(content) = content {
+            for (thinking, piece) in self.tags.feed(&content) {
+                self.content_piece(thinking, &piece, events);
+            }
+        }
+        if let Some(refusal) = delta.refusal.as_deref().filter(|r| !r.is_empty()) {
+            self.details.insert("refusal".into(), json!(true));
+            events.extend(self.parts.text_delta(Some("content"), refusal));
+        }
+        for (position, call) in delta.tool_calls.into_iter().flatten().enumerate() {
+            let index = call.index.unwrap_or(position);
+            let vendor = format!("tool_call_{index}");
+            let (name, args) = match call.function {
+                Some(f) => (
+                    f.name,
+                    f.arguments.map(|a| match a {
+                        Value::String(s) => s,
+                        other => other.to_string(),
+                    }),
+                ),
+                None => (None, None),
+            };
+            let id = call.id.filter(|i| !i.is_empty());
+            let known = self.tool_ids.contains_key(&index);
+            if let Some(id) = &id {
+                self.tool_ids.insert(index, id.clone());
+            }
+            let mut event = self.parts.tool_call_delta(
+                Some(&vendor),
+                name.as_deref(),
+                args.as_deref(),
+                if known { None } else { id.as_deref() },
+            );
+            if !known
+                && let Some(ModelStreamEvent::PartStart {
+                    part: ModelResponsePart::ToolCall(c),
+                    ..
+                }) = &mut event
+            {
+                let extra: Map<String, Value> = call
+                    .extra
+                    .into_iter()
+                    .filter(|(k, v)| k != "type" && !v.is_null())
+                    .collect();
+                if !extra.is_empty() {
+                    c.provider_details = Some(extra);
+                }
+                if id.is_none() {
+                    self.tool_ids.insert(index, c.tool_call_id.clone());
+                }
+            }
+            events.extend(event);
+        }
+        for (k, v) in delta.extra {
+            if k != "role" && !v.is_null() {
+                self.details.insert(k, v);
+            }
+        }
+    }
+
+    fn content_piece(&mut self, thinking: bool, piece: &str, events: &mut Vec<ModelStreamEvent>) {
+        if thinking {
+            let mut event = self
+                .parts
+                .thinking_delta(Some("think_tags"), Some(piece), None);
+            if let Some(ModelStreamEvent::PartStart {
+                part: ModelResponsePart::Thinking(t),
+                ..
+            }) = &mut event
+            {
+                t.provider_name = Some(self.provider.clone());
+            }
+            events.extend(event);
+        } else {
+            events.extend(self.parts.text_delta(Some("content"), piece));
+        }
+    }
+
+    fn flush(&mut self) -> Vec<ModelStreamEvent> {
+        let mut events = Vec::new();
+        if let Some((thinking, piece)) = self.tags.finish() {
+            self.content_piece(thinking, &piece, &mut events);
+        }
+        events
+    }
+}
+
+fn map_finish_reason(reason: &str) -> FinishReason {
+    match reason {
+        "stop" | "end_turn" | "eos" => FinishReason::Stop,
+        "length" | "max_tokens" => FinishReason::Length,
+        "tool_calls" | "function_call" => FinishReason::ToolCall,
+        "content_filter" => FinishReason::ContentFilter,
+        "error" => FinishReason::Error,
+        other => FinishReason::Other(other.to_owned()),
+    }
+}
+
+fn map_usage(u: &Value) -> RequestUsage {
+    let int = |v: Option<&Value>| v.and_then(Value::as_u64).unwrap_or(0);
+    let mut usage = RequestUsage {
+        input_tokens: int(u.get("prompt_tokens")),
+        output_tokens: int(u.get("completion_tokens")),
+        ..Default::default()
+    };
+    let prompt = u.get("prompt_tokens_details");
+    let completion = u.get("completion_tokens_details");
+    usage.cache_read_tokens = prompt
+        .and_then(|p| p.get("cached_tokens"))
+        .or_else(|| u.get("cached_tokens"))
+        .or_else(|| u.get("prompt_cache_hit_tokens"))
+        .and_then(Value::as_u64)
+        .unwrap_or(0);
+    usage.input_audio_tokens = int(prompt.and_then(|p| p.get("audio_tokens")));
+    usage.output_audio_tokens = int(completion.and_then(|c| c.get("audio_tokens")));
+    for map in [Some(u), prompt, completion]
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_object)
+    {
+        for (k, v) in map {
+            let skip = matches!(
+                k.as_str(),
+                "prompt_tokens"
+                    | "completion_tokens"
+                    | "total_tokens"
+                    | "audio_tokens"
+                    | "cached_tokens"
+            );
+            if let (false, Some(n)) = (skip, v.as_u64())
+                && n > 0
+            {
+                usage.details.insert(k.clone(), n);
+            }
+        }
+    }
+    usage
+}
+
+/// Splits text into thinking and non-thinking pieces at `<think>`/`</think>` tags,
+/// however the text is cut into deltas.
+struct TagSplitter {
+    start: &'static str,
+    end: &'static str,
+    thinking: bool,
+    pending: String,
+}
+
+impl TagSplitter {
+    fn new(start: &'static str, end: &'static str) -> Self {
+        TagSplitter {
+            start,
+            end,
+            thinking: false,
+            pending: String::new(),
+        }
+    }
+
+    fn feed(&mut self, text: &str) -> Vec<(bool, String)> {
+        let mut buf = std::mem::take(&mut self.pending);
+        buf.push_str(text);
+        let mut out = Vec::new();
+        loop {
+            let tag = if self.thinking { self.end } else { self.start };
+            if let Some(pos) = buf.find(tag) {
+                let (before, rest) = buf.split_at(pos);
+                if !before.is_empty() {
+                    out.push((self.thinking, before.to_owned()));
+                }
+                buf = rest.get(tag.len()..).unwrap_or_default().to_owned();
+                self.thinking = !self.thinking;
+                continue;
+            }
+            // keep a suffix that could be the start of the tag
+            let keep = (1..tag.len().min(buf.len() + 1))
+                .rev()
+                .find(|&n| {
+                    buf.is_char_boundary(buf.len() - n) && tag.starts_with(&buf[buf.len() - n..])
+                })
+                .unwrap_or(0);
+            let cut = buf.len() - keep;
+            if cut > 0 {
+                out.push((self.thinking, buf.get(..cut).unwrap_or_default().to_owned()));
+            }
+            self.pending = buf.get(cut..).unwrap_or_default().to_owned();
+            return out;
+        }
+    }
+
+    fn finish(&mut self) -> Option<(bool, String)> {
+        let rest = std::mem::take(&mut self.pending);
+        (!rest.is_empty()).then_some((self.thinking, rest))
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tag_splitting_does_not_depend_on_how_text_is_cut() {
+        let text = "<think>\nhmm, <b>bold</b>\n</think>\n\nThe answer <thin";
+        let whole = {
+            let mut s = TagSplitter::new("<think>", "</think>");
+            let mut v = s.feed(text);
+            v.extend(s.finish());
+            v
+        };
+        for n in 1..text.len() {
+            let mut s = TagSplitter::new("<think>", "</think>");
+            let mut pieces: Vec<(bool, String)> = Vec::new();
+            for chunk in text.as_bytes().chunks(n) {
+                pieces.extend(s.feed(std::str::from_utf8(chunk).unwrap()));
+            }
+            pieces.extend(s.finish());
+            let join = |thinking: bool, v: &[(bool, String)]| -> String {
+                v.iter()
+                    .filter(|(t, _)| *t == thinking)
+                    .map(|(_, s)| s.as_str())
+                    .collect()
+            };
+            assert_eq!(join(true, &pieces), join(true, &whole), "cut {n}");
+            assert_eq!(join(false, &pieces), join(false, &whole), "cut {n}");
+        }
+        assert_eq!(whole[0], (true, "\nhmm, <b>bold</b>\n".to_owned()));
+    }
+}

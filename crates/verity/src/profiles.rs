@@ -1,0 +1,219 @@
+//! Facts about model families: output modes, tool-choice and strict-schema support,
+//! where thinking goes, and the JSON-schema transforms each family needs.
+
+use serde_json::{Map, Value, json};
+
+use crate::model::{CacheControlStyle, ModelProfile, SchemaTransform};
+
+/// Any OpenAI-compatible endpoint: JSON-schema output, forced tool choice, system role.
+pub fn openai_compatible(_model: &str) -> ModelProfile {
+    ModelProfile {
+        supports_json_schema_output: true,
+        supports_json_object_output: true,
+        ..ModelProfile::default()
+    }
+}
+
+/// OpenAI's own models: strict tools (with OpenAI's strict schema rewrite) and
+/// `max_completion_tokens`.
+pub fn openai(model: &str) -> ModelProfile {
+    ModelProfile {
+        supports_strict_tools: true,
+        strict_schema_transform: Some(SchemaTransform::OpenAIStrict),
+        max_tokens_field: "max_completion_tokens",
+        ..openai_compatible(model)
+    }
+}
+
+/// DeepSeek: reasoning comes as `reasoning_content` and goes back the same way.
+pub fn deepseek(model: &str) -> ModelProfile {
+    ModelProfile {
+        supports_strict_tools: true,
+        strict_schema_transform: Some(SchemaTransform::OpenAIStrict),
+        supports_json_schema_output: false,
+        thinking_field: Some("reasoning_content"),
+        ..openai_compatible(model)
+    }
+}
+
+/// OpenRouter: `max_completion_tokens`, reasoning in `reasoning`, document URLs
+/// passed through, and the prompt caching of the model family behind the route
+/// (`anthropic/…` with TTLs, `google/…` without; OpenAI models cache on their own).
+pub fn openrouter(model: &str) -> ModelProfile {
+    let family = model.split('/').next().unwrap_or_default();
+    ModelProfile {
+        supports_strict_tools: true,
+        strict_schema_transform: (family == "openai").then_some(SchemaTransform::OpenAIStrict),
+        max_tokens_field: "max_completion_tokens",
+        thinking_field: Some("reasoning"),
+        supports_document_urls: true,
+        cache_control: match family {
+            "anthropic" => CacheControlStyle::EphemeralWithTtl,
+            "google" => CacheControlStyle::Ephemeral,
+            _ => CacheControlStyle::None,
+        },
+        ..openai_compatible(model)
+    }
+}
+
+/// Endpoints that return reasoning in a `reasoning` field and take it back there
+/// (Ollama, Cerebras, Groq's reasoning models read it; they get it back as tags).
+pub fn reasoning_field(model: &str) -> ModelProfile {
+    ModelProfile {
+        thinking_field: Some("reasoning"),
+        ..openai_compatible(model)
+    }
+}
+
+/// The keywords OpenAI's strict mode does not take; they are moved into the
+/// description so the model still sees them.
+const STRICT_UNSUPPORTED: &[&str] = &[
+    "default",
+    "examples",
+    "minLength",
+    "maxLength",
+    "minProperties",
+    "maxProperties",
+    "patternProperties",
+    "unevaluatedProperties",
+    "propertyNames",
+    "contains",
+    "minContains",
+    "maxContains",
+    "uniqueItems",
+];
+
+const STRICT_FORMATS: &[&str] = &[
+    "date-time",
+    "time",
+    "date",
+    "duration",
+    "email",
+    "hostname",
+    "ipv4",
+    "ipv6",
+    "uuid",
+];
+
+/// Make a schema acceptable to OpenAI's strict mode: every object closed
+/// (`additionalProperties: false`) with every property required (optional ones become
+/// nullable), and unsupported keywords moved into the description. Applying it twice
+/// changes nothing more.
+pub fn openai_strict_schema(schema: &Value) -> Value {
+    let mut out = schema.clone();
+    strictify(&mut out);
+    out
+}
+
+fn strictify(v: &mut Value) {
+    let Value::Object(map) = v else { return };
+    let mut notes: Vec<String> = Vec::new();
+    for key in STRICT_UNSUPPORTED {
+        if let Some(value) = map.remove(*key) {
+            notes.push(format!("{key}={value}"));
+        }
+    }
+    if let Some(Value::String(f)) = map.get("format")
+        && !STRICT_FORMATS.contains(&f.as_str())
+    {
+        if let Some(value) = map.remove("format") {
+            notes.push(format!("format={value}"));
+        }
+    }
+    if !notes.is_empty() {
+        let joined = notes.join(", ");
+        let description = match map.get("description").and_then(Value::as_str) {
+            Some(d) => format!("{d} ({joined})"),
+            None => joined,
+        };
+        map.insert("description".into(), Value::String(description));
+    }
+    let is_object = map.get("type") == Some(&json!("object")) || map.contains_key("properties");
+    if is_object {
+        let required: Vec<String> = map
+            .get("required")
+            .and_then(Value::as_array)
+            .map(|r| {
+                r.iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default();
+        let props = map
+            .entry("properties")
+            .or_insert_with(|| Value::Object(Map::new()));
+        let mut all = Vec::new();
+        if let Value::Object(props) = props {
+            for (name, prop) in props.iter_mut() {
+                if !required.contains(name) && !is_nullable(prop) {
+                    *prop = json!({"anyOf": [prop.take(), {"type": "null"}]});
+                }
+                all.push(Value::String(name.clone()));
+            }
+        }
+        map.insert("required".into(), Value::Array(all));
+        map.insert("additionalProperties".into(), Value::Bool(false));
+    }
+    for (key, child) in map.iter_mut() {
+        match key.as_str() {
+            "properties" | "$defs" | "definitions" => {
+                if let Value::Object(children) = child {
+                    children.values_mut().for_each(strictify);
+                }
+            }
+            "items" | "additionalItems" | "not" => strictify(child),
+            "anyOf" | "oneOf" | "allOf" | "prefixItems" => {
+                if let Value::Array(items) = child {
+                    items.iter_mut().for_each(strictify);
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+fn is_nullable(schema: &Value) -> bool {
+    match schema.get("type") {
+        Some(Value::String(t)) if t == "null" => return true,
+        Some(Value::Array(ts)) if ts.iter().any(|t| t == "null") => return true,
+        _ => {}
+    }
+    ["anyOf", "oneOf"].iter().any(|k| {
+        schema
+            .get(*k)
+            .and_then(Value::as_array)
+            .is_some_and(|alts| alts.iter().any(is_nullable))
+    })
+}
+
+#[cfg(test)]
+#[allow(clippy::indexing_slicing)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strict_schema_closes_objects_and_is_idempotent() {
+        let schema = json!({
+            "type": "object",
+            "properties": {
+                "city": {"type": "string", "minLength": 1},
+                "zip": {"type": "string"},
+                "age": {"type": "integer", "format": "uint8"},
+                "inner": {"type": "object", "properties": {"x": {"type": "number"}}}
+            },
+            "required": ["city", "age", "inner"]
+        });
+        let s = openai_strict_schema(&schema);
+        assert_eq!(s["additionalProperties"], false);
+        assert_eq!(s["required"], json!(["age", "city", "inner", "zip"]));
+        assert_eq!(
+            s["properties"]["zip"],
+            json!({"anyOf": [{"type": "string"}, {"type": "null"}]})
+        );
+        assert_eq!(s["properties"]["city"]["description"], "minLength=1");
+        assert_eq!(s["properties"]["age"]["description"], "format=\"uint8\"");
+        assert_eq!(s["properties"]["inner"]["additionalProperties"], false);
+        assert_eq!(openai_strict_schema(&s), s);
+    }
+}

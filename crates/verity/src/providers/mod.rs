@@ -1,0 +1,434 @@
+//! Providers: where a model's requests go and how they are authenticated. One file per
+//! endpoint; each gives a builder preset (base URL, key variable, auth style, profile)
+//! and every builder accepts `base_url`, `api_key` and a caller-built `reqwest::Client`.
+//!
+//! ```
+//! use verity::providers::openai::OpenAIProvider;
+//! // any OpenAI-compatible server
+//! let provider = OpenAIProvider::builder()
+//!     .base_url("http://localhost:11434/v1")
+//!     .build()
+//!     .unwrap();
+//! assert_eq!(provider.base_url(), "http://localhost:11434/v1");
+//! ```
+
+pub mod azure;
+pub mod cerebras;
+pub mod deepseek;
+pub mod fireworks;
+pub mod github;
+pub mod grok;
+pub mod groq;
+pub mod huggingface;
+pub mod ollama;
+pub mod openai;
+pub mod openai_compatible;
+pub mod openrouter;
+pub mod together;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use reqwest::header::HeaderMap;
+use secrecy::{ExposeSecret, SecretString};
+
+use crate::error::{Error, Result};
+use crate::http::{HttpClient, RetryConfig, header_map};
+use crate::model::ModelProfile;
+
+/// How a provider authenticates.
+#[derive(Clone)]
+pub enum Auth {
+    /// No credentials.
+    None,
+    /// `Authorization: Bearer <key>`.
+    Bearer(SecretString),
+    /// The key in a header of its own (`api-key`, `x-api-key`, …).
+    Header(&'static str, SecretString),
+}
+
+impl std::fmt::Debug for Auth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Auth::None => f.write_str("None"),
+            Auth::Bearer(_) => f.write_str("Bearer([REDACTED])"),
+            Auth::Header(name, _) => write!(f, "Header({name}, [REDACTED])"),
+        }
+    }
+}
+
+/// How the key is sent, before it is known.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthStyle {
+    /// `Authorization: Bearer <key>`.
+    Bearer,
+    /// A header of its own.
+    Header(&'static str),
+}
+
+/// A profile function: facts about a model family from the model's name.
+pub type ProfileFn = fn(&str) -> ModelProfile;
+
+/// The fixed facts of an endpoint that a builder starts from.
+#[derive(Debug, Clone, Copy)]
+pub struct Preset {
+    /// The provider's name (`openai`, `deepseek`, …).
+    pub name: &'static str,
+    /// The default base URL, if the endpoint has one.
+    pub default_base_url: Option<&'static str>,
+    /// Environment variables holding the key, tried in order.
+    pub key_env: &'static [&'static str],
+    /// Environment variable holding a base URL that replaces the default.
+    pub base_url_env: Option<&'static str>,
+    /// How the key is sent.
+    pub auth_style: AuthStyle,
+    /// Whether a key is needed (when the default base URL is used).
+    pub key_required: bool,
+    /// The profile of a model on this endpoint.
+    pub profile: ProfileFn,
+}
+
+/// An endpoint, resolved: base URL, credentials, headers, HTTP client, profiles.
+/// Cheap to clone. Credentials never show in `Debug` or errors.
+#[derive(Clone)]
+pub struct Provider {
+    inner: Arc<ProviderInner>,
+}
+
+struct ProviderInner {
+    name: String,
+    base_url: String,
+    auth: Auth,
+    headers: HeaderMap,
+    query: Vec<(String, String)>,
+    deployment_path: bool,
+    client: HttpClient,
+    profile: ProfileFn,
+}
+
+impl std::fmt::Debug for Provider {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Provider")
+            .field("name", &self.inner.name)
+            .field("base_url", &self.inner.base_url)
+            .field("auth", &self.inner.auth)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Provider {
+    /// The provider's name.
+    pub fn name(&self) -> &str {
+        &self.inner.name
+    }
+
+    /// The base URL.
+    pub fn base_url(&self) -> &str {
+        &self.inner.base_url
+    }
+
+    /// The HTTP client.
+    pub fn client(&self) -> &HttpClient {
+        &self.inner.client
+    }
+
+    /// The profile of `model_name` on this provider.
+    pub fn model_profile(&self, model_name: &str) -> ModelProfile {
+        (self.inner.profile)(model_name)
+    }
+
+    /// The URL of `path` (e.g. `/chat/completions`) for `model_name`.
+    pub fn url(&self, path: &str, model_name: &str) -> String {
+        let base = self.inner.base_url.trim_end_matches('/');
+        let mut url = if self.inner.deployment_path {
+            format!("{base}/openai/deployments/{model_name}{path}")
+        } else {
+            format!("{base}{path}")
+        };
+        for (i, (k, v)) in self.inner.query.iter().enumerate() {
+            url.push(if i == 0 && !url.contains('?') {
+                '?'
+            } else {
+                '&'
+            });
+            url.push_str(k);
+            url.push('=');
+            url.push_str(v);
+        }
+        url
+    }
+
+    /// Headers for a request: the provider's, its credentials, then `extra`.
+    pub fn headers(&self, extra: &std::collections::BTreeMap<String, String>) -> Result<HeaderMap> {
+        let mut headers = self.inner.headers.clone();
+        let auth = match &self.inner.auth {
+            Auth::None => HeaderMap::new(),
+            Auth::Bearer(key) => {
+                let value = format!("Bearer {}", key.expose_secret());
+                header_map([("authorization", value.as_str())])?
+            }
+            Auth::Header(name, key) => header_map([(*name, key.expose_secret())])?,
+        };
+        headers.extend(auth);
+        headers.extend(header_map(
+            extra.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+        )?);
+        Ok(headers)
+    }
+}
+
+/// Builds a [`Provider`] from a preset.
+#[derive(Debug)]
+pub struct ProviderBuilder {
+    preset: Preset,
+    name: Option<String>,
+    base_url: Option<String>,
+    api_key: Option<SecretString>,
+    headers: Vec<(String, String)>,
+    query: Vec<(String, String)>,
+    deployment_path: bool,
+    client: Option<reqwest::Client>,
+    retry: RetryConfig,
+    max_body_bytes: Option<usize>,
+    stream_idle_timeout: Option<Duration>,
+    profile: Option<ProfileFn>,
+}
+
+impl ProviderBuilder {
+    /// A builder starting from `preset`.
+    pub fn new(preset: Preset) -> Self {
+        ProviderBuilder {
+            preset,
+            name: None,
+            base_url: None,
+            api_key: None,
+            headers: Vec::new(),
+            query: Vec::new(),
+            deployment_path: false,
+            client: None,
+            retry: RetryConfig::default(),
+            max_body_bytes: None,
+            stream_idle_timeout: None,
+            profile: None,
+        }
+    }
+
+    /// Rename the provider (shown in responses as `provider_name`).
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// Send requests here instead of the default base URL.
+    pub fn base_url(mut self, url: impl Into<String>) -> Self {
+        self.base_url = Some(url.into());
+        self
+    }
+
+    /// Use this key instead of the one in the environment.
+    pub fn api_key(mut self, key: impl Into<String>) -> Self {
+        self.api_key = Some(SecretString::from(key.into()));
+        self
+    }
+
+    /// Send this header with every request.
+    pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.headers.push((name.into(), value.into()));
+        self
+    }
+
+    /// Add this query parameter to every URL.
+    pub fn query(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.query.push((name.into(), value.into()));
+        self
+    }
+
+    /// Put the model name in the path as an Azure deployment.
+    pub fn deployment_path(mut self, on: bool) -> Self {
+        self.deployment_path = on;
+        self
+    }
+
+    /// Use a `reqwest::Client` you built.
+    pub fn http_client(mut self, client: reqwest::Client) -> Self {
+        self.client = Some(client);
+        self
+    }
+
+    /// Retry policy (default: 2 retries with exponential backoff and jitter).
+    pub fn retry(mut self, retry: RetryConfig) -> Self {
+        self.retry = retry;
+        self
+    }
+
+    /// How many retries after the first attempt.
+    pub fn max_retries(mut self, n: u32) -> Self {
+        self.retry.max_retries = n;
+        self
+    }
+
+    /// Limit on a response body.
+    pub fn max_body_bytes(mut self, max: usize) -> Self {
+        self.max_body_bytes = Some(max);
+        self
+    }
+
+    /// End a stream that sends nothing for this long.
+    pub fn stream_idle_timeout(mut self, timeout: Duration) -> Self {
+        self.stream_idle_timeout = Some(timeout);
+        self
+    }
+
+    /// Replace the profile function.
+    pub fn profile(mut self, profile: ProfileFn) -> Self {
+        self.profile = Some(profile);
+        self
+    }
+
+    /// Resolve the base URL and key (from the builder, then the environment) and build.
+    pub fn build(self) -> Result<Provider> {
+        let p = self.preset;
+        let env = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+        let custom_base = self
+            .base_url
+            .clone()
+            .or_else(|| p.base_url_env.and_then(env));
+        let base_url = custom_base
+            .clone()
+            .or_else(|| p.default_base_url.map(str::to_owned))
+            .ok_or_else(|| Error::User(format!("provider `{}` needs a base URL", p.name)))?;
+        let key = self.api_key.or_else(|| {
+            p.key_env
+                .iter()
+                .find_map(|v| env(v))
+                .map(SecretString::from)
+        });
+        let auth = match (key, p.auth_style) {
+            (Some(k), AuthStyle::Bearer) => Auth::Bearer(k),
+            (Some(k), AuthStyle::Header(h)) => Auth::Header(h, k),
+            (None, _) if p.key_required && custom_base.is_none() => {
+                return Err(Error::User(format!(
+                    "provider `{}` needs an API key: pass `api_key` or set {}",
+                    p.name,
+                    p.key_env.join(" or ")
+                )));
+            }
+            (None, _) => Auth::None,
+        };
+        let headers = header_map(self.headers.iter().map(|(k, v)| (k.as_str(), v.as_str())))?;
+        let mut client = match self.client {
+            Some(c) => HttpClient::from_reqwest(c),
+            None => HttpClient::new()?,
+        }
+        .with_retry(self.retry);
+        if let Some(max) = self.max_body_bytes {
+            client = client.with_max_body_bytes(max);
+        }
+        if let Some(t) = self.stream_idle_timeout {
+            client = client.with_stream_idle_timeout(t);
+        }
+        Ok(Provider {
+            inner: Arc::new(ProviderInner {
+                name: self.name.unwrap_or_else(|| p.name.to_owned()),
+                base_url,
+                auth,
+                headers,
+                query: self.query,
+                deployment_path: self.deployment_path,
+                client,
+                profile: self.profile.unwrap_or(p.profile),
+            }),
+        })
+    }
+}
+
+/// Declare a provider preset: a unit struct with `builder()` and `from_env()`.
+macro_rules! provider_preset {
+    ($(#[$doc:meta])* $ty:ident, $preset:expr) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, Default)]
+        pub struct $ty;
+
+        impl $ty {
+            /// The preset this provider starts from.
+            pub const PRESET: $crate::providers::Preset = $preset;
+
+            /// A builder starting from this provider's preset.
+            pub fn builder() -> $crate::providers::ProviderBuilder {
+                $crate::providers::ProviderBuilder::new(Self::PRESET)
+            }
+
+            /// The provider with its base URL and key from the environment.
+            pub fn from_env() -> $crate::Result<$crate::providers::Provider> {
+                Self::builder().build()
+            }
+        }
+    };
+}
+pub(crate) use provider_preset;
+
+/// Resolve a provider by the name used in model strings (`openai`, `deepseek`, …).
+pub fn provider_by_name(name: &str) -> Option<ProviderBuilder> {
+    let preset = match name {
+        "openai" => openai::OpenAIProvider::PRESET,
+        "azure" => azure::AzureProvider::PRESET,
+        "deepseek" => deepseek::DeepSeekProvider::PRESET,
+        "ollama" => ollama::OllamaProvider::PRESET,
+        "openrouter" => openrouter::OpenRouterProvider::PRESET,
+        "together" => together::TogetherProvider::PRESET,
+        "fireworks" => fireworks::FireworksProvider::PRESET,
+        "grok" | "xai" => grok::GrokProvider::PRESET,
+        "groq" => groq::GroqProvider::PRESET,
+        "github" => github::GitHubProvider::PRESET,
+        "cerebras" => cerebras::CerebrasProvider::PRESET,
+        "huggingface" => huggingface::HuggingFaceProvider::PRESET,
+        _ => return None,
+    };
+    let builder = ProviderBuilder::new(preset);
+    Some(if name == "azure" {
+        azure::configure(builder)
+    } else {
+        builder
+    })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_never_show_in_debug() {
+        let p = openai::OpenAIProvider::builder()
+            .api_key("sk-very-secret-key")
+            .build()
+            .unwrap();
+        let debug = format!("{p:?}");
+        assert!(!debug.contains("very-secret"), "{debug}");
+        assert!(debug.contains("REDACTED"));
+        let h = p.headers(&Default::default()).unwrap();
+        assert!(h.get("authorization").unwrap().is_sensitive());
+        assert!(!format!("{h:?}").contains("very-secret"));
+    }
+
+    #[test]
+    fn missing_key_is_a_user_error_but_custom_base_urls_need_none() {
+        let preset = Preset {
+            key_env: &["VERITY_TEST_UNSET_KEY"],
+            base_url_env: None,
+            ..openai::OpenAIProvider::PRESET
+        };
+        assert!(matches!(
+            ProviderBuilder::new(preset).build(),
+            Err(Error::User(_))
+        ));
+        let p = ProviderBuilder::new(preset)
+            .base_url("http://localhost:1/v1")
+            .build()
+            .unwrap();
+        assert_eq!(
+            p.url("/chat/completions", "m"),
+            "http://localhost:1/v1/chat/completions"
+        );
+    }
+}
