@@ -99,6 +99,11 @@ pub mod prelude {
     pub use futures::StreamExt as _;
 }
 
+/// The README's code blocks, compiled as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+pub struct ReadmeDoctests;
+
 #[doc(hidden)]
 pub mod __private {
     pub use schemars;
