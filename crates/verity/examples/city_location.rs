@@ -1,8 +1,14 @@
 //! The CityLocation agent from PydanticAI's docs, with a tool, end to end.
 //!
-//! Offline by default: a scripted `FunctionModel` plays the model (it calls the tool,
-//! reads its result, and answers through the output tool). Set `VERITY_MODEL` to a
-//! model string (e.g. `test`) to run on that model instead.
+//! By default it runs on a real local model with no key and no network: SmolLM2-135M
+//! behind llama.cpp's OpenAI-compatible server, installed and started by
+//! `scripts/local-model` (Python 3 needed). That model cannot call tools, so the output
+//! comes through native JSON-schema output; it is small, so its facts are often wrong,
+//! but the output is always a valid `CityLocation`.
+//!
+//! `VERITY_MODEL` picks another model instead: a model string such as `openai:gpt-4o`
+//! or `ollama:llama3.2` (the output then comes through an output tool, and the model may
+//! call the tool), or `scripted` for an offline stand-in that calls the tool.
 //!
 //! ```text
 //! cargo run -p verity --example city_location
@@ -10,7 +16,9 @@
 
 use serde_json::json;
 use verity::messages::{ModelRequestPart, ModelResponsePart, ToolCallArgs, ToolCallPart};
+use verity::models::openai::OpenAIChatModel;
 use verity::prelude::*;
+use verity::providers::openai_compatible::OpenAICompatibleProvider;
 
 #[derive(Debug, serde::Deserialize, schemars::JsonSchema)]
 struct CityLocation {
@@ -73,17 +81,50 @@ fn scripted_model() -> FunctionModel {
     .with_name("scripted")
 }
 
+/// Start (or find) the local model server and return its base URL.
+fn local_model_url() -> Result<String, String> {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/local-model");
+    let out = std::process::Command::new("bash")
+        .arg(script)
+        .arg("start")
+        .output()
+        .map_err(|e| format!("cannot run {script}: {e}"))?;
+    if !out.status.success() {
+        return Err(String::from_utf8_lossy(&out.stderr).trim().to_owned());
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+}
+
 #[tokio::main]
 async fn main() -> verity::Result<()> {
-    let model = match std::env::var("VERITY_MODEL") {
-        Ok(name) if !name.is_empty() => name.into_model(),
-        _ => scripted_model().into_model(),
+    let (model, mode) = match std::env::var("VERITY_MODEL") {
+        Ok(name) if name == "scripted" => (scripted_model().into_model(), OutputMode::Tool),
+        Ok(name) if !name.is_empty() => (name.into_model(), OutputMode::Tool),
+        _ => {
+            let url = local_model_url().map_err(|e| {
+                verity::Error::User(format!(
+                    "the local model could not be started ({e}); set VERITY_MODEL to use another model, e.g. VERITY_MODEL=scripted"
+                ))
+            })?;
+            let provider = OpenAICompatibleProvider::builder()
+                .name("llama.cpp")
+                .base_url(url)
+                .build()?;
+            (
+                OpenAIChatModel::new("SmolLM2-135M-Instruct", provider).into_model(),
+                OutputMode::Native,
+            )
+        }
     };
+    println!("model:  {}", model.model_name());
     let agent = Agent::builder(model)
         .deps_type::<Almanac>()
         .instructions("Answer with the city and country.")
         .tool(OlympicsHost)
         .output::<CityLocation>()
+        .output_mode(mode)
+        .output_retries(3)
+        .settings(ModelSettings::new().max_tokens(100).temperature(0.0))
         .build();
     let deps = Almanac {
         hosts: vec![
