@@ -197,6 +197,17 @@ pub trait Model: Send + Sync + 'static {
         }
     }
 
+    /// Count the input tokens a request would use, where the provider offers it.
+    fn count_tokens(
+        &self,
+        _messages: &[ModelMessage],
+        _settings: &ModelSettings,
+        _params: &ModelRequestParameters,
+    ) -> impl Future<Output = Result<u64>> + Send {
+        let name = self.model_name().to_owned();
+        async move { Err(Error::User(format!("model `{name}` cannot count tokens"))) }
+    }
+
     /// The model's name, e.g. `gpt-4o`.
     fn model_name(&self) -> &str;
 
@@ -238,6 +249,13 @@ pub trait DynModel: Send + Sync + 'static {
         settings: &'a ModelSettings,
         params: &'a ModelRequestParameters,
     ) -> BoxFuture<'a, Result<ResponseStream>>;
+    /// See [`Model::count_tokens`].
+    fn count_tokens_boxed<'a>(
+        &'a self,
+        messages: &'a [ModelMessage],
+        settings: &'a ModelSettings,
+        params: &'a ModelRequestParameters,
+    ) -> BoxFuture<'a, Result<u64>>;
     /// See [`Model::model_name`].
     fn model_name(&self) -> &str;
     /// See [`Model::system`].
@@ -264,6 +282,14 @@ impl<M: Model> DynModel for M {
         params: &'a ModelRequestParameters,
     ) -> BoxFuture<'a, Result<ResponseStream>> {
         Box::pin(Model::request_stream(self, messages, settings, params))
+    }
+    fn count_tokens_boxed<'a>(
+        &'a self,
+        messages: &'a [ModelMessage],
+        settings: &'a ModelSettings,
+        params: &'a ModelRequestParameters,
+    ) -> BoxFuture<'a, Result<u64>> {
+        Box::pin(Model::count_tokens(self, messages, settings, params))
     }
     fn model_name(&self) -> &str {
         Model::model_name(self)
@@ -329,6 +355,12 @@ pub fn infer_model(name: &str) -> Result<ModelRef> {
             "unknown model `{name}`: expected `test` or `provider:model`"
         ))
     })?;
+    #[cfg(feature = "bedrock")]
+    if provider == "bedrock" {
+        return Ok(Arc::new(crate::models::bedrock::BedrockConverseModel::new(
+            model,
+        )));
+    }
     let builder = crate::providers::provider_by_name(provider)
         .ok_or_else(|| Error::User(format!("unknown model provider `{provider}` in `{name}`")))?;
     let builder = if provider == "openai" {

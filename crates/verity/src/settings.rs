@@ -36,6 +36,21 @@ pub struct ModelSettings {
     pub cache_instructions: Option<CacheTtl>,
     /// Ask providers with prompt caching to cache the tool definitions.
     pub cache_tool_definitions: Option<CacheTtl>,
+    /// Which tools the model may or must call (default: the run decides).
+    pub tool_choice: Option<ToolChoice>,
+}
+
+/// Which tools the model may or must call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ToolChoice {
+    /// The model decides.
+    Auto,
+    /// The model must call a tool.
+    Required,
+    /// The model must not call tools.
+    None,
+    /// The model must call one of these tools.
+    Tools(Vec<String>),
 }
 
 /// How long a prompt-cache entry lives.
@@ -155,6 +170,10 @@ impl ModelSettings {
             extra_body,
             cache_instructions: other.cache_instructions.or(self.cache_instructions),
             cache_tool_definitions: other.cache_tool_definitions.or(self.cache_tool_definitions),
+            tool_choice: other
+                .tool_choice
+                .clone()
+                .or_else(|| self.tool_choice.clone()),
         }
     }
 }

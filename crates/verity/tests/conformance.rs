@@ -19,6 +19,10 @@
 
 mod support;
 
+#[cfg(feature = "bedrock")]
+#[path = "conformance/bedrock.rs"]
+mod bedrock;
+
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
@@ -47,15 +51,17 @@ struct Cassette {
 }
 
 #[derive(serde::Deserialize)]
-struct Interaction {
+pub(crate) struct Interaction {
     wire_api: Option<String>,
     model_call: bool,
-    request: Exchange,
-    response: Exchange,
+    pub(crate) request: Exchange,
+    pub(crate) response: Exchange,
 }
 
 #[derive(serde::Deserialize)]
-struct Exchange {
+pub(crate) struct Exchange {
+    #[serde(default)]
+    uri: Option<String>,
     #[serde(default)]
     status: Option<u16>,
     headers: BTreeMap<String, String>,
@@ -83,8 +89,13 @@ fn corpus_dir() -> PathBuf {
         })
 }
 
-/// The wire APIs Verity implements, and how to check one interaction of each.
-const IMPLEMENTED: &[&str] = &["openai-chat", "groq"];
+/// The wire APIs Verity implements.
+const IMPLEMENTED: &[&str] = &[
+    "openai-chat",
+    "groq",
+    #[cfg(feature = "bedrock")]
+    "bedrock-converse",
+];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn conformance() {
@@ -156,15 +167,25 @@ async fn check_file(path: &Path, wire_api: &str) -> Result<(), String> {
     let calls: Vec<&Interaction> = cassette
         .interactions
         .iter()
-        .filter(|i| i.model_call && i.wire_api.as_deref() == Some(wire_api))
+        .filter(|i| {
+            let counts_tokens = i
+                .request
+                .uri
+                .as_deref()
+                .is_some_and(|u| u.ends_with("/count-tokens"));
+            (i.model_call || counts_tokens) && i.wire_api.as_deref() == Some(wire_api)
+        })
         .collect();
     if calls.is_empty() {
         return Err("no model call of this wire API to replay".into());
     }
     for (n, interaction) in calls.iter().enumerate() {
-        check_interaction(&cassette.provider, interaction)
-            .await
-            .map_err(|e| format!("call {}: {e}", n + 1))?;
+        let checked = match wire_api {
+            #[cfg(feature = "bedrock")]
+            "bedrock-converse" => bedrock::check(interaction).await,
+            _ => check_interaction(&cassette.provider, interaction).await,
+        };
+        checked.map_err(|e| format!("call {}: {e}", n + 1))?;
     }
     Ok(())
 }

@@ -1,5 +1,7 @@
 //! Models: one file per wire API, plus the test, function and fallback models.
 
+#[cfg(feature = "bedrock")]
+pub mod bedrock;
 pub mod fallback;
 pub mod function;
 pub mod openai;

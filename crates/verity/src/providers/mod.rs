@@ -13,6 +13,8 @@
 //! ```
 
 pub mod azure;
+#[cfg(feature = "bedrock")]
+pub mod bedrock;
 pub mod cerebras;
 pub mod deepseek;
 pub mod fireworks;

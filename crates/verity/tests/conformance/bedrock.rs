@@ -1,0 +1,830 @@
+//! Bedrock Converse replay: the request is rebuilt from the recorded Converse JSON, sent
+//! through the AWS SDK (static test credentials, endpoint override) to the local server,
+//! and the recorded response (JSON, or the binary AWS event stream) is checked.
+
+use base64::Engine as _;
+use futures::StreamExt;
+use serde_json::{Map, Value, json};
+use verity::messages::{
+    BinaryContent, CachePoint, FileUrl, ModelMessage, ModelRequest, ModelRequestPart,
+    ModelResponse, ModelResponsePart, SystemPromptPart, TextPart, ThinkingPart, ToolCallArgs,
+    ToolCallPart, ToolOutcome, ToolReturnPart, UserContent, UserPromptPart,
+};
+use verity::model::{ModelRequestParameters, OutputObjectDefinition, ToolDefinition, ToolKind};
+use verity::models::bedrock::BedrockConverseModel;
+use verity::providers::bedrock::BedrockProvider;
+use verity::settings::{CacheTtl, ToolChoice};
+use verity::stream::ResponseAccumulator;
+use verity::{Error, Model, ModelSettings, OutputMode};
+
+use super::{Interaction, body_bytes, truncate};
+use crate::support::{Canned, MockServer};
+
+pub async fn check(interaction: &Interaction) -> Result<(), String> {
+    let uri = interaction.request.uri.clone().unwrap_or_default();
+    let stream = uri.ends_with("/converse-stream");
+    let count_tokens = uri.ends_with("/count-tokens");
+    let model_id = uri
+        .split("/model/")
+        .nth(1)
+        .and_then(|rest| rest.split('/').next())
+        .map(|m| m.replace("%3A", ":").replace("%2F", "/"))
+        .unwrap_or_else(|| "anthropic.claude-3-5-sonnet-20240620-v1:0".into());
+    let recorded = match &interaction.request.body {
+        Value::Object(_) if count_tokens => {
+            interaction.request.body.pointer("/input/converse").cloned()
+        }
+        Value::Object(_) => Some(interaction.request.body.clone()),
+        _ => None,
+    };
+    let (messages, settings, params) = match &recorded {
+        Some(body) => reverse(body)?,
+        None => (
+            vec![ModelMessage::Request(ModelRequest::user_prompt(
+                "What is the capital of France?",
+            ))],
+            ModelSettings::default(),
+            ModelRequestParameters {
+                allow_text_output: true,
+                ..Default::default()
+            },
+        ),
+    };
+    let status = interaction.response.status.unwrap_or(200);
+    let content_type = interaction
+        .response
+        .headers
+        .get("content-type")
+        .cloned()
+        .unwrap_or_else(|| "application/json".into());
+    let server = MockServer::start(vec![Canned::new(
+        status,
+        &content_type,
+        body_bytes(&interaction.response),
+    )])
+    .await;
+    let root = server.url().trim_end_matches("/v1").to_owned();
+    let provider = BedrockProvider::builder()
+        .region("us-east-1")
+        .credentials("AKIDEXAMPLE", "test-secret", None)
+        .endpoint_url(root)
+        .max_attempts(1)
+        .build()
+        .await
+        .map_err(|e| e.to_string())?;
+    let model = BedrockConverseModel::with_provider(model_id.as_str(), provider);
+    if count_tokens {
+        let counted = model.count_tokens(&messages, &settings, &params).await;
+        let sent = server.received();
+        let sent = sent.first().ok_or("Verity sent no request")?;
+        if !sent.path.ends_with("/count-tokens") {
+            return Err(format!("sent to {}", sent.path));
+        }
+        if let Some(body) = &recorded {
+            let sent_body = sent
+                .json()
+                .pointer("/input/converse")
+                .cloned()
+                .unwrap_or(Value::Null);
+            compare(&normalize(&sent_body), &normalize(body))?;
+        }
+        return match (status, counted) {
+            (200, Ok(n)) if Some(n) == interaction.response.body["inputTokens"].as_u64() => Ok(()),
+            (s, Err(Error::ModelHttp { status, .. })) if s == status => Ok(()),
+            (_, other) => Err(format!("count_tokens gave {other:?}")),
+        };
+    }
+    let result = if stream {
+        match model.request_stream(&messages, &settings, &params).await {
+            Ok(mut events) => {
+                let mut acc = ResponseAccumulator::new();
+                let mut err = None;
+                while let Some(e) = events.next().await {
+                    match e.and_then(|e| acc.apply(e)) {
+                        Ok(()) => {}
+                        Err(e) => {
+                            err = Some(e);
+                            break;
+                        }
+                    }
+                }
+                err.map_or_else(|| Ok(acc.finish()), Err)
+            }
+            Err(e) => Err(e),
+        }
+    } else {
+        model.request(&messages, &settings, &params).await
+    };
+
+    let sent = server.received();
+    let sent = sent.first().ok_or("Verity sent no request")?;
+    let expected_path = if stream {
+        "/converse-stream"
+    } else {
+        "/converse"
+    };
+    if !sent.path.ends_with(expected_path) {
+        return Err(format!("sent to {}", sent.path));
+    }
+    if !sent
+        .header("authorization")
+        .is_some_and(|a| a.starts_with("AWS4-HMAC-SHA256"))
+    {
+        return Err("the request was not SigV4-signed".into());
+    }
+    if let Some(body) = &recorded {
+        compare(&normalize(&sent.json()), &normalize(body))?;
+    }
+
+    if status >= 400 {
+        return match result {
+            Err(Error::ModelHttp {
+                status: s, body, ..
+            }) if s == status => {
+                let msg = interaction
+                    .response
+                    .body
+                    .get("message")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default();
+                if body.contains(msg) {
+                    Ok(())
+                } else {
+                    Err(format!("error body {body} lacks `{msg}`"))
+                }
+            }
+            other => Err(format!("expected HTTP {status}, got {other:?}")),
+        };
+    }
+    let expected = if stream {
+        expected_from_eventstream(&body_bytes(&interaction.response))?
+    } else {
+        expected_from_json(&interaction.response.body)
+    };
+    match (expected, result) {
+        (Expected::Error, Err(_)) => Ok(()),
+        (Expected::Response(e), Ok(r)) => compare_response(&e, &r),
+        (e, r) => Err(format!("expected {e:?}, got {r:?}")),
+    }
+}
+
+fn media_type(kind: &str, format: &str) -> String {
+    match (kind, format) {
+        (_, f) if f.contains('/') => f.to_owned(),
+        ("image", "jpg") => "image/jpeg".into(),
+        ("image", f) => format!("image/{f}"),
+        ("video", "mkv") => "video/x-matroska".into(),
+        ("video", "mov") => "video/quicktime".into(),
+        ("video", f) => format!("video/{f}"),
+        (_, "pdf") => "application/pdf".into(),
+        (_, "txt") => "text/plain".into(),
+        (_, "md") => "text/markdown".into(),
+        (_, "csv") => "text/csv".into(),
+        (_, "html") => "text/html".into(),
+        (_, "doc") => "application/msword".into(),
+        (_, "docx") => {
+            "application/vnd.openxmlformats-officedocument.wordprocessingml.document".into()
+        }
+        (_, "xls") => "application/vnd.ms-excel".into(),
+        (_, "xlsx") => "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet".into(),
+        (_, f) => format!("application/{f}"),
+    }
+}
+
+fn media_item(kind: &str, block: &Value) -> Result<UserContent, String> {
+    let format = block["format"].as_str().unwrap_or_default();
+    let mt = media_type(kind, format);
+    let source = &block["source"];
+    if let Some(bytes) = source.get("bytes").and_then(Value::as_str) {
+        let data = base64::engine::general_purpose::STANDARD
+            .decode(bytes)
+            .map_err(|e| e.to_string())?;
+        return Ok(UserContent::Binary(BinaryContent::new(data, mt)));
+    }
+    if let Some(uri) = source.pointer("/s3Location/uri").and_then(Value::as_str) {
+        let mut url = FileUrl::new(uri);
+        url.media_type = Some(mt);
+        if let Some(owner) = source.pointer("/s3Location/bucketOwner") {
+            url.extra.insert("bucket_owner".into(), owner.clone());
+        }
+        return Ok(match kind {
+            "image" => UserContent::ImageUrl(url),
+            "video" => UserContent::VideoUrl(url),
+            _ => UserContent::DocumentUrl(url),
+        });
+    }
+    Err(format!("{kind} source not mapped: {source}"))
+}
+
+type Reversed = (Vec<ModelMessage>, ModelSettings, ModelRequestParameters);
+
+fn reverse(body: &Value) -> Result<Reversed, String> {
+    let mut settings = ModelSettings::default();
+    let mut messages = Vec::new();
+    let mut system_parts = Vec::new();
+    for s in body["system"].as_array().into_iter().flatten() {
+        if let Some(t) = s.get("text").and_then(Value::as_str) {
+            system_parts.push(ModelRequestPart::SystemPrompt(SystemPromptPart::new(t)));
+        } else if s.get("cachePoint").is_some() {
+            settings.cache_instructions = Some(CacheTtl::FiveMinutes);
+        }
+    }
+    let mut first_request = true;
+    let mut tool_names = std::collections::HashMap::new();
+    for m in body["messages"].as_array().ok_or("no messages")? {
+        let blocks = m["content"].as_array().cloned().unwrap_or_default();
+        if m["role"] == "assistant" {
+            let mut parts = Vec::new();
+            for b in &blocks {
+                if let Some(t) = b.get("text").and_then(Value::as_str) {
+                    parts.push(ModelResponsePart::Text(TextPart::new(t)));
+                } else if let Some(t) = b.get("toolUse") {
+                    let id = t["toolUseId"].as_str().unwrap_or_default();
+                    let name = t["name"].as_str().unwrap_or_default();
+                    tool_names.insert(id.to_owned(), name.to_owned());
+                    let args = match &t["input"] {
+                        Value::Object(o) => ToolCallArgs::Object(o.clone()),
+                        other => ToolCallArgs::Json(other.to_string()),
+                    };
+                    parts.push(ModelResponsePart::ToolCall(ToolCallPart::new(
+                        name, args, id,
+                    )));
+                } else if let Some(r) = b.get("reasoningContent") {
+                    let mut p = ThinkingPart::new(
+                        r.pointer("/reasoningText/text")
+                            .and_then(Value::as_str)
+                            .unwrap_or_default(),
+                    );
+                    p.signature = r
+                        .pointer("/reasoningText/signature")
+                        .and_then(Value::as_str)
+                        .map(str::to_owned);
+                    p.provider_name = Some("bedrock".into());
+                    if let Some(red) = r.get("redactedContent") {
+                        p.provider_details = Some(Map::from_iter([(
+                            "redacted_content".to_owned(),
+                            red.clone(),
+                        )]));
+                    }
+                    parts.push(ModelResponsePart::Thinking(p));
+                } else {
+                    return Err(format!(
+                        "assistant block not mapped: {}",
+                        truncate(&b.to_string(), 80)
+                    ));
+                }
+            }
+            messages.push(ModelMessage::Response(ModelResponse::new(parts)));
+            continue;
+        }
+        let mut parts = Vec::new();
+        if first_request {
+            parts.append(&mut system_parts);
+            first_request = false;
+        }
+        let mut user_items: Vec<UserContent> = Vec::new();
+        let flush = |items: &mut Vec<UserContent>, parts: &mut Vec<ModelRequestPart>| {
+            if !items.is_empty() {
+                parts.push(ModelRequestPart::UserPrompt(UserPromptPart::new(
+                    std::mem::take(items),
+                )));
+            }
+        };
+        for b in &blocks {
+            if let Some(t) = b.get("text").and_then(Value::as_str) {
+                user_items.push(UserContent::Text(t.to_owned()));
+            } else if b.get("cachePoint").is_some() {
+                user_items.push(UserContent::CachePoint(CachePoint::default()));
+            } else if let Some(kind) = ["image", "document", "video"]
+                .into_iter()
+                .find(|k| b.get(*k).is_some())
+            {
+                user_items.push(media_item(kind, &b[kind])?);
+            } else if let Some(r) = b.get("toolResult") {
+                flush(&mut user_items, &mut parts);
+                let id = r["toolUseId"].as_str().unwrap_or_default();
+                let mut items = Vec::new();
+                for c in r["content"].as_array().into_iter().flatten() {
+                    if let Some(t) = c.get("text").and_then(Value::as_str) {
+                        items.push(Value::String(t.to_owned()));
+                    } else if let Some(kind) = ["image", "document", "video"]
+                        .into_iter()
+                        .find(|k| c.get(*k).is_some())
+                    {
+                        items.push(
+                            serde_json::to_value(media_item(kind, &c[kind])?)
+                                .map_err(|e| e.to_string())?,
+                        );
+                    } else if let Some(j) = c.get("json") {
+                        items.push(Value::String(j.to_string()));
+                    }
+                }
+                let content = match items.len() {
+                    1 if items[0].is_string() => items.remove(0),
+                    _ => Value::Array(items),
+                };
+                let mut part = ToolReturnPart::new(
+                    tool_names.get(id).cloned().unwrap_or_default(),
+                    content,
+                    id,
+                );
+                if r["status"] == "error" {
+                    part.outcome = ToolOutcome::Retried;
+                    // the text is sent as it is: keep it a plain message
+                    part.content = Value::String(String::new());
+                    let text = r
+                        .pointer("/content/0/text")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default();
+                    parts.push(ModelRequestPart::RetryPrompt(
+                        verity::messages::RetryPromptPart::new(
+                            Value::String(
+                                text.trim_end_matches("\n\nFix the errors and try again.")
+                                    .to_owned(),
+                            ),
+                            Some(part.tool_name.clone()),
+                            id.to_owned(),
+                        ),
+                    ));
+                    continue;
+                }
+                parts.push(ModelRequestPart::ToolReturn(part));
+            } else {
+                return Err(format!(
+                    "user block not mapped: {}",
+                    truncate(&b.to_string(), 80)
+                ));
+            }
+        }
+        flush(&mut user_items, &mut parts);
+        messages.push(ModelMessage::Request(ModelRequest::new(parts)));
+    }
+    if !system_parts.is_empty() {
+        messages.insert(0, ModelMessage::Request(ModelRequest::new(system_parts)));
+    }
+
+    let mut params = ModelRequestParameters {
+        allow_text_output: true,
+        ..Default::default()
+    };
+    if let Some(tc) = body.get("toolConfig") {
+        for t in tc["tools"].as_array().into_iter().flatten() {
+            if t.get("cachePoint").is_some() {
+                settings.cache_tool_definitions = Some(CacheTtl::FiveMinutes);
+                continue;
+            }
+            if let Some(system_tool) = t.get("systemTool") {
+                params.function_tools.push(ToolDefinition {
+                    name: system_tool["name"].as_str().unwrap_or_default().to_owned(),
+                    extra_fields: Map::from_iter([("systemTool".to_owned(), system_tool.clone())]),
+                    ..Default::default()
+                });
+                continue;
+            }
+            let spec = &t["toolSpec"];
+            let def = ToolDefinition {
+                name: spec["name"].as_str().unwrap_or_default().to_owned(),
+                description: spec
+                    .get("description")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned),
+                parameters_json_schema: spec
+                    .pointer("/inputSchema/json")
+                    .cloned()
+                    .unwrap_or(json!({})),
+                strict: spec.get("strict").and_then(Value::as_bool),
+                kind: ToolKind::Function,
+                ..Default::default()
+            };
+            params.function_tools.push(def);
+        }
+        settings.tool_choice = match tc.get("toolChoice") {
+            Some(c) if c.get("auto").is_some() => Some(ToolChoice::Auto),
+            Some(c) if c.get("any").is_some() => Some(ToolChoice::Required),
+            Some(c) => c
+                .pointer("/tool/name")
+                .and_then(Value::as_str)
+                .map(|n| ToolChoice::Tools(vec![n.to_owned()])),
+            None => None,
+        };
+    }
+    let ic = &body["inferenceConfig"];
+    settings.max_tokens = ic
+        .get("maxTokens")
+        .and_then(Value::as_u64)
+        .map(|v| v as u32);
+    settings.temperature = ic.get("temperature").and_then(Value::as_f64);
+    settings.top_p = ic.get("topP").and_then(Value::as_f64);
+    settings.stop_sequences = ic.get("stopSequences").and_then(Value::as_array).map(|a| {
+        a.iter()
+            .filter_map(|v| v.as_str().map(str::to_owned))
+            .collect()
+    });
+    if let Some(js) = body.pointer("/outputConfig/textFormat/structure/jsonSchema") {
+        params.output_mode = OutputMode::Native;
+        let schema = js["schema"]
+            .as_str()
+            .and_then(|s| serde_json::from_str(s).ok())
+            .unwrap_or(json!({}));
+        params.output_object = Some(OutputObjectDefinition {
+            name: js["name"].as_str().unwrap_or_default().to_owned(),
+            description: js
+                .get("description")
+                .and_then(Value::as_str)
+                .map(str::to_owned),
+            json_schema: schema,
+            strict: None,
+        });
+    }
+    let mut extra = Map::new();
+    for key in [
+        "additionalModelRequestFields",
+        "performanceConfig",
+        "serviceTier",
+        "guardrailConfig",
+        "requestMetadata",
+    ] {
+        if let Some(v) = body.get(key) {
+            extra.insert(key.into(), v.clone());
+        }
+    }
+    if !extra.is_empty() {
+        settings.extra_body = Some(Value::Object(extra));
+    }
+    Ok((messages, settings, params))
+}
+
+/// Differences that carry no meaning: a schema sent as JSON text, a missing tool-result
+/// status, float precision.
+fn normalize(body: &Value) -> Value {
+    let mut body = body.clone();
+    if let Some(s) = body.pointer_mut("/outputConfig/textFormat/structure/jsonSchema/schema")
+        && let Some(parsed) = s
+            .as_str()
+            .and_then(|t| serde_json::from_str::<Value>(t).ok())
+    {
+        *s = parsed;
+    }
+    if let Some(Value::Array(messages)) = body.get_mut("messages") {
+        for m in messages {
+            for b in m["content"].as_array_mut().into_iter().flatten() {
+                if let Some(r) = b.get_mut("toolResult").and_then(Value::as_object_mut) {
+                    r.entry("status").or_insert(json!("success"));
+                }
+            }
+        }
+    }
+    if body
+        .get("inferenceConfig")
+        .is_some_and(|ic| ic.as_object().is_some_and(Map::is_empty))
+        && let Some(map) = body.as_object_mut()
+    {
+        map.remove("inferenceConfig");
+    }
+    if let Some(Value::Array(messages)) = body.get_mut("messages") {
+        for m in messages {
+            for b in m["content"].as_array_mut().into_iter().flatten() {
+                if let Some(f) = b.pointer_mut("/video/format")
+                    && let Some(short) = f
+                        .as_str()
+                        .and_then(|v| v.strip_prefix("video/"))
+                        .map(str::to_owned)
+                {
+                    *f = json!(short);
+                }
+            }
+        }
+    }
+    if let Some(ic) = body
+        .get_mut("inferenceConfig")
+        .and_then(Value::as_object_mut)
+    {
+        for key in ["temperature", "topP"] {
+            if let Some(v) = ic.get(key).and_then(Value::as_f64) {
+                ic.insert(key.into(), json!((v as f32).to_string()));
+            }
+        }
+    }
+    body
+}
+
+fn compare(sent: &Value, recorded: &Value) -> Result<(), String> {
+    let (Some(s), Some(r)) = (sent.as_object(), recorded.as_object()) else {
+        return Err("body not an object".into());
+    };
+    for key in s.keys().chain(r.keys()) {
+        if s.get(key) != r.get(key) {
+            if key == "messages" {
+                let (a, b) = (s[key].as_array().unwrap(), r[key].as_array().unwrap());
+                if a.len() != b.len() {
+                    return Err(format!(
+                        "request has {} messages, recorded {}",
+                        a.len(),
+                        b.len()
+                    ));
+                }
+                for (i, (x, y)) in a.iter().zip(b).enumerate() {
+                    if x != y {
+                        return Err(format!(
+                            "request message {i} differs:\n      sent     {}\n      recorded {}",
+                            truncate(&x.to_string(), 400),
+                            truncate(&y.to_string(), 400)
+                        ));
+                    }
+                }
+            }
+            let show = |v: Option<&Value>| {
+                v.map(|v| truncate(&v.to_string(), 300))
+                    .unwrap_or_else(|| "(absent)".into())
+            };
+            return Err(format!(
+                "request `{key}` differs:\n      sent     {}\n      recorded {}",
+                show(s.get(key)),
+                show(r.get(key))
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[derive(Debug, Default)]
+struct ExpectedResponse {
+    text: String,
+    thinking: String,
+    signature: String,
+    tool_calls: Vec<(String, Value, String)>,
+    input_tokens: u64,
+    output_tokens: u64,
+    cache_read: u64,
+    cache_write: u64,
+    finish: Option<String>,
+}
+
+#[derive(Debug)]
+enum Expected {
+    Response(Box<ExpectedResponse>),
+    Error,
+}
+
+fn finish(reason: &str) -> Option<String> {
+    Some(
+        match reason {
+            "end_turn" | "stop_sequence" => "stop",
+            "tool_use" => "tool_call",
+            "max_tokens" | "model_context_window_exceeded" => "length",
+            "content_filtered" | "guardrail_intervened" => "content_filter",
+            other => other,
+        }
+        .to_owned(),
+    )
+}
+
+fn usage_into(e: &mut ExpectedResponse, u: &Value) {
+    let n = |k: &str| u.get(k).and_then(Value::as_u64).unwrap_or(0);
+    e.cache_read = n("cacheReadInputTokens");
+    e.cache_write = n("cacheWriteInputTokens");
+    e.input_tokens = n("inputTokens") + e.cache_read + e.cache_write;
+    e.output_tokens = n("outputTokens");
+}
+
+fn expected_from_json(body: &Value) -> Expected {
+    let mut e = ExpectedResponse::default();
+    for b in body
+        .pointer("/output/message/content")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        if let Some(t) = b.get("text").and_then(Value::as_str) {
+            e.text.push_str(t);
+        } else if let Some(t) = b.get("toolUse") {
+            e.tool_calls.push((
+                t["name"].as_str().unwrap_or_default().into(),
+                t["input"].clone(),
+                t["toolUseId"].as_str().unwrap_or_default().into(),
+            ));
+        } else if let Some(r) = b.get("reasoningContent") {
+            e.thinking.push_str(
+                r.pointer("/reasoningText/text")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default(),
+            );
+            e.signature.push_str(
+                r.pointer("/reasoningText/signature")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default(),
+            );
+        }
+    }
+    if let Some(u) = body.get("usage") {
+        usage_into(&mut e, u);
+    }
+    e.finish = body["stopReason"].as_str().and_then(finish);
+    Expected::Response(Box::new(e))
+}
+
+/// Read AWS event-stream frames: prelude (total length, headers length, CRC), headers,
+/// payload, CRC. Checksums are the SDK's business; here only the structure is read.
+fn frames(bytes: &[u8]) -> Result<Vec<(String, String, Value)>, String> {
+    let mut out = Vec::new();
+    let mut pos = 0;
+    let be32 = |b: &[u8], at: usize| -> Result<usize, String> {
+        b.get(at..at + 4)
+            .map(|s| u32::from_be_bytes([s[0], s[1], s[2], s[3]]) as usize)
+            .ok_or_else(|| "short frame".to_owned())
+    };
+    while pos < bytes.len() {
+        let total = be32(bytes, pos)?;
+        let headers_len = be32(bytes, pos + 4)?;
+        let frame = bytes.get(pos..pos + total).ok_or("truncated frame")?;
+        let mut headers = std::collections::HashMap::new();
+        let mut h = 12;
+        while h < 12 + headers_len {
+            let name_len = frame[h] as usize;
+            let name = String::from_utf8_lossy(&frame[h + 1..h + 1 + name_len]).into_owned();
+            h += 1 + name_len;
+            let kind = frame[h];
+            h += 1;
+            if kind != 7 {
+                return Err(format!("header type {kind} not read"));
+            }
+            let len = u16::from_be_bytes([frame[h], frame[h + 1]]) as usize;
+            let value = String::from_utf8_lossy(&frame[h + 2..h + 2 + len]).into_owned();
+            h += 2 + len;
+            headers.insert(name, value);
+        }
+        let payload = &frame[12 + headers_len..total - 4];
+        let value: Value = serde_json::from_slice(payload).unwrap_or(Value::Null);
+        out.push((
+            headers.get(":message-type").cloned().unwrap_or_default(),
+            headers
+                .get(":event-type")
+                .or_else(|| headers.get(":exception-type"))
+                .cloned()
+                .unwrap_or_default(),
+            value,
+        ));
+        pos += total;
+    }
+    Ok(out)
+}
+
+fn expected_from_eventstream(bytes: &[u8]) -> Result<Expected, String> {
+    let mut e = ExpectedResponse::default();
+    let mut tools: std::collections::BTreeMap<u64, (String, String, String)> = Default::default();
+    for (message_type, event, payload) in frames(bytes)? {
+        if message_type != "event" {
+            return Ok(Expected::Error);
+        }
+        let index = payload["contentBlockIndex"].as_u64().unwrap_or(0);
+        match event.as_str() {
+            "contentBlockStart" => {
+                if let Some(t) = payload.pointer("/start/toolUse") {
+                    tools.insert(
+                        index,
+                        (
+                            t["name"].as_str().unwrap_or_default().into(),
+                            String::new(),
+                            t["toolUseId"].as_str().unwrap_or_default().into(),
+                        ),
+                    );
+                }
+            }
+            "contentBlockDelta" => {
+                let d = &payload["delta"];
+                if let Some(t) = d.get("text").and_then(Value::as_str) {
+                    e.text.push_str(t);
+                } else if let Some(i) = d.pointer("/toolUse/input").and_then(Value::as_str) {
+                    tools.entry(index).or_default().1.push_str(i);
+                } else if let Some(r) = d.get("reasoningContent") {
+                    e.thinking
+                        .push_str(r.get("text").and_then(Value::as_str).unwrap_or_default());
+                    e.signature.push_str(
+                        r.get("signature")
+                            .and_then(Value::as_str)
+                            .unwrap_or_default(),
+                    );
+                }
+            }
+            "messageStop" => e.finish = payload["stopReason"].as_str().and_then(finish),
+            "metadata" => {
+                if let Some(u) = payload.get("usage") {
+                    usage_into(&mut e, u);
+                }
+            }
+            _ => {}
+        }
+    }
+    e.tool_calls = tools
+        .into_values()
+        .map(|(n, args, id)| (n, serde_json::from_str(&args).unwrap_or(json!({})), id))
+        .collect();
+    Ok(Expected::Response(Box::new(e)))
+}
+
+fn compare_response(e: &ExpectedResponse, r: &ModelResponse) -> Result<(), String> {
+    let mut text = String::new();
+    let mut thinking = String::new();
+    let mut signature = String::new();
+    let mut calls = Vec::new();
+    for p in &r.parts {
+        match p {
+            ModelResponsePart::Text(t) => text.push_str(&t.content),
+            ModelResponsePart::Thinking(t) => {
+                thinking.push_str(&t.content);
+                signature.push_str(t.signature.as_deref().unwrap_or_default());
+            }
+            ModelResponsePart::ToolCall(c) => calls.push(c),
+            ModelResponsePart::Unknown(_) => {}
+        }
+    }
+    let check = |what: &str, ok: bool, a: String, b: String| {
+        if ok {
+            Ok(())
+        } else {
+            Err(format!(
+                "{what}: parsed {}, recorded {}",
+                truncate(&a, 200),
+                truncate(&b, 200)
+            ))
+        }
+    };
+    check(
+        "text",
+        text == e.text,
+        format!("{text:?}"),
+        format!("{:?}", e.text),
+    )?;
+    check(
+        "thinking",
+        thinking == e.thinking,
+        thinking.clone(),
+        e.thinking.clone(),
+    )?;
+    check(
+        "signature",
+        signature == e.signature,
+        signature.clone(),
+        e.signature.clone(),
+    )?;
+    check(
+        "tool calls",
+        calls.len() == e.tool_calls.len(),
+        calls.len().to_string(),
+        e.tool_calls.len().to_string(),
+    )?;
+    for (c, (name, args, id)) in calls.iter().zip(&e.tool_calls) {
+        check(
+            "tool name",
+            &c.tool_name == name,
+            c.tool_name.clone(),
+            name.clone(),
+        )?;
+        let parsed = c.args.to_value().unwrap_or(Value::Null);
+        check(
+            "tool args",
+            &parsed == args,
+            parsed.to_string(),
+            args.to_string(),
+        )?;
+        check(
+            "tool id",
+            &c.tool_call_id == id,
+            c.tool_call_id.clone(),
+            id.clone(),
+        )?;
+    }
+    let u = &r.usage;
+    check(
+        "input tokens",
+        u.input_tokens == e.input_tokens,
+        u.input_tokens.to_string(),
+        e.input_tokens.to_string(),
+    )?;
+    check(
+        "output tokens",
+        u.output_tokens == e.output_tokens,
+        u.output_tokens.to_string(),
+        e.output_tokens.to_string(),
+    )?;
+    check(
+        "cache read",
+        u.cache_read_tokens == e.cache_read,
+        u.cache_read_tokens.to_string(),
+        e.cache_read.to_string(),
+    )?;
+    check(
+        "cache write",
+        u.cache_write_tokens == e.cache_write,
+        u.cache_write_tokens.to_string(),
+        e.cache_write.to_string(),
+    )?;
+    let fr = r.finish_reason.as_ref().map(|f| f.as_str().to_owned());
+    check(
+        "finish reason",
+        fr == e.finish,
+        format!("{fr:?}"),
+        format!("{:?}", e.finish),
+    )?;
+    Ok(())
+}
