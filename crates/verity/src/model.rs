@@ -355,6 +355,12 @@ pub fn infer_model(name: &str) -> Result<ModelRef> {
             "unknown model `{name}`: expected `test` or `provider:model`"
         ))
     })?;
+    if provider == "anthropic" {
+        let provider = crate::providers::anthropic::AnthropicProvider::from_env()?;
+        return Ok(Arc::new(crate::models::anthropic::AnthropicModel::new(
+            model, provider,
+        )));
+    }
     #[cfg(feature = "bedrock")]
     if provider == "bedrock" {
         return Ok(Arc::new(crate::models::bedrock::BedrockConverseModel::new(

@@ -56,6 +56,18 @@ pub fn openrouter(model: &str) -> ModelProfile {
     }
 }
 
+/// Anthropic's Claude models: strict tools, native JSON-schema output, prompt caching with
+/// TTLs.
+pub fn anthropic(_model: &str) -> ModelProfile {
+    ModelProfile {
+        supports_strict_tools: true,
+        supports_json_schema_output: true,
+        cache_control: CacheControlStyle::EphemeralWithTtl,
+        supports_document_urls: true,
+        ..ModelProfile::default()
+    }
+}
+
 /// Endpoints that return reasoning in a `reasoning` field and take it back there
 /// (Ollama, Cerebras, Groq's reasoning models read it; they get it back as tags).
 pub fn reasoning_field(model: &str) -> ModelProfile {

@@ -19,6 +19,8 @@
 
 mod support;
 
+#[path = "conformance/anthropic.rs"]
+mod anthropic;
 #[cfg(feature = "bedrock")]
 #[path = "conformance/bedrock.rs"]
 mod bedrock;
@@ -91,6 +93,7 @@ fn corpus_dir() -> PathBuf {
 
 /// The wire APIs Verity implements.
 const IMPLEMENTED: &[&str] = &[
+    "anthropic",
     "openai-chat",
     "groq",
     #[cfg(feature = "bedrock")]
@@ -172,7 +175,7 @@ async fn check_file(path: &Path, wire_api: &str) -> Result<(), String> {
                 .request
                 .uri
                 .as_deref()
-                .is_some_and(|u| u.ends_with("/count-tokens"));
+                .is_some_and(|u| u.ends_with("/count-tokens") || u.contains("/count_tokens"));
             (i.model_call || counts_tokens) && i.wire_api.as_deref() == Some(wire_api)
         })
         .collect();
@@ -181,6 +184,7 @@ async fn check_file(path: &Path, wire_api: &str) -> Result<(), String> {
     }
     for (n, interaction) in calls.iter().enumerate() {
         let checked = match wire_api {
+            "anthropic" => anthropic::check(interaction).await,
             #[cfg(feature = "bedrock")]
             "bedrock-converse" => bedrock::check(interaction).await,
             _ => check_interaction(&cassette.provider, interaction).await,

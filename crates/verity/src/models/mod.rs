@@ -1,5 +1,6 @@
 //! Models: one file per wire API, plus the test, function and fallback models.
 
+pub mod anthropic;
 #[cfg(feature = "bedrock")]
 pub mod bedrock;
 pub mod fallback;

@@ -12,6 +12,7 @@
 //! assert_eq!(provider.base_url(), "http://localhost:11434/v1");
 //! ```
 
+pub mod anthropic;
 pub mod azure;
 #[cfg(feature = "bedrock")]
 pub mod bedrock;
@@ -372,6 +373,7 @@ pub(crate) use provider_preset;
 /// Resolve a provider by the name used in model strings (`openai`, `deepseek`, …).
 pub fn provider_by_name(name: &str) -> Option<ProviderBuilder> {
     let preset = match name {
+        "anthropic" => return Some(anthropic::AnthropicProvider::builder()),
         "openai" => openai::OpenAIProvider::PRESET,
         "azure" => azure::AzureProvider::PRESET,
         "deepseek" => deepseek::DeepSeekProvider::PRESET,

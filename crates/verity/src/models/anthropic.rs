@@ -1,0 +1,822 @@
+//! Anthropic Messages (`POST /v1/messages`).
+//!
+//! ```no_run
+//! use verity::prelude::*;
+//! use verity::models::anthropic::AnthropicModel;
+//! use verity::providers::anthropic::AnthropicProvider;
+//!
+//! # async fn demo() -> verity::Result<()> {
+//! let model = AnthropicModel::new("claude-sonnet-4-5", AnthropicProvider::from_env()?);
+//! let agent = Agent::builder(model).build();
+//! println!("{}", agent.run("Hello!").await?.output);
+//! # Ok(()) }
+//! ```
+//!
+//! Thinking, server tools and other request fields go in [`ModelSettings::extra_body`]
+//! in the API's own shape (`{"thinking": {"type": "enabled", "budget_tokens": 1024}}`).
+//! Prompt caching: [`ModelSettings::cache_instructions`],
+//! [`ModelSettings::cache_tool_definitions`] and [`CachePoint`](crate::messages::CachePoint)
+//! items in prompts. Response blocks Verity does not model (server tool calls and
+//! results, compaction, …) are kept as parts carrying the raw block, and sent back
+//! unchanged to Anthropic.
+
+use std::collections::HashMap;
+
+use bytes::Bytes;
+use futures::StreamExt;
+use serde_json::{Map, Value, json};
+
+use crate::error::{Error, Result};
+use crate::http::HttpRequest;
+use crate::http::sse::sse_stream;
+use crate::messages::{
+    BinaryContent, FinishReason, ModelMessage, ModelRequestPart, ModelResponse, ModelResponsePart,
+    ThinkingPart, ToolCallArgs, ToolCallPart, ToolOutcome, UserContent, UserPrompt,
+};
+use crate::model::{Model, ModelProfile, ModelRequestParameters};
+use crate::output::OutputMode;
+use crate::providers::Provider;
+use crate::settings::{CacheTtl, ModelSettings, ToolChoice, merge_json};
+use crate::stream::{
+    ModelStreamEvent, PartsManager, ResponseAccumulator, ResponseMetadata, ResponseStream,
+};
+use crate::usage::RequestUsage;
+
+/// The key under which a raw Anthropic block is kept in a part.
+pub const RAW_BLOCK: &str = "anthropic_block";
+
+/// `max_tokens` when the settings give none (the API requires one).
+pub const DEFAULT_MAX_TOKENS: u32 = 4096;
+
+/// A Claude model on Anthropic's Messages API (or a server speaking it).
+#[derive(Debug, Clone)]
+pub struct AnthropicModel {
+    model_name: String,
+    provider: Provider,
+    profile: ModelProfile,
+    settings: Option<ModelSettings>,
+}
+
+impl AnthropicModel {
+    /// `model_name` on `provider`.
+    pub fn new(model_name: impl Into<String>, provider: Provider) -> Self {
+        let model_name = model_name.into();
+        let profile = provider.model_profile(&model_name);
+        AnthropicModel {
+            model_name,
+            provider,
+            profile,
+            settings: None,
+        }
+    }
+
+    /// Settings applied under the agent's and the run's.
+    pub fn with_settings(mut self, settings: ModelSettings) -> Self {
+        self.settings = Some(settings);
+        self
+    }
+
+    fn cache_control(ttl: Option<CacheTtl>) -> Value {
+        json!({"type": "ephemeral", "ttl": ttl.unwrap_or_default().as_str()})
+    }
+
+    /// The JSON body of a request.
+    pub fn build_request_body(
+        &self,
+        messages: &[ModelMessage],
+        settings: &ModelSettings,
+        params: &ModelRequestParameters,
+        stream: bool,
+    ) -> Result<Value> {
+        let provider = self.provider.name();
+        let mut system: Vec<Value> = Vec::new();
+        if let Some(ins) = messages
+            .iter()
+            .rev()
+            .find_map(ModelMessage::as_request)
+            .and_then(|r| r.instructions.as_deref())
+        {
+            system.push(json!({"type": "text", "text": ins}));
+        }
+        let mut turns: Vec<(String, Vec<Value>)> = Vec::new();
+        for (i, message) in messages.iter().enumerate() {
+            match message {
+                ModelMessage::Request(r) => {
+                    let mut blocks = Vec::new();
+                    for part in &r.parts {
+                        match part {
+                            ModelRequestPart::SystemPrompt(p) => {
+                                let raw = p.extra.get(RAW_BLOCK).and_then(Value::as_array).cloned();
+                                if i == 0 && raw.is_none() {
+                                    system.push(json!({"type": "text", "text": p.content}));
+                                } else {
+                                    // a system prompt later in the conversation stays in place
+                                    if !blocks.is_empty() {
+                                        push_turn(&mut turns, "user", std::mem::take(&mut blocks));
+                                    }
+                                    let content = raw.unwrap_or_else(|| {
+                                        vec![json!({"type": "text", "text": p.content})]
+                                    });
+                                    turns.push(("system".into(), content));
+                                }
+                            }
+                            ModelRequestPart::UserPrompt(p) => user_blocks(&p.content, &mut blocks),
+                            ModelRequestPart::ToolReturn(p) => {
+                                let retried = p.outcome == ToolOutcome::Retried;
+                                let content = if retried {
+                                    json!(p.model_response_str())
+                                } else {
+                                    tool_result_content(&p.content, &p.model_response_str())
+                                };
+                                blocks.push(json!({
+                                    "type": "tool_result",
+                                    "tool_use_id": p.tool_call_id,
+                                    "content": content,
+                                    "is_error": retried,
+                                }));
+                            }
+                            ModelRequestPart::RetryPrompt(p) => match &p.tool_name {
+                                Some(_) => blocks.push(json!({
+                                    "type": "tool_result",
+                                    "tool_use_id": p.tool_call_id,
+                                    "content": p.model_response_str(),
+                                    "is_error": true,
+                                })),
+                                None => blocks
+                                    .push(json!({"type": "text", "text": p.model_response_str()})),
+                            },
+                            ModelRequestPart::Unknown(_) => {}
+                        }
+                    }
+                    push_turn(&mut turns, "user", blocks);
+                }
+                ModelMessage::Response(r) => {
+                    let mut blocks = Vec::new();
+                    for part in &r.parts {
+                        match part {
+                            ModelResponsePart::Text(t) if !t.content.is_empty() => {
+                                blocks.push(json!({"type": "text", "text": t.content}));
+                            }
+                            ModelResponsePart::Text(_) => {}
+                            ModelResponsePart::ToolCall(c) => {
+                                let input = c.args.to_value().unwrap_or_else(|_| json!({}));
+                                blocks.push(json!({"type": "tool_use", "id": c.tool_call_id, "name": c.tool_name, "input": input}));
+                            }
+                            ModelResponsePart::Thinking(t)
+                                if t.provider_name.as_deref() == Some(provider) =>
+                            {
+                                match t
+                                    .provider_details
+                                    .as_ref()
+                                    .and_then(|d| d.get("redacted_data"))
+                                {
+                                    Some(data) => blocks
+                                        .push(json!({"type": "redacted_thinking", "data": data})),
+                                    None => blocks.push(json!({
+                                        "type": "thinking",
+                                        "thinking": t.content,
+                                        "signature": t.signature.clone().unwrap_or_default(),
+                                    })),
+                                }
+                            }
+                            // thinking from other providers cannot be verified here: left out
+                            ModelResponsePart::Thinking(_) => {}
+                            ModelResponsePart::Unknown(map) => {
+                                let same = map.get("provider_name").and_then(Value::as_str)
+                                    == Some(provider);
+                                if let (true, Some(raw)) = (
+                                    same,
+                                    map.get("provider_details").and_then(|d| d.get(RAW_BLOCK)),
+                                ) {
+                                    blocks.push(raw.clone());
+                                }
+                            }
+                        }
+                    }
+                    push_turn(&mut turns, "assistant", blocks);
+                }
+            }
+        }
+
+        let mut body = Map::new();
+        body.insert("model".into(), json!(self.model_name));
+        body.insert(
+            "max_tokens".into(),
+            json!(settings.max_tokens.unwrap_or(DEFAULT_MAX_TOKENS)),
+        );
+        body.insert(
+            "messages".into(),
+            Value::Array(
+                turns
+                    .into_iter()
+                    .map(|(role, content)| json!({"role": role, "content": content}))
+                    .collect(),
+            ),
+        );
+        if let Some(ttl) = settings.cache_instructions
+            && let Some(Value::Object(last)) = system.last_mut()
+        {
+            last.insert("cache_control".into(), Self::cache_control(Some(ttl)));
+        }
+        match system.as_slice() {
+            [] => {}
+            [only] if only.get("cache_control").is_none() => {
+                body.insert("system".into(), only["text"].clone());
+            }
+            _ => {
+                body.insert("system".into(), Value::Array(system));
+            }
+        }
+        let mut tools: Vec<Value> = params
+            .all_tools()
+            .map(|t| {
+                let mut tool = Map::new();
+                tool.insert("name".into(), json!(t.name));
+                tool.insert(
+                    "description".into(),
+                    json!(t.description.clone().unwrap_or_default()),
+                );
+                tool.insert("input_schema".into(), t.parameters_json_schema.clone());
+                if t.strict == Some(true) && self.profile.supports_strict_tools {
+                    tool.insert("strict".into(), json!(true));
+                }
+                for (k, v) in &t.extra_fields {
+                    tool.insert(k.clone(), v.clone());
+                }
+                Value::Object(tool)
+            })
+            .collect();
+        if let (Some(ttl), Some(Value::Object(last))) =
+            (settings.cache_tool_definitions, tools.last_mut())
+        {
+            last.insert("cache_control".into(), Self::cache_control(Some(ttl)));
+        }
+        if !tools.is_empty() {
+            let choice = match &settings.tool_choice {
+                Some(ToolChoice::Auto) => json!({"type": "auto"}),
+                Some(ToolChoice::Required) => json!({"type": "any"}),
+                Some(ToolChoice::None) => json!({"type": "none"}),
+                Some(ToolChoice::Tools(names)) if names.len() == 1 => {
+                    json!({"type": "tool", "name": names.first().cloned().unwrap_or_default()})
+                }
+                _ if !params.allow_text_output && !params.output_tools.is_empty() => {
+                    json!({"type": "any"})
+                }
+                _ => json!({"type": "auto"}),
+            };
+            body.insert("tools".into(), Value::Array(tools));
+            body.insert("tool_choice".into(), choice);
+        }
+        if let (OutputMode::Native, Some(obj)) = (params.output_mode, &params.output_object) {
+            body.insert(
+                "output_config".into(),
+                json!({"format": {"type": "json_schema", "schema": obj.json_schema}}),
+            );
+        }
+        body.insert("stream".into(), json!(stream));
+        if let Some(t) = settings.temperature {
+            body.insert("temperature".into(), json!(t));
+        }
+        if let Some(t) = settings.top_p {
+            body.insert("top_p".into(), json!(t));
+        }
+        if let Some(s) = &settings.stop_sequences {
+            body.insert("stop_sequences".into(), json!(s));
+        }
+        let mut body = Value::Object(body);
+        if let Some(extra) = &settings.extra_body {
+            body = merge_json(body, extra);
+        }
+        Ok(body)
+    }
+
+    fn http_request(&self, body: &Value, settings: &ModelSettings) -> Result<HttpRequest> {
+        let mut headers = self.provider.headers(&settings.extra_headers)?;
+        headers.insert(
+            reqwest::header::CONTENT_TYPE,
+            reqwest::header::HeaderValue::from_static("application/json"),
+        );
+        Ok(HttpRequest {
+            url: self.provider.url("/v1/messages", &self.model_name),
+            headers,
+            body: Bytes::from(serde_json::to_vec(body)?),
+            timeout: settings.timeout,
+        })
+    }
+
+    /// Parse a non-streamed response body.
+    pub fn parse_response(&self, body: &[u8]) -> Result<ModelResponse> {
+        let message: Value =
+            serde_json::from_slice(body).map_err(|e| Error::UnexpectedModelBehavior {
+                message: format!("invalid Anthropic message: {e}"),
+                body: Some(String::from_utf8_lossy(body).into_owned()),
+            })?;
+        let Some(content) = message.get("content").and_then(Value::as_array) else {
+            return Err(Error::UnexpectedModelBehavior {
+                message: "invalid Anthropic message: no `content`".into(),
+                body: Some(String::from_utf8_lossy(body).into_owned()),
+            });
+        };
+        let mut state = BlockProcessor::new(self.provider.name());
+        let mut acc = ResponseAccumulator::new();
+        for e in state.message_start(&message) {
+            acc.apply(e)?;
+        }
+        for (index, block) in content.iter().enumerate() {
+            for e in state.block_start(index, block) {
+                acc.apply(e)?;
+            }
+            for e in state.block_stop(index) {
+                acc.apply(e)?;
+            }
+        }
+        for e in state.message_delta(&message) {
+            acc.apply(e)?;
+        }
+        Ok(self.finish(acc.finish()))
+    }
+
+    fn finish(&self, mut response: ModelResponse) -> ModelResponse {
+        response.provider_name = Some(self.provider.name().to_owned());
+        response.provider_url = Some(self.provider.base_url().to_owned());
+        if response.model_name.is_none() {
+            response.model_name = Some(self.model_name.clone());
+        }
+        response
+    }
+}
+
+/// Each message is its own turn (the API accepts consecutive turns of one role).
+fn push_turn(turns: &mut Vec<(String, Vec<Value>)>, role: &str, blocks: Vec<Value>) {
+    if !blocks.is_empty() {
+        turns.push((role.to_owned(), blocks));
+    }
+}
+
+fn binary_block(b: &BinaryContent) -> Value {
+    if b.media_type.starts_with("image/") {
+        return json!({"type": "image", "source": {"type": "base64", "media_type": b.media_type, "data": b.base64()}});
+    }
+    if b.media_type.starts_with("text/") {
+        return json!({"type": "document", "source": {"type": "text", "media_type": "text/plain", "data": String::from_utf8_lossy(&b.data)}});
+    }
+    json!({"type": "document", "source": {"type": "base64", "media_type": b.media_type, "data": b.base64()}})
+}
+
+/// The content of a tool result: its text, or blocks when the tool returned media
+/// (`{"kind": "binary", …}` items as PydanticAI writes them) or raw Anthropic blocks.
+fn tool_result_content(content: &Value, text: &str) -> Value {
+    let is_block = |v: &Value| v.get("kind").is_some() || v.get(RAW_BLOCK).is_some();
+    let Value::Array(items) = content else {
+        return json!(text);
+    };
+    if !items.iter().any(is_block) {
+        return json!(text);
+    }
+    let mut blocks = Vec::new();
+    for item in items {
+        if let Some(raw) = item.get(RAW_BLOCK) {
+            blocks.push(raw.clone());
+            continue;
+        }
+        match serde_json::from_value::<UserContent>(item.clone()) {
+            Ok(UserContent::Text(t)) => blocks.push(json!({"type": "text", "text": t})),
+            Ok(
+                media @ (UserContent::Binary(_)
+                | UserContent::ImageUrl(_)
+                | UserContent::DocumentUrl(_)
+                | UserContent::UploadedFile(_)),
+            ) => {
+                user_blocks(&UserPrompt::Parts(vec![media]), &mut blocks);
+            }
+            _ => blocks.push(json!({"type": "text", "text": item.to_string()})),
+        }
+    }
+    Value::Array(blocks)
+}
+
+fn user_blocks(prompt: &UserPrompt, blocks: &mut Vec<Value>) {
+    let items = match prompt {
+        UserPrompt::Text(t) => {
+            blocks.push(json!({"type": "text", "text": t}));
+            return;
+        }
+        UserPrompt::Parts(items) => items,
+    };
+    for item in items {
+        match item {
+            UserContent::Text(t) => blocks.push(json!({"type": "text", "text": t})),
+            UserContent::ImageUrl(u) => {
+                blocks.push(json!({"type": "image", "source": {"type": "url", "url": u.url}}))
+            }
+            UserContent::DocumentUrl(u) => {
+                blocks.push(json!({"type": "document", "source": {"type": "url", "url": u.url}}))
+            }
+            UserContent::Binary(b) => blocks.push(binary_block(b)),
+            UserContent::UploadedFile(f) => blocks.push(
+                json!({"type": "document", "source": {"type": "file", "file_id": f.file_id}}),
+            ),
+            UserContent::CachePoint(point) => {
+                if let Some(Value::Object(last)) = blocks.last_mut() {
+                    let ttl = point.ttl.as_deref().and_then(CacheTtl::parse);
+                    last.insert("cache_control".into(), AnthropicModel::cache_control(ttl));
+                }
+            }
+            UserContent::Unknown(map) => {
+                if let Some(raw) = map.get(RAW_BLOCK) {
+                    blocks.push(raw.clone());
+                }
+            }
+            // audio and video are not taken by the Messages API
+            UserContent::AudioUrl(_) | UserContent::VideoUrl(_) => {}
+        }
+    }
+}
+
+/// Turns content blocks (whole, or streamed as start/delta/stop) into stream events:
+/// the one processing path of this wire API.
+struct BlockProcessor {
+    provider: String,
+    parts: PartsManager,
+    /// Blocks Verity keeps raw, with the JSON of their input as it streams.
+    raw: HashMap<usize, (Value, String)>,
+    usage: RequestUsage,
+}
+
+impl BlockProcessor {
+    fn new(provider: &str) -> Self {
+        BlockProcessor {
+            provider: provider.to_owned(),
+            parts: PartsManager::new(),
+            raw: HashMap::new(),
+            usage: RequestUsage::default(),
+        }
+    }
+
+    fn message_start(&mut self, message: &Value) -> Vec<ModelStreamEvent> {
+        let mut events = vec![ModelStreamEvent::Metadata(ResponseMetadata {
+            model_name: message
+                .get("model")
+                .and_then(Value::as_str)
+                .map(str::to_owned),
+            provider_response_id: message.get("id").and_then(Value::as_str).map(str::to_owned),
+            ..Default::default()
+        })];
+        if let Some(u) = message.get("usage") {
+            self.merge_usage(u);
+            events.push(ModelStreamEvent::Usage(self.usage.clone()));
+        }
+        events
+    }
+
+    fn message_delta(&mut self, delta: &Value) -> Vec<ModelStreamEvent> {
+        let mut events = Vec::new();
+        let stop = delta
+            .get("stop_reason")
+            .or_else(|| delta.pointer("/delta/stop_reason"))
+            .and_then(Value::as_str);
+        if let Some(reason) = stop {
+            let mut details = Map::new();
+            details.insert("finish_reason".into(), json!(reason));
+            events.push(ModelStreamEvent::Metadata(ResponseMetadata {
+                finish_reason: Some(map_stop_reason(reason)),
+                provider_details: Some(details),
+                ..Default::default()
+            }));
+        }
+        if let Some(u) = delta.get("usage") {
+            self.merge_usage(u);
+            events.push(ModelStreamEvent::Usage(self.usage.clone()));
+        }
+        events
+    }
+
+    fn merge_usage(&mut self, u: &Value) {
+        let get = |k: &str| u.get(k).and_then(Value::as_u64);
+        let (input, write, read) = (
+            get("input_tokens"),
+            get("cache_creation_input_tokens"),
+            get("cache_read_input_tokens"),
+        );
+        if input.is_some() || write.is_some() || read.is_some() {
+            let write = write.unwrap_or(self.usage.cache_write_tokens);
+            let read = read.unwrap_or(self.usage.cache_read_tokens);
+            let base = input.unwrap_or(
+                self.usage.input_tokens
+                    - self.usage.cache_write_tokens
+                    - self.usage.cache_read_tokens,
+            );
+            self.usage.cache_write_tokens = write;
+            self.usage.cache_read_tokens = read;
+            self.usage.input_tokens = base + write + read;
+        }
+        if let Some(out) = get("output_tokens") {
+            self.usage.output_tokens = out;
+        }
+    }
+
+    fn block_start(&mut self, index: usize, block: &Value) -> Vec<ModelStreamEvent> {
+        let vendor = index.to_string();
+        let kind = block
+            .get("type")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let mut events = Vec::new();
+        match kind {
+            "text" => events.extend(
+                self.parts
+                    .text_delta(Some(&vendor), block["text"].as_str().unwrap_or_default()),
+            ),
+            "tool_use" => {
+                let name = block["name"].as_str().unwrap_or_default();
+                let id = block["id"].as_str().unwrap_or_default();
+                let input = block
+                    .get("input")
+                    .filter(|i| i.as_object().is_some_and(|o| !o.is_empty()));
+                let part = ToolCallPart::new(
+                    name,
+                    match input {
+                        Some(Value::Object(o)) => ToolCallArgs::Object(o.clone()),
+                        _ => ToolCallArgs::Json(String::new()),
+                    },
+                    id,
+                );
+                events.push(
+                    self.parts
+                        .whole_part(Some(&vendor), ModelResponsePart::ToolCall(part)),
+                );
+            }
+            "thinking" => {
+                let mut part = ThinkingPart::new(block["thinking"].as_str().unwrap_or_default());
+                part.signature = block["signature"]
+                    .as_str()
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_owned);
+                part.provider_name = Some(self.provider.clone());
+                events.push(
+                    self.parts
+                        .whole_part(Some(&vendor), ModelResponsePart::Thinking(part)),
+                );
+            }
+            "redacted_thinking" => {
+                let mut part = ThinkingPart::new("");
+                part.id = Some("redacted_thinking".into());
+                part.provider_name = Some(self.provider.clone());
+                part.provider_details = Some(Map::from_iter([(
+                    "redacted_data".to_owned(),
+                    block["data"].clone(),
+                )]));
+                events.push(
+                    self.parts
+                        .whole_part(Some(&vendor), ModelResponsePart::Thinking(part)),
+                );
+            }
+            _ => {
+                self.raw.insert(index, (block.clone(), String::new()));
+            }
+        }
+        events
+    }
+
+    fn block_delta(&mut self, index: usize, delta: &Value) -> Vec<ModelStreamEvent> {
+        let vendor = index.to_string();
+        let text = |k: &str| delta.get(k).and_then(Value::as_str);
+        match delta
+            .get("type")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+        {
+            "text_delta" => self
+                .parts
+                .text_delta(Some(&vendor), text("text").unwrap_or_default())
+                .into_iter()
+                .collect(),
+            "input_json_delta" => {
+                let json = text("partial_json").unwrap_or_default();
+                if let Some((_, partial)) = self.raw.get_mut(&index) {
+                    partial.push_str(json);
+                    return Vec::new();
+                }
+                self.parts
+                    .tool_call_delta(Some(&vendor), None, Some(json), None)
+                    .into_iter()
+                    .collect()
+            }
+            "thinking_delta" => self
+                .parts
+                .thinking_delta(Some(&vendor), text("thinking"), None)
+                .into_iter()
+                .collect(),
+            "signature_delta" => self
+                .parts
+                .thinking_delta(Some(&vendor), None, text("signature"))
+                .into_iter()
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    fn block_stop(&mut self, index: usize) -> Vec<ModelStreamEvent> {
+        let Some((mut block, partial)) = self.raw.remove(&index) else {
+            return Vec::new();
+        };
+        if !partial.is_empty()
+            && let (Ok(input), Value::Object(map)) =
+                (serde_json::from_str::<Value>(&partial), &mut block)
+        {
+            map.insert("input".into(), input);
+        }
+        let kind = block
+            .get("type")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
+        let mut part = Map::new();
+        let part_kind = if kind.ends_with("_tool_use") || kind == "server_tool_use" {
+            "builtin-tool-call"
+        } else if kind.ends_with("_tool_result") {
+            "builtin-tool-return"
+        } else {
+            "provider-block"
+        };
+        part.insert("part_kind".into(), json!(part_kind));
+        if let Some(name) = block.get("name") {
+            part.insert("tool_name".into(), name.clone());
+        }
+        if let Some(id) = block.get("id").or_else(|| block.get("tool_use_id")) {
+            part.insert("tool_call_id".into(), id.clone());
+        }
+        part.insert("provider_name".into(), json!(self.provider));
+        part.insert("provider_details".into(), json!({ RAW_BLOCK: block }));
+        vec![
+            self.parts
+                .whole_part(Some(&index.to_string()), ModelResponsePart::Unknown(part)),
+        ]
+    }
+}
+
+fn map_stop_reason(reason: &str) -> FinishReason {
+    match reason {
+        "end_turn" | "stop_sequence" | "pause_turn" => FinishReason::Stop,
+        "max_tokens" | "model_context_window_exceeded" => FinishReason::Length,
+        "tool_use" => FinishReason::ToolCall,
+        "refusal" => FinishReason::ContentFilter,
+        other => FinishReason::Other(other.to_owned()),
+    }
+}
+
+fn stream_error(model_name: &str, data: &str) -> Error {
+    let value: Value = serde_json::from_str(data).unwrap_or(Value::Null);
+    let status = match value.pointer("/error/type").and_then(Value::as_str) {
+        Some("invalid_request_error") => Some(400),
+        Some("authentication_error") => Some(401),
+        Some("permission_error") => Some(403),
+        Some("not_found_error") => Some(404),
+        Some("rate_limit_error") => Some(429),
+        Some("api_error") => Some(500),
+        Some("overloaded_error") => Some(529),
+        _ => None,
+    };
+    match status {
+        Some(status) => Error::ModelHttp {
+            status,
+            model_name: model_name.to_owned(),
+            body: data.to_owned(),
+            retry_after: None,
+        },
+        None => Error::ModelApi {
+            model_name: model_name.to_owned(),
+            message: format!("error in event stream: {data}"),
+        },
+    }
+}
+
+impl Model for AnthropicModel {
+    async fn request(
+        &self,
+        messages: &[ModelMessage],
+        settings: &ModelSettings,
+        params: &ModelRequestParameters,
+    ) -> Result<ModelResponse> {
+        let body = self.build_request_body(messages, settings, params, false)?;
+        let request = self.http_request(&body, settings)?;
+        let client = self.provider.client();
+        let response = client.post(&request, &self.model_name).await?;
+        let bytes = client.read_body(response, &self.model_name).await?;
+        self.parse_response(&bytes)
+    }
+
+    async fn request_stream(
+        &self,
+        messages: &[ModelMessage],
+        settings: &ModelSettings,
+        params: &ModelRequestParameters,
+    ) -> Result<ResponseStream> {
+        let body = self.build_request_body(messages, settings, params, true)?;
+        let request = self.http_request(&body, settings)?;
+        let client = self.provider.client();
+        let response = client.post(&request, &self.model_name).await?;
+        let model_name = self.model_name.clone();
+        let events = sse_stream(response, model_name.clone(), client.stream_idle_timeout());
+        let provider = self.provider.clone();
+        let stream = async_stream::try_stream! {
+            let mut state = BlockProcessor::new(provider.name());
+            let mut stopped = false;
+            futures::pin_mut!(events);
+            while let Some(event) = events.next().await {
+                let event = event?;
+                if event.data.trim().is_empty() {
+                    continue;
+                }
+                let data: Value = serde_json::from_str(&event.data).map_err(|e| Error::UnexpectedModelBehavior {
+                    message: format!("invalid Anthropic stream event: {e}"),
+                    body: Some(event.data.clone()),
+                })?;
+                let kind = event.event.clone().or_else(|| data.get("type").and_then(Value::as_str).map(str::to_owned)).unwrap_or_default();
+                let index = data.get("index").and_then(Value::as_u64).and_then(|i| usize::try_from(i).ok()).unwrap_or(0);
+                let out = match kind.as_str() {
+                    "message_start" => state.message_start(data.get("message").unwrap_or(&Value::Null)),
+                    "content_block_start" => state.block_start(index, data.get("content_block").unwrap_or(&Value::Null)),
+                    "content_block_delta" => state.block_delta(index, data.get("delta").unwrap_or(&Value::Null)),
+                    "content_block_stop" => state.block_stop(index),
+                    "message_delta" => state.message_delta(&data),
+                    "message_stop" => {
+                        stopped = true;
+                        Vec::new()
+                    }
+                    "error" => Err(stream_error(&model_name, &event.data))?,
+                    _ => Vec::new(),
+                };
+                for e in out {
+                    yield e;
+                }
+                if stopped {
+                    break;
+                }
+            }
+            if !stopped {
+                Err(Error::ModelApi {
+                    model_name: model_name.clone(),
+                    message: "the event stream ended before `message_stop`".into(),
+                })?;
+            }
+            yield ModelStreamEvent::Metadata(ResponseMetadata {
+                provider_name: Some(provider.name().to_owned()),
+                provider_url: Some(provider.base_url().to_owned()),
+                ..Default::default()
+            });
+        };
+        Ok(Box::pin(stream))
+    }
+
+    async fn count_tokens(
+        &self,
+        messages: &[ModelMessage],
+        settings: &ModelSettings,
+        params: &ModelRequestParameters,
+    ) -> Result<u64> {
+        let mut body = self.build_request_body(messages, settings, params, false)?;
+        if let Value::Object(map) = &mut body {
+            for key in [
+                "max_tokens",
+                "stream",
+                "temperature",
+                "top_p",
+                "stop_sequences",
+            ] {
+                map.remove(key);
+            }
+        }
+        let mut request = self.http_request(&body, settings)?;
+        request.url = self
+            .provider
+            .url("/v1/messages/count_tokens", &self.model_name);
+        let client = self.provider.client();
+        let response = client.post(&request, &self.model_name).await?;
+        let bytes = client.read_body(response, &self.model_name).await?;
+        let value: Value = serde_json::from_slice(&bytes)?;
+        value
+            .get("input_tokens")
+            .and_then(Value::as_u64)
+            .ok_or_else(|| Error::UnexpectedModelBehavior {
+                message: "count_tokens answer without `input_tokens`".into(),
+                body: Some(String::from_utf8_lossy(&bytes).into_owned()),
+            })
+    }
+
+    fn model_name(&self) -> &str {
+        &self.model_name
+    }
+
+    fn system(&self) -> &str {
+        self.provider.name()
+    }
+
+    fn profile(&self) -> &ModelProfile {
+        &self.profile
+    }
+
+    fn settings(&self) -> Option<&ModelSettings> {
+        self.settings.as_ref()
+    }
+}
