@@ -153,3 +153,49 @@ async fn max_tokens_is_honoured_and_the_finish_reason_is_length() {
     assert_eq!(response.finish_reason, Some(FinishReason::Length));
     assert!(result.usage().output_tokens <= 5, "{:?}", result.usage());
 }
+
+fn anthropic_model(url: &str) -> verity::models::anthropic::AnthropicModel {
+    let provider = verity::providers::anthropic::AnthropicProvider::builder()
+        .base_url(url.trim_end_matches("/v1"))
+        .api_key("not-needed")
+        .build()
+        .unwrap();
+    verity::models::anthropic::AnthropicModel::new("SmolLM2-135M-Instruct", provider)
+}
+
+#[tokio::test]
+async fn the_same_agent_through_the_anthropic_wire_api() {
+    let Some(url) = local_model_url() else { return };
+    // plain text, with usage from the server's numbers (cached prompt tokens included)
+    let agent = Agent::builder(anthropic_model(&url))
+        .settings(settings())
+        .build();
+    let result = agent.run("Say hello in one short sentence.").await.unwrap();
+    assert!(!result.output.trim().is_empty());
+    let response = result.all_messages()[1].as_response().unwrap();
+    assert!(
+        response.usage.input_tokens > 0 && response.usage.output_tokens > 0,
+        "{:?}",
+        response.usage
+    );
+    assert_eq!(result.usage().input_tokens, response.usage.input_tokens);
+    assert!(response.provider_response_id.is_some());
+
+    // streamed: deltas join to the output
+    let mut run = agent.run_stream("Name three colours.");
+    let deltas: Vec<String> = run.stream_text_deltas().map(|d| d.unwrap()).collect().await;
+    assert!(deltas.len() > 1);
+    assert_eq!(deltas.concat(), *run.output().unwrap());
+
+    // max_tokens honoured, finish reason mapped to length
+    let short = Agent::builder(anthropic_model(&url))
+        .settings(ModelSettings::new().temperature(0.0).max_tokens(5))
+        .build();
+    let result = short
+        .run("Write a long story about a dragon.")
+        .await
+        .unwrap();
+    let response = result.all_messages()[1].as_response().unwrap();
+    assert_eq!(response.finish_reason, Some(FinishReason::Length));
+    assert!(result.usage().output_tokens <= 5);
+}
