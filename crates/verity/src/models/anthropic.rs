@@ -48,14 +48,20 @@ pub const RAW_BLOCK: &str = "anthropic_block";
 /// `max_tokens` when the settings give none (the API requires one).
 pub const DEFAULT_MAX_TOKENS: u32 = 4096;
 
-/// A Claude model on Anthropic's Messages API (or a server speaking it).
+/// A Claude model on Anthropic's Messages API (or a server speaking it), or on AWS
+/// Bedrock's InvokeModel with the same body (feature `bedrock`).
 #[derive(Debug, Clone)]
 pub struct AnthropicModel {
     model_name: String,
     provider: Provider,
     profile: ModelProfile,
     settings: Option<ModelSettings>,
+    #[cfg(feature = "bedrock")]
+    bedrock: Option<crate::providers::bedrock::BedrockProvider>,
 }
+
+/// The `anthropic_version` of Anthropic bodies sent to Bedrock.
+pub const BEDROCK_ANTHROPIC_VERSION: &str = "bedrock-2023-05-31";
 
 impl AnthropicModel {
     /// `model_name` on `provider`.
@@ -67,7 +73,44 @@ impl AnthropicModel {
             provider,
             profile,
             settings: None,
+            #[cfg(feature = "bedrock")]
+            bedrock: None,
         }
+    }
+
+    /// A Claude model on AWS Bedrock, spoken to with InvokeModel and the Messages body.
+    #[cfg(feature = "bedrock")]
+    pub fn on_bedrock(
+        model_id: impl Into<String>,
+        provider: crate::providers::bedrock::BedrockProvider,
+    ) -> Result<Self> {
+        let http = crate::providers::ProviderBuilder::new(
+            crate::providers::anthropic::AnthropicProvider::PRESET,
+        )
+        .name("bedrock")
+        .base_url("https://bedrock-runtime.amazonaws.com")
+        .api_key("unused")
+        .build()?;
+        let mut model = Self::new(model_id, http);
+        model.bedrock = Some(provider);
+        Ok(model)
+    }
+
+    /// The body for Bedrock's InvokeModel: no `model` or `stream`, Bedrock's version.
+    #[cfg(feature = "bedrock")]
+    fn bedrock_body(
+        &self,
+        messages: &[ModelMessage],
+        settings: &ModelSettings,
+        params: &ModelRequestParameters,
+    ) -> Result<Vec<u8>> {
+        let mut body = self.build_request_body(messages, settings, params, false)?;
+        if let Value::Object(map) = &mut body {
+            map.remove("model");
+            map.remove("stream");
+            map.insert("anthropic_version".into(), json!(BEDROCK_ANTHROPIC_VERSION));
+        }
+        Ok(serde_json::to_vec(&body)?)
     }
 
     /// Settings applied under the agent's and the run's.
@@ -698,6 +741,21 @@ impl Model for AnthropicModel {
         settings: &ModelSettings,
         params: &ModelRequestParameters,
     ) -> Result<ModelResponse> {
+        #[cfg(feature = "bedrock")]
+        if let Some(bedrock) = &self.bedrock {
+            let body = self.bedrock_body(messages, settings, params)?;
+            let output = bedrock
+                .client()
+                .invoke_model()
+                .model_id(&self.model_name)
+                .content_type("application/json")
+                .accept("application/json")
+                .body(aws_sdk_bedrockruntime::primitives::Blob::new(body))
+                .send()
+                .await
+                .map_err(|e| crate::models::bedrock::sdk_error(&self.model_name, e))?;
+            return self.parse_response(output.body().as_ref());
+        }
         let body = self.build_request_body(messages, settings, params, false)?;
         let request = self.http_request(&body, settings)?;
         let client = self.provider.client();
@@ -712,6 +770,12 @@ impl Model for AnthropicModel {
         settings: &ModelSettings,
         params: &ModelRequestParameters,
     ) -> Result<ResponseStream> {
+        #[cfg(feature = "bedrock")]
+        if self.bedrock.is_some() {
+            // InvokeModel answers whole; the response is replayed as events
+            let response = Model::request(self, messages, settings, params).await?;
+            return Ok(crate::stream::stream_from_response(response));
+        }
         let body = self.build_request_body(messages, settings, params, true)?;
         let request = self.http_request(&body, settings)?;
         let client = self.provider.client();
@@ -775,6 +839,24 @@ impl Model for AnthropicModel {
         settings: &ModelSettings,
         params: &ModelRequestParameters,
     ) -> Result<u64> {
+        #[cfg(feature = "bedrock")]
+        if let Some(bedrock) = &self.bedrock {
+            use aws_sdk_bedrockruntime::types as bt;
+            let body = self.bedrock_body(messages, settings, params)?;
+            let input = bt::InvokeModelTokensRequest::builder()
+                .body(aws_sdk_bedrockruntime::primitives::Blob::new(body))
+                .build()
+                .map_err(|e| Error::User(format!("invalid Bedrock request: {e}")))?;
+            let output = bedrock
+                .client()
+                .count_tokens()
+                .model_id(&self.model_name)
+                .input(bt::CountTokensInput::InvokeModel(input))
+                .send()
+                .await
+                .map_err(|e| crate::models::bedrock::sdk_error(&self.model_name, e))?;
+            return Ok(u64::try_from(output.input_tokens()).unwrap_or(0));
+        }
         let mut body = self.build_request_body(messages, settings, params, false)?;
         if let Value::Object(map) = &mut body {
             for key in [

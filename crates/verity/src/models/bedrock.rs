@@ -779,6 +779,14 @@ fn map_usage(u: &bt::TokenUsage) -> RequestUsage {
 }
 
 /// Turn an SDK error into Verity's: service errors keep status, code and message.
+pub(crate) fn sdk_error<E, R>(model_id: &str, err: SdkError<E, R>) -> Error
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + StatusOf,
+{
+    map_sdk_error(model_id, err)
+}
+
 fn map_sdk_error<E, R>(model_id: &str, err: SdkError<E, R>) -> Error
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
@@ -811,7 +819,7 @@ where
 }
 
 /// The HTTP status and body of a raw SDK response, when it has them.
-trait StatusOf {
+pub(crate) trait StatusOf {
     fn status_of(&self) -> Option<u16>;
     fn body_text(&self) -> Option<String>;
 }

@@ -23,6 +23,9 @@ const RETRY_SUFFIX: &str = "\n\nFix the errors and try again.";
 
 pub async fn check(interaction: &Interaction) -> Result<(), String> {
     let uri = interaction.request.uri.clone().unwrap_or_default();
+    if uri.contains("bedrock-runtime") {
+        return check_bedrock(interaction, &uri).await;
+    }
     if !uri.contains("/v1/messages") {
         return Err(format!("not a Messages API call: {}", truncate(&uri, 120)));
     }
@@ -839,4 +842,75 @@ fn compare_response(e: &ExpectedResponse, r: &ModelResponse) -> Result<(), Strin
         format!("{:?}", e.id),
     )?;
     Ok(())
+}
+
+/// Anthropic bodies over Bedrock's InvokeModel and CountTokens, through the AWS SDK.
+#[cfg(feature = "bedrock")]
+async fn check_bedrock(interaction: &Interaction, uri: &str) -> Result<(), String> {
+    use verity::providers::bedrock::BedrockProvider;
+    let count_tokens = uri.ends_with("/count-tokens");
+    let model_id = uri
+        .split("/model/")
+        .nth(1)
+        .and_then(|r| r.split('/').next())
+        .unwrap_or_default()
+        .replace("%3A", ":");
+    let decode = |v: &Value| -> Result<Value, String> {
+        let b64 = v
+            .pointer("/input/invokeModel/body")
+            .and_then(Value::as_str)
+            .ok_or("no invokeModel body")?;
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(b64)
+            .map_err(|e| e.to_string())?;
+        serde_json::from_slice(&bytes).map_err(|e| e.to_string())
+    };
+    let body = if count_tokens {
+        decode(&interaction.request.body)?
+    } else {
+        interaction.request.body.clone()
+    };
+    let (_, _, messages, settings, params) = reverse(&body)?;
+    let status = interaction.response.status.unwrap_or(200);
+    let server = MockServer::start(vec![Canned::new(
+        status,
+        "application/json",
+        body_bytes(&interaction.response),
+    )])
+    .await;
+    let provider = BedrockProvider::builder()
+        .region("us-east-1")
+        .credentials("AKIDEXAMPLE", "test-secret", None)
+        .endpoint_url(server.url().trim_end_matches("/v1"))
+        .max_attempts(1)
+        .build()
+        .await
+        .map_err(|e| e.to_string())?;
+    let model = AnthropicModel::on_bedrock(model_id, provider).map_err(|e| e.to_string())?;
+    if count_tokens {
+        let counted = model.count_tokens(&messages, &settings, &params).await;
+        let sent = server.received();
+        let sent = decode(&sent.first().ok_or("Verity sent no request")?.json())?;
+        compare(&normalize(&sent), &normalize(&body))?;
+        return match (status, counted) {
+            (200, Ok(n)) if Some(n) == interaction.response.body["inputTokens"].as_u64() => Ok(()),
+            (s, Err(Error::ModelHttp { status, .. })) if s == status => Ok(()),
+            (_, other) => Err(format!("count_tokens gave {other:?}")),
+        };
+    }
+    let result = model.request(&messages, &settings, &params).await;
+    let sent = server.received();
+    compare(
+        &normalize(&sent.first().ok_or("Verity sent no request")?.json()),
+        &normalize(&body),
+    )?;
+    match (expected_from_message(&interaction.response.body), result) {
+        (Expected::Response(e), Ok(r)) => compare_response(&e, &r),
+        (e, r) => Err(format!("expected {e:?}, got {r:?}")),
+    }
+}
+
+#[cfg(not(feature = "bedrock"))]
+async fn check_bedrock(_interaction: &Interaction, _uri: &str) -> Result<(), String> {
+    Err("an Anthropic body over Bedrock needs the `bedrock` feature".into())
 }
