@@ -355,6 +355,19 @@ pub fn infer_model(name: &str) -> Result<ModelRef> {
             "unknown model `{name}`: expected `test` or `provider:model`"
         ))
     })?;
+    if provider == "google-gla" || provider == "gemini" {
+        let provider = crate::providers::google_gla::GoogleGlaProvider::from_env()?;
+        return Ok(Arc::new(crate::models::gemini::GeminiModel::new(
+            model, provider,
+        )));
+    }
+    if provider == "google-vertex" {
+        let provider =
+            crate::providers::google_vertex::GoogleVertexProvider::from_env_builder()?.build()?;
+        return Ok(Arc::new(crate::models::gemini::GeminiModel::new(
+            model, provider,
+        )));
+    }
     if provider == "anthropic" {
         let provider = crate::providers::anthropic::AnthropicProvider::from_env()?;
         return Ok(Arc::new(crate::models::anthropic::AnthropicModel::new(

@@ -68,6 +68,122 @@ pub fn anthropic(_model: &str) -> ModelProfile {
     }
 }
 
+/// Gemini models: native JSON-schema output, forced tool calls.
+pub fn gemini(_model: &str) -> ModelProfile {
+    ModelProfile {
+        supports_json_schema_output: true,
+        supports_json_object_output: true,
+        ..ModelProfile::default()
+    }
+}
+
+/// A schema for Gemini's JSON-schema fields (`parametersJsonSchema`,
+/// `responseJsonSchema`), which take `$defs`/`$ref`: only `$schema` and `$id` are removed.
+pub fn gemini_schema(schema: &Value) -> Value {
+    let mut out = schema.clone();
+    if let Value::Object(map) = &mut out {
+        map.remove("$schema");
+        map.remove("$id");
+    }
+    out
+}
+
+/// A schema for Gemini's older OpenAPI-subset fields (`parameters`, `responseSchema`):
+/// `$ref`s into `$defs` inlined where that terminates (recursive schemas keep their
+/// `$defs`), `$schema` and `$id` removed.
+pub fn gemini_inline_refs(schema: &Value) -> Value {
+    let mut out = schema.clone();
+    let defs = out.get("$defs").cloned();
+    if let Some(defs) = &defs
+        && !is_recursive(defs)
+    {
+        inline_refs(&mut out, defs, 0);
+        if let Value::Object(map) = &mut out {
+            map.remove("$defs");
+        }
+    }
+    if let Value::Object(map) = &mut out {
+        map.remove("$schema");
+        map.remove("$id");
+    }
+    out
+}
+
+fn ref_name(v: &Value) -> Option<&str> {
+    v.get("$ref")
+        .and_then(Value::as_str)
+        .and_then(|r| r.strip_prefix("#/$defs/"))
+}
+
+fn refs_in(v: &Value, out: &mut Vec<String>) {
+    if let Some(name) = ref_name(v) {
+        out.push(name.to_owned());
+    }
+    match v {
+        Value::Object(m) => m.values().for_each(|c| refs_in(c, out)),
+        Value::Array(a) => a.iter().for_each(|c| refs_in(c, out)),
+        _ => {}
+    }
+}
+
+/// Whether following `$ref`s from any definition can come back to it.
+fn is_recursive(defs: &Value) -> bool {
+    let Some(defs) = defs.as_object() else {
+        return false;
+    };
+    fn reaches(
+        defs: &Map<String, Value>,
+        from: &str,
+        target: &str,
+        seen: &mut Vec<String>,
+    ) -> bool {
+        let mut refs = Vec::new();
+        if let Some(d) = defs.get(from) {
+            refs_in(d, &mut refs);
+        }
+        for r in refs {
+            if r == target {
+                return true;
+            }
+            if !seen.contains(&r) {
+                seen.push(r.clone());
+                if reaches(defs, &r, target, seen) {
+                    return true;
+                }
+            }
+        }
+        false
+    }
+    defs.keys().any(|k| reaches(defs, k, k, &mut Vec::new()))
+}
+
+fn inline_refs(v: &mut Value, defs: &Value, depth: usize) {
+    if depth > 32 {
+        return;
+    }
+    if let Some(name) = ref_name(v).map(str::to_owned)
+        && let Some(target) = defs.get(&name)
+    {
+        let mut replacement = target.clone();
+        if let (Value::Object(r), Value::Object(original)) = (&mut replacement, &*v) {
+            for (k, val) in original {
+                if k != "$ref" {
+                    r.insert(k.clone(), val.clone());
+                }
+            }
+        }
+        *v = replacement;
+    }
+    match v {
+        Value::Object(m) => m
+            .iter_mut()
+            .filter(|(k, _)| *k != "$defs")
+            .for_each(|(_, c)| inline_refs(c, defs, depth + 1)),
+        Value::Array(a) => a.iter_mut().for_each(|c| inline_refs(c, defs, depth + 1)),
+        _ => {}
+    }
+}
+
 /// Endpoints that return reasoning in a `reasoning` field and take it back there
 /// (Ollama, Cerebras, Groq's reasoning models read it; they get it back as tags).
 pub fn reasoning_field(model: &str) -> ModelProfile {
@@ -203,6 +319,25 @@ fn is_nullable(schema: &Value) -> bool {
 #[allow(clippy::indexing_slicing)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn gemini_schema_inlines_refs_unless_recursive() {
+        let schema = json!({
+            "$schema": "x", "type": "object",
+            "properties": {"home": {"$ref": "#/$defs/Address", "description": "Where they live"}},
+            "$defs": {"Address": {"type": "object", "properties": {"city": {"type": "string"}}}}
+        });
+        assert_eq!(gemini_schema(&schema)["$defs"], schema["$defs"]);
+        let s = gemini_inline_refs(&schema);
+        assert_eq!(
+            s["properties"]["home"]["properties"]["city"]["type"],
+            "string"
+        );
+        assert_eq!(s["properties"]["home"]["description"], "Where they live");
+        assert!(s.get("$defs").is_none() && s.get("$schema").is_none());
+        let recursive = json!({"$ref": "#/$defs/Tree", "$defs": {"Tree": {"type": "object", "properties": {"children": {"type": "array", "items": {"$ref": "#/$defs/Tree"}}}}}});
+        assert_eq!(gemini_inline_refs(&recursive), recursive);
+    }
 
     #[test]
     fn strict_schema_closes_objects_and_is_idempotent() {

@@ -24,6 +24,8 @@ mod anthropic;
 #[cfg(feature = "bedrock")]
 #[path = "conformance/bedrock.rs"]
 mod bedrock;
+#[path = "conformance/gemini.rs"]
+mod gemini;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -94,6 +96,7 @@ fn corpus_dir() -> PathBuf {
 /// The wire APIs Verity implements.
 const IMPLEMENTED: &[&str] = &[
     "anthropic",
+    "gemini",
     "openai-chat",
     "groq",
     #[cfg(feature = "bedrock")]
@@ -171,11 +174,11 @@ async fn check_file(path: &Path, wire_api: &str) -> Result<(), String> {
         .interactions
         .iter()
         .filter(|i| {
-            let counts_tokens = i
-                .request
-                .uri
-                .as_deref()
-                .is_some_and(|u| u.ends_with("/count-tokens") || u.contains("/count_tokens"));
+            let counts_tokens = i.request.uri.as_deref().is_some_and(|u| {
+                u.ends_with("/count-tokens")
+                    || u.contains("/count_tokens")
+                    || u.contains(":countTokens")
+            });
             (i.model_call || counts_tokens) && i.wire_api.as_deref() == Some(wire_api)
         })
         .collect();
@@ -185,6 +188,7 @@ async fn check_file(path: &Path, wire_api: &str) -> Result<(), String> {
     for (n, interaction) in calls.iter().enumerate() {
         let checked = match wire_api {
             "anthropic" => anthropic::check(interaction).await,
+            "gemini" => gemini::check(interaction, &cassette.provider).await,
             #[cfg(feature = "bedrock")]
             "bedrock-converse" => bedrock::check(interaction).await,
             _ => check_interaction(&cassette.provider, interaction).await,

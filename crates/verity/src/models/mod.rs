@@ -5,5 +5,6 @@ pub mod anthropic;
 pub mod bedrock;
 pub mod fallback;
 pub mod function;
+pub mod gemini;
 pub mod openai;
 pub mod test;

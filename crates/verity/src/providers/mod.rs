@@ -20,6 +20,8 @@ pub mod cerebras;
 pub mod deepseek;
 pub mod fireworks;
 pub mod github;
+pub mod google_gla;
+pub mod google_vertex;
 pub mod grok;
 pub mod groq;
 pub mod huggingface;
