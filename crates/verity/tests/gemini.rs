@@ -238,3 +238,66 @@ fn vertex_urls_and_bearer_tokens() {
     assert_eq!(h.get("authorization").unwrap(), "Bearer ya29.token");
     assert!(!format!("{p:?}").contains("ya29"));
 }
+
+/// Service-account credentials: the token comes from the account's token endpoint (the
+/// local server here, with a key made for the test) and authorizes the Vertex request.
+#[cfg(feature = "vertex")]
+#[tokio::test]
+async fn vertex_service_account_tokens_authorize_requests() {
+    let dir = std::env::temp_dir().join(format!("verity-sa-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let key_path = dir.join("key.pem");
+    let made = std::process::Command::new("openssl")
+        .args([
+            "genpkey",
+            "-algorithm",
+            "RSA",
+            "-pkeyopt",
+            "rsa_keygen_bits:2048",
+            "-out",
+        ])
+        .arg(&key_path)
+        .output();
+    if !made.as_ref().is_ok_and(|o| o.status.success()) {
+        panic!("openssl is needed to make a test key: {made:?}");
+    }
+    let pem = std::fs::read_to_string(&key_path).unwrap();
+    let server = MockServer::start(vec![
+        Canned::json(200, &json!({"access_token": "ya29.from-service-account", "expires_in": 3600, "token_type": "Bearer"})),
+        Canned::json(200, &json!({
+            "candidates": [{"content": {"role": "model", "parts": [{"text": "Kiwis live in New Zealand."}]}, "finishReason": "STOP"}],
+            "usageMetadata": {"promptTokenCount": 5, "candidatesTokenCount": 6}
+        })),
+    ])
+    .await;
+    let key = json!({
+        "type": "service_account",
+        "project_id": "p",
+        "private_key_id": "k1",
+        "private_key": pem,
+        "client_email": "verity-test@p.iam.gserviceaccount.com",
+        "client_id": "1",
+        "token_uri": format!("{}/token", server.url()),
+    });
+    let credentials =
+        verity::providers::google_vertex::service_account_credentials(&key.to_string()).unwrap();
+    let provider = GoogleVertexProvider::builder("p", "us-central1")
+        .base_url(server.url())
+        .build()
+        .unwrap();
+    let model = GeminiModel::new("gemini-2.5-flash", provider).with_google_credentials(credentials);
+    let agent = Agent::builder(model).build();
+    let result = agent.run("Where do kiwis live?").await.unwrap();
+    assert_eq!(result.output, "Kiwis live in New Zealand.");
+    let sent = server.received();
+    assert_eq!(sent[0].path, "/v1/token");
+    assert!(
+        String::from_utf8_lossy(&sent[0].body).contains("assertion="),
+        "a signed JWT was exchanged"
+    );
+    assert_eq!(
+        sent[1].header("authorization"),
+        Some("Bearer ya29.from-service-account")
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -46,13 +46,27 @@ pub const RAW_PART: &str = "gemini_part";
 pub const THOUGHT_SIGNATURE: &str = "thought_signature";
 
 /// A Gemini model on the Gemini API or Vertex AI.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct GeminiModel {
     model_name: String,
     provider: Provider,
     profile: ModelProfile,
     settings: Option<ModelSettings>,
+    #[cfg(feature = "vertex")]
+    credentials: Option<std::sync::Arc<dyn gcp_auth::TokenProvider>>,
 }
+
+impl std::fmt::Debug for GeminiModel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GeminiModel")
+            .field("model_name", &self.model_name)
+            .field("provider", &self.provider)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The OAuth scope of Vertex AI requests.
+pub const CLOUD_PLATFORM_SCOPE: &str = "https://www.googleapis.com/auth/cloud-platform";
 
 impl GeminiModel {
     /// `model_name` on `provider`.
@@ -64,7 +78,55 @@ impl GeminiModel {
             provider,
             profile,
             settings: None,
+            #[cfg(feature = "vertex")]
+            credentials: None,
         }
+    }
+
+    /// Authenticate each request with a token from these Google credentials
+    /// (application default or a service account; tokens are cached and refreshed).
+    #[cfg(feature = "vertex")]
+    pub fn with_google_credentials(
+        mut self,
+        credentials: std::sync::Arc<dyn gcp_auth::TokenProvider>,
+    ) -> Self {
+        self.credentials = Some(credentials);
+        self
+    }
+
+    /// `model_name` on Vertex AI in `project` and `location`, with application-default
+    /// credentials (`GOOGLE_APPLICATION_CREDENTIALS`, gcloud, the metadata server).
+    #[cfg(feature = "vertex")]
+    pub async fn vertex(
+        model_name: impl Into<String>,
+        project: &str,
+        location: &str,
+    ) -> Result<Self> {
+        let provider =
+            crate::providers::google_vertex::GoogleVertexProvider::builder(project, location)
+                .build()?;
+        let credentials =
+            crate::providers::google_vertex::application_default_credentials().await?;
+        Ok(Self::new(model_name, provider).with_google_credentials(credentials))
+    }
+
+    /// Add the bearer token of the Google credentials, when there are some.
+    async fn authorize(&self, request: &mut HttpRequest) -> Result<()> {
+        #[cfg(feature = "vertex")]
+        if let Some(credentials) = &self.credentials {
+            let token = credentials
+                .token(&[CLOUD_PLATFORM_SCOPE])
+                .await
+                .map_err(|e| Error::ModelApi {
+                    model_name: self.model_name.clone(),
+                    message: format!("could not get a Google access token: {e}"),
+                })?;
+            let value = format!("Bearer {}", token.as_str());
+            let headers = crate::http::header_map([("authorization", value.as_str())])?;
+            request.headers.extend(headers);
+        }
+        let _ = request;
+        Ok(())
     }
 
     /// Settings applied under the agent's and the run's.
@@ -718,7 +780,8 @@ impl Model for GeminiModel {
         params: &ModelRequestParameters,
     ) -> Result<ModelResponse> {
         let body = self.build_request_body(messages, settings, params)?;
-        let request = self.http_request(&body, settings, "generateContent")?;
+        let mut request = self.http_request(&body, settings, "generateContent")?;
+        self.authorize(&mut request).await?;
         let client = self.provider.client();
         let response = client.post(&request, &self.model_name).await?;
         let bytes = client.read_body(response, &self.model_name).await?;
@@ -786,7 +849,8 @@ impl Model for GeminiModel {
         params: &ModelRequestParameters,
     ) -> Result<u64> {
         let body = self.build_request_body(messages, settings, params)?;
-        let request = self.http_request(&body, settings, "countTokens")?;
+        let mut request = self.http_request(&body, settings, "countTokens")?;
+        self.authorize(&mut request).await?;
         let client = self.provider.client();
         let response = client.post(&request, &self.model_name).await?;
         let bytes = client.read_body(response, &self.model_name).await?;

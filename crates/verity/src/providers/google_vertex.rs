@@ -2,6 +2,10 @@
 //! {project}/locations/{location}/publishers/google`, with an OAuth bearer token
 //! (`GOOGLE_CLOUD_ACCESS_TOKEN`, or pass one with `api_key`), project and location from
 //! `GOOGLE_CLOUD_PROJECT` and `GOOGLE_CLOUD_LOCATION` (default `us-central1`).
+//!
+//! With the `vertex` feature, tokens come from Google credentials through `gcp_auth`:
+//! [`application_default_credentials`] or [`service_account_credentials`], passed to
+//! `GeminiModel::with_google_credentials` (or use `GeminiModel::vertex`).
 
 use crate::error::{Error, Result};
 use crate::profiles;
@@ -43,4 +47,24 @@ impl GoogleVertexProvider {
             std::env::var("GOOGLE_CLOUD_LOCATION").unwrap_or_else(|_| "us-central1".into());
         Ok(Self::builder(&project, &location))
     }
+}
+
+/// Application-default credentials: `GOOGLE_APPLICATION_CREDENTIALS`, gcloud's, or the
+/// metadata server's.
+#[cfg(feature = "vertex")]
+pub async fn application_default_credentials() -> Result<std::sync::Arc<dyn gcp_auth::TokenProvider>>
+{
+    gcp_auth::provider()
+        .await
+        .map_err(|e| Error::User(format!("no Google credentials found: {e}")))
+}
+
+/// Credentials from a service-account key (the JSON file's contents).
+#[cfg(feature = "vertex")]
+pub fn service_account_credentials(
+    key_json: &str,
+) -> Result<std::sync::Arc<dyn gcp_auth::TokenProvider>> {
+    let account = gcp_auth::CustomServiceAccount::from_json(key_json)
+        .map_err(|e| Error::User(format!("invalid service-account key: {e}")))?;
+    Ok(std::sync::Arc::new(account))
 }
