@@ -381,7 +381,7 @@ impl AnthropicModel {
 
     fn finish(&self, mut response: ModelResponse) -> ModelResponse {
         response.provider_name = Some(self.provider.name().to_owned());
-        response.provider_url = Some(self.provider.base_url().to_owned());
+        response.provider_url = Some(self.provider.public_base_url());
         if response.model_name.is_none() {
             response.model_name = Some(self.model_name.clone());
         }
@@ -826,7 +826,7 @@ impl Model for AnthropicModel {
             }
             yield ModelStreamEvent::Metadata(ResponseMetadata {
                 provider_name: Some(provider.name().to_owned()),
-                provider_url: Some(provider.base_url().to_owned()),
+                provider_url: Some(provider.public_base_url()),
                 ..Default::default()
             });
         };

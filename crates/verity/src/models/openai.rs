@@ -514,7 +514,7 @@ impl OpenAIChatModel {
 
     fn finish(&self, mut response: ModelResponse) -> ModelResponse {
         response.provider_name = Some(self.provider.name().to_owned());
-        response.provider_url = Some(self.provider.base_url().to_owned());
+        response.provider_url = Some(self.provider.public_base_url());
         if response.model_name.is_none() {
             response.model_name = Some(self.model_name.clone());
         }
@@ -623,7 +623,7 @@ impl Model for OpenAIChatModel {
             }
             yield ModelStreamEvent::Metadata(ResponseMetadata {
                 provider_name: Some(this.provider.name().to_owned()),
-                provider_url: Some(this.provider.base_url().to_owned()),
+                provider_url: Some(this.provider.public_base_url()),
                 ..Default::default()
             });
         };

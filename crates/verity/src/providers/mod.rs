@@ -115,7 +115,7 @@ impl std::fmt::Debug for Provider {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Provider")
             .field("name", &self.inner.name)
-            .field("base_url", &self.inner.base_url)
+            .field("base_url", &self.public_base_url())
             .field("auth", &self.inner.auth)
             .finish_non_exhaustive()
     }
@@ -130,6 +130,12 @@ impl Provider {
     /// The base URL.
     pub fn base_url(&self) -> &str {
         &self.inner.base_url
+    }
+
+    /// The base URL without credentials: user-info and query values are redacted. This
+    /// is what shows in `Debug` output and in responses' `provider_url`.
+    pub fn public_base_url(&self) -> String {
+        redact_url(&self.inner.base_url)
     }
 
     /// The HTTP client.
@@ -180,6 +186,35 @@ impl Provider {
         )?);
         Ok(headers)
     }
+}
+
+/// A URL with user-info and query values replaced by `[REDACTED]`.
+pub fn redact_url(url: &str) -> String {
+    let (without_query, query) = match url.split_once('?') {
+        Some((u, q)) => (u, Some(q)),
+        None => (url, None),
+    };
+    let mut out = match without_query.split_once("://") {
+        Some((scheme, rest)) => match rest.split_once('@') {
+            Some((_, host)) if !host.contains('/') || rest.find('@') < rest.find('/') => {
+                format!("{scheme}://[REDACTED]@{host}")
+            }
+            _ => without_query.to_owned(),
+        },
+        None => without_query.to_owned(),
+    };
+    if let Some(q) = query {
+        let redacted: Vec<String> = q
+            .split('&')
+            .map(|pair| match pair.split_once('=') {
+                Some((k, _)) => format!("{k}=[REDACTED]"),
+                None => pair.to_owned(),
+            })
+            .collect();
+        out.push('?');
+        out.push_str(&redacted.join("&"));
+    }
+    out
 }
 
 /// Builds a [`Provider`] from a preset.
@@ -415,6 +450,15 @@ mod tests {
         let h = p.headers(&Default::default()).unwrap();
         assert!(h.get("authorization").unwrap().is_sensitive());
         assert!(!format!("{h:?}").contains("very-secret"));
+    }
+
+    #[test]
+    fn urls_are_redacted() {
+        assert_eq!(
+            redact_url("https://u:p@host/v1?key=abc&x=1"),
+            "https://[REDACTED]@host/v1?key=[REDACTED]&x=[REDACTED]"
+        );
+        assert_eq!(redact_url("http://localhost:1/v1"), "http://localhost:1/v1");
     }
 
     #[test]
