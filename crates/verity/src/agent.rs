@@ -15,7 +15,7 @@ use crate::messages::{
     SystemPromptPart, ToolCallPart, ToolOutcome, ToolReturnPart, UserPrompt, UserPromptPart,
     messages_from_json, messages_to_json,
 };
-use crate::model::{IntoModel, ModelRef, ModelRequestParameters};
+use crate::model::{IntoModel, ModelProfile, ModelRef, ModelRequestParameters};
 use crate::output::{OutputMode, OutputSpec};
 use crate::settings::ModelSettings;
 use crate::tools::{IntoTool, RunContext, Tool, ToolCallError, ToolError};
@@ -81,7 +81,12 @@ struct AgentInner<D, O> {
     settings: ModelSettings,
     usage_limits: UsageLimits,
     end_strategy: EndStrategy,
+    /// Request parameters for the last model profile seen (built once, shared by runs).
+    params_cache: ParamsCache,
 }
+
+type ParamsCache =
+    std::sync::Mutex<Option<(ModelProfile, Arc<ModelRequestParameters>, Option<String>)>>;
 
 /// An agent: a model, instructions, tools and a typed output.
 ///
@@ -152,6 +157,7 @@ impl Agent<(), String> {
                 settings: ModelSettings::default(),
                 usage_limits: UsageLimits::default(),
                 end_strategy: EndStrategy::Early,
+                params_cache: Default::default(),
             },
         }
     }
@@ -204,6 +210,7 @@ impl<O: Send + Sync + 'static> AgentBuilder<(), O> {
                 settings: i.settings,
                 usage_limits: i.usage_limits,
                 end_strategy: i.end_strategy,
+                params_cache: Default::default(),
             },
         }
     }
@@ -301,6 +308,7 @@ impl<D: Send + Sync + 'static, O: Send + Sync + 'static> AgentBuilder<D, O> {
                 settings: i.settings,
                 usage_limits: i.usage_limits,
                 end_strategy: i.end_strategy,
+                params_cache: Default::default(),
             },
         }
     }
@@ -500,7 +508,9 @@ pub struct AgentRun<D, O> {
     pub(crate) model: ModelRef,
     pub(crate) settings: ModelSettings,
     limits: UsageLimits,
-    messages: Vec<ModelMessage>,
+    /// Shared with the run contexts handed out; copied only when one is still held
+    /// while the history grows.
+    messages: Arc<Vec<ModelMessage>>,
     new_message_index: usize,
     usage: RunUsage,
     output_retries_used: u32,
@@ -612,7 +622,7 @@ impl<D: Send + Sync + 'static, O: Send + Sync + 'static> Agent<D, O> {
             limits: options
                 .usage_limits
                 .unwrap_or_else(|| self.inner.usage_limits.clone()),
-            messages: options.message_history,
+            messages: Arc::new(options.message_history),
             new_message_index,
             usage: RunUsage::default(),
             output_retries_used: 0,
@@ -682,7 +692,7 @@ impl<D: Send + Sync + 'static, O: Send + Sync + 'static> AgentRun<D, O> {
     pub fn into_result(self, output: O) -> RunResult<O> {
         RunResult {
             output,
-            messages: self.messages,
+            messages: Arc::unwrap_or_clone(self.messages),
             new_message_index: self.new_message_index,
             usage: self.usage,
             run_id: self.run_id.to_string(),
@@ -693,7 +703,7 @@ impl<D: Send + Sync + 'static, O: Send + Sync + 'static> AgentRun<D, O> {
         RunContext {
             deps: Arc::clone(&self.deps),
             usage: self.usage.clone(),
-            messages: Arc::new(self.messages.clone()),
+            messages: Arc::clone(&self.messages),
             model_name: Arc::clone(&self.model_name),
             run_id: Arc::clone(&self.run_id),
             run_step: self.run_step,
@@ -710,12 +720,12 @@ impl<D: Send + Sync + 'static, O: Send + Sync + 'static> AgentRun<D, O> {
         match node {
             AgentNode::UserPrompt => self.user_prompt().await,
             AgentNode::ModelRequest(request) => {
-                let (params, request) = self.prepare_request(request).await?;
+                let params = self.prepare_request(request).await?;
                 let model = Arc::clone(&self.model);
                 let response = model
                     .request_boxed(&self.messages, &self.settings, &params)
                     .await?;
-                self.finish_request(request, response)
+                self.finish_request(response)
             }
             AgentNode::CallTools(response) => self.call_tools(response).await,
             AgentNode::End(r) => Ok(AgentNode::End(r)),
@@ -742,50 +752,89 @@ impl<D: Send + Sync + 'static, O: Send + Sync + 'static> AgentRun<D, O> {
     pub(crate) async fn prepare_request(
         &mut self,
         mut request: ModelRequest,
-    ) -> Result<(ModelRequestParameters, ModelRequest)> {
+    ) -> Result<Arc<ModelRequestParameters>> {
         self.limits.check_before_request(&self.usage)?;
         self.run_step += 1;
         let inner = Arc::clone(&self.agent.inner);
-        let ctx = self.context();
-        let output = inner.output.resolve(self.model.profile());
+        let dynamic = !inner
+            .instructions
+            .iter()
+            .all(|i| matches!(i, Text::Static(_)))
+            || inner.tools.iter().any(Tool::has_prepare);
+        let ctx = dynamic.then(|| self.context());
+        let (params, output_instructions) = self.parameters(ctx.as_ref());
         let mut instructions = Vec::new();
         for ins in &inner.instructions {
-            let text = ins.render(&ctx).await;
+            let text = match (ins, &ctx) {
+                (Text::Static(s), _) => s.clone(),
+                (Text::Dynamic(_), Some(ctx)) => ins.render(ctx).await,
+                (Text::Dynamic(_), None) => String::new(),
+            };
             if !text.trim().is_empty() {
                 instructions.push(text);
             }
         }
-        if let Some(extra) = output.instructions {
+        if let Some(extra) = output_instructions {
             instructions.push(extra);
         }
         request.instructions = (!instructions.is_empty()).then(|| instructions.join("\n\n"));
         request.run_id = Some(self.run_id.to_string());
-        let function_tools = inner
-            .tools
-            .iter()
-            .filter_map(|t| t.prepared_definition(&ctx))
-            .collect();
-        let params = ModelRequestParameters {
-            function_tools,
-            output_tools: output.output_tools,
-            output_mode: output.mode,
-            output_object: output.output_object,
-            allow_text_output: output.allow_text_output,
+        drop(ctx);
+        Arc::make_mut(&mut self.messages).push(ModelMessage::Request(request));
+        Ok(params)
+    }
+
+    /// The tool definitions and output settings of a request, with the instructions the
+    /// output mode adds. Without `prepare` hooks they are the same for every request of a
+    /// model, so they are built once per agent and model and shared.
+    fn parameters(
+        &self,
+        ctx: Option<&RunContext<D>>,
+    ) -> (Arc<ModelRequestParameters>, Option<String>) {
+        let inner = &self.agent.inner;
+        let profile = self.model.profile();
+        let build = |ctx: Option<&RunContext<D>>| {
+            let output = inner.output.resolve(profile);
+            let function_tools = inner
+                .tools
+                .iter()
+                .filter_map(|t| match ctx {
+                    Some(ctx) => t.prepared_definition(ctx),
+                    None => Some(t.definition().clone()),
+                })
+                .collect();
+            let params = ModelRequestParameters {
+                function_tools,
+                output_tools: output.output_tools,
+                output_mode: output.mode,
+                output_object: output.output_object,
+                allow_text_output: output.allow_text_output,
+            };
+            (Arc::new(params), output.instructions)
         };
-        self.messages.push(ModelMessage::Request(request.clone()));
-        Ok((params, request))
+        if inner.tools.iter().any(Tool::has_prepare) {
+            return build(ctx);
+        }
+        let mut cache = inner
+            .params_cache
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some((cached_profile, params, instructions)) = cache.as_ref()
+            && cached_profile == profile
+        {
+            return (Arc::clone(params), instructions.clone());
+        }
+        let (params, instructions) = build(None);
+        *cache = Some((profile.clone(), Arc::clone(&params), instructions.clone()));
+        (params, instructions)
     }
 
     /// Record a response: usage, limits, history.
-    pub(crate) fn finish_request(
-        &mut self,
-        _request: ModelRequest,
-        mut response: ModelResponse,
-    ) -> Result<AgentNode<O>> {
+    pub(crate) fn finish_request(&mut self, mut response: ModelResponse) -> Result<AgentNode<O>> {
         self.usage.requests += 1;
         self.usage.add_response(&response.usage);
         response.run_id = Some(self.run_id.to_string());
-        self.messages.push(ModelMessage::Response(response.clone()));
+        Arc::make_mut(&mut self.messages).push(ModelMessage::Response(response.clone()));
         self.limits.check_tokens(&self.usage)?;
         Ok(AgentNode::CallTools(response))
     }
@@ -1011,7 +1060,8 @@ impl<D: Send + Sync + 'static, O: Send + Sync + 'static> AgentRun<D, O> {
                 if !parts.is_empty() {
                     let mut request = ModelRequest::new(parts);
                     request.run_id = Some(self.run_id.to_string());
-                    self.messages.push(ModelMessage::Request(request));
+                    drop(ctx);
+                    Arc::make_mut(&mut self.messages).push(ModelMessage::Request(request));
                 }
                 Ok(AgentNode::End(result))
             }

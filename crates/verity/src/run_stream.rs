@@ -303,7 +303,7 @@ fn drive<D: Send + Sync + 'static, O: Send + Sync + 'static>(
             node = match node {
                 AgentNode::UserPrompt => run.next(AgentNode::UserPrompt).await?,
                 AgentNode::ModelRequest(request) => {
-                    let (params, request) = run.prepare_request(request).await?;
+                    let params = run.prepare_request(request).await?;
                     let model = std::sync::Arc::clone(&run.model);
                     let mut events = model
                         .request_stream_boxed(run.messages(), &run.settings, &params)
@@ -343,7 +343,7 @@ fn drive<D: Send + Sync + 'static, O: Send + Sync + 'static>(
                     drop(events);
                     let response = acc.finish();
                     yield RunItem::Event(AgentEvent::ModelResponse(response.clone()));
-                    run.finish_request(request, response)?
+                    run.finish_request(response)?
                 }
                 AgentNode::CallTools(response) => {
                     let function_calls: Vec<ToolCallPart> = response

@@ -325,6 +325,11 @@ impl<D> Tool<D> {
         self
     }
 
+    /// Whether the tool has a `prepare` hook.
+    pub fn has_prepare(&self) -> bool {
+        self.prepare.is_some()
+    }
+
     pub(crate) fn max_retries(&self) -> Option<u32> {
         self.max_retries
     }

@@ -190,10 +190,15 @@ impl HttpClient {
 
     /// Read a whole body, up to the size limit.
     pub async fn read_body(&self, resp: reqwest::Response, model_name: &str) -> Result<Bytes> {
-        if let Some(len) = resp.content_length()
-            && len > self.max_body_bytes as u64
-        {
-            return Err(self.too_large(model_name));
+        if let Some(len) = resp.content_length() {
+            if len > self.max_body_bytes as u64 {
+                return Err(self.too_large(model_name));
+            }
+            // the length is known and allowed: let reqwest collect it in one go
+            return resp
+                .bytes()
+                .await
+                .map_err(|e| transport_error(model_name, e));
         }
         let mut stream = resp.bytes_stream();
         let mut out = Vec::new();

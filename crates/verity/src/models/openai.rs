@@ -671,63 +671,95 @@ fn stream_error(model_name: &str, data: &str) -> Error {
 
 // ---- wire types (lenient: every field optional, unknown fields kept) ----
 
-#[derive(Debug, Deserialize)]
-struct Completion {
-    #[serde(default)]
-    id: Option<String>,
-    #[serde(default)]
-    model: Option<String>,
-    #[serde(default)]
-    created: Option<Value>,
-    #[serde(default)]
-    choices: Option<Vec<Choice>>,
-    #[serde(default)]
-    usage: Option<Value>,
-    #[serde(default)]
-    error: Option<Value>,
-    #[serde(flatten)]
-    extra: Map<String, Value>,
+/// A map key, borrowed from the input when it has no escapes.
+struct Key<'de>(std::borrow::Cow<'de, str>);
+
+impl<'de> Deserialize<'de> for Key<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Key<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a string key")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> std::result::Result<Key<'de>, E> {
+                Ok(Key(std::borrow::Cow::Borrowed(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> std::result::Result<Key<'de>, E> {
+                Ok(Key(std::borrow::Cow::Owned(v.to_owned())))
+            }
+        }
+        d.deserialize_str(V)
+    }
 }
 
-#[derive(Debug, Deserialize)]
-struct Choice {
-    #[serde(default)]
-    message: Option<Delta>,
-    #[serde(default)]
-    delta: Option<Delta>,
-    #[serde(default)]
-    finish_reason: Option<String>,
-    #[serde(flatten)]
-    extra: Map<String, Value>,
+/// A struct of optional known fields, with the other fields kept in `extra` (and the
+/// fields in `ignore` skipped), read in one pass without buffering.
+macro_rules! lenient_struct {
+    ($name:ident { $($field:ident : $ty:ty),* $(,)? } ignore [$($skip:literal),*]) => {
+        #[derive(Debug, Default)]
+        struct $name {
+            $($field: Option<$ty>,)*
+            extra: Map<String, Value>,
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+                struct V;
+                impl<'de> serde::de::Visitor<'de> for V {
+                    type Value = $name;
+                    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                        f.write_str(stringify!($name))
+                    }
+                    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> std::result::Result<$name, A::Error> {
+                        let mut out = $name::default();
+                        while let Some(Key(key)) = map.next_key::<Key<'de>>()? {
+                            match key.as_ref() {
+                                $(stringify!($field) => out.$field = map.next_value()?,)*
+                                $($skip => { map.next_value::<serde::de::IgnoredAny>()?; })*
+                                _ => {
+                                    let v: Value = map.next_value()?;
+                                    out.extra.insert(key.into_owned(), v);
+                                }
+                            }
+                        }
+                        Ok(out)
+                    }
+                }
+                d.deserialize_map(V)
+            }
+        }
+    };
 }
 
-#[derive(Debug, Default, Deserialize)]
-struct Delta {
-    #[serde(default)]
-    content: Option<Value>,
-    #[serde(default)]
-    refusal: Option<String>,
-    #[serde(default)]
-    reasoning_content: Option<String>,
-    #[serde(default)]
-    reasoning: Option<String>,
-    #[serde(default)]
-    tool_calls: Option<Vec<ToolCallDelta>>,
-    #[serde(flatten)]
-    extra: Map<String, Value>,
-}
+lenient_struct!(Completion {
+    id: String,
+    model: String,
+    created: Value,
+    choices: Vec<Choice>,
+    usage: Value,
+    error: Value,
+} ignore ["object"]);
 
-#[derive(Debug, Deserialize)]
-struct ToolCallDelta {
-    #[serde(default)]
-    index: Option<usize>,
-    #[serde(default)]
-    id: Option<String>,
-    #[serde(default)]
-    function: Option<FunctionDelta>,
-    #[serde(flatten)]
-    extra: Map<String, Value>,
-}
+lenient_struct!(Choice {
+    message: Delta,
+    delta: Delta,
+    finish_reason: String,
+} ignore ["index"]);
+
+lenient_struct!(Delta {
+    content: Value,
+    refusal: String,
+    reasoning_content: String,
+    reasoning: String,
+    tool_calls: Vec<ToolCallDelta>,
+} ignore ["role"]);
+
+lenient_struct!(ToolCallDelta {
+    index: usize,
+    id: String,
+    function: FunctionDelta,
+} ignore ["type"]);
 
 #[derive(Debug, Deserialize)]
 struct FunctionDelta {
@@ -790,7 +822,7 @@ impl ChunkProcessor {
             ..Default::default()
         };
         for (k, v) in chunk.extra {
-            if k != "object" && !v.is_null() {
+            if !v.is_null() {
                 self.details.insert(k, v);
             }
         }
@@ -807,7 +839,7 @@ impl ChunkProcessor {
                 self.details.insert("finish_reason".into(), json!(reason));
             }
             for (k, v) in choice.extra {
-                if k != "index" && !v.is_null() {
+                if !v.is_null() {
                     self.details.insert(k, v);
                 }
             }
@@ -818,7 +850,6 @@ impl ChunkProcessor {
         if let Some(u) = usage {
             events.push(ModelStreamEvent::Usage(map_usage(&u)));
         }
-        meta.provider_details = Some(self.details.clone());
         events.push(ModelStreamEvent::Metadata(meta));
         Ok(events)
     }
@@ -906,7 +937,7 @@ impl ChunkProcessor {
             events.extend(event);
         }
         for (k, v) in delta.extra {
-            if k != "role" && !v.is_null() {
+            if !v.is_null() {
                 self.details.insert(k, v);
             }
         }
@@ -934,6 +965,12 @@ impl ChunkProcessor {
         let mut events = Vec::new();
         if let Some((thinking, piece)) = self.tags.finish() {
             self.content_piece(thinking, &piece, &mut events);
+        }
+        if !self.details.is_empty() {
+            events.push(ModelStreamEvent::Metadata(ResponseMetadata {
+                provider_details: Some(std::mem::take(&mut self.details)),
+                ..Default::default()
+            }));
         }
         events
     }

@@ -172,20 +172,27 @@ impl Provider {
     /// Headers for a request: the provider's, its credentials, then `extra`.
     pub fn headers(&self, extra: &std::collections::BTreeMap<String, String>) -> Result<HeaderMap> {
         let mut headers = self.inner.headers.clone();
-        let auth = match &self.inner.auth {
-            Auth::None => HeaderMap::new(),
-            Auth::Bearer(key) => {
-                let value = format!("Bearer {}", key.expose_secret());
-                header_map([("authorization", value.as_str())])?
-            }
-            Auth::Header(name, key) => header_map([(*name, key.expose_secret())])?,
-        };
-        headers.extend(auth);
-        headers.extend(header_map(
-            extra.iter().map(|(k, v)| (k.as_str(), v.as_str())),
-        )?);
+        if !extra.is_empty() {
+            headers.extend(header_map(
+                extra.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+            )?);
+        }
         Ok(headers)
     }
+}
+
+/// The provider's own headers with its credentials, built once.
+fn headers_with_auth(mut headers: HeaderMap, auth: &Auth) -> Result<HeaderMap> {
+    let auth = match auth {
+        Auth::None => HeaderMap::new(),
+        Auth::Bearer(key) => {
+            let value = format!("Bearer {}", key.expose_secret());
+            header_map([("authorization", value.as_str())])?
+        }
+        Auth::Header(name, key) => header_map([(*name, key.expose_secret())])?,
+    };
+    headers.extend(auth);
+    Ok(headers)
 }
 
 /// A URL with user-info and query values replaced by `[REDACTED]`.
@@ -356,6 +363,7 @@ impl ProviderBuilder {
             (None, _) => Auth::None,
         };
         let headers = header_map(self.headers.iter().map(|(k, v)| (k.as_str(), v.as_str())))?;
+        let headers = headers_with_auth(headers, &auth)?;
         let mut client = match self.client {
             Some(c) => HttpClient::from_reqwest(c),
             None => HttpClient::new()?,
