@@ -51,6 +51,95 @@ enum Command {
         #[arg(long, default_value_t = 0)]
         delay_ms: u64,
     },
+    /// Soak: many runs against an in-process mock that fails every N-th run; checks
+    /// that every run ends exactly once, errors only where injected, and samples RSS.
+    Soak {
+        /// Runs to make.
+        #[arg(long, default_value_t = 100_000)]
+        runs: u64,
+        /// Runs in flight at once.
+        #[arg(long, default_value_t = 256)]
+        concurrency: usize,
+        /// Fail every N-th run (100: 1%).
+        #[arg(long, default_value_t = 100)]
+        fail_every: u64,
+    },
+}
+
+/// Resident set size of this process, in KiB.
+fn rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|s| {
+            s.split_whitespace()
+                .nth(1)
+                .and_then(|p| p.parse::<u64>().ok())
+        })
+        .map_or(0, |pages| pages * 4)
+}
+
+async fn soak(runs: u64, concurrency: usize, fail_every: u64) -> verity::Result<bool> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .map_err(|e| verity::Error::User(e.to_string()))?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| verity::Error::User(e.to_string()))?;
+    tokio::spawn(mock::serve_on(listener, Duration::ZERO, fail_every));
+    let agent = Arc::new(agent(&format!("http://{addr}/v1"), Scenario::Tool)?);
+    let semaphore = Arc::new(Semaphore::new(concurrency.max(1)));
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(u64, bool)>();
+    let start = Instant::now();
+    let spawner = {
+        let (agent, semaphore) = (Arc::clone(&agent), Arc::clone(&semaphore));
+        tokio::spawn(async move {
+            for i in 0..runs {
+                let Ok(permit) = Arc::clone(&semaphore).acquire_owned().await else {
+                    break;
+                };
+                let (agent, tx) = (Arc::clone(&agent), tx.clone());
+                tokio::spawn(async move {
+                    let ok = agent.run(format!("run {i}")).await.is_ok();
+                    drop(permit);
+                    let _ = tx.send((i, ok));
+                });
+            }
+        })
+    };
+    let mut seen = vec![0u8; usize::try_from(runs).unwrap_or(0)];
+    let (mut done, mut unexpected, mut samples) = (0u64, 0u64, Vec::new());
+    while done < runs {
+        let Some((i, ok)) = rx.recv().await else {
+            break;
+        };
+        if let Some(slot) = seen.get_mut(usize::try_from(i).unwrap_or(usize::MAX)) {
+            *slot = slot.saturating_add(1);
+        }
+        let injected = fail_every != 0 && i % fail_every == 0;
+        if ok == injected {
+            unexpected += 1;
+        }
+        done += 1;
+        if done % (runs / 10).max(1) == 0 {
+            samples.push(rss_kib());
+        }
+    }
+    let _ = spawner.await;
+    let lost = seen.iter().filter(|&&n| n == 0).count();
+    let duplicated = seen.iter().filter(|&&n| n > 1).count();
+    let secs = start.elapsed().as_secs_f64();
+    let warm = samples.get(1).copied().unwrap_or(0);
+    let last = samples.last().copied().unwrap_or(0);
+    println!(
+        "{}",
+        json!({
+            "runs": runs, "concurrency": concurrency, "fail_every": fail_every, "secs": secs,
+            "runs_per_s": runs as f64 / secs, "completed": done, "lost": lost, "duplicated": duplicated,
+            "unexpected_outcomes": unexpected, "rss_kib_samples": samples,
+            "rss_growth_after_warmup_kib": last as i64 - warm as i64,
+        })
+    );
+    Ok(lost == 0 && duplicated == 0 && unexpected == 0)
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -158,14 +247,31 @@ async fn bench(cli: Cli) -> verity::Result<bool> {
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    if let Some(Command::Mock { port, delay_ms }) = cli.command {
-        return match mock::serve(port, Duration::from_millis(delay_ms)).await {
-            Ok(()) => std::process::ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("mock: {e}");
-                std::process::ExitCode::FAILURE
-            }
-        };
+    match cli.command {
+        Some(Command::Mock { port, delay_ms }) => {
+            return match mock::serve(port, Duration::from_millis(delay_ms)).await {
+                Ok(()) => std::process::ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("mock: {e}");
+                    std::process::ExitCode::FAILURE
+                }
+            };
+        }
+        Some(Command::Soak {
+            runs,
+            concurrency,
+            fail_every,
+        }) => {
+            return match soak(runs, concurrency, fail_every).await {
+                Ok(true) => std::process::ExitCode::SUCCESS,
+                Ok(false) => std::process::ExitCode::FAILURE,
+                Err(e) => {
+                    eprintln!("soak: {e}");
+                    std::process::ExitCode::FAILURE
+                }
+            };
+        }
+        None => {}
     }
     match bench(cli).await {
         Ok(true) => std::process::ExitCode::SUCCESS,

@@ -80,9 +80,30 @@ pub fn respond(body: &Value) -> (bool, String) {
     (true, out)
 }
 
+/// Whether this soak request is one of the runs to fail: the run number (`run N` in
+/// the user prompt) is a multiple of `fail_every` (0: none fail).
+fn injected_failure(body: &Value, fail_every: u64) -> bool {
+    if fail_every == 0 {
+        return false;
+    }
+    body.pointer("/messages")
+        .and_then(Value::as_array)
+        .and_then(|m| {
+            m.iter().find_map(|m| {
+                m.get("content")
+                    .and_then(Value::as_str)?
+                    .strip_prefix("run ")?
+                    .parse::<u64>()
+                    .ok()
+            })
+        })
+        .is_some_and(|n| n % fail_every == 0)
+}
+
 async fn handle(
     req: Request<Incoming>,
     delay: Duration,
+    fail_every: u64,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
     if req.uri().path().ends_with("/health") {
         return Ok(Response::new(Full::new(Bytes::from_static(b"ok"))));
@@ -94,6 +115,13 @@ async fn handle(
     let value: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     if !delay.is_zero() {
         tokio::time::sleep(delay).await;
+    }
+    if injected_failure(&value, fail_every) {
+        let mut response = Response::new(Full::new(Bytes::from_static(
+            br#"{"error":{"message":"injected failure"}}"#,
+        )));
+        *response.status_mut() = hyper::StatusCode::BAD_REQUEST;
+        return Ok(response);
     }
     let (sse, text) = respond(&value);
     let content_type = if sse {
@@ -112,14 +140,22 @@ async fn handle(
 
 /// Serve on `127.0.0.1:port` until the process ends.
 pub async fn serve(port: u16, delay: Duration) -> std::io::Result<()> {
-    let addr = SocketAddr::from(([127, 0, 0, 1], port));
-    let listener = tokio::net::TcpListener::bind(addr).await?;
-    eprintln!("mock listening on http://{addr}/v1");
+    let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], port))).await?;
+    eprintln!("mock listening on http://{}/v1", listener.local_addr()?);
+    serve_on(listener, delay, 0).await
+}
+
+/// Serve on a bound listener; every `fail_every`-th soak run gets a 400 (0: none).
+pub async fn serve_on(
+    listener: tokio::net::TcpListener,
+    delay: Duration,
+    fail_every: u64,
+) -> std::io::Result<()> {
     loop {
         let (stream, _) = listener.accept().await?;
         let _ = stream.set_nodelay(true);
         tokio::spawn(async move {
-            let service = service_fn(move |req| handle(req, delay));
+            let service = service_fn(move |req| handle(req, delay, fail_every));
             let _ = http1::Builder::new()
                 .serve_connection(TokioIo::new(stream), service)
                 .await;
