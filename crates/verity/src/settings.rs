@@ -17,6 +17,8 @@ pub struct ModelSettings {
     pub top_p: Option<f64>,
     /// Timeout of the whole request.
     pub timeout: Option<Duration>,
+    /// Longest wait for the next chunk of a streamed response (replaces the provider's).
+    pub stream_idle_timeout: Option<Duration>,
     /// Whether the model may call several tools in one response.
     pub parallel_tool_calls: Option<bool>,
     /// Seed for sampling.
@@ -108,6 +110,11 @@ impl ModelSettings {
         self.timeout = Some(v);
         self
     }
+    /// Set `stream_idle_timeout`.
+    pub fn stream_idle_timeout(mut self, v: Duration) -> Self {
+        self.stream_idle_timeout = Some(v);
+        self
+    }
     /// Set `parallel_tool_calls`.
     pub fn parallel_tool_calls(mut self, v: bool) -> Self {
         self.parallel_tool_calls = Some(v);
@@ -158,6 +165,7 @@ impl ModelSettings {
             temperature: other.temperature.or(self.temperature),
             top_p: other.top_p.or(self.top_p),
             timeout: other.timeout.or(self.timeout),
+            stream_idle_timeout: other.stream_idle_timeout.or(self.stream_idle_timeout),
             parallel_tool_calls: other.parallel_tool_calls.or(self.parallel_tool_calls),
             seed: other.seed.or(self.seed),
             presence_penalty: other.presence_penalty.or(self.presence_penalty),

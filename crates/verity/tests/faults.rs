@@ -386,3 +386,32 @@ async fn bedrock_event_stream_with_a_bad_checksum_is_a_typed_error() {
         .unwrap_err();
     assert!(matches!(err, Error::ModelApi { .. }), "{err:?}");
 }
+
+#[tokio::test]
+async fn idle_timeout_is_settable_per_run() {
+    for api in APIS {
+        // the provider allows 300 ms; this run allows 50 ms and a chunk comes after 150 ms
+        let server = MockServer::start(vec![
+            Canned::sse(&ok_stream(api)).delivery(Delivery::Delay(Duration::from_millis(0))),
+        ])
+        .await;
+        assert_eq!(
+            run(model(api, &server.url(), 0), true, ModelSettings::default())
+                .await
+                .unwrap(),
+            "ok"
+        );
+        let server = MockServer::start(vec![
+            Canned::sse(&ok_stream(api)).delivery(Delivery::Stall(Duration::from_millis(150))),
+        ])
+        .await;
+        let settings = ModelSettings::new().stream_idle_timeout(Duration::from_millis(50));
+        let err = run(model(api, &server.url(), 0), true, settings)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, Error::ModelApi { message, .. } if message.contains("no data")),
+            "{api:?}: {err:?}"
+        );
+    }
+}

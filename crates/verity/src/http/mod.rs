@@ -91,8 +91,13 @@ impl HttpClient {
     /// A client with the default settings: rustls, 10 s connect timeout, HTTP/2 when
     /// the server offers it.
     pub fn new() -> Result<Self> {
+        Self::with_connect_timeout(Duration::from_secs(10))
+    }
+
+    /// A client with the default settings and this connect timeout.
+    pub fn with_connect_timeout(timeout: Duration) -> Result<Self> {
         let client = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(10))
+            .connect_timeout(timeout)
             .build()
             .map_err(|e| Error::User(format!("cannot build the HTTP client: {e}")))?;
         Ok(Self::from_reqwest(client))

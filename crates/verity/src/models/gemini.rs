@@ -804,7 +804,13 @@ impl Model for GeminiModel {
         let client = self.provider.client();
         let response = client.post(&request, &self.model_name).await?;
         let model_name = self.model_name.clone();
-        let events = sse_stream(response, model_name.clone(), client.stream_idle_timeout());
+        let events = sse_stream(
+            response,
+            model_name.clone(),
+            settings
+                .stream_idle_timeout
+                .or(client.stream_idle_timeout()),
+        );
         let provider = self.provider.clone();
         let stream = async_stream::try_stream! {
             let mut state = ChunkProcessor::new(provider.name());

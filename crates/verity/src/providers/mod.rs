@@ -238,6 +238,7 @@ pub struct ProviderBuilder {
     retry: RetryConfig,
     max_body_bytes: Option<usize>,
     stream_idle_timeout: Option<Duration>,
+    connect_timeout: Option<Duration>,
     profile: Option<ProfileFn>,
 }
 
@@ -256,6 +257,7 @@ impl ProviderBuilder {
             retry: RetryConfig::default(),
             max_body_bytes: None,
             stream_idle_timeout: None,
+            connect_timeout: None,
             profile: None,
         }
     }
@@ -326,6 +328,12 @@ impl ProviderBuilder {
         self
     }
 
+    /// Timeout for opening a connection (default 10 s; ignored with a caller-built client).
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = Some(timeout);
+        self
+    }
+
     /// Replace the profile function.
     pub fn profile(mut self, profile: ProfileFn) -> Self {
         self.profile = Some(profile);
@@ -364,9 +372,10 @@ impl ProviderBuilder {
         };
         let headers = header_map(self.headers.iter().map(|(k, v)| (k.as_str(), v.as_str())))?;
         let headers = headers_with_auth(headers, &auth)?;
-        let mut client = match self.client {
-            Some(c) => HttpClient::from_reqwest(c),
-            None => HttpClient::new()?,
+        let mut client = match (self.client, self.connect_timeout) {
+            (Some(c), _) => HttpClient::from_reqwest(c),
+            (None, Some(t)) => HttpClient::with_connect_timeout(t)?,
+            (None, None) => HttpClient::new()?,
         }
         .with_retry(self.retry);
         if let Some(max) = self.max_body_bytes {
