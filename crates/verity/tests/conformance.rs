@@ -808,42 +808,66 @@ fn normalize_request(body: &Value) -> Value {
 }
 
 fn compare_requests(sent: &Value, recorded: &Value) -> Result<(), String> {
+    compare_bodies(sent, recorded, "messages")
+}
+
+/// Compare two request bodies key by key; for `list_key` (the conversation), name the
+/// first entry that differs.
+pub(crate) fn compare_bodies(sent: &Value, recorded: &Value, list_key: &str) -> Result<(), String> {
     let (Some(s), Some(r)) = (sent.as_object(), recorded.as_object()) else {
         return Err("request body is not an object".into());
     };
     for key in s.keys().chain(r.keys()) {
-        if s.get(key) != r.get(key) {
-            let show = |v: Option<&Value>| {
-                v.map(|v| truncate(&v.to_string(), 300))
-                    .unwrap_or_else(|| "(absent)".into())
-            };
-            if key == "messages" {
-                let (sm, rm) = (s[key].as_array().unwrap(), r[key].as_array().unwrap());
-                if sm.len() != rm.len() {
-                    return Err(format!(
-                        "request has {} messages, recorded {}",
-                        sm.len(),
-                        rm.len()
-                    ));
-                }
-                for (i, (a, b)) in sm.iter().zip(rm).enumerate() {
-                    if a != b {
-                        return Err(format!(
-                            "request message {i} differs:\n      sent     {}\n      recorded {}",
-                            truncate(&a.to_string(), 400),
-                            truncate(&b.to_string(), 400)
-                        ));
-                    }
-                }
-            }
-            return Err(format!(
-                "request `{key}` differs:\n      sent     {}\n      recorded {}",
-                show(s.get(key)),
-                show(r.get(key))
-            ));
+        if s.get(key) == r.get(key) {
+            continue;
         }
+        if key == list_key
+            && let (Some(a), Some(b)) = (s[key].as_array(), r[key].as_array())
+        {
+            if a.len() != b.len() {
+                return Err(format!(
+                    "request has {} {list_key}, recorded {}",
+                    a.len(),
+                    b.len()
+                ));
+            }
+            if let Some((i, (x, y))) = a.iter().zip(b).enumerate().find(|(_, (x, y))| x != y) {
+                return Err(format!(
+                    "request {list_key} {i} differs:\n      sent     {}\n      recorded {}",
+                    truncate(&x.to_string(), 400),
+                    truncate(&y.to_string(), 400)
+                ));
+            }
+        }
+        let show = |v: Option<&Value>| {
+            v.map(|v| truncate(&v.to_string(), 300))
+                .unwrap_or_else(|| "(absent)".into())
+        };
+        return Err(format!(
+            "request `{key}` differs:\n      sent     {}\n      recorded {}",
+            show(s.get(key)),
+            show(r.get(key))
+        ));
     }
     Ok(())
+}
+
+/// `Ok` when `ok`, otherwise what was parsed against what was recorded.
+pub(crate) fn expect_same(
+    what: &str,
+    ok: bool,
+    parsed: String,
+    recorded: String,
+) -> Result<(), String> {
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "{what}: parsed {}, recorded {}",
+            truncate(&parsed, 200),
+            truncate(&recorded, 200)
+        ))
+    }
 }
 
 fn truncate(s: &str, n: usize) -> String {
@@ -1078,37 +1102,26 @@ fn compare_response(exp: &ExpectedResponse, actual: &ModelResponse) -> Result<()
             ModelResponsePart::Unknown(_) => {}
         }
     }
-    let check = |what: &str, ok: bool, a: String, b: String| -> Result<(), String> {
-        if ok {
-            Ok(())
-        } else {
-            Err(format!(
-                "{what}: parsed {}, recorded {}",
-                truncate(&a, 200),
-                truncate(&b, 200)
-            ))
-        }
-    };
-    check(
+    expect_same(
         "text",
         text == exp.text,
         format!("{text:?}"),
         format!("{:?}", exp.text),
     )?;
-    check(
+    expect_same(
         "thinking",
         thinking == exp.thinking,
         format!("{thinking:?}"),
         format!("{:?}", exp.thinking),
     )?;
-    check(
+    expect_same(
         "tool call count",
         calls.len() == exp.tool_calls.len(),
         calls.len().to_string(),
         exp.tool_calls.len().to_string(),
     )?;
     for (c, (name, args, id)) in calls.iter().zip(&exp.tool_calls) {
-        check(
+        expect_same(
             "tool name",
             &c.tool_name == name,
             c.tool_name.clone(),
@@ -1122,16 +1135,16 @@ fn compare_response(exp: &ExpectedResponse, actual: &ModelResponse) -> Result<()
             (Ok(a), Ok(b)) => a == b,
             _ => parsed_args == *args || (args.is_empty() && parsed_args == "{}"),
         };
-        check("tool arguments", same_args, parsed_args, args.clone())?;
+        expect_same("tool arguments", same_args, parsed_args, args.clone())?;
         if let Some(id) = id {
-            check(
+            expect_same(
                 "tool call id",
                 &c.tool_call_id == id,
                 c.tool_call_id.clone(),
                 id.clone(),
             )?;
         } else {
-            check(
+            expect_same(
                 "generated tool call id",
                 !c.tool_call_id.is_empty(),
                 c.tool_call_id.clone(),
@@ -1140,46 +1153,46 @@ fn compare_response(exp: &ExpectedResponse, actual: &ModelResponse) -> Result<()
         }
     }
     let u = &actual.usage;
-    check(
+    expect_same(
         "input tokens",
         u.input_tokens == exp.input_tokens,
         u.input_tokens.to_string(),
         exp.input_tokens.to_string(),
     )?;
-    check(
+    expect_same(
         "output tokens",
         u.output_tokens == exp.output_tokens,
         u.output_tokens.to_string(),
         exp.output_tokens.to_string(),
     )?;
-    check(
+    expect_same(
         "cache read tokens",
         u.cache_read_tokens == exp.cache_read_tokens,
         u.cache_read_tokens.to_string(),
         exp.cache_read_tokens.to_string(),
     )?;
     let reasoning = u.details.get("reasoning_tokens").copied().unwrap_or(0);
-    check(
+    expect_same(
         "reasoning tokens",
         reasoning == exp.reasoning_tokens,
         reasoning.to_string(),
         exp.reasoning_tokens.to_string(),
     )?;
     let fr = actual.finish_reason.as_ref().map(|f| f.as_str().to_owned());
-    check(
+    expect_same(
         "finish reason",
         fr == exp.finish_reason,
         format!("{fr:?}"),
         format!("{:?}", exp.finish_reason),
     )?;
-    check(
+    expect_same(
         "response id",
         actual.provider_response_id == exp.id,
         format!("{:?}", actual.provider_response_id),
         format!("{:?}", exp.id),
     )?;
     if exp.model.is_some() {
-        check(
+        expect_same(
             "model name",
             actual.model_name == exp.model,
             format!("{:?}", actual.model_name),

@@ -22,7 +22,6 @@
 
 use std::collections::HashMap;
 
-use bytes::Bytes;
 use futures::StreamExt;
 use serde_json::{Map, Value, json};
 
@@ -334,17 +333,8 @@ impl AnthropicModel {
     }
 
     fn http_request(&self, body: &Value, settings: &ModelSettings) -> Result<HttpRequest> {
-        let mut headers = self.provider.headers(&settings.extra_headers)?;
-        headers.insert(
-            reqwest::header::CONTENT_TYPE,
-            reqwest::header::HeaderValue::from_static("application/json"),
-        );
-        Ok(HttpRequest {
-            url: self.provider.url("/v1/messages", &self.model_name),
-            headers,
-            body: Bytes::from(serde_json::to_vec(body)?),
-            timeout: settings.timeout,
-        })
+        self.provider
+            .json_request("/v1/messages", &self.model_name, body, settings)
     }
 
     /// Parse a non-streamed response body.

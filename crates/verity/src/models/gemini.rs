@@ -19,7 +19,6 @@
 //! parts they came with and sent back to Google; parts Verity does not model
 //! (executable code, code execution results, server tool calls) are kept raw.
 
-use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use serde_json::{Map, Value, json};
@@ -379,30 +378,15 @@ impl GeminiModel {
         parts
     }
 
-    fn url(&self, method: &str) -> String {
-        self.provider.url(
-            &format!("/models/{}:{method}", self.model_name),
-            &self.model_name,
-        )
-    }
-
     fn http_request(
         &self,
         body: &Value,
         settings: &ModelSettings,
         method: &str,
     ) -> Result<HttpRequest> {
-        let mut headers = self.provider.headers(&settings.extra_headers)?;
-        headers.insert(
-            reqwest::header::CONTENT_TYPE,
-            reqwest::header::HeaderValue::from_static("application/json"),
-        );
-        Ok(HttpRequest {
-            url: self.url(method),
-            headers,
-            body: Bytes::from(serde_json::to_vec(body)?),
-            timeout: settings.timeout,
-        })
+        let path = format!("/models/{}:{method}", self.model_name);
+        self.provider
+            .json_request(&path, &self.model_name, body, settings)
     }
 
     /// Parse a non-streamed response body.

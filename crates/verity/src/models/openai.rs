@@ -15,7 +15,6 @@
 
 use std::collections::HashMap;
 
-use bytes::Bytes;
 use chrono::{TimeZone, Utc};
 use futures::StreamExt;
 use serde::Deserialize;
@@ -483,17 +482,8 @@ impl OpenAIChatModel {
     }
 
     fn http_request(&self, body: &Value, settings: &ModelSettings) -> Result<HttpRequest> {
-        let mut headers = self.provider.headers(&settings.extra_headers)?;
-        headers.insert(
-            reqwest::header::CONTENT_TYPE,
-            reqwest::header::HeaderValue::from_static("application/json"),
-        );
-        Ok(HttpRequest {
-            url: self.provider.url("/chat/completions", &self.model_name),
-            headers,
-            body: Bytes::from(serde_json::to_vec(body)?),
-            timeout: settings.timeout,
-        })
+        self.provider
+            .json_request("/chat/completions", &self.model_name, body, settings)
     }
 
     /// Parse a non-streamed response body.

@@ -169,6 +169,28 @@ impl Provider {
         url
     }
 
+    /// A JSON POST of `body` to `path` for `model_name`, with the provider's headers and
+    /// credentials, the settings' extra headers and the settings' timeout.
+    pub fn json_request(
+        &self,
+        path: &str,
+        model_name: &str,
+        body: &serde_json::Value,
+        settings: &crate::settings::ModelSettings,
+    ) -> Result<crate::http::HttpRequest> {
+        let mut headers = self.headers(&settings.extra_headers)?;
+        headers.insert(
+            reqwest::header::CONTENT_TYPE,
+            reqwest::header::HeaderValue::from_static("application/json"),
+        );
+        Ok(crate::http::HttpRequest {
+            url: self.url(path, model_name),
+            headers,
+            body: bytes::Bytes::from(serde_json::to_vec(body)?),
+            timeout: settings.timeout,
+        })
+    }
+
     /// Headers for a request: the provider's, its credentials, then `extra`.
     pub fn headers(&self, extra: &std::collections::BTreeMap<String, String>) -> Result<HeaderMap> {
         let mut headers = self.inner.headers.clone();

@@ -16,7 +16,7 @@ use verity::settings::{CacheTtl, ToolChoice};
 use verity::stream::ResponseAccumulator;
 use verity::{Error, Model, ModelSettings, OutputMode};
 
-use super::{Interaction, body_bytes, truncate};
+use super::{Interaction, body_bytes, expect_same, truncate};
 use crate::support::{Canned, MockServer};
 
 const RETRY_SUFFIX: &str = "\n\nFix the errors and try again.";
@@ -527,42 +527,7 @@ fn normalize(body: &Value) -> Value {
 }
 
 fn compare(sent: &Value, recorded: &Value) -> Result<(), String> {
-    let (Some(s), Some(r)) = (sent.as_object(), recorded.as_object()) else {
-        return Err("body not an object".into());
-    };
-    for key in s.keys().chain(r.keys()) {
-        if s.get(key) != r.get(key) {
-            if key == "messages" {
-                let (a, b) = (s[key].as_array().unwrap(), r[key].as_array().unwrap());
-                if a.len() != b.len() {
-                    return Err(format!(
-                        "request has {} messages, recorded {}",
-                        a.len(),
-                        b.len()
-                    ));
-                }
-                for (i, (x, y)) in a.iter().zip(b).enumerate() {
-                    if x != y {
-                        return Err(format!(
-                            "request message {i} differs:\n      sent     {}\n      recorded {}",
-                            truncate(&x.to_string(), 400),
-                            truncate(&y.to_string(), 400)
-                        ));
-                    }
-                }
-            }
-            let show = |v: Option<&Value>| {
-                v.map(|v| truncate(&v.to_string(), 300))
-                    .unwrap_or_else(|| "(absent)".into())
-            };
-            return Err(format!(
-                "request `{key}` differs:\n      sent     {}\n      recorded {}",
-                show(s.get(key)),
-                show(r.get(key))
-            ));
-        }
-    }
-    Ok(())
+    super::compare_bodies(sent, recorded, "messages")
 }
 
 #[derive(Debug, Default)]
@@ -740,62 +705,51 @@ fn compare_response(e: &ExpectedResponse, r: &ModelResponse) -> Result<(), Strin
             ModelResponsePart::Unknown(_) => other += 1,
         }
     }
-    let check = |what: &str, ok: bool, a: String, b: String| {
-        if ok {
-            Ok(())
-        } else {
-            Err(format!(
-                "{what}: parsed {}, recorded {}",
-                truncate(&a, 200),
-                truncate(&b, 200)
-            ))
-        }
-    };
-    check(
+    expect_same(
         "text",
         text == e.text,
         format!("{text:?}"),
         format!("{:?}", e.text),
     )?;
-    check(
+    expect_same(
         "thinking",
         thinking == e.thinking,
         thinking.clone(),
         e.thinking.clone(),
     )?;
-    check(
+    expect_same(
         "signature",
         signature == e.signature,
         signature.clone(),
         e.signature.clone(),
     )?;
-    check(
+    expect_same(
         "other blocks",
         other == e.other_blocks,
         other.to_string(),
         e.other_blocks.to_string(),
     )?;
-    check(
+    expect_same(
         "tool calls",
         calls.len() == e.tool_calls.len(),
         calls.len().to_string(),
         e.tool_calls.len().to_string(),
     )?;
     for (c, (name, args, id)) in calls.iter().zip(&e.tool_calls) {
-        check(
+        expect_same(
             "tool name",
             &c.tool_name == name,
             c.tool_name.clone(),
             name.clone(),
         )?;
         let parsed = c.args.to_value().unwrap_or(Value::Null);
-        check(
+        expect_same(
             "tool args",
             &parsed == args,
             parsed.to_string(),
             args.to_string(),
         )?;
-        check(
+        expect_same(
             "tool id",
             &c.tool_call_id == id,
             c.tool_call_id.clone(),
@@ -804,38 +758,38 @@ fn compare_response(e: &ExpectedResponse, r: &ModelResponse) -> Result<(), Strin
     }
     let u = &r.usage;
     let input = e.input_tokens + e.cache_read + e.cache_write;
-    check(
+    expect_same(
         "input tokens",
         u.input_tokens == input,
         u.input_tokens.to_string(),
         input.to_string(),
     )?;
-    check(
+    expect_same(
         "output tokens",
         u.output_tokens == e.output_tokens,
         u.output_tokens.to_string(),
         e.output_tokens.to_string(),
     )?;
-    check(
+    expect_same(
         "cache read",
         u.cache_read_tokens == e.cache_read,
         u.cache_read_tokens.to_string(),
         e.cache_read.to_string(),
     )?;
-    check(
+    expect_same(
         "cache write",
         u.cache_write_tokens == e.cache_write,
         u.cache_write_tokens.to_string(),
         e.cache_write.to_string(),
     )?;
     let fr = r.finish_reason.as_ref().map(|f| f.as_str().to_owned());
-    check(
+    expect_same(
         "finish reason",
         fr == e.finish,
         format!("{fr:?}"),
         format!("{:?}", e.finish),
     )?;
-    check(
+    expect_same(
         "response id",
         r.provider_response_id == e.id,
         format!("{:?}", r.provider_response_id),

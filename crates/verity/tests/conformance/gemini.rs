@@ -17,7 +17,7 @@ use verity::providers::google_vertex::GoogleVertexProvider;
 use verity::stream::ResponseAccumulator;
 use verity::{Error, Model, ModelSettings, OutputMode};
 
-use super::{Interaction, body_bytes, truncate};
+use super::{Interaction, body_bytes, expect_same, truncate};
 use crate::support::{Canned, MockServer};
 
 const RETRY_SUFFIX: &str = "\n\nFix the errors and try again.";
@@ -629,42 +629,7 @@ fn normalize(body: &Value) -> Value {
 }
 
 fn compare(sent: &Value, recorded: &Value) -> Result<(), String> {
-    let (Some(s), Some(r)) = (sent.as_object(), recorded.as_object()) else {
-        return Err("body not an object".into());
-    };
-    for key in s.keys().chain(r.keys()) {
-        if s.get(key) != r.get(key) {
-            if key == "contents" {
-                let (a, b) = (s[key].as_array().unwrap(), r[key].as_array().unwrap());
-                if a.len() != b.len() {
-                    return Err(format!(
-                        "request has {} contents, recorded {}",
-                        a.len(),
-                        b.len()
-                    ));
-                }
-                for (i, (x, y)) in a.iter().zip(b).enumerate() {
-                    if x != y {
-                        return Err(format!(
-                            "request content {i} differs:\n      sent     {}\n      recorded {}",
-                            truncate(&x.to_string(), 400),
-                            truncate(&y.to_string(), 400)
-                        ));
-                    }
-                }
-            }
-            let show = |v: Option<&Value>| {
-                v.map(|v| truncate(&v.to_string(), 300))
-                    .unwrap_or_else(|| "(absent)".into())
-            };
-            return Err(format!(
-                "request `{key}` differs:\n      sent     {}\n      recorded {}",
-                show(s.get(key)),
-                show(r.get(key))
-            ));
-        }
-    }
-    Ok(())
+    super::compare_bodies(sent, recorded, "contents")
 }
 
 #[derive(Debug, Default)]
@@ -744,57 +709,46 @@ fn compare_response(e: &ExpectedResponse, r: &ModelResponse) -> Result<(), Strin
             ModelResponsePart::Unknown(_) => other += 1,
         }
     }
-    let check = |what: &str, ok: bool, a: String, b: String| {
-        if ok {
-            Ok(())
-        } else {
-            Err(format!(
-                "{what}: parsed {}, recorded {}",
-                truncate(&a, 200),
-                truncate(&b, 200)
-            ))
-        }
-    };
-    check(
+    expect_same(
         "text",
         text == e.text,
         format!("{text:?}"),
         format!("{:?}", e.text),
     )?;
-    check(
+    expect_same(
         "thinking",
         thinking == e.thinking,
         thinking.clone(),
         e.thinking.clone(),
     )?;
-    check(
+    expect_same(
         "other parts",
         other == e.other,
         other.to_string(),
         e.other.to_string(),
     )?;
-    check(
+    expect_same(
         "tool calls",
         calls.len() == e.calls.len(),
         calls.len().to_string(),
         e.calls.len().to_string(),
     )?;
     for (c, (name, args, id)) in calls.iter().zip(&e.calls) {
-        check(
+        expect_same(
             "tool name",
             &c.tool_name == name,
             c.tool_name.clone(),
             name.clone(),
         )?;
         let parsed = c.args.to_value().unwrap_or(Value::Null);
-        check(
+        expect_same(
             "tool args",
             &parsed == args,
             parsed.to_string(),
             args.to_string(),
         )?;
         if let Some(id) = id {
-            check(
+            expect_same(
                 "tool id",
                 &c.tool_call_id == id,
                 c.tool_call_id.clone(),
@@ -803,32 +757,32 @@ fn compare_response(e: &ExpectedResponse, r: &ModelResponse) -> Result<(), Strin
         }
     }
     let u = &r.usage;
-    check(
+    expect_same(
         "input tokens",
         u.input_tokens == e.input_tokens,
         u.input_tokens.to_string(),
         e.input_tokens.to_string(),
     )?;
-    check(
+    expect_same(
         "output tokens",
         u.output_tokens == e.output_tokens,
         u.output_tokens.to_string(),
         e.output_tokens.to_string(),
     )?;
-    check(
+    expect_same(
         "cache read",
         u.cache_read_tokens == e.cache_read,
         u.cache_read_tokens.to_string(),
         e.cache_read.to_string(),
     )?;
     let fr = r.finish_reason.as_ref().map(|f| f.as_str().to_owned());
-    check(
+    expect_same(
         "finish reason",
         fr == e.finish,
         format!("{fr:?}"),
         format!("{:?}", e.finish),
     )?;
-    check(
+    expect_same(
         "response id",
         r.provider_response_id == e.id,
         format!("{:?}", r.provider_response_id),
