@@ -364,9 +364,16 @@ pub fn infer_model(name: &str) -> Result<ModelRef> {
     if provider == "google-vertex" {
         let provider =
             crate::providers::google_vertex::GoogleVertexProvider::from_env_builder()?.build()?;
-        return Ok(Arc::new(crate::models::gemini::GeminiModel::new(
-            model, provider,
-        )));
+        let model = crate::models::gemini::GeminiModel::new(model, provider);
+        // a static token (GOOGLE_CLOUD_ACCESS_TOKEN) is used as it is; otherwise, with
+        // the `vertex` feature, the application-default credentials
+        #[cfg(feature = "vertex")]
+        let model = if std::env::var_os("GOOGLE_CLOUD_ACCESS_TOKEN").is_none() {
+            model.with_application_default_credentials()
+        } else {
+            model
+        };
+        return Ok(Arc::new(model));
     }
     if provider == "anthropic" {
         let provider = crate::providers::anthropic::AnthropicProvider::from_env()?;

@@ -53,6 +53,10 @@ pub struct GeminiModel {
     settings: Option<ModelSettings>,
     #[cfg(feature = "vertex")]
     credentials: Option<std::sync::Arc<dyn gcp_auth::TokenProvider>>,
+    /// Application-default credentials, loaded on the first request.
+    #[cfg(feature = "vertex")]
+    default_credentials:
+        Option<std::sync::Arc<tokio::sync::OnceCell<std::sync::Arc<dyn gcp_auth::TokenProvider>>>>,
 }
 
 impl std::fmt::Debug for GeminiModel {
@@ -79,6 +83,8 @@ impl GeminiModel {
             settings: None,
             #[cfg(feature = "vertex")]
             credentials: None,
+            #[cfg(feature = "vertex")]
+            default_credentials: None,
         }
     }
 
@@ -109,10 +115,29 @@ impl GeminiModel {
         Ok(Self::new(model_name, provider).with_google_credentials(credentials))
     }
 
+    /// Authenticate with application-default credentials, loaded on the first request
+    /// (what `google-vertex:<model>` model strings use).
+    #[cfg(feature = "vertex")]
+    pub fn with_application_default_credentials(mut self) -> Self {
+        self.default_credentials = Some(std::sync::Arc::new(tokio::sync::OnceCell::new()));
+        self
+    }
+
     /// Add the bearer token of the Google credentials, when there are some.
     async fn authorize(&self, request: &mut HttpRequest) -> Result<()> {
         #[cfg(feature = "vertex")]
-        if let Some(credentials) = &self.credentials {
+        let lazy = match &self.default_credentials {
+            Some(cell) if self.credentials.is_none() => Some(
+                cell.get_or_try_init(
+                    crate::providers::google_vertex::application_default_credentials,
+                )
+                .await?
+                .clone(),
+            ),
+            _ => None,
+        };
+        #[cfg(feature = "vertex")]
+        if let Some(credentials) = self.credentials.as_ref().or(lazy.as_ref()) {
             let token = credentials
                 .token(&[CLOUD_PLATFORM_SCOPE])
                 .await
