@@ -268,6 +268,10 @@ async fn vertex_service_account_tokens_authorize_requests() {
             "candidates": [{"content": {"role": "model", "parts": [{"text": "Kiwis live in New Zealand."}]}, "finishReason": "STOP"}],
             "usageMetadata": {"promptTokenCount": 5, "candidatesTokenCount": 6}
         })),
+        Canned::sse(concat!(
+            "data: {\"candidates\": [{\"content\": {\"role\": \"model\", \"parts\": [{\"text\": \"In New \"}]}}]}\r\n\r\n",
+            "data: {\"candidates\": [{\"content\": {\"role\": \"model\", \"parts\": [{\"text\": \"Zealand.\"}]}, \"finishReason\": \"STOP\"}], \"usageMetadata\": {\"promptTokenCount\": 5, \"candidatesTokenCount\": 3}}\r\n\r\n",
+        )),
     ])
     .await;
     let key = json!({
@@ -297,6 +301,20 @@ async fn vertex_service_account_tokens_authorize_requests() {
     );
     assert_eq!(
         sent[1].header("authorization"),
+        Some("Bearer ya29.from-service-account")
+    );
+    // streamed requests carry the (cached) token too
+    let streamed = agent.run_stream("Where?").finish().await.unwrap();
+    assert_eq!(streamed.output, "In New Zealand.");
+    let sent = server.received();
+    assert_eq!(sent.len(), 3, "the token was fetched once");
+    assert!(
+        sent[2].path.contains(":streamGenerateContent"),
+        "{}",
+        sent[2].path
+    );
+    assert_eq!(
+        sent[2].header("authorization"),
         Some("Bearer ya29.from-service-account")
     );
     std::fs::remove_dir_all(&dir).ok();

@@ -7,7 +7,7 @@ pub mod sse;
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures::StreamExt;
+use futures::{Stream, StreamExt};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 
 use crate::error::{Error, Result};
@@ -191,6 +191,30 @@ impl HttpClient {
             tokio::time::sleep(delay).await;
             attempt += 1;
         }
+    }
+
+    /// POST the request (with [`post`](Self::post)'s retries) and read the whole answer,
+    /// up to the size limit.
+    pub async fn post_for_body(&self, req: &HttpRequest, model_name: &str) -> Result<Bytes> {
+        let response = self.post(req, model_name).await?;
+        self.read_body(response, model_name).await
+    }
+
+    /// POST the request (with [`post`](Self::post)'s retries) and read the answer as
+    /// server-sent events. `idle_timeout` (else the client's own) bounds the wait for
+    /// each chunk.
+    pub async fn post_for_events(
+        &self,
+        req: &HttpRequest,
+        model_name: &str,
+        idle_timeout: Option<Duration>,
+    ) -> Result<impl Stream<Item = Result<sse::SseEvent>> + Send + use<>> {
+        let response = self.post(req, model_name).await?;
+        Ok(sse::sse_stream(
+            response,
+            model_name.to_owned(),
+            idle_timeout.or(self.stream_idle_timeout),
+        ))
     }
 
     /// Read a whole body, up to the size limit.

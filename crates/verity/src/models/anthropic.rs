@@ -27,7 +27,6 @@ use serde_json::{Map, Value, json};
 
 use crate::error::{Error, Result};
 use crate::http::HttpRequest;
-use crate::http::sse::sse_stream;
 use crate::messages::{
     BinaryContent, FinishReason, ModelMessage, ModelRequestPart, ModelResponse, ModelResponsePart,
     ThinkingPart, ToolCallArgs, ToolCallPart, ToolOutcome, UserContent, UserPrompt,
@@ -749,8 +748,7 @@ impl Model for AnthropicModel {
         let body = self.build_request_body(messages, settings, params, false)?;
         let request = self.http_request(&body, settings)?;
         let client = self.provider.client();
-        let response = client.post(&request, &self.model_name).await?;
-        let bytes = client.read_body(response, &self.model_name).await?;
+        let bytes = client.post_for_body(&request, &self.model_name).await?;
         self.parse_response(&bytes)
     }
 
@@ -769,15 +767,10 @@ impl Model for AnthropicModel {
         let body = self.build_request_body(messages, settings, params, true)?;
         let request = self.http_request(&body, settings)?;
         let client = self.provider.client();
-        let response = client.post(&request, &self.model_name).await?;
+        let events = client
+            .post_for_events(&request, &self.model_name, settings.stream_idle_timeout)
+            .await?;
         let model_name = self.model_name.clone();
-        let events = sse_stream(
-            response,
-            model_name.clone(),
-            settings
-                .stream_idle_timeout
-                .or(client.stream_idle_timeout()),
-        );
         let provider = self.provider.clone();
         let stream = async_stream::try_stream! {
             let mut state = BlockProcessor::new(provider.name());
@@ -870,8 +863,7 @@ impl Model for AnthropicModel {
             .provider
             .url("/v1/messages/count_tokens", &self.model_name);
         let client = self.provider.client();
-        let response = client.post(&request, &self.model_name).await?;
-        let bytes = client.read_body(response, &self.model_name).await?;
+        let bytes = client.post_for_body(&request, &self.model_name).await?;
         let value: Value = serde_json::from_slice(&bytes)?;
         value
             .get("input_tokens")

@@ -25,7 +25,6 @@ use serde_json::{Map, Value, json};
 
 use crate::error::{Error, Result};
 use crate::http::HttpRequest;
-use crate::http::sse::sse_stream;
 use crate::messages::{
     FinishReason, ModelMessage, ModelRequestPart, ModelResponse, ModelResponsePart, TextPart,
     ToolCallArgs, ToolCallPart, ToolOutcome, UserContent, UserPrompt,
@@ -792,8 +791,7 @@ impl Model for GeminiModel {
         let mut request = self.http_request(&body, settings, "generateContent")?;
         self.authorize(&mut request).await?;
         let client = self.provider.client();
-        let response = client.post(&request, &self.model_name).await?;
-        let bytes = client.read_body(response, &self.model_name).await?;
+        let bytes = client.post_for_body(&request, &self.model_name).await?;
         self.parse_response(&bytes)
     }
 
@@ -810,16 +808,12 @@ impl Model for GeminiModel {
         } else {
             "?alt=sse"
         });
+        self.authorize(&mut request).await?;
         let client = self.provider.client();
-        let response = client.post(&request, &self.model_name).await?;
+        let events = client
+            .post_for_events(&request, &self.model_name, settings.stream_idle_timeout)
+            .await?;
         let model_name = self.model_name.clone();
-        let events = sse_stream(
-            response,
-            model_name.clone(),
-            settings
-                .stream_idle_timeout
-                .or(client.stream_idle_timeout()),
-        );
         let provider = self.provider.clone();
         let stream = async_stream::try_stream! {
             let mut state = ChunkProcessor::new(provider.name());
@@ -867,8 +861,7 @@ impl Model for GeminiModel {
         let mut request = self.http_request(&body, settings, "countTokens")?;
         self.authorize(&mut request).await?;
         let client = self.provider.client();
-        let response = client.post(&request, &self.model_name).await?;
-        let bytes = client.read_body(response, &self.model_name).await?;
+        let bytes = client.post_for_body(&request, &self.model_name).await?;
         let value: Value = serde_json::from_slice(&bytes)?;
         value
             .get("totalTokens")

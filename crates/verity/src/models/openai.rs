@@ -22,7 +22,6 @@ use serde_json::{Map, Value, json};
 
 use crate::error::{Error, Result};
 use crate::http::HttpRequest;
-use crate::http::sse::sse_stream;
 use crate::messages::{
     BinaryContent, FinishReason, ModelMessage, ModelRequestPart, ModelResponse, ModelResponsePart,
     UserContent, UserPrompt,
@@ -556,8 +555,7 @@ impl Model for OpenAIChatModel {
         let body = self.build_request_body(messages, settings, params, &downloads, false)?;
         let request = self.http_request(&body, settings)?;
         let client = self.provider.client();
-        let response = client.post(&request, &self.model_name).await?;
-        let bytes = client.read_body(response, &self.model_name).await?;
+        let bytes = client.post_for_body(&request, &self.model_name).await?;
         self.parse_response(&bytes)
     }
 
@@ -571,15 +569,10 @@ impl Model for OpenAIChatModel {
         let body = self.build_request_body(messages, settings, params, &downloads, true)?;
         let request = self.http_request(&body, settings)?;
         let client = self.provider.client();
-        let response = client.post(&request, &self.model_name).await?;
+        let events = client
+            .post_for_events(&request, &self.model_name, settings.stream_idle_timeout)
+            .await?;
         let model_name = self.model_name.clone();
-        let events = sse_stream(
-            response,
-            model_name.clone(),
-            settings
-                .stream_idle_timeout
-                .or(client.stream_idle_timeout()),
-        );
         let this = self.clone();
         let stream = async_stream::try_stream! {
             let mut state = ChunkProcessor::new(this.provider.name());
