@@ -82,6 +82,14 @@ impl Error {
         }
     }
 
+    /// [`Error::UnexpectedModelBehavior`] keeping the offending body (lossily as text).
+    pub fn unexpected_body(message: impl Into<String>, body: &[u8]) -> Self {
+        Error::UnexpectedModelBehavior {
+            message: message.into(),
+            body: Some(String::from_utf8_lossy(body).into_owned()),
+        }
+    }
+
     /// The HTTP status of a provider error, if this is one.
     pub fn status(&self) -> Option<u16> {
         match self {

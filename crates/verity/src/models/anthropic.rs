@@ -338,16 +338,13 @@ impl AnthropicModel {
 
     /// Parse a non-streamed response body.
     pub fn parse_response(&self, body: &[u8]) -> Result<ModelResponse> {
-        let message: Value =
-            serde_json::from_slice(body).map_err(|e| Error::UnexpectedModelBehavior {
-                message: format!("invalid Anthropic message: {e}"),
-                body: Some(String::from_utf8_lossy(body).into_owned()),
-            })?;
+        let message: Value = serde_json::from_slice(body)
+            .map_err(|e| Error::unexpected_body(format!("invalid Anthropic message: {e}"), body))?;
         let Some(content) = message.get("content").and_then(Value::as_array) else {
-            return Err(Error::UnexpectedModelBehavior {
-                message: "invalid Anthropic message: no `content`".into(),
-                body: Some(String::from_utf8_lossy(body).into_owned()),
-            });
+            return Err(Error::unexpected_body(
+                "invalid Anthropic message: no `content`",
+                body,
+            ));
         };
         let mut state = BlockProcessor::new(self.provider.name());
         let mut acc = ResponseAccumulator::new();
@@ -864,14 +861,7 @@ impl Model for AnthropicModel {
             .url("/v1/messages/count_tokens", &self.model_name);
         let client = self.provider.client();
         let bytes = client.post_for_body(&request, &self.model_name).await?;
-        let value: Value = serde_json::from_slice(&bytes)?;
-        value
-            .get("input_tokens")
-            .and_then(Value::as_u64)
-            .ok_or_else(|| Error::UnexpectedModelBehavior {
-                message: "count_tokens answer without `input_tokens`".into(),
-                body: Some(String::from_utf8_lossy(&bytes).into_owned()),
-            })
+        crate::models::token_count(&bytes, "count_tokens", "input_tokens")
     }
 
     fn model_name(&self) -> &str {

@@ -415,16 +415,13 @@ impl GeminiModel {
 
     /// Parse a non-streamed response body.
     pub fn parse_response(&self, body: &[u8]) -> Result<ModelResponse> {
-        let value: Value =
-            serde_json::from_slice(body).map_err(|e| Error::UnexpectedModelBehavior {
-                message: format!("invalid Gemini response: {e}"),
-                body: Some(String::from_utf8_lossy(body).into_owned()),
-            })?;
+        let value: Value = serde_json::from_slice(body)
+            .map_err(|e| Error::unexpected_body(format!("invalid Gemini response: {e}"), body))?;
         if value.get("candidates").is_none() && value.get("usageMetadata").is_none() {
-            return Err(Error::UnexpectedModelBehavior {
-                message: "invalid Gemini response: no `candidates`".into(),
-                body: Some(String::from_utf8_lossy(body).into_owned()),
-            });
+            return Err(Error::unexpected_body(
+                "invalid Gemini response: no `candidates`",
+                body,
+            ));
         }
         let mut state = ChunkProcessor::new(self.provider.name());
         let mut acc = ResponseAccumulator::new();
@@ -862,14 +859,7 @@ impl Model for GeminiModel {
         self.authorize(&mut request).await?;
         let client = self.provider.client();
         let bytes = client.post_for_body(&request, &self.model_name).await?;
-        let value: Value = serde_json::from_slice(&bytes)?;
-        value
-            .get("totalTokens")
-            .and_then(Value::as_u64)
-            .ok_or_else(|| Error::UnexpectedModelBehavior {
-                message: "countTokens answer without `totalTokens`".into(),
-                body: Some(String::from_utf8_lossy(&bytes).into_owned()),
-            })
+        crate::models::token_count(&bytes, "countTokens", "totalTokens")
     }
 
     fn model_name(&self) -> &str {

@@ -487,11 +487,8 @@ impl OpenAIChatModel {
 
     /// Parse a non-streamed response body.
     pub fn parse_response(&self, body: &[u8]) -> Result<ModelResponse> {
-        let completion: Completion =
-            serde_json::from_slice(body).map_err(|e| Error::UnexpectedModelBehavior {
-                message: format!("invalid chat completion: {e}"),
-                body: Some(String::from_utf8_lossy(body).into_owned()),
-            })?;
+        let completion: Completion = serde_json::from_slice(body)
+            .map_err(|e| Error::unexpected_body(format!("invalid chat completion: {e}"), body))?;
         let mut state = ChunkProcessor::new(self.provider.name());
         let events = state.completion(completion, body)?;
         let mut acc = ResponseAccumulator::new();
@@ -786,10 +783,10 @@ impl ChunkProcessor {
     /// A whole (non-streamed) completion.
     fn completion(&mut self, completion: Completion, raw: &[u8]) -> Result<Vec<ModelStreamEvent>> {
         if completion.choices.is_none() {
-            return Err(Error::UnexpectedModelBehavior {
-                message: "invalid chat completion: no `choices`".into(),
-                body: Some(String::from_utf8_lossy(raw).into_owned()),
-            });
+            return Err(Error::unexpected_body(
+                "invalid chat completion: no `choices`",
+                raw,
+            ));
         }
         let mut events = self.chunk(completion)?;
         events.extend(self.flush());
