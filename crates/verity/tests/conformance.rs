@@ -853,12 +853,44 @@ pub(crate) fn compare_bodies(sent: &Value, recorded: &Value, list_key: &str) -> 
 }
 
 /// `Ok` when `ok`, otherwise what was parsed against what was recorded.
-pub(crate) fn expect_same(
+/// `parsed` must equal `recorded`; the error shows both.
+pub(crate) fn same<T: PartialEq + std::fmt::Debug + ?Sized>(
     what: &str,
-    ok: bool,
-    parsed: String,
-    recorded: String,
+    parsed: &T,
+    recorded: &T,
 ) -> Result<(), String> {
+    expect_same(
+        what,
+        parsed == recorded,
+        format!("{parsed:?}"),
+        format!("{recorded:?}"),
+    )
+}
+
+/// The parsed tool calls must match the recorded (name, arguments, id) triples; a
+/// recorded id of `None` accepts any id.
+pub(crate) fn same_tool_calls<'a>(
+    calls: &[&verity::messages::ToolCallPart],
+    recorded: impl ExactSizeIterator<Item = (&'a String, &'a Value, Option<&'a String>)>,
+) -> Result<(), String> {
+    same("tool calls", &calls.len(), &recorded.len())?;
+    for (c, (name, args, id)) in calls.iter().zip(recorded) {
+        same("tool name", &c.tool_name, name)?;
+        let parsed = c.args.to_value().unwrap_or(Value::Null);
+        expect_same(
+            "tool args",
+            &parsed == args,
+            parsed.to_string(),
+            args.to_string(),
+        )?;
+        if let Some(id) = id {
+            same("tool id", &c.tool_call_id, id)?;
+        }
+    }
+    Ok(())
+}
+
+fn expect_same(what: &str, ok: bool, parsed: String, recorded: String) -> Result<(), String> {
     if ok {
         Ok(())
     } else {
@@ -1102,31 +1134,11 @@ fn compare_response(exp: &ExpectedResponse, actual: &ModelResponse) -> Result<()
             ModelResponsePart::Unknown(_) => {}
         }
     }
-    expect_same(
-        "text",
-        text == exp.text,
-        format!("{text:?}"),
-        format!("{:?}", exp.text),
-    )?;
-    expect_same(
-        "thinking",
-        thinking == exp.thinking,
-        format!("{thinking:?}"),
-        format!("{:?}", exp.thinking),
-    )?;
-    expect_same(
-        "tool call count",
-        calls.len() == exp.tool_calls.len(),
-        calls.len().to_string(),
-        exp.tool_calls.len().to_string(),
-    )?;
+    same("text", &text, &exp.text)?;
+    same("thinking", &thinking, &exp.thinking)?;
+    same("tool call count", &calls.len(), &exp.tool_calls.len())?;
     for (c, (name, args, id)) in calls.iter().zip(&exp.tool_calls) {
-        expect_same(
-            "tool name",
-            &c.tool_name == name,
-            c.tool_name.clone(),
-            name.clone(),
-        )?;
+        same("tool name", &c.tool_name, name)?;
         let parsed_args = c.args.to_json_string();
         let same_args = match (
             serde_json::from_str::<Value>(&parsed_args),
@@ -1137,12 +1149,7 @@ fn compare_response(exp: &ExpectedResponse, actual: &ModelResponse) -> Result<()
         };
         expect_same("tool arguments", same_args, parsed_args, args.clone())?;
         if let Some(id) = id {
-            expect_same(
-                "tool call id",
-                &c.tool_call_id == id,
-                c.tool_call_id.clone(),
-                id.clone(),
-            )?;
+            same("tool call id", &c.tool_call_id, id)?;
         } else {
             expect_same(
                 "generated tool call id",
@@ -1153,51 +1160,20 @@ fn compare_response(exp: &ExpectedResponse, actual: &ModelResponse) -> Result<()
         }
     }
     let u = &actual.usage;
-    expect_same(
-        "input tokens",
-        u.input_tokens == exp.input_tokens,
-        u.input_tokens.to_string(),
-        exp.input_tokens.to_string(),
-    )?;
-    expect_same(
-        "output tokens",
-        u.output_tokens == exp.output_tokens,
-        u.output_tokens.to_string(),
-        exp.output_tokens.to_string(),
-    )?;
-    expect_same(
+    same("input tokens", &u.input_tokens, &exp.input_tokens)?;
+    same("output tokens", &u.output_tokens, &exp.output_tokens)?;
+    same(
         "cache read tokens",
-        u.cache_read_tokens == exp.cache_read_tokens,
-        u.cache_read_tokens.to_string(),
-        exp.cache_read_tokens.to_string(),
+        &u.cache_read_tokens,
+        &exp.cache_read_tokens,
     )?;
     let reasoning = u.details.get("reasoning_tokens").copied().unwrap_or(0);
-    expect_same(
-        "reasoning tokens",
-        reasoning == exp.reasoning_tokens,
-        reasoning.to_string(),
-        exp.reasoning_tokens.to_string(),
-    )?;
+    same("reasoning tokens", &reasoning, &exp.reasoning_tokens)?;
     let fr = actual.finish_reason.as_ref().map(|f| f.as_str().to_owned());
-    expect_same(
-        "finish reason",
-        fr == exp.finish_reason,
-        format!("{fr:?}"),
-        format!("{:?}", exp.finish_reason),
-    )?;
-    expect_same(
-        "response id",
-        actual.provider_response_id == exp.id,
-        format!("{:?}", actual.provider_response_id),
-        format!("{:?}", exp.id),
-    )?;
+    same("finish reason", &fr, &exp.finish_reason)?;
+    same("response id", &actual.provider_response_id, &exp.id)?;
     if exp.model.is_some() {
-        expect_same(
-            "model name",
-            actual.model_name == exp.model,
-            format!("{:?}", actual.model_name),
-            format!("{:?}", exp.model),
-        )?;
+        same("model name", &actual.model_name, &exp.model)?;
     }
     Ok(())
 }

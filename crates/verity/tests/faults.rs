@@ -109,6 +109,11 @@ fn model(api: Api, base: &str, retries: u32) -> ModelRef {
 }
 
 /// Run once (whole or streamed) and never hang.
+/// A plain (not streamed) run with default settings and `retries` retries.
+async fn answer(api: Api, url: &str, retries: u32) -> verity::Result<String> {
+    run(model(api, url, retries), false, ModelSettings::default()).await
+}
+
 async fn run(model: ModelRef, stream: bool, settings: ModelSettings) -> verity::Result<String> {
     let agent = Agent::builder(model).settings(settings).build();
     let fut = async move {
@@ -150,13 +155,7 @@ async fn resets_are_retried_then_reported() {
         ])
         .await;
         assert_eq!(
-            run(
-                model(api, &server.url(), 2),
-                false,
-                ModelSettings::default()
-            )
-            .await
-            .unwrap(),
+            answer(api, &server.url(), 2).await.unwrap(),
             "ok",
             "{api:?}"
         );
@@ -165,13 +164,7 @@ async fn resets_are_retried_then_reported() {
             3
         ])
         .await;
-        let err = run(
-            model(api, &server.url(), 2),
-            false,
-            ModelSettings::default(),
-        )
-        .await
-        .unwrap_err();
+        let err = answer(api, &server.url(), 2).await.unwrap_err();
         assert!(matches!(err, Error::ModelApi { .. }), "{api:?}: {err:?}");
     }
 }
@@ -187,35 +180,17 @@ async fn truncated_invalid_and_non_utf8_bodies_are_typed_errors() {
             Canned::new(200, "application/json", b"{\"id\": \"\xff\xfe\"}".to_vec()),
         ])
         .await;
-        let err = run(
-            model(api, &server.url(), 0),
-            false,
-            ModelSettings::default(),
-        )
-        .await
-        .unwrap_err();
+        let err = answer(api, &server.url(), 0).await.unwrap_err();
         assert!(
             matches!(err, Error::ModelApi { .. }),
             "{api:?} truncated: {err:?}"
         );
-        let err = run(
-            model(api, &server.url(), 0),
-            false,
-            ModelSettings::default(),
-        )
-        .await
-        .unwrap_err();
+        let err = answer(api, &server.url(), 0).await.unwrap_err();
         assert!(
             matches!(err, Error::UnexpectedModelBehavior { .. }),
             "{api:?} invalid JSON: {err:?}"
         );
-        let err = run(
-            model(api, &server.url(), 0),
-            false,
-            ModelSettings::default(),
-        )
-        .await
-        .unwrap_err();
+        let err = answer(api, &server.url(), 0).await.unwrap_err();
         assert!(
             matches!(err, Error::UnexpectedModelBehavior { .. }),
             "{api:?} invalid UTF-8: {err:?}"
@@ -236,27 +211,14 @@ async fn rate_limits_and_server_errors_are_retried() {
         ])
         .await;
         assert_eq!(
-            run(
-                model(api, &server.url(), 5),
-                false,
-                ModelSettings::default()
-            )
-            .await
-            .unwrap(),
+            answer(api, &server.url(), 5).await.unwrap(),
             "ok",
             "{api:?}"
         );
         assert_eq!(server.received().len(), 6);
         // past the retries: the last status and body
         let server = MockServer::start(vec![Canned::json(503, &json!({"error": "down"})); 2]).await;
-        match run(
-            model(api, &server.url(), 1),
-            false,
-            ModelSettings::default(),
-        )
-        .await
-        .unwrap_err()
-        {
+        match answer(api, &server.url(), 1).await.unwrap_err() {
             Error::ModelHttp {
                 status: 503, body, ..
             } => assert!(body.contains("down")),
@@ -306,13 +268,7 @@ async fn huge_bodies_hit_the_size_limit() {
             huge.into_bytes(),
         )])
         .await;
-        let err = run(
-            model(api, &server.url(), 0),
-            false,
-            ModelSettings::default(),
-        )
-        .await
-        .unwrap_err();
+        let err = answer(api, &server.url(), 0).await.unwrap_err();
         assert!(
             matches!(&err, Error::ModelApi { message, .. } if message.contains("limit")),
             "{api:?}: {err:?}"

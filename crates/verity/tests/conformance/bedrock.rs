@@ -17,7 +17,7 @@ use verity::settings::{CacheTtl, ToolChoice};
 use verity::stream::ResponseAccumulator;
 use verity::{Error, Model, ModelSettings, OutputMode};
 
-use super::{Interaction, body_bytes, expect_same, truncate};
+use super::{Interaction, body_bytes, same, same_tool_calls, truncate};
 use crate::support::{Canned, MockServer};
 
 pub async fn check(interaction: &Interaction) -> Result<(), String> {
@@ -703,82 +703,21 @@ fn compare_response(e: &ExpectedResponse, r: &ModelResponse) -> Result<(), Strin
             ModelResponsePart::Unknown(_) => {}
         }
     }
-    expect_same(
-        "text",
-        text == e.text,
-        format!("{text:?}"),
-        format!("{:?}", e.text),
+    same("text", &text, &e.text)?;
+    same("thinking", &thinking, &e.thinking)?;
+    same("signature", &signature, &e.signature)?;
+    same_tool_calls(
+        &calls,
+        e.tool_calls
+            .iter()
+            .map(|(name, args, id)| (name, args, Some(id))),
     )?;
-    expect_same(
-        "thinking",
-        thinking == e.thinking,
-        thinking.clone(),
-        e.thinking.clone(),
-    )?;
-    expect_same(
-        "signature",
-        signature == e.signature,
-        signature.clone(),
-        e.signature.clone(),
-    )?;
-    expect_same(
-        "tool calls",
-        calls.len() == e.tool_calls.len(),
-        calls.len().to_string(),
-        e.tool_calls.len().to_string(),
-    )?;
-    for (c, (name, args, id)) in calls.iter().zip(&e.tool_calls) {
-        expect_same(
-            "tool name",
-            &c.tool_name == name,
-            c.tool_name.clone(),
-            name.clone(),
-        )?;
-        let parsed = c.args.to_value().unwrap_or(Value::Null);
-        expect_same(
-            "tool args",
-            &parsed == args,
-            parsed.to_string(),
-            args.to_string(),
-        )?;
-        expect_same(
-            "tool id",
-            &c.tool_call_id == id,
-            c.tool_call_id.clone(),
-            id.clone(),
-        )?;
-    }
     let u = &r.usage;
-    expect_same(
-        "input tokens",
-        u.input_tokens == e.input_tokens,
-        u.input_tokens.to_string(),
-        e.input_tokens.to_string(),
-    )?;
-    expect_same(
-        "output tokens",
-        u.output_tokens == e.output_tokens,
-        u.output_tokens.to_string(),
-        e.output_tokens.to_string(),
-    )?;
-    expect_same(
-        "cache read",
-        u.cache_read_tokens == e.cache_read,
-        u.cache_read_tokens.to_string(),
-        e.cache_read.to_string(),
-    )?;
-    expect_same(
-        "cache write",
-        u.cache_write_tokens == e.cache_write,
-        u.cache_write_tokens.to_string(),
-        e.cache_write.to_string(),
-    )?;
+    same("input tokens", &u.input_tokens, &e.input_tokens)?;
+    same("output tokens", &u.output_tokens, &e.output_tokens)?;
+    same("cache read", &u.cache_read_tokens, &e.cache_read)?;
+    same("cache write", &u.cache_write_tokens, &e.cache_write)?;
     let fr = r.finish_reason.as_ref().map(|f| f.as_str().to_owned());
-    expect_same(
-        "finish reason",
-        fr == e.finish,
-        format!("{fr:?}"),
-        format!("{:?}", e.finish),
-    )?;
+    same("finish reason", &fr, &e.finish)?;
     Ok(())
 }
