@@ -778,10 +778,7 @@ impl Model for AnthropicModel {
                 if event.data.trim().is_empty() {
                     continue;
                 }
-                let data: Value = serde_json::from_str(&event.data).map_err(|e| Error::UnexpectedModelBehavior {
-                    message: format!("invalid Anthropic stream event: {e}"),
-                    body: Some(event.data.clone()),
-                })?;
+                let data: Value = serde_json::from_str(&event.data).map_err(|e| Error::unexpected_body(format!("invalid Anthropic stream event: {e}"), event.data.as_bytes()))?;
                 let kind = event.event.clone().or_else(|| data.get("type").and_then(Value::as_str).map(str::to_owned)).unwrap_or_default();
                 let index = data.get("index").and_then(Value::as_u64).and_then(|i| usize::try_from(i).ok()).unwrap_or(0);
                 let out = match kind.as_str() {

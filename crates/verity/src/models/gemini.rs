@@ -821,10 +821,7 @@ impl Model for GeminiModel {
                 if event.data.trim().is_empty() {
                     continue;
                 }
-                let chunk: Value = serde_json::from_str(&event.data).map_err(|e| Error::UnexpectedModelBehavior {
-                    message: format!("invalid Gemini stream chunk: {e}"),
-                    body: Some(event.data.clone()),
-                })?;
+                let chunk: Value = serde_json::from_str(&event.data).map_err(|e| Error::unexpected_body(format!("invalid Gemini stream chunk: {e}"), event.data.as_bytes()))?;
                 if let Some(err) = chunk.get("error") {
                     let status = err.get("code").and_then(Value::as_u64).and_then(|c| u16::try_from(c).ok()).unwrap_or(500);
                     Err(Error::ModelHttp { status, model_name: model_name.clone(), body: event.data.clone(), retry_after: None })?;

@@ -587,10 +587,7 @@ impl Model for OpenAIChatModel {
                 if event.event.as_deref() == Some("error") {
                     Err(stream_error(&model_name, &event.data))?;
                 }
-                let chunk: Completion = serde_json::from_str(&event.data).map_err(|e| Error::UnexpectedModelBehavior {
-                    message: format!("invalid chat completion chunk: {e}"),
-                    body: Some(event.data.clone()),
-                })?;
+                let chunk: Completion = serde_json::from_str(&event.data).map_err(|e| Error::unexpected_body(format!("invalid chat completion chunk: {e}"), event.data.as_bytes()))?;
                 if chunk.error.is_some() {
                     Err(stream_error(&model_name, &event.data))?;
                 }
