@@ -536,14 +536,11 @@ impl<D: Send + Sync + 'static, O: Send + Sync + 'static> Agent<D, O> {
         prompt: impl Into<UserPrompt>,
         options: RunOptions<D>,
     ) -> Result<RunResult<O>> {
-        let mut run = self.start_run(Some(prompt.into()), options);
-        let mut node = AgentNode::UserPrompt;
-        loop {
-            node = run.next(node).await?;
-            if let AgentNode::End(result) = node {
-                return Ok(run.into_result(result.output));
-            }
-        }
+        let run = self.start_run(Some(prompt.into()), options);
+        // The run's state lives on the heap from its first poll: a spawned task that has
+        // not started yet holds a few words instead of the whole state machine, and the
+        // state is not moved again while the run makes its requests.
+        Box::pin(run.run_to_end()).await
     }
 
     /// Run to completion from a thread that is not async. Works from any thread; inside
@@ -628,7 +625,7 @@ impl<D: Send + Sync + 'static, O: Send + Sync + 'static> Agent<D, O> {
             output_retries_used: 0,
             tool_retries_used: HashMap::new(),
             run_step: 0,
-            run_id: Arc::from(uuid::Uuid::now_v7().to_string()),
+            run_id: Arc::from(crate::messages::uuid_v7().to_string()),
             model_name,
         }
     }
@@ -686,6 +683,17 @@ impl<D: Send + Sync + 'static, O: Send + Sync + 'static> AgentRun<D, O> {
     /// The run's id.
     pub fn run_id(&self) -> &str {
         &self.run_id
+    }
+
+    /// Step from the start to the end.
+    async fn run_to_end(mut self) -> Result<RunResult<O>> {
+        let mut node = AgentNode::UserPrompt;
+        loop {
+            node = self.next(node).await?;
+            if let AgentNode::End(result) = node {
+                return Ok(self.into_result(result.output));
+            }
+        }
     }
 
     /// Finish the run with an output, as [`Agent::run_with`] does.

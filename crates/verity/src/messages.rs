@@ -981,7 +981,19 @@ impl ToolCallPart {
 
 /// A fresh tool-call id, for providers that send none.
 pub fn generate_tool_call_id() -> String {
-    format!("pyd_ai_{}", uuid::Uuid::now_v7().simple())
+    format!("pyd_ai_{}", uuid_v7().simple())
+}
+
+/// A version 7 UUID (time-ordered to the millisecond) with its random bits from a
+/// thread-local generator: unlike `Uuid::now_v7` it makes no system call per id, which
+/// matters when thousands of runs start per second.
+pub(crate) fn uuid_v7() -> uuid::Uuid {
+    let millis = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+    let mut random = [0u8; 10];
+    fastrand::fill(&mut random);
+    uuid::Builder::from_unix_timestamp_millis(millis, &random).into_uuid()
 }
 
 /// Reasoning shared by the model.
@@ -1033,6 +1045,27 @@ mod tests {
         let back: Value = serde_json::from_str(&messages_to_json(&msgs).unwrap()).unwrap();
         assert_eq!(back[0]["parts"][0]["part_kind"], "file");
         assert_eq!(back[0]["parts"][0]["content"]["x"], 1);
+    }
+
+    #[test]
+    fn run_and_tool_call_ids_are_unique_time_ordered_v7_uuids() {
+        let before = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as u64;
+        let ids: std::collections::HashSet<uuid::Uuid> = (0..10_000).map(|_| uuid_v7()).collect();
+        assert_eq!(ids.len(), 10_000);
+        for id in &ids {
+            assert_eq!(id.get_version_num(), 7);
+            let (secs, nanos) = id.get_timestamp().unwrap().to_unix();
+            let millis = secs * 1000 + u64::from(nanos) / 1_000_000;
+            assert!(millis >= before && millis < before + 60_000, "{id}");
+        }
+        let call = generate_tool_call_id();
+        assert!(
+            call.starts_with("pyd_ai_") && call.len() == 7 + 32,
+            "{call}"
+        );
     }
 
     #[test]

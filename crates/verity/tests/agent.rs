@@ -792,3 +792,18 @@ async fn multimodal_prompt_and_history_continuation() {
     let reloaded = verity::load_messages(&second.all_messages_json().unwrap()).unwrap();
     assert_eq!(reloaded, second.all_messages());
 }
+
+/// A run's state machine is boxed on its first poll, so spawning many runs that wait
+/// for a permit costs a few hundred bytes each, not the whole state (about 3 KB).
+#[test]
+fn a_run_future_that_has_not_started_is_small() {
+    let agent = Agent::builder(TestModel::new()).build();
+    let run = agent.run("hello");
+    assert!(
+        std::mem::size_of_val(&run) <= 512,
+        "{} bytes",
+        std::mem::size_of_val(&run)
+    );
+    let started = agent.iter("hello", RunOptions::default());
+    assert!(std::mem::size_of_val(&started) < 1024);
+}
