@@ -447,3 +447,63 @@ async fn model_strings_resolve_to_providers() {
     assert_eq!(m.system(), "ollama");
     assert_eq!(m.profile().thinking_field, Some("reasoning"));
 }
+
+/// Tool definitions and output schemas are serialized once per model and reused: a
+/// changed definition (a `prepare` hook, another agent) or a replaced profile must
+/// still be sent as it is now, never as it was cached.
+#[test]
+fn cached_tool_definitions_follow_changes_and_profiles() {
+    let m = model_on(provider("http://localhost:1/v1"), "gpt-4o");
+    let settings = ModelSettings::default();
+    let with_tool = |tool: ToolDefinition| ModelRequestParameters {
+        function_tools: vec![tool],
+        ..Default::default()
+    };
+    let first = body(
+        &m,
+        &conversation(),
+        &settings,
+        &with_tool(weather_tool(Some(true))),
+    );
+    assert_eq!(
+        first["tools"][0]["function"]["description"],
+        "Weather in a city."
+    );
+    assert_eq!(first["tools"][0]["function"]["strict"], true);
+    let mut changed = weather_tool(Some(true));
+    changed.description = Some("Weather, changed by a prepare hook.".into());
+    let second = body(&m, &conversation(), &settings, &with_tool(changed));
+    assert_eq!(
+        second["tools"][0]["function"]["description"],
+        "Weather, changed by a prepare hook."
+    );
+    let again = body(
+        &m,
+        &conversation(),
+        &settings,
+        &with_tool(weather_tool(Some(true))),
+    );
+    assert_eq!(again, first);
+
+    let mut profile = m.profile().clone();
+    profile.supports_strict_tools = false;
+    let lax = m.clone().with_profile(profile);
+    let third = body(
+        &lax,
+        &conversation(),
+        &settings,
+        &with_tool(weather_tool(Some(true))),
+    );
+    assert!(
+        third["tools"][0]["function"].get("strict").is_none(),
+        "{third}"
+    );
+    // the original model keeps its own
+    let fourth = body(
+        &m,
+        &conversation(),
+        &settings,
+        &with_tool(weather_tool(Some(true))),
+    );
+    assert_eq!(fourth, first);
+}

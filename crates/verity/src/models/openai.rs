@@ -14,6 +14,7 @@
 //! ```
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use chrono::{TimeZone, Utc};
 use futures::StreamExt;
@@ -27,8 +28,10 @@ use crate::messages::{
     UserContent, UserPrompt,
 };
 use crate::model::{
-    CacheControlStyle, Model, ModelProfile, ModelRequestParameters, ToolDefinition,
+    CacheControlStyle, Model, ModelProfile, ModelRequestParameters, OutputObjectDefinition,
+    ToolDefinition,
 };
+use crate::models::{Fragment, FragmentCache};
 use crate::output::OutputMode;
 use crate::providers::Provider;
 use crate::settings::{CacheTtl, ModelSettings, merge_json};
@@ -44,6 +47,15 @@ pub struct OpenAIChatModel {
     provider: Provider,
     profile: ModelProfile,
     settings: Option<ModelSettings>,
+    /// Tool definitions and output schemas as this model's profile sends them.
+    fragments: Arc<Fragments>,
+}
+
+/// The serialized request pieces of one model and profile.
+#[derive(Debug, Default)]
+struct Fragments {
+    tools: FragmentCache<ToolDefinition>,
+    output_schemas: FragmentCache<OutputObjectDefinition>,
 }
 
 impl OpenAIChatModel {
@@ -56,6 +68,7 @@ impl OpenAIChatModel {
             provider,
             profile,
             settings: None,
+            fragments: Arc::default(),
         }
     }
 
@@ -74,6 +87,7 @@ impl OpenAIChatModel {
     /// Replace the profile.
     pub fn with_profile(mut self, profile: ModelProfile) -> Self {
         self.profile = profile;
+        self.fragments = Arc::default();
         self
     }
 
@@ -92,89 +106,119 @@ impl OpenAIChatModel {
         downloads: &HashMap<String, BinaryContent>,
         stream: bool,
     ) -> Result<Value> {
-        let mut body = Map::new();
-        body.insert("model".into(), json!(self.model_name));
+        let body = serde_json::to_value(
+            self.chat_request(messages, settings, params, downloads, stream)?,
+        )?;
+        Ok(match &settings.extra_body {
+            Some(extra) => merge_json(body, extra),
+            None => body,
+        })
+    }
+
+    /// The request as sent: serialized straight from [`ChatRequest`] unless the settings
+    /// carry an `extra_body` to merge in.
+    fn http_request(
+        &self,
+        messages: &[ModelMessage],
+        settings: &ModelSettings,
+        params: &ModelRequestParameters,
+        downloads: &HashMap<String, BinaryContent>,
+        stream: bool,
+    ) -> Result<HttpRequest> {
+        let path = "/chat/completions";
+        if settings.extra_body.is_some() {
+            let body = self.build_request_body(messages, settings, params, downloads, stream)?;
+            return self
+                .provider
+                .json_request(path, &self.model_name, &body, settings);
+        }
+        let body = self.chat_request(messages, settings, params, downloads, stream)?;
+        self.provider
+            .json_request(path, &self.model_name, &body, settings)
+    }
+
+    fn chat_request<'a>(
+        &'a self,
+        messages: &[ModelMessage],
+        settings: &'a ModelSettings,
+        params: &ModelRequestParameters,
+        downloads: &HashMap<String, BinaryContent>,
+        stream: bool,
+    ) -> Result<ChatRequest<'a>> {
         let mut wire_messages = self.map_messages(messages, downloads, settings)?;
         self.limit_cache_points(&mut wire_messages, settings);
-        body.insert("messages".into(), Value::Array(wire_messages));
-        let mut tools: Vec<Value> = params.all_tools().map(|t| self.map_tool(t)).collect();
-        if let (Some(ttl), Some(Value::Object(last))) =
-            (settings.cache_tool_definitions, tools.last_mut())
+        let mut tools = Vec::with_capacity(params.function_tools.len() + params.output_tools.len());
+        for tool in params.all_tools() {
+            tools.push(WireTool::Cached(
+                self.fragments.tools.get(tool, |t| self.map_tool(t))?,
+            ));
+        }
+        if let (Some(ttl), Some(last)) =
+            (settings.cache_tool_definitions, params.all_tools().last())
             && self.profile.cache_control == CacheControlStyle::EphemeralWithTtl
         {
-            last.insert("cache_control".into(), self.cache_control(Some(ttl)));
-        }
-        if !tools.is_empty() {
-            let choice = if !params.allow_text_output
-                && !params.output_tools.is_empty()
-                && self.profile.supports_tool_choice_required
-            {
-                "required"
-            } else {
-                "auto"
-            };
-            body.insert("tools".into(), Value::Array(tools));
-            body.insert("tool_choice".into(), json!(choice));
-            if let Some(p) = settings.parallel_tool_calls {
-                body.insert("parallel_tool_calls".into(), json!(p));
+            let mut tool = self.map_tool(last);
+            if let Value::Object(map) = &mut tool {
+                map.insert("cache_control".into(), self.cache_control(Some(ttl)));
+            }
+            if let Some(slot) = tools.last_mut() {
+                *slot = WireTool::Built(tool);
             }
         }
-        match (params.output_mode, &params.output_object) {
-            (OutputMode::Native, Some(obj)) => {
-                let schema = match self.profile.strict_schema_transform {
-                    Some(transform) if obj.strict == Some(true) => {
-                        transform.apply(&obj.json_schema)
-                    }
-                    _ => obj.json_schema.clone(),
-                };
-                let mut js = Map::new();
-                js.insert("name".into(), json!(obj.name));
-                js.insert("schema".into(), schema);
-                if let Some(d) = &obj.description {
-                    js.insert("description".into(), json!(d));
-                }
-                if let Some(strict) = obj.strict {
-                    js.insert("strict".into(), json!(strict));
-                }
-                body.insert(
-                    "response_format".into(),
-                    json!({"type": "json_schema", "json_schema": js}),
-                );
-            }
+        let required = !params.allow_text_output
+            && !params.output_tools.is_empty()
+            && self.profile.supports_tool_choice_required;
+        let tool_choice = (!tools.is_empty()).then_some(if required { "required" } else { "auto" });
+        let response_format = match (params.output_mode, &params.output_object) {
+            (OutputMode::Native, Some(obj)) => Some(ResponseFormat::JsonSchema(
+                self.fragments
+                    .output_schemas
+                    .get(obj, |o| self.map_output_schema(o))?,
+            )),
             (OutputMode::Prompted, _) if self.profile.supports_json_object_output => {
-                body.insert("response_format".into(), json!({"type": "json_object"}));
+                Some(ResponseFormat::JsonObject)
             }
-            _ => {}
+            _ => None,
+        };
+        Ok(ChatRequest {
+            model: &self.model_name,
+            messages: wire_messages,
+            parallel_tool_calls: settings.parallel_tool_calls.filter(|_| !tools.is_empty()),
+            tools,
+            tool_choice,
+            response_format,
+            stream,
+            include_usage: stream && self.profile.supports_stream_usage,
+            max_tokens: settings
+                .max_tokens
+                .map(|v| (self.profile.max_tokens_field, v)),
+            sampling: [
+                ("temperature", settings.temperature),
+                ("top_p", settings.top_p),
+                ("presence_penalty", settings.presence_penalty),
+                ("frequency_penalty", settings.frequency_penalty),
+            ],
+            seed: settings.seed,
+            stop: settings.stop_sequences.as_deref(),
+        })
+    }
+
+    /// The `response_format` of a native-output request.
+    fn map_output_schema(&self, obj: &OutputObjectDefinition) -> Value {
+        let schema = match self.profile.strict_schema_transform {
+            Some(transform) if obj.strict == Some(true) => transform.apply(&obj.json_schema),
+            _ => obj.json_schema.clone(),
+        };
+        let mut js = Map::new();
+        js.insert("name".into(), json!(obj.name));
+        js.insert("schema".into(), schema);
+        if let Some(d) = &obj.description {
+            js.insert("description".into(), json!(d));
         }
-        body.insert("stream".into(), json!(stream));
-        if stream && self.profile.supports_stream_usage {
-            body.insert("stream_options".into(), json!({"include_usage": true}));
+        if let Some(strict) = obj.strict {
+            js.insert("strict".into(), json!(strict));
         }
-        if let Some(v) = settings.max_tokens {
-            body.insert(self.profile.max_tokens_field.into(), json!(v));
-        }
-        let numbers = [
-            ("temperature", settings.temperature),
-            ("top_p", settings.top_p),
-            ("presence_penalty", settings.presence_penalty),
-            ("frequency_penalty", settings.frequency_penalty),
-        ];
-        for (key, value) in numbers {
-            if let Some(v) = value {
-                body.insert(key.into(), json!(v));
-            }
-        }
-        if let Some(seed) = settings.seed {
-            body.insert("seed".into(), json!(seed));
-        }
-        if let Some(stop) = &settings.stop_sequences {
-            body.insert("stop".into(), json!(stop));
-        }
-        let mut body = Value::Object(body);
-        if let Some(extra) = &settings.extra_body {
-            body = merge_json(body, extra);
-        }
-        Ok(body)
+        json!({"type": "json_schema", "json_schema": js})
     }
 
     fn map_tool(&self, tool: &ToolDefinition) -> Value {
@@ -480,11 +524,6 @@ impl OpenAIChatModel {
         Ok(out)
     }
 
-    fn http_request(&self, body: &Value, settings: &ModelSettings) -> Result<HttpRequest> {
-        self.provider
-            .json_request("/chat/completions", &self.model_name, body, settings)
-    }
-
     /// Parse a non-streamed response body.
     pub fn parse_response(&self, body: &[u8]) -> Result<ModelResponse> {
         let completion: Completion = serde_json::from_slice(body)
@@ -549,8 +588,7 @@ impl Model for OpenAIChatModel {
         params: &ModelRequestParameters,
     ) -> Result<ModelResponse> {
         let downloads = self.download_media(messages).await?;
-        let body = self.build_request_body(messages, settings, params, &downloads, false)?;
-        let request = self.http_request(&body, settings)?;
+        let request = self.http_request(messages, settings, params, &downloads, false)?;
         let client = self.provider.client();
         let bytes = client.post_for_body(&request, &self.model_name).await?;
         self.parse_response(&bytes)
@@ -563,8 +601,7 @@ impl Model for OpenAIChatModel {
         params: &ModelRequestParameters,
     ) -> Result<ResponseStream> {
         let downloads = self.download_media(messages).await?;
-        let body = self.build_request_body(messages, settings, params, &downloads, true)?;
-        let request = self.http_request(&body, settings)?;
+        let request = self.http_request(messages, settings, params, &downloads, true)?;
         let client = self.provider.client();
         let events = client
             .post_for_events(&request, &self.model_name, settings.stream_idle_timeout)
@@ -650,6 +687,105 @@ fn stream_error(model_name: &str, data: &str) -> Error {
             message: format!("error in event stream: {data}"),
         },
     }
+}
+
+// ---- request body ----
+
+/// A Chat Completions request body, written field by field: no JSON tree is built for
+/// the top level, and tool definitions and schemas are written from cached fragments.
+struct ChatRequest<'a> {
+    model: &'a str,
+    messages: Vec<Value>,
+    tools: Vec<WireTool>,
+    tool_choice: Option<&'static str>,
+    parallel_tool_calls: Option<bool>,
+    response_format: Option<ResponseFormat>,
+    stream: bool,
+    include_usage: bool,
+    max_tokens: Option<(&'static str, u32)>,
+    sampling: [(&'static str, Option<f64>); 4],
+    seed: Option<i64>,
+    stop: Option<&'a [String]>,
+}
+
+impl serde::Serialize for ChatRequest<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = s.serialize_map(None)?;
+        map.serialize_entry("model", self.model)?;
+        map.serialize_entry("messages", &self.messages)?;
+        if !self.tools.is_empty() {
+            map.serialize_entry("tools", &self.tools)?;
+        }
+        if let Some(choice) = self.tool_choice {
+            map.serialize_entry("tool_choice", choice)?;
+        }
+        if let Some(parallel) = self.parallel_tool_calls {
+            map.serialize_entry("parallel_tool_calls", &parallel)?;
+        }
+        match &self.response_format {
+            Some(ResponseFormat::JsonSchema(format)) => {
+                map.serialize_entry("response_format", format)?;
+            }
+            Some(ResponseFormat::JsonObject) => {
+                map.serialize_entry(
+                    "response_format",
+                    &JsonObjectFormat {
+                        kind: "json_object",
+                    },
+                )?;
+            }
+            None => {}
+        }
+        map.serialize_entry("stream", &self.stream)?;
+        if self.include_usage {
+            map.serialize_entry(
+                "stream_options",
+                &StreamOptions {
+                    include_usage: true,
+                },
+            )?;
+        }
+        if let Some((field, value)) = self.max_tokens {
+            map.serialize_entry(field, &value)?;
+        }
+        for (key, value) in &self.sampling {
+            if let Some(v) = value {
+                map.serialize_entry(key, v)?;
+            }
+        }
+        if let Some(seed) = self.seed {
+            map.serialize_entry("seed", &seed)?;
+        }
+        if let Some(stop) = self.stop {
+            map.serialize_entry("stop", stop)?;
+        }
+        map.end()
+    }
+}
+
+/// A tool definition: cached, or built for this request (with a cache breakpoint).
+#[derive(serde::Serialize)]
+#[serde(untagged)]
+enum WireTool {
+    Cached(Fragment),
+    Built(Value),
+}
+
+enum ResponseFormat {
+    JsonSchema(Fragment),
+    JsonObject,
+}
+
+#[derive(serde::Serialize)]
+struct JsonObjectFormat {
+    #[serde(rename = "type")]
+    kind: &'static str,
+}
+
+#[derive(serde::Serialize)]
+struct StreamOptions {
+    include_usage: bool,
 }
 
 // ---- wire types (lenient: every field optional, unknown fields kept) ----

@@ -175,7 +175,7 @@ impl Provider {
         &self,
         path: &str,
         model_name: &str,
-        body: &serde_json::Value,
+        body: &impl serde::Serialize,
         settings: &crate::settings::ModelSettings,
     ) -> Result<crate::http::HttpRequest> {
         let mut headers = self.headers(&settings.extra_headers)?;
