@@ -11,9 +11,9 @@ use serde_json::Value;
 
 use crate::error::{Error, Result};
 use crate::messages::{
-    ModelMessage, ModelRequest, ModelRequestPart, ModelResponse, RetryInfo, RetryPromptPart,
-    SystemPromptPart, ToolCallPart, ToolOutcome, ToolReturnPart, UserPrompt, UserPromptPart,
-    messages_from_json, messages_to_json,
+    ModelMessage, ModelRequest, ModelRequestPart, ModelResponse, ModelResponsePart, RetryInfo,
+    RetryPromptPart, SystemPromptPart, ToolCallPart, ToolOutcome, ToolReturnPart, UserPrompt,
+    UserPromptPart, messages_from_json, messages_to_json,
 };
 use crate::model::{IntoModel, ModelProfile, ModelRef, ModelRequestParameters};
 use crate::output::{OutputMode, OutputSpec};
@@ -685,14 +685,22 @@ impl<D: Send + Sync + 'static, O: Send + Sync + 'static> AgentRun<D, O> {
         &self.run_id
     }
 
-    /// Step from the start to the end.
+    /// Step from the start to the end. The same steps as [`next`](Self::next), except
+    /// that a response goes into the history without being copied for a `CallTools`
+    /// node nobody looks at.
     async fn run_to_end(mut self) -> Result<RunResult<O>> {
         let mut node = AgentNode::UserPrompt;
         loop {
-            node = self.next(node).await?;
-            if let AgentNode::End(result) = node {
-                return Ok(self.into_result(result.output));
-            }
+            node = match node {
+                AgentNode::ModelRequest(request) => {
+                    let response = self.request_model(request).await?;
+                    let reply = Reply::of(&response);
+                    self.record_response(response)?;
+                    self.handle_reply(reply).await?
+                }
+                AgentNode::End(result) => return Ok(self.into_result(result.output)),
+                other => self.next(other).await?,
+            };
         }
     }
 
@@ -728,11 +736,7 @@ impl<D: Send + Sync + 'static, O: Send + Sync + 'static> AgentRun<D, O> {
         match node {
             AgentNode::UserPrompt => self.user_prompt().await,
             AgentNode::ModelRequest(request) => {
-                let params = self.prepare_request(request).await?;
-                let model = Arc::clone(&self.model);
-                let response = model
-                    .request_boxed(&self.messages, &self.settings, &params)
-                    .await?;
+                let response = self.request_model(request).await?;
                 self.finish_request(response)
             }
             AgentNode::CallTools(response) => self.call_tools(response).await,
@@ -837,14 +841,30 @@ impl<D: Send + Sync + 'static, O: Send + Sync + 'static> AgentRun<D, O> {
         (params, instructions)
     }
 
-    /// Record a response: usage, limits, history.
+    /// Send a request (prepared as [`prepare_request`](Self::prepare_request) does) and
+    /// return the model's response.
+    async fn request_model(&mut self, request: ModelRequest) -> Result<ModelResponse> {
+        let params = self.prepare_request(request).await?;
+        let model = Arc::clone(&self.model);
+        model
+            .request_boxed(&self.messages, &self.settings, &params)
+            .await
+    }
+
+    /// Record a response (usage, limits, history) and hand it on as a `CallTools` node.
     pub(crate) fn finish_request(&mut self, mut response: ModelResponse) -> Result<AgentNode<O>> {
+        response.run_id = Some(self.run_id.to_string());
+        self.record_response(response.clone())?;
+        Ok(AgentNode::CallTools(response))
+    }
+
+    /// Record a response: usage, limits, history.
+    fn record_response(&mut self, mut response: ModelResponse) -> Result<()> {
         self.usage.requests += 1;
         self.usage.add_response(&response.usage);
         response.run_id = Some(self.run_id.to_string());
-        Arc::make_mut(&mut self.messages).push(ModelMessage::Response(response.clone()));
-        self.limits.check_tokens(&self.usage)?;
-        Ok(AgentNode::CallTools(response))
+        Arc::make_mut(&mut self.messages).push(ModelMessage::Response(response));
+        self.limits.check_tokens(&self.usage)
     }
 
     fn bump_output_retries(&mut self) -> Result<u32> {
@@ -866,10 +886,15 @@ impl<D: Send + Sync + 'static, O: Send + Sync + 'static> AgentRun<D, O> {
     }
 
     pub(crate) async fn call_tools(&mut self, response: ModelResponse) -> Result<AgentNode<O>> {
+        self.handle_reply(Reply::from_response(response)).await
+    }
+
+    /// Run the tool calls of a response, or else judge its text.
+    async fn handle_reply(&mut self, reply: Reply) -> Result<AgentNode<O>> {
         let inner = Arc::clone(&self.agent.inner);
-        let calls: Vec<ToolCallPart> = response.tool_calls().cloned().collect();
+        let calls = reply.calls;
         if calls.is_empty() {
-            return self.handle_text(&response).await;
+            return self.handle_text(reply.text).await;
         }
         let mut outcomes: Vec<Option<CallOutcome>> = (0..calls.len()).map(|_| None).collect();
         let mut final_result: Option<FinalResult<O>> = None;
@@ -1077,10 +1102,9 @@ impl<D: Send + Sync + 'static, O: Send + Sync + 'static> AgentRun<D, O> {
         }
     }
 
-    async fn handle_text(&mut self, response: &ModelResponse) -> Result<AgentNode<O>> {
+    async fn handle_text(&mut self, text: Option<String>) -> Result<AgentNode<O>> {
         let inner = Arc::clone(&self.agent.inner);
         let allow_text = inner.output.resolve(self.model.profile()).allow_text_output;
-        let text = response.text_content();
         let rejection = match text {
             Some(text) if allow_text => {
                 let parsed = inner.output.parse_text(&text);
@@ -1123,6 +1147,40 @@ impl<D: Send + Sync + 'static, O: Send + Sync + 'static> AgentRun<D, O> {
         Ok(AgentNode::ModelRequest(ModelRequest::new(vec![
             ModelRequestPart::RetryPrompt(part),
         ])))
+    }
+}
+
+/// What a response asks of the run: its tool calls, or (when it has none) its text.
+struct Reply {
+    calls: Vec<ToolCallPart>,
+    text: Option<String>,
+}
+
+impl Reply {
+    /// Copied from a response that goes on into the history.
+    fn of(response: &ModelResponse) -> Self {
+        let calls: Vec<ToolCallPart> = response.tool_calls().cloned().collect();
+        let text = calls.is_empty().then(|| response.text_content()).flatten();
+        Reply { calls, text }
+    }
+
+    /// Taken from a response that is not needed afterwards.
+    fn from_response(response: ModelResponse) -> Self {
+        let text = response
+            .tool_calls()
+            .next()
+            .is_none()
+            .then(|| response.text_content())
+            .flatten();
+        let calls = response
+            .parts
+            .into_iter()
+            .filter_map(|p| match p {
+                ModelResponsePart::ToolCall(c) => Some(c),
+                _ => None,
+            })
+            .collect();
+        Reply { calls, text }
     }
 }
 

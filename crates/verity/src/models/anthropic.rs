@@ -367,7 +367,7 @@ impl AnthropicModel {
 
     fn finish(&self, mut response: ModelResponse) -> ModelResponse {
         response.provider_name = Some(self.provider.name().to_owned());
-        response.provider_url = Some(self.provider.public_base_url());
+        response.provider_url = Some(self.provider.public_base_url().to_owned());
         if response.model_name.is_none() {
             response.model_name = Some(self.model_name.clone());
         }
@@ -809,7 +809,7 @@ impl Model for AnthropicModel {
             }
             yield ModelStreamEvent::Metadata(ResponseMetadata {
                 provider_name: Some(provider.name().to_owned()),
-                provider_url: Some(provider.public_base_url()),
+                provider_url: Some(provider.public_base_url().to_owned()),
                 ..Default::default()
             });
         };

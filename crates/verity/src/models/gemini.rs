@@ -433,7 +433,7 @@ impl GeminiModel {
 
     fn finish(&self, mut response: ModelResponse) -> ModelResponse {
         response.provider_name = Some(self.provider.name().to_owned());
-        response.provider_url = Some(self.provider.public_base_url());
+        response.provider_url = Some(self.provider.public_base_url().to_owned());
         if response.model_name.is_none() {
             response.model_name = Some(self.model_name.clone());
         }
@@ -838,7 +838,7 @@ impl Model for GeminiModel {
             }
             yield ModelStreamEvent::Metadata(ResponseMetadata {
                 provider_name: Some(provider.name().to_owned()),
-                provider_url: Some(provider.public_base_url()),
+                provider_url: Some(provider.public_base_url().to_owned()),
                 ..Default::default()
             });
         };

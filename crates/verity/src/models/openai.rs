@@ -539,7 +539,7 @@ impl OpenAIChatModel {
 
     fn finish(&self, mut response: ModelResponse) -> ModelResponse {
         response.provider_name = Some(self.provider.name().to_owned());
-        response.provider_url = Some(self.provider.public_base_url());
+        response.provider_url = Some(self.provider.public_base_url().to_owned());
         if response.model_name.is_none() {
             response.model_name = Some(self.model_name.clone());
         }
@@ -643,7 +643,7 @@ impl Model for OpenAIChatModel {
             }
             yield ModelStreamEvent::Metadata(ResponseMetadata {
                 provider_name: Some(this.provider.name().to_owned()),
-                provider_url: Some(this.provider.public_base_url()),
+                provider_url: Some(this.provider.public_base_url().to_owned()),
                 ..Default::default()
             });
         };
@@ -837,8 +837,11 @@ macro_rules! lenient_struct {
                                 $(stringify!($field) => out.$field = map.next_value()?,)*
                                 $($skip => { map.next_value::<serde::de::IgnoredAny>()?; })*
                                 _ => {
+                                    // nulls are "absent" everywhere these are read
                                     let v: Value = map.next_value()?;
-                                    out.extra.insert(key.into_owned(), v);
+                                    if !v.is_null() {
+                                        out.extra.insert(key.into_owned(), v);
+                                    }
                                 }
                             }
                         }

@@ -103,6 +103,8 @@ pub struct Provider {
 struct ProviderInner {
     name: String,
     base_url: String,
+    /// `base_url` redacted, made once.
+    public_base_url: String,
     auth: Auth,
     headers: HeaderMap,
     query: Vec<(String, String)>,
@@ -134,8 +136,8 @@ impl Provider {
 
     /// The base URL without credentials: user-info and query values are redacted. This
     /// is what shows in `Debug` output and in responses' `provider_url`.
-    pub fn public_base_url(&self) -> String {
-        redact_url(&self.inner.base_url)
+    pub fn public_base_url(&self) -> &str {
+        &self.inner.public_base_url
     }
 
     /// The HTTP client.
@@ -409,6 +411,7 @@ impl ProviderBuilder {
         Ok(Provider {
             inner: Arc::new(ProviderInner {
                 name: self.name.unwrap_or_else(|| p.name.to_owned()),
+                public_base_url: redact_url(&base_url),
                 base_url,
                 auth,
                 headers,
