@@ -625,7 +625,11 @@ impl<D: Send + Sync + 'static, O: Send + Sync + 'static> Agent<D, O> {
             output_retries_used: 0,
             tool_retries_used: HashMap::new(),
             run_step: 0,
-            run_id: Arc::from(crate::messages::uuid_v7().to_string()),
+            run_id: Arc::from(
+                &*crate::messages::uuid_v7()
+                    .hyphenated()
+                    .encode_lower(&mut uuid::Uuid::encode_buffer()),
+            ),
             model_name,
         }
     }
@@ -911,17 +915,26 @@ impl<D: Send + Sync + 'static, O: Send + Sync + 'static> AgentRun<D, O> {
                     "Output tool not used - a final result was already processed.",
                 )
             } else {
-                let parsed = match call.args.to_value() {
-                    Ok(args) => inner.output.parse_tool_args(&call.tool_name, &args),
-                    Err(e) => Err(invalid_json(&call.args.to_json_string(), &e)),
+                let parsed = match inner
+                    .output
+                    .parse_valid_json_args(&call.tool_name, &call.args)
+                {
+                    Some(output) => Ok(output),
+                    None => match call.args.to_value() {
+                        Ok(args) => inner.output.parse_tool_args(&call.tool_name, &args),
+                        Err(e) => Err(invalid_json(&call.args.to_json_string(), &e)),
+                    },
                 };
-                let mut octx = ctx.clone();
-                octx.retry = self.output_retries_used;
-                octx.max_retries = inner.output_retries;
-                octx.tool_name = Some(call.tool_name.clone());
-                octx.tool_call_id = Some(call.tool_call_id.clone());
                 let checked = match parsed {
-                    Ok(o) => self.validate_output(o, octx).await.map_err(Rejection::from),
+                    Ok(o) if inner.output_validators.is_empty() => Ok(o),
+                    Ok(o) => {
+                        let mut octx = ctx.clone();
+                        octx.retry = self.output_retries_used;
+                        octx.max_retries = inner.output_retries;
+                        octx.tool_name = Some(call.tool_name.clone());
+                        octx.tool_call_id = Some(call.tool_call_id.clone());
+                        self.validate_output(o, octx).await.map_err(Rejection::from)
+                    }
                     Err(e) => Err(Rejection::Invalid(e)),
                 };
                 match checked {

@@ -7,6 +7,7 @@ use schemars::JsonSchema;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value, json};
 
+use crate::messages::ToolCallArgs;
 use crate::model::{ModelProfile, OutputObjectDefinition, ToolDefinition, ToolKind};
 use crate::tools::parameters_schema;
 use crate::validation::{ValidationErrors, from_value};
@@ -55,6 +56,9 @@ pub struct OutputSpec<O> {
     wrapped: bool,
     variants: Vec<Variant>,
     parse: Arc<ParseFn<O>>,
+    /// Straight from JSON text to `O`, for arguments that are valid: no `Value` tree and
+    /// no path tracking. Anything it rejects goes through `parse` for the errors.
+    parse_json: Option<fn(&str) -> Option<O>>,
 }
 
 impl<O> Clone for OutputSpec<O> {
@@ -69,6 +73,7 @@ impl<O> Clone for OutputSpec<O> {
             wrapped: self.wrapped,
             variants: self.variants.clone(),
             parse: Arc::clone(&self.parse),
+            parse_json: self.parse_json,
         }
     }
 }
@@ -100,6 +105,7 @@ impl OutputSpec<String> {
                 Value::String(s) => Ok(s.clone()),
                 other => Ok(other.to_string()),
             }),
+            parse_json: None,
         }
     }
 }
@@ -135,6 +141,7 @@ impl<O: DeserializeOwned + JsonSchema + Send + Sync + 'static> OutputSpec<O> {
             wrapped,
             variants,
             parse: Arc::new(|v: &Value| from_value::<O>(v)),
+            parse_json: Some(|text: &str| serde_json::from_str::<O>(text).ok()),
         }
     }
 }
@@ -270,6 +277,19 @@ impl<O> OutputSpec<O> {
         } else {
             self.variants.iter().any(|v| v.tool_name == tool_name)
         }
+    }
+
+    /// The output of an output-tool call whose arguments are JSON text that is valid as
+    /// they are (no union tag, no `response` wrapper). `None`: check them with
+    /// [`parse_tool_args`](Self::parse_tool_args), which also says what is wrong.
+    pub(crate) fn parse_valid_json_args(&self, tool_name: &str, args: &ToolCallArgs) -> Option<O> {
+        let (ToolCallArgs::Json(text), Some(parse)) = (args, self.parse_json) else {
+            return None;
+        };
+        if self.wrapped || self.variants.iter().any(|v| v.tool_name == tool_name) {
+            return None;
+        }
+        parse(text)
     }
 
     /// Validate the arguments of an output-tool call.

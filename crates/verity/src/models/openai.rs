@@ -934,8 +934,8 @@ impl ChunkProcessor {
         let first = !self.seen_metadata;
         self.seen_metadata = true;
         let mut meta = ResponseMetadata {
-            model_name: chunk.model.clone().filter(|_| first),
-            provider_response_id: chunk.id.clone().filter(|_| first),
+            model_name: chunk.model.filter(|_| first),
+            provider_response_id: chunk.id.filter(|_| first),
             timestamp: chunk
                 .created
                 .as_ref()
@@ -977,7 +977,6 @@ impl ChunkProcessor {
     }
 
     fn delta(&mut self, delta: Delta, events: &mut Vec<ModelStreamEvent>) {
-        let provider = self.provider.clone();
         for (field, text) in [
             ("reasoning_content", &delta.reasoning_content),
             ("reasoning", &delta.reasoning),
@@ -990,7 +989,7 @@ impl ChunkProcessor {
                 }) = &mut event
                 {
                     t.id = Some(field.to_owned());
-                    t.provider_name = Some(provider.clone());
+                    t.provider_name = Some(self.provider.clone());
                 }
                 events.extend(event);
             }
