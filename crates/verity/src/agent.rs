@@ -695,16 +695,21 @@ impl<D: Send + Sync + 'static, O: Send + Sync + 'static> AgentRun<D, O> {
     async fn run_to_end(mut self) -> Result<RunResult<O>> {
         let mut node = AgentNode::UserPrompt;
         loop {
-            node = match node {
+            let reply = match node {
+                AgentNode::UserPrompt => {
+                    node = self.user_prompt().await?;
+                    continue;
+                }
                 AgentNode::ModelRequest(request) => {
                     let response = self.request_model(request).await?;
                     let reply = Reply::of(&response);
                     self.record_response(response)?;
-                    self.handle_reply(reply).await?
+                    reply
                 }
+                AgentNode::CallTools(response) => Reply::from_response(response),
                 AgentNode::End(result) => return Ok(self.into_result(result.output)),
-                other => self.next(other).await?,
             };
+            node = self.handle_reply(reply).await?;
         }
     }
 
