@@ -152,21 +152,27 @@ impl HttpClient {
     pub async fn post(&self, req: &HttpRequest, model_name: &str) -> Result<reqwest::Response> {
         let mut attempt = 0u32;
         loop {
-            let mut builder = self
-                .client
-                .post(&req.url)
-                .headers(req.headers.clone())
-                .body(req.body.clone());
-            if let Some(t) = req.timeout {
-                builder = builder.timeout(t);
-            }
-            let outcome = builder.send().await;
+            let outcome = match reqwest::Url::parse(&req.url) {
+                // built directly: the request builder would copy the headers once more
+                Ok(url) => {
+                    let mut request = reqwest::Request::new(reqwest::Method::POST, url);
+                    *request.headers_mut() = req.headers.clone();
+                    *request.body_mut() = Some(req.body.clone().into());
+                    *request.timeout_mut() = req.timeout;
+                    self.client.execute(request).await
+                }
+                // the builder reports the bad URL as reqwest does
+                Err(_) => self.client.post(&req.url).send().await,
+            };
             let (error, retryable, retry_after) = match outcome {
                 Ok(resp) if resp.status().is_success() => return Ok(resp),
                 Ok(resp) => {
                     let status = resp.status().as_u16();
                     let retry_after = retry_after(resp.headers());
-                    let body = self.read_text(resp, model_name).await.unwrap_or_default();
+                    // error path: boxed so that the request future stays small
+                    let body = Box::pin(self.read_text(resp, model_name))
+                        .await
+                        .unwrap_or_default();
                     let retryable = matches!(status, 408 | 409 | 429 | 500..=599)
                         && !body.contains("insufficient_quota");
                     let error = Error::ModelHttp {
@@ -188,7 +194,7 @@ impl HttpClient {
             }
             let delay = self.retry.delay(attempt, retry_after);
             tracing::debug!(model = model_name, attempt, ?delay, error = %error, "retrying request");
-            tokio::time::sleep(delay).await;
+            Box::pin(tokio::time::sleep(delay)).await;
             attempt += 1;
         }
     }

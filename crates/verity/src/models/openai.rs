@@ -24,8 +24,8 @@ use serde_json::{Map, Value, json};
 use crate::error::{Error, Result};
 use crate::http::HttpRequest;
 use crate::messages::{
-    BinaryContent, FinishReason, ModelMessage, ModelRequestPart, ModelResponse, ModelResponsePart,
-    UserContent, UserPrompt,
+    BinaryContent, FileUrl, FinishReason, ModelMessage, ModelRequestPart, ModelResponse,
+    ModelResponsePart, UserContent, UserPrompt,
 };
 use crate::model::{
     CacheControlStyle, Model, ModelProfile, ModelRequestParameters, OutputObjectDefinition,
@@ -139,7 +139,7 @@ impl OpenAIChatModel {
 
     fn chat_request<'a>(
         &'a self,
-        messages: &[ModelMessage],
+        messages: &'a [ModelMessage],
         settings: &'a ModelSettings,
         params: &ModelRequestParameters,
         downloads: &HashMap<String, BinaryContent>,
@@ -257,7 +257,7 @@ impl OpenAIChatModel {
 
     /// Keep at most `max_cache_points` breakpoints: the instructions' and tools' first,
     /// then the newest in the messages.
-    fn limit_cache_points(&self, messages: &mut [Value], settings: &ModelSettings) {
+    fn limit_cache_points(&self, messages: &mut [WireMessage<'_>], settings: &ModelSettings) {
         if self.profile.cache_control == CacheControlStyle::None {
             return;
         }
@@ -266,6 +266,7 @@ impl OpenAIChatModel {
         let budget = self.profile.max_cache_points.saturating_sub(fixed);
         let mut markers: Vec<(usize, usize)> = Vec::new();
         for (mi, m) in messages.iter().enumerate() {
+            let WireMessage::Value(m) = m else { continue };
             if m.get("role") == Some(&json!("user"))
                 && let Some(Value::Array(parts)) = m.get("content")
             {
@@ -280,7 +281,10 @@ impl OpenAIChatModel {
         for (mi, pi) in markers.into_iter().take(excess) {
             if let Some(Value::Object(part)) = messages
                 .get_mut(mi)
-                .and_then(|m| m.get_mut("content"))
+                .and_then(|m| match m {
+                    WireMessage::Value(v) => v.get_mut("content"),
+                    _ => None,
+                })
                 .and_then(|c| c.get_mut(pi))
             {
                 part.remove("cache_control");
@@ -288,12 +292,12 @@ impl OpenAIChatModel {
         }
     }
 
-    fn map_messages(
+    fn map_messages<'a>(
         &self,
-        messages: &[ModelMessage],
+        messages: &'a [ModelMessage],
         downloads: &HashMap<String, BinaryContent>,
         settings: &ModelSettings,
-    ) -> Result<Vec<Value>> {
+    ) -> Result<Vec<WireMessage<'a>>> {
         let role = self.profile.system_prompt_role;
         let mut out = Vec::with_capacity(messages.len() + 1);
         let instructions = messages
@@ -302,48 +306,62 @@ impl OpenAIChatModel {
             .find_map(ModelMessage::as_request)
             .and_then(|r| r.instructions.as_deref());
         if let Some(ins) = instructions {
-            out.push(json!({"role": role, "content": ins}));
+            out.push(WireMessage::Text { role, content: ins });
         }
         for message in messages {
             match message {
                 ModelMessage::Request(request) => {
                     for part in &request.parts {
                         match part {
-                            ModelRequestPart::SystemPrompt(p) => {
-                                out.push(json!({"role": role, "content": p.content}));
-                            }
-                            ModelRequestPart::UserPrompt(p) => {
-                                out.push(json!({"role": "user", "content": self.map_user(&p.content, downloads)?}));
-                            }
-                            ModelRequestPart::ToolReturn(p) => out.push(json!({
-                                "role": "tool",
-                                "tool_call_id": p.tool_call_id,
-                                "content": p.model_response_str(),
-                            })),
+                            ModelRequestPart::SystemPrompt(p) => out.push(WireMessage::Text {
+                                role,
+                                content: &p.content,
+                            }),
+                            ModelRequestPart::UserPrompt(p) => match &p.content {
+                                UserPrompt::Text(t) => out.push(WireMessage::Text {
+                                    role: "user",
+                                    content: t,
+                                }),
+                                prompt => out.push(WireMessage::Value(json!({
+                                    "role": "user",
+                                    "content": self.map_user(prompt, downloads)?,
+                                }))),
+                            },
+                            ModelRequestPart::ToolReturn(p) => out.push(WireMessage::Tool {
+                                role: "tool",
+                                tool_call_id: &p.tool_call_id,
+                                content: p.model_response_str(),
+                            }),
                             ModelRequestPart::RetryPrompt(p) => match &p.tool_name {
-                                Some(_) => out.push(json!({
-                                    "role": "tool",
-                                    "tool_call_id": p.tool_call_id,
-                                    "content": p.model_response_str(),
-                                })),
-                                None => out.push(
-                                    json!({"role": "user", "content": p.model_response_str()}),
-                                ),
+                                Some(_) => out.push(WireMessage::Tool {
+                                    role: "tool",
+                                    tool_call_id: &p.tool_call_id,
+                                    content: p.model_response_str(),
+                                }),
+                                None => out.push(WireMessage::OwnedText {
+                                    role: "user",
+                                    content: p.model_response_str(),
+                                }),
                             },
                             ModelRequestPart::Unknown(_) => {}
                         }
                     }
                 }
-                ModelMessage::Response(response) => out.push(self.map_assistant(response)),
+                ModelMessage::Response(response) => {
+                    out.push(WireMessage::Value(self.map_assistant(response)));
+                }
             }
         }
         if let Some(ttl) = settings.cache_instructions
             && self.profile.cache_control != CacheControlStyle::None
             && let Some(first) = out.first_mut()
-            && first.get("role") == Some(&json!(role))
-            && let Some(Value::String(text)) = first.get("content").cloned()
+            && let WireMessage::Text { role: r, content } = first
+            && *r == role
         {
-            first["content"] = json!([{"type": "text", "text": text, "cache_control": self.cache_control(Some(ttl))}]);
+            *first = WireMessage::Value(json!({
+                "role": role,
+                "content": [{"type": "text", "text": content, "cache_control": self.cache_control(Some(ttl))}],
+            }));
         }
         Ok(out)
     }
@@ -467,11 +485,10 @@ impl OpenAIChatModel {
         self.profile.supports_document_urls && !forced
     }
 
-    async fn download_media(
-        &self,
-        messages: &[ModelMessage],
-    ) -> Result<HashMap<String, BinaryContent>> {
-        let mut out = HashMap::new();
+    /// The audio and document URLs of `messages` that must be sent inline, each once,
+    /// with whether it is a document.
+    fn media_to_download<'a>(&self, messages: &'a [ModelMessage]) -> Vec<(&'a FileUrl, bool)> {
+        let mut out: Vec<(&FileUrl, bool)> = Vec::new();
         for m in messages {
             let Some(r) = m.as_request() else { continue };
             for p in &r.parts {
@@ -486,40 +503,67 @@ impl OpenAIChatModel {
                         continue;
                     };
                     let is_document = matches!(item, UserContent::DocumentUrl(_));
-                    if out.contains_key(&f.url) || (is_document && self.sends_document_url(f)) {
+                    if out.iter().any(|(seen, _)| seen.url == f.url)
+                        || (is_document && self.sends_document_url(f))
+                    {
                         continue;
                     }
-                    let client = self.provider.client();
-                    let resp = client
-                        .reqwest()
-                        .get(&f.url)
-                        .send()
-                        .await
-                        .map_err(|e| crate::http::transport_error(&self.model_name, e))?;
-                    if !resp.status().is_success() {
-                        return Err(Error::User(format!(
-                            "downloading {} gave HTTP {}",
-                            f.url,
-                            resp.status()
-                        )));
-                    }
-                    let header_type = resp
-                        .headers()
-                        .get("content-type")
-                        .and_then(|v| v.to_str().ok())
-                        .map(|v| v.split(';').next().unwrap_or(v).trim().to_owned());
-                    let data = client.read_body(resp, &self.model_name).await?;
-                    let media_type = f
-                        .media_type()
-                        .or(header_type)
-                        .unwrap_or_else(|| "application/octet-stream".to_owned());
-                    let mut bin = BinaryContent::new(data.to_vec(), media_type);
-                    if is_document {
-                        bin.filename = Some(f.url.clone());
-                    }
-                    out.insert(f.url.clone(), bin);
+                    out.push((f, is_document));
                 }
             }
+        }
+        out
+    }
+
+    /// Download the media that Chat Completions only takes inline. The download is
+    /// boxed and only started when there is something to fetch, so the request future of
+    /// the common case does not carry its state.
+    async fn download_media(
+        &self,
+        messages: &[ModelMessage],
+    ) -> Result<HashMap<String, BinaryContent>> {
+        let wanted = self.media_to_download(messages);
+        if wanted.is_empty() {
+            return Ok(HashMap::new());
+        }
+        Box::pin(self.download(wanted)).await
+    }
+
+    async fn download(
+        &self,
+        wanted: Vec<(&FileUrl, bool)>,
+    ) -> Result<HashMap<String, BinaryContent>> {
+        let mut out = HashMap::new();
+        let client = self.provider.client();
+        for (f, is_document) in wanted {
+            let resp = client
+                .reqwest()
+                .get(&f.url)
+                .send()
+                .await
+                .map_err(|e| crate::http::transport_error(&self.model_name, e))?;
+            if !resp.status().is_success() {
+                return Err(Error::User(format!(
+                    "downloading {} gave HTTP {}",
+                    f.url,
+                    resp.status()
+                )));
+            }
+            let header_type = resp
+                .headers()
+                .get("content-type")
+                .and_then(|v| v.to_str().ok())
+                .map(|v| v.split(';').next().unwrap_or(v).trim().to_owned());
+            let data = client.read_body(resp, &self.model_name).await?;
+            let media_type = f
+                .media_type()
+                .or(header_type)
+                .unwrap_or_else(|| "application/octet-stream".to_owned());
+            let mut bin = BinaryContent::new(data.to_vec(), media_type);
+            if is_document {
+                bin.filename = Some(f.url.clone());
+            }
+            out.insert(f.url.clone(), bin);
         }
         Ok(out)
     }
@@ -695,7 +739,7 @@ fn stream_error(model_name: &str, data: &str) -> Error {
 /// the top level, and tool definitions and schemas are written from cached fragments.
 struct ChatRequest<'a> {
     model: &'a str,
-    messages: Vec<Value>,
+    messages: Vec<WireMessage<'a>>,
     tools: Vec<WireTool>,
     tool_choice: Option<&'static str>,
     parallel_tool_calls: Option<bool>,
@@ -762,6 +806,27 @@ impl serde::Serialize for ChatRequest<'_> {
         }
         map.end()
     }
+}
+
+/// A message of the request: the common shapes borrowed from the history, the rest
+/// (multimodal user content, assistant turns, cache breakpoints) built as JSON.
+#[derive(serde::Serialize)]
+#[serde(untagged)]
+enum WireMessage<'a> {
+    Text {
+        role: &'a str,
+        content: &'a str,
+    },
+    OwnedText {
+        role: &'a str,
+        content: String,
+    },
+    Tool {
+        role: &'a str,
+        tool_call_id: &'a str,
+        content: String,
+    },
+    Value(Value),
 }
 
 /// A tool definition: cached, or built for this request (with a cache breakpoint).
