@@ -907,7 +907,6 @@ impl<D: Send + Sync + 'static, O: Send + Sync + 'static> AgentRun<D, O> {
         }
         let mut outcomes: Vec<Option<CallOutcome>> = (0..calls.len()).map(|_| None).collect();
         let mut final_result: Option<FinalResult<O>> = None;
-        let ctx = self.context();
 
         // Output tools first: the first valid one is the final result.
         for (i, call) in calls.iter().enumerate() {
@@ -933,7 +932,7 @@ impl<D: Send + Sync + 'static, O: Send + Sync + 'static> AgentRun<D, O> {
                 let checked = match parsed {
                     Ok(o) if inner.output_validators.is_empty() => Ok(o),
                     Ok(o) => {
-                        let mut octx = ctx.clone();
+                        let mut octx = self.context();
                         octx.retry = self.output_retries_used;
                         octx.max_retries = inner.output_retries;
                         octx.tool_name = Some(call.tool_name.clone());
@@ -1036,6 +1035,7 @@ impl<D: Send + Sync + 'static, O: Send + Sync + 'static> AgentRun<D, O> {
         if !to_run.is_empty() {
             self.limits
                 .check_before_tool_calls(&self.usage, to_run.len() as u64)?;
+            let ctx = self.context();
             let futures = to_run.iter().map(|(_, call, tool)| {
                 let mut tctx = ctx.clone();
                 tctx.retry = self
@@ -1111,7 +1111,6 @@ impl<D: Send + Sync + 'static, O: Send + Sync + 'static> AgentRun<D, O> {
                 if !parts.is_empty() {
                     let mut request = ModelRequest::new(parts);
                     request.run_id = Some(self.run_id.to_string());
-                    drop(ctx);
                     Arc::make_mut(&mut self.messages).push(ModelMessage::Request(request));
                 }
                 Ok(AgentNode::End(result))
