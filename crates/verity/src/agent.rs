@@ -776,7 +776,7 @@ impl<D: Send + Sync + 'static, O: Send + Sync + 'static> AgentRun<D, O> {
     ) -> Result<Arc<ModelRequestParameters>> {
         self.limits.check_before_request(&self.usage)?;
         self.run_step += 1;
-        let inner = Arc::clone(&self.agent.inner);
+        let inner = &*self.agent.inner;
         let dynamic = !inner
             .instructions
             .iter()
@@ -854,8 +854,7 @@ impl<D: Send + Sync + 'static, O: Send + Sync + 'static> AgentRun<D, O> {
     /// return the model's response.
     async fn request_model(&mut self, request: ModelRequest) -> Result<ModelResponse> {
         let params = self.prepare_request(request).await?;
-        let model = Arc::clone(&self.model);
-        model
+        self.model
             .request_boxed(&self.messages, &self.settings, &params)
             .await
     }
@@ -877,14 +876,10 @@ impl<D: Send + Sync + 'static, O: Send + Sync + 'static> AgentRun<D, O> {
     }
 
     fn bump_output_retries(&mut self) -> Result<u32> {
-        self.output_retries_used += 1;
-        let max = self.agent.inner.output_retries;
-        if self.output_retries_used > max {
-            return Err(Error::unexpected(format!(
-                "Exceeded maximum retries ({max}) for output validation"
-            )));
-        }
-        Ok(self.output_retries_used)
+        bump_output_retries(
+            &mut self.output_retries_used,
+            self.agent.inner.output_retries,
+        )
     }
 
     async fn validate_output(&self, mut output: O, ctx: RunContext<D>) -> Result<O, ToolError> {
@@ -900,11 +895,11 @@ impl<D: Send + Sync + 'static, O: Send + Sync + 'static> AgentRun<D, O> {
 
     /// Run the tool calls of a response, or else judge its text.
     async fn handle_reply(&mut self, reply: Reply) -> Result<AgentNode<O>> {
-        let inner = Arc::clone(&self.agent.inner);
         let calls = reply.calls;
         if calls.is_empty() {
             return self.handle_text(reply.text).await;
         }
+        let inner = &*self.agent.inner;
         let mut outcomes: Vec<Option<CallOutcome>> = (0..calls.len()).map(|_| None).collect();
         let mut final_result: Option<FinalResult<O>> = None;
 
@@ -957,7 +952,10 @@ impl<D: Send + Sync + 'static, O: Send + Sync + 'static> AgentRun<D, O> {
                         });
                     }
                     Err(rejection) => {
-                        let attempt = self.bump_output_retries()?;
+                        let attempt = bump_output_retries(
+                            &mut self.output_retries_used,
+                            inner.output_retries,
+                        )?;
                         retried_return(call, rejection, attempt, inner.output_retries)
                     }
                 }
@@ -1019,7 +1017,7 @@ impl<D: Send + Sync + 'static, O: Send + Sync + 'static> AgentRun<D, O> {
                             names.join(", ")
                         )
                     };
-                    self.bump_output_retries()?;
+                    bump_output_retries(&mut self.output_retries_used, inner.output_retries)?;
                     if let Some(slot) = outcomes.get_mut(i) {
                         *slot = Some(CallOutcome::Part(ModelRequestPart::RetryPrompt(
                             RetryPromptPart::new(
@@ -1165,6 +1163,17 @@ impl<D: Send + Sync + 'static, O: Send + Sync + 'static> AgentRun<D, O> {
             ModelRequestPart::RetryPrompt(part),
         ])))
     }
+}
+
+/// Count an output retry against `max`.
+fn bump_output_retries(used: &mut u32, max: u32) -> Result<u32> {
+    *used += 1;
+    if *used > max {
+        return Err(Error::unexpected(format!(
+            "Exceeded maximum retries ({max}) for output validation"
+        )));
+    }
+    Ok(*used)
 }
 
 /// What a response asks of the run: its tool calls, or (when it has none) its text.
