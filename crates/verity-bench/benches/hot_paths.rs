@@ -55,10 +55,8 @@ fn hot_paths(c: &mut Criterion) {
     let downloads = HashMap::new();
     c.bench_function("openai_build_request_body", |b| {
         b.iter(|| {
-            let body = m
-                .build_request_body(black_box(&messages), &settings, &p, &downloads, false)
-                .unwrap();
-            serde_json::to_vec(&body).unwrap()
+            m.serialize_request_body(black_box(&messages), &settings, &p, &downloads, false)
+                .unwrap()
         })
     });
 

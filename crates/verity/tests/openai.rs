@@ -46,9 +46,15 @@ fn body(
     settings: &ModelSettings,
     params: &ModelRequestParameters,
 ) -> Value {
-    model
+    let value = model
         .build_request_body(messages, settings, params, &HashMap::new(), false)
-        .unwrap()
+        .unwrap();
+    // the bytes a request sends are the same JSON, written without the Value tree
+    let sent = model
+        .serialize_request_body(messages, settings, params, &HashMap::new(), false)
+        .unwrap();
+    assert_eq!(serde_json::from_slice::<Value>(&sent).unwrap(), value);
+    value
 }
 
 fn weather_tool(strict: Option<bool>) -> ToolDefinition {

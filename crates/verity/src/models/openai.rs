@@ -115,6 +115,26 @@ impl OpenAIChatModel {
         })
     }
 
+    /// The JSON body of a request as the bytes that are sent: written straight from the
+    /// history and the cached tool definitions, without the intermediate `Value` of
+    /// [`build_request_body`](Self::build_request_body) (unless the settings carry an
+    /// `extra_body` to merge in).
+    pub fn serialize_request_body(
+        &self,
+        messages: &[ModelMessage],
+        settings: &ModelSettings,
+        params: &ModelRequestParameters,
+        downloads: &HashMap<String, BinaryContent>,
+        stream: bool,
+    ) -> Result<Vec<u8>> {
+        if settings.extra_body.is_some() {
+            let body = self.build_request_body(messages, settings, params, downloads, stream)?;
+            return Ok(serde_json::to_vec(&body)?);
+        }
+        let body = self.chat_request(messages, settings, params, downloads, stream)?;
+        Ok(serde_json::to_vec(&body)?)
+    }
+
     /// The request as sent: serialized straight from [`ChatRequest`] unless the settings
     /// carry an `extra_body` to merge in.
     fn http_request(
