@@ -434,7 +434,7 @@ pub struct RunResult<O> {
     messages: Vec<ModelMessage>,
     new_message_index: usize,
     usage: RunUsage,
-    run_id: String,
+    run_id: Arc<str>,
 }
 
 impl<O> RunResult<O> {
@@ -720,7 +720,7 @@ impl<D: Send + Sync + 'static, O: Send + Sync + 'static> AgentRun<D, O> {
             messages: Arc::unwrap_or_clone(self.messages),
             new_message_index: self.new_message_index,
             usage: self.usage,
-            run_id: self.run_id.to_string(),
+            run_id: self.run_id,
         }
     }
 

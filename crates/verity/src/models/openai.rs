@@ -944,9 +944,18 @@ lenient_struct!(Completion {
     model: String,
     created: Value,
     choices: Vec<Choice>,
-    usage: Value,
+    usage: WireUsage,
     error: Value,
 } ignore ["object"]);
+
+lenient_struct!(WireUsage {
+    prompt_tokens: Value,
+    completion_tokens: Value,
+    prompt_tokens_details: Value,
+    completion_tokens_details: Value,
+    cached_tokens: Value,
+    prompt_cache_hit_tokens: Value,
+} ignore ["total_tokens"]);
 
 lenient_struct!(Choice {
     message: Delta,
@@ -1033,11 +1042,11 @@ impl ChunkProcessor {
                 self.details.insert(k, v);
             }
         }
-        let usage = chunk.usage.filter(|u| !u.is_null()).or_else(|| {
+        let usage = chunk.usage.or_else(|| {
             self.details
                 .get("x_groq")
                 .and_then(|x| x.get("usage"))
-                .cloned()
+                .and_then(|u| WireUsage::deserialize(u).ok())
         });
         if let Some(choice) = chunk.choices.into_iter().flatten().next() {
             if let Some(reason) = choice.finish_reason.as_deref().filter(|r| !r.is_empty()) {
@@ -1193,42 +1202,47 @@ fn map_finish_reason(reason: &str) -> FinishReason {
     }
 }
 
-fn map_usage(u: &Value) -> RequestUsage {
+fn map_usage(u: &WireUsage) -> RequestUsage {
     let int = |v: Option<&Value>| v.and_then(Value::as_u64).unwrap_or(0);
     let mut usage = RequestUsage {
-        input_tokens: int(u.get("prompt_tokens")),
-        output_tokens: int(u.get("completion_tokens")),
+        input_tokens: int(u.prompt_tokens.as_ref()),
+        output_tokens: int(u.completion_tokens.as_ref()),
         ..Default::default()
     };
-    let prompt = u.get("prompt_tokens_details");
-    let completion = u.get("completion_tokens_details");
+    let prompt = u.prompt_tokens_details.as_ref();
+    let completion = u.completion_tokens_details.as_ref();
     usage.cache_read_tokens = prompt
         .and_then(|p| p.get("cached_tokens"))
-        .or_else(|| u.get("cached_tokens"))
-        .or_else(|| u.get("prompt_cache_hit_tokens"))
+        .or(u.cached_tokens.as_ref())
+        .or(u.prompt_cache_hit_tokens.as_ref())
         .and_then(Value::as_u64)
         .unwrap_or(0);
     usage.input_audio_tokens = int(prompt.and_then(|p| p.get("audio_tokens")));
     usage.output_audio_tokens = int(completion.and_then(|c| c.get("audio_tokens")));
-    for map in [Some(u), prompt, completion]
+    let top_level = u
+        .prompt_cache_hit_tokens
+        .as_ref()
+        .map(|v| ("prompt_cache_hit_tokens", v))
+        .into_iter()
+        .chain(u.extra.iter().map(|(k, v)| (k.as_str(), v)));
+    let nested = [prompt, completion]
         .into_iter()
         .flatten()
         .filter_map(Value::as_object)
-    {
-        for (k, v) in map {
-            let skip = matches!(
-                k.as_str(),
-                "prompt_tokens"
-                    | "completion_tokens"
-                    | "total_tokens"
-                    | "audio_tokens"
-                    | "cached_tokens"
-            );
-            if let (false, Some(n)) = (skip, v.as_u64())
-                && n > 0
-            {
-                usage.details.insert(k.clone(), n);
-            }
+        .flat_map(|m| m.iter().map(|(k, v)| (k.as_str(), v)));
+    for (k, v) in top_level.chain(nested) {
+        let skip = matches!(
+            k,
+            "prompt_tokens"
+                | "completion_tokens"
+                | "total_tokens"
+                | "audio_tokens"
+                | "cached_tokens"
+        );
+        if let (false, Some(n)) = (skip, v.as_u64())
+            && n > 0
+        {
+            usage.details.insert(k.to_owned(), n);
         }
     }
     usage
@@ -1294,6 +1308,40 @@ impl TagSplitter {
 #[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn usage_counts_and_details_from_every_place_providers_put_them() {
+        let usage = |json: &str| {
+            let c: Completion = serde_json::from_str(json).unwrap();
+            let mut p = ChunkProcessor::new("openai");
+            p.chunk(c).unwrap().into_iter().find_map(|e| match e {
+                ModelStreamEvent::Usage(u) => Some(u),
+                _ => None,
+            })
+        };
+        let u = usage(
+            r#"{"choices":[],"usage":{"prompt_tokens":10,"completion_tokens":5,"total_tokens":15,
+            "prompt_tokens_details":{"cached_tokens":4,"audio_tokens":2},
+            "completion_tokens_details":{"reasoning_tokens":3,"audio_tokens":1},"queue_time":0,"extra_n":7}}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            (u.input_tokens, u.output_tokens, u.cache_read_tokens),
+            (10, 5, 4)
+        );
+        assert_eq!((u.input_audio_tokens, u.output_audio_tokens), (2, 1));
+        let keys: Vec<&str> = u.details.keys().map(String::as_str).collect();
+        assert_eq!(keys, ["extra_n", "reasoning_tokens"]);
+        // DeepSeek's field, and Groq's usage under x_groq
+        let u = usage(r#"{"choices":[],"usage":{"prompt_tokens":9,"prompt_cache_hit_tokens":6}}"#)
+            .unwrap();
+        assert_eq!(u.cache_read_tokens, 6);
+        assert_eq!(u.details.get("prompt_cache_hit_tokens"), Some(&6));
+        let u = usage(r#"{"choices":[],"usage":null,"x_groq":{"usage":{"prompt_tokens":8,"completion_tokens":2}}}"#)
+            .unwrap();
+        assert_eq!((u.input_tokens, u.output_tokens), (8, 2));
+        assert!(usage(r#"{"choices":[]}"#).is_none());
+    }
 
     #[test]
     fn tag_splitting_does_not_depend_on_how_text_is_cut() {
