@@ -991,7 +991,8 @@ struct ChunkProcessor {
     provider: String,
     parts: PartsManager,
     tags: TagSplitter,
-    tool_ids: HashMap<usize, String>,
+    /// Indexes of the tool calls whose id is settled (sent, or generated at their start).
+    tool_ids: Vec<usize>,
     saw_finish_reason: bool,
     seen_metadata: bool,
     details: Map<String, Value>,
@@ -1003,7 +1004,7 @@ impl ChunkProcessor {
             provider: provider.to_owned(),
             parts: PartsManager::new(),
             tags: TagSplitter::new("<think>", "</think>"),
-            tool_ids: HashMap::new(),
+            tool_ids: Vec::new(),
             saw_finish_reason: false,
             seen_metadata: false,
             details: Map::new(),
@@ -1121,9 +1122,9 @@ impl ChunkProcessor {
                 None => (None, None),
             };
             let id = call.id.filter(|i| !i.is_empty());
-            let known = self.tool_ids.contains_key(&index);
-            if let Some(id) = &id {
-                self.tool_ids.insert(index, id.clone());
+            let known = self.tool_ids.contains(&index);
+            if id.is_some() && !known {
+                self.tool_ids.push(index);
             }
             let mut event = self.parts.tool_call_delta(
                 Some(&vendor),
@@ -1146,7 +1147,7 @@ impl ChunkProcessor {
                     c.provider_details = Some(extra);
                 }
                 if id.is_none() {
-                    self.tool_ids.insert(index, c.tool_call_id.clone());
+                    self.tool_ids.push(index);
                 }
             }
             events.extend(event);
