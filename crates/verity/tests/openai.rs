@@ -460,17 +460,14 @@ async fn model_strings_resolve_to_providers() {
 #[test]
 fn cached_tool_definitions_follow_changes_and_profiles() {
     let m = model_on(provider("http://localhost:1/v1"), "gpt-4o");
-    let settings = ModelSettings::default();
-    let with_tool = |tool: ToolDefinition| ModelRequestParameters {
-        function_tools: vec![tool],
-        ..Default::default()
+    let with_tool = |model: &OpenAIChatModel, tool: ToolDefinition| {
+        let params = ModelRequestParameters {
+            function_tools: vec![tool],
+            ..Default::default()
+        };
+        body(model, &conversation(), &ModelSettings::default(), &params)
     };
-    let first = body(
-        &m,
-        &conversation(),
-        &settings,
-        &with_tool(weather_tool(Some(true))),
-    );
+    let first = with_tool(&m, weather_tool(Some(true)));
     assert_eq!(
         first["tools"][0]["function"]["description"],
         "Weather in a city."
@@ -478,38 +475,21 @@ fn cached_tool_definitions_follow_changes_and_profiles() {
     assert_eq!(first["tools"][0]["function"]["strict"], true);
     let mut changed = weather_tool(Some(true));
     changed.description = Some("Weather, changed by a prepare hook.".into());
-    let second = body(&m, &conversation(), &settings, &with_tool(changed));
+    let second = with_tool(&m, changed);
     assert_eq!(
         second["tools"][0]["function"]["description"],
         "Weather, changed by a prepare hook."
     );
-    let again = body(
-        &m,
-        &conversation(),
-        &settings,
-        &with_tool(weather_tool(Some(true))),
-    );
-    assert_eq!(again, first);
+    assert_eq!(with_tool(&m, weather_tool(Some(true))), first);
 
     let mut profile = m.profile().clone();
     profile.supports_strict_tools = false;
     let lax = m.clone().with_profile(profile);
-    let third = body(
-        &lax,
-        &conversation(),
-        &settings,
-        &with_tool(weather_tool(Some(true))),
-    );
+    let third = with_tool(&lax, weather_tool(Some(true)));
     assert!(
         third["tools"][0]["function"].get("strict").is_none(),
         "{third}"
     );
     // the original model keeps its own
-    let fourth = body(
-        &m,
-        &conversation(),
-        &settings,
-        &with_tool(weather_tool(Some(true))),
-    );
-    assert_eq!(fourth, first);
+    assert_eq!(with_tool(&m, weather_tool(Some(true))), first);
 }

@@ -22,7 +22,6 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use crate::error::{Error, Result};
-use crate::http::HttpRequest;
 use crate::messages::{
     BinaryContent, FileUrl, FinishReason, ModelMessage, ModelRequestPart, ModelResponse,
     ModelResponsePart, UserContent, UserPrompt,
@@ -39,6 +38,9 @@ use crate::stream::{
     ModelStreamEvent, PartsManager, ResponseAccumulator, ResponseMetadata, ResponseStream,
 };
 use crate::usage::RequestUsage;
+
+/// The endpoint, under the provider's base URL.
+const CHAT_PATH: &str = "/chat/completions";
 
 /// A model spoken to through OpenAI Chat Completions.
 #[derive(Debug, Clone)]
@@ -127,34 +129,27 @@ impl OpenAIChatModel {
         downloads: &HashMap<String, BinaryContent>,
         stream: bool,
     ) -> Result<Vec<u8>> {
-        if settings.extra_body.is_some() {
-            let body = self.build_request_body(messages, settings, params, downloads, stream)?;
-            return Ok(serde_json::to_vec(&body)?);
-        }
-        let body = self.chat_request(messages, settings, params, downloads, stream)?;
+        let body = self.wire_body(messages, settings, params, downloads, stream)?;
         Ok(serde_json::to_vec(&body)?)
     }
 
-    /// The request as sent: serialized straight from [`ChatRequest`] unless the settings
-    /// carry an `extra_body` to merge in.
-    fn http_request(
-        &self,
-        messages: &[ModelMessage],
-        settings: &ModelSettings,
+    /// The body to send: a [`ChatRequest`] written directly, or the `Value` with the
+    /// settings' `extra_body` merged in.
+    fn wire_body<'a>(
+        &'a self,
+        messages: &'a [ModelMessage],
+        settings: &'a ModelSettings,
         params: &ModelRequestParameters,
         downloads: &HashMap<String, BinaryContent>,
         stream: bool,
-    ) -> Result<HttpRequest> {
-        let path = "/chat/completions";
-        if settings.extra_body.is_some() {
-            let body = self.build_request_body(messages, settings, params, downloads, stream)?;
-            return self
-                .provider
-                .json_request(path, &self.model_name, &body, settings);
-        }
-        let body = self.chat_request(messages, settings, params, downloads, stream)?;
-        self.provider
-            .json_request(path, &self.model_name, &body, settings)
+    ) -> Result<WireBody<'a>> {
+        Ok(if settings.extra_body.is_some() {
+            WireBody::Merged(
+                self.build_request_body(messages, settings, params, downloads, stream)?,
+            )
+        } else {
+            WireBody::Direct(self.chat_request(messages, settings, params, downloads, stream)?)
+        })
     }
 
     fn chat_request<'a>(
@@ -652,7 +647,10 @@ impl Model for OpenAIChatModel {
         params: &ModelRequestParameters,
     ) -> Result<ModelResponse> {
         let downloads = self.download_media(messages).await?;
-        let request = self.http_request(messages, settings, params, &downloads, false)?;
+        let body = self.wire_body(messages, settings, params, &downloads, false)?;
+        let request = self
+            .provider
+            .json_request(CHAT_PATH, &self.model_name, &body, settings)?;
         let client = self.provider.client();
         let bytes = client.post_for_body(&request, &self.model_name).await?;
         self.parse_response(&bytes)
@@ -665,7 +663,10 @@ impl Model for OpenAIChatModel {
         params: &ModelRequestParameters,
     ) -> Result<ResponseStream> {
         let downloads = self.download_media(messages).await?;
-        let request = self.http_request(messages, settings, params, &downloads, true)?;
+        let body = self.wire_body(messages, settings, params, &downloads, true)?;
+        let request = self
+            .provider
+            .json_request(CHAT_PATH, &self.model_name, &body, settings)?;
         let client = self.provider.client();
         let events = client
             .post_for_events(&request, &self.model_name, settings.stream_idle_timeout)
@@ -826,6 +827,15 @@ impl serde::Serialize for ChatRequest<'_> {
         }
         map.end()
     }
+}
+
+/// A request body as sent.
+#[derive(serde::Serialize)]
+#[serde(untagged)]
+#[allow(clippy::large_enum_variant)] // lives on the stack while it is serialized
+enum WireBody<'a> {
+    Direct(ChatRequest<'a>),
+    Merged(Value),
 }
 
 /// A message of the request: the common shapes borrowed from the history, the rest
