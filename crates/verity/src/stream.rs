@@ -175,9 +175,10 @@ impl ResponseAccumulator {
                     r.timestamp = meta.timestamp;
                 }
                 if let Some(details) = meta.provider_details {
-                    r.provider_details
-                        .get_or_insert_with(Map::new)
-                        .extend(details);
+                    match &mut r.provider_details {
+                        Some(existing) => existing.extend(details),
+                        None => r.provider_details = Some(details),
+                    }
                 }
             }
         }
