@@ -860,10 +860,11 @@ impl<D: Send + Sync + 'static, O: Send + Sync + 'static> AgentRun<D, O> {
     }
 
     /// Record a response (usage, limits, history) and hand it on as a `CallTools` node.
-    pub(crate) fn finish_request(&mut self, mut response: ModelResponse) -> Result<AgentNode<O>> {
-        response.run_id = Some(self.run_id.to_string());
-        self.record_response(response.clone())?;
-        Ok(AgentNode::CallTools(response))
+    pub(crate) fn finish_request(&mut self, response: ModelResponse) -> Result<AgentNode<O>> {
+        let mut node = response.clone();
+        node.run_id = Some(self.run_id.to_string());
+        self.record_response(response)?;
+        Ok(AgentNode::CallTools(node))
     }
 
     /// Record a response: usage, limits, history.

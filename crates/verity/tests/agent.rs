@@ -308,44 +308,39 @@ async fn usage_limits_stop_the_run_before_they_are_passed() {
             Ok::<_, ToolError>("ok")
         })
         .build();
-    let limits = UsageLimits {
-        request_limit: Some(3),
-        ..Default::default()
-    };
-    let err = agent
-        .run_with("x", RunOptions::default().usage_limits(limits))
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(&err, Error::UsageLimitExceeded(m) if m.contains("request_limit of 3")),
-        "{err}"
-    );
-
-    let limits = UsageLimits {
-        tool_calls_limit: Some(2),
-        ..UsageLimits::unlimited()
-    };
-    let err = agent
-        .run_with("x", RunOptions::default().usage_limits(limits))
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(&err, Error::UsageLimitExceeded(m) if m.contains("tool_calls_limit")),
-        "{err}"
-    );
-
-    let limits = UsageLimits {
-        output_tokens_limit: Some(1),
-        ..Default::default()
-    };
-    let err = agent
-        .run_with("x", RunOptions::default().usage_limits(limits))
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(&err, Error::UsageLimitExceeded(m) if m.contains("output_tokens")),
-        "{err}"
-    );
+    let cases = [
+        (
+            UsageLimits {
+                request_limit: Some(3),
+                ..Default::default()
+            },
+            "request_limit of 3",
+        ),
+        (
+            UsageLimits {
+                tool_calls_limit: Some(2),
+                ..UsageLimits::unlimited()
+            },
+            "tool_calls_limit",
+        ),
+        (
+            UsageLimits {
+                output_tokens_limit: Some(1),
+                ..Default::default()
+            },
+            "output_tokens",
+        ),
+    ];
+    for (limits, expected) in cases {
+        let err = agent
+            .run_with("x", RunOptions::default().usage_limits(limits))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, Error::UsageLimitExceeded(m) if m.contains(expected)),
+            "{expected}: {err}"
+        );
+    }
 
     // the default request limit is 50
     let err = agent.run("x").await.unwrap_err();
