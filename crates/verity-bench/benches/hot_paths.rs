@@ -115,7 +115,8 @@ fn hot_paths(c: &mut Criterion) {
             .output::<City>()
             .build();
     let parsed = agent
-        .run_sync("Where were the olympics held in 2012?")
+        .run("Where were the olympics held in 2012?")
+        .blocking()
         .unwrap()
         .all_messages()
         .to_vec();

@@ -187,7 +187,7 @@ async fn one_run(
     scenario: Scenario,
 ) -> verity::Result<CityLocation> {
     match scenario {
-        Scenario::Stream => Ok(agent.run_stream(PROMPT).finish().await?.output),
+        Scenario::Stream => Ok(agent.run(PROMPT).stream().finish().await?.output),
         _ => Ok(agent.run(PROMPT).await?.output),
     }
 }

@@ -37,7 +37,7 @@ struct Almanac {
 /// * `year` - The year of the games.
 #[tool]
 async fn olympics_host(ctx: &RunContext<Almanac>, year: u32) -> Result<String, ModelRetry> {
-    ctx.deps
+    ctx.deps()
         .hosts
         .iter()
         .find(|(y, _, _)| *y == year)
@@ -133,10 +133,8 @@ async fn main() -> verity::Result<()> {
         ],
     };
     let result = agent
-        .run_with(
-            "Where were the olympics held in 2012?",
-            RunOptions::new(deps),
-        )
+        .run("Where were the olympics held in 2012?")
+        .deps(deps)
         .await?;
     println!("output: {:?}", result.output);
     println!(

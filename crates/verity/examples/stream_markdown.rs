@@ -45,14 +45,13 @@ async fn main() -> verity::Result<()> {
     let agent = Agent::builder(model)
         .instructions("Answer in Markdown.")
         .build();
-    let mut run = agent.run_stream("Tell me about the 2012 Olympics.");
+    let mut run = agent.run("Tell me about the 2012 Olympics.").stream();
     let mut deltas = run.stream_text_deltas();
     let mut stdout = std::io::stdout();
     while let Some(delta) = deltas.next().await {
         let _ = write!(stdout, "{}", delta?);
         let _ = stdout.flush();
     }
-    drop(deltas);
     if let Some(usage) = run.usage() {
         println!("\nusage: {usage:?}");
     }

@@ -26,7 +26,7 @@
 //!     .tool(GetWeather)
 //!     .output::<CityLocation>()
 //!     .build();
-//! let result = agent.run_sync("Where were the olympics held in 2012?").unwrap();
+//! let result = agent.run("Where were the olympics held in 2012?").blocking().unwrap();
 //! println!("{:?} {:?}", result.output, result.usage());
 //! ```
 //!
@@ -52,8 +52,8 @@ pub mod usage;
 pub mod validation;
 
 pub use agent::{
-    Agent, AgentBuilder, AgentNode, AgentRun, EndStrategy, FinalResult, RunOptions, RunResult,
-    load_messages,
+    Agent, AgentBuilder, AgentNode, AgentRun, EndStrategy, FinalResult, RunRequest, RunResult,
+    RunState, load_messages,
 };
 pub use error::{Error, Result};
 pub use messages::{
@@ -83,7 +83,7 @@ pub use verity_macros::tool;
 
 /// What most programs need, in one import.
 pub mod prelude {
-    pub use crate::agent::{Agent, AgentNode, EndStrategy, FinalResult, RunOptions, RunResult};
+    pub use crate::agent::{Agent, AgentNode, EndStrategy, FinalResult, RunRequest, RunResult};
     pub use crate::error::{Error, Result};
     pub use crate::messages::{ModelMessage, ModelResponse, UserContent};
     pub use crate::model::{IntoModel, Model};
@@ -96,7 +96,6 @@ pub mod prelude {
     pub use crate::tool;
     pub use crate::tools::{ModelRetry, RunContext, Tool, ToolError};
     pub use crate::usage::UsageLimits;
-    pub use futures::StreamExt as _;
 }
 
 /// The README's code blocks, compiled as doctests.

@@ -1,12 +1,13 @@
 //! Streamed runs: text, partial output and run events as they arrive.
 
 use std::pin::Pin;
+use std::task::{Context, Poll, ready};
 
-use futures::stream::BoxStream;
+use futures::channel::mpsc::UnboundedReceiver;
 use futures::{Stream, StreamExt};
 use serde_json::Value;
 
-use crate::agent::{Agent, AgentNode, AgentRun, RunResult};
+use crate::agent::{Agent, AgentRun, RunResult};
 use crate::error::{Error, Result};
 use crate::messages::{
     ModelMessage, ModelRequestPart, ModelResponse, ModelResponsePart, ToolCallPart,
@@ -16,6 +17,7 @@ use crate::usage::RunUsage;
 
 /// Something that happened during a streamed run.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub enum AgentEvent {
     /// A part of the model's response started.
     PartStart {
@@ -47,22 +49,21 @@ pub enum AgentEvent {
     FunctionToolResult(ModelRequestPart),
 }
 
-enum RunItem<O> {
-    Event(AgentEvent),
-    End(RunResult<O>),
-}
-
-type ItemStream<O> = Pin<Box<dyn Stream<Item = Result<RunItem<O>>> + Send>>;
+type RunFuture<O> = futures::future::BoxFuture<'static, Result<RunResult<O>>>;
 
 /// A run in progress whose events arrive as a stream.
 ///
-/// Consume it with one of [`stream_text`](Self::stream_text),
-/// [`stream_text_deltas`](Self::stream_text_deltas), [`stream_output`](Self::stream_output)
-/// or [`stream_events`](Self::stream_events), or [`finish`](Self::finish) it. Once the
-/// stream has ended, [`result`](Self::result) holds the output, usage and messages, the
-/// same as a non-streamed run of the same responses returns. Tool calls in a streamed
-/// response are run and the run streams on; text that came before a tool call is not
-/// the final answer. Dropping the run cancels the model request in flight.
+/// Made by [`RunRequest::stream`](crate::agent::RunRequest::stream). Consume it with one
+/// of [`stream_text`](Self::stream_text), [`stream_text_deltas`](Self::stream_text_deltas),
+/// [`stream_output`](Self::stream_output) or [`stream_events`](Self::stream_events), or
+/// [`finish`](Self::finish) it. Once the stream has ended, [`result`](Self::result)
+/// holds the output, usage and messages, the same as a non-streamed run of the same
+/// responses returns. Tool calls in a streamed response are run and the run streams
+/// on; text that came before a tool call is not the final answer. Dropping the run
+/// cancels the model request in flight.
+///
+/// The run's steps are the same as an awaited run's (one loop); they send their events
+/// to this stream as they happen.
 ///
 /// ```
 /// use verity::prelude::*;
@@ -73,180 +74,147 @@ type ItemStream<O> = Pin<Box<dyn Stream<Item = Result<RunItem<O>>> + Send>>;
 ///     futures::stream::iter(["The answer ", "is 42."].map(|t| Ok(StreamChunk::Text(t.into()))))
 /// });
 /// let agent = Agent::builder(model).build();
-/// let mut run = agent.run_stream("What is the answer?");
+/// let mut run = agent.run("What is the answer?").stream();
 /// let mut text = run.stream_text_deltas();
 /// while let Some(delta) = text.next().await {
 ///     print!("{}", delta.unwrap());
 /// }
-/// drop(text);
 /// assert_eq!(run.output(), Some(&"The answer is 42.".to_string()));
 /// # });
 /// ```
 pub struct StreamedRun<D, O> {
     agent: Agent<D, O>,
-    items: ItemStream<O>,
-    current: ResponseAccumulator,
+    /// The run's loop; `None` once it has ended.
+    run: Option<RunFuture<O>>,
+    events: UnboundedReceiver<AgentEvent>,
+    /// The run's error, held back until the events sent before it are read.
+    error: Option<Error>,
+    /// The response being streamed, kept only while a view that needs it is read.
+    current: Option<ResponseAccumulator>,
     result: Option<RunResult<O>>,
-    done: bool,
+    /// The last partial output yielded by `stream_output`, and whether it has ended.
+    last_output: Option<Value>,
+    output_done: bool,
 }
 
 impl<D, O> std::fmt::Debug for StreamedRun<D, O> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("StreamedRun")
-            .field("done", &self.done)
+            .field("done", &self.run.is_none())
             .finish_non_exhaustive()
     }
 }
 
 impl<D: Send + Sync + 'static, O: Send + Sync + 'static> StreamedRun<D, O> {
-    pub(crate) fn start(agent: Agent<D, O>, run: AgentRun<D, O>) -> Self {
-        let items = Box::pin(drive(agent.clone(), run));
+    pub(crate) fn start(mut run: AgentRun<D, O>) -> Self {
+        let (sink, events) = futures::channel::mpsc::unbounded();
+        run.set_sink(sink);
         StreamedRun {
-            agent,
-            items,
-            current: ResponseAccumulator::new(),
+            agent: run.agent().clone(),
+            run: Some(Box::pin(run.run_to_end())),
+            events,
+            error: None,
+            current: None,
             result: None,
-            done: false,
+            last_output: None,
+            output_done: false,
         }
+    }
+
+    /// Poll for the next event: events already sent come first; otherwise the run
+    /// makes progress until it sends one or ends.
+    fn poll_event(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<AgentEvent>>> {
+        loop {
+            if let Poll::Ready(Some(event)) = self.events.poll_next_unpin(cx) {
+                self.track(&event);
+                return Poll::Ready(Some(Ok(event)));
+            }
+            let Some(run) = self.run.as_mut() else {
+                return Poll::Ready(self.error.take().map(Err));
+            };
+            match run.as_mut().poll(cx) {
+                Poll::Ready(outcome) => {
+                    self.run = None;
+                    match outcome {
+                        Ok(result) => self.result = Some(result),
+                        Err(e) => self.error = Some(e),
+                    }
+                }
+                Poll::Pending => {
+                    if let Poll::Ready(Some(event)) = self.events.poll_next_unpin(cx) {
+                        self.track(&event);
+                        return Poll::Ready(Some(Ok(event)));
+                    }
+                    return Poll::Pending;
+                }
+            }
+        }
+    }
+
+    /// Keep the response being streamed up to date, when a view needs it.
+    fn track(&mut self, event: &AgentEvent) {
+        let Some(current) = self.current.as_mut() else {
+            return;
+        };
+        let applied = match event {
+            AgentEvent::PartStart { index, part } => current.apply(ModelStreamEvent::PartStart {
+                index: *index,
+                part: part.clone(),
+            }),
+            AgentEvent::PartDelta { index, delta } => current.apply(ModelStreamEvent::PartDelta {
+                index: *index,
+                delta: delta.clone(),
+            }),
+            AgentEvent::ModelResponse(_) => {
+                *current = ResponseAccumulator::new();
+                Ok(())
+            }
+            _ => Ok(()),
+        };
+        // the run's own accumulator reports a bad event as the run's error
+        let _ = applied;
     }
 
     /// The next event, or `None` once the run is over (its result is then in
     /// [`result`](Self::result)). An error ends the stream.
     pub async fn next_event(&mut self) -> Option<Result<AgentEvent>> {
-        if self.done {
-            return None;
-        }
-        match self.items.next().await {
-            Some(Ok(RunItem::Event(event))) => {
-                if let AgentEvent::PartStart { index: 0, .. } = &event {
-                    self.current = ResponseAccumulator::new();
-                }
-                match &event {
-                    AgentEvent::PartStart { index, part } => {
-                        let _ = self.current.apply(ModelStreamEvent::PartStart {
-                            index: *index,
-                            part: part.clone(),
-                        });
-                    }
-                    AgentEvent::PartDelta { index, delta } => {
-                        let _ = self.current.apply(ModelStreamEvent::PartDelta {
-                            index: *index,
-                            delta: delta.clone(),
-                        });
-                    }
-                    _ => {}
-                }
-                Some(Ok(event))
-            }
-            Some(Ok(RunItem::End(result))) => {
-                self.result = Some(result);
-                self.done = true;
-                None
-            }
-            Some(Err(e)) => {
-                self.done = true;
-                Some(Err(e))
-            }
-            None => {
-                self.done = true;
-                None
-            }
-        }
+        std::future::poll_fn(|cx| self.poll_event(cx)).await
     }
 
     /// Every event of the run.
-    pub fn stream_events(&mut self) -> BoxStream<'_, Result<AgentEvent>> {
-        futures::stream::unfold(self, |run| async move {
-            run.next_event().await.map(|e| (e, run))
-        })
-        .boxed()
+    pub fn stream_events(&mut self) -> Events<'_, D, O> {
+        Events { run: self }
     }
 
     /// Text as it arrives, delta by delta, across every response of the run (text
     /// before a tool call included).
-    pub fn stream_text_deltas(&mut self) -> BoxStream<'_, Result<String>> {
-        self.stream_events()
-            .filter_map(|e| async move {
-                match e {
-                    Ok(AgentEvent::PartStart {
-                        part: ModelResponsePart::Text(t),
-                        ..
-                    }) => Some(Ok(t.content)),
-                    Ok(AgentEvent::PartDelta {
-                        delta: PartDelta::Text { content_delta },
-                        ..
-                    }) => Some(Ok(content_delta)),
-                    Ok(_) => None,
-                    Err(e) => Some(Err(e)),
-                }
-            })
-            .boxed()
+    pub fn stream_text_deltas(&mut self) -> TextDeltas<'_, D, O> {
+        TextDeltas { run: self }
     }
 
     /// The text of the response being streamed, accumulated: each item is the whole
     /// text so far. A response that calls tools is followed by the next response's text,
     /// starting again; the last item is the final response's text.
-    pub fn stream_text(&mut self) -> BoxStream<'_, Result<String>> {
-        futures::stream::unfold(self, |run| async move {
-            loop {
-                match run.next_event().await? {
-                    Ok(AgentEvent::PartStart {
-                        part: ModelResponsePart::Text(_),
-                        ..
-                    })
-                    | Ok(AgentEvent::PartDelta {
-                        delta: PartDelta::Text { .. },
-                        ..
-                    }) => {
-                        let text = run.current.response().text_content().unwrap_or_default();
-                        return Some((Ok(text), run));
-                    }
-                    Ok(_) => continue,
-                    Err(e) => return Some((Err(e), run)),
-                }
-            }
-        })
-        .boxed()
+    pub fn stream_text(&mut self) -> Texts<'_, D, O> {
+        self.current.get_or_insert_with(ResponseAccumulator::new);
+        Texts { run: self }
     }
 
     /// The output as it arrives, partially validated: each item is a value of the
     /// output type built from the JSON received so far (fields not yet complete are
     /// absent, so each item is valid for the fields it has). A new item is yielded
     /// only when the JSON changed. The last item is the run's final, validated output.
-    pub fn stream_output(&mut self) -> BoxStream<'_, Result<O>>
+    pub fn stream_output(&mut self) -> Outputs<'_, D, O>
     where
         O: Clone,
     {
-        let state = (self, None::<Value>, false);
-        futures::stream::unfold(state, |(run, mut last, finished)| async move {
-            if finished {
-                return None;
-            }
-            loop {
-                match run.next_event().await {
-                    None => {
-                        let output = run.result.as_ref().map(|r| r.output.clone())?;
-                        return Some((Ok(output), (run, last, true)));
-                    }
-                    Some(Err(e)) => return Some((Err(e), (run, last, true))),
-                    Some(Ok(AgentEvent::PartStart { .. } | AgentEvent::PartDelta { .. })) => {
-                        if let Some((value, output)) = run.partial_output()
-                            && last.as_ref() != Some(&value)
-                        {
-                            last = Some(value);
-                            return Some((Ok(output), (run, last, false)));
-                        }
-                    }
-                    Some(Ok(_)) => {}
-                }
-            }
-        })
-        .boxed()
+        self.current.get_or_insert_with(ResponseAccumulator::new);
+        Outputs { run: self }
     }
 
     fn partial_output(&self) -> Option<(Value, O)> {
         let spec = self.agent.output_spec();
-        let response = self.current.response();
+        let response = self.current.as_ref()?.response();
         let output_call = response
             .tool_calls()
             .find(|c| spec.is_output_tool(&c.tool_name));
@@ -259,6 +227,13 @@ impl<D: Send + Sync + 'static, O: Send + Sync + 'static> StreamedRun<D, O> {
             }
             None => None,
         }
+    }
+
+    fn current_text(&self) -> String {
+        self.current
+            .as_ref()
+            .and_then(|c| c.response().text_content())
+            .unwrap_or_default()
     }
 
     /// Drain the stream and return the run's result.
@@ -291,104 +266,137 @@ impl<D: Send + Sync + 'static, O: Send + Sync + 'static> StreamedRun<D, O> {
     }
 }
 
-/// The run's steps, streamed: the same node handlers as a non-streamed run, with the
-/// model request streamed.
-fn drive<D: Send + Sync + 'static, O: Send + Sync + 'static>(
-    agent: Agent<D, O>,
-    mut run: AgentRun<D, O>,
-) -> impl Stream<Item = Result<RunItem<O>>> + Send {
-    async_stream::try_stream! {
-        let mut node = AgentNode::UserPrompt;
-        let final_result = loop {
-            node = match node {
-                AgentNode::UserPrompt => run.next(AgentNode::UserPrompt).await?,
-                AgentNode::ModelRequest(request) => {
-                    let params = run.prepare_request(request).await?;
-                    let model = std::sync::Arc::clone(&run.model);
-                    let mut events = model
-                        .request_stream_boxed(run.messages(), &run.settings, &params)
-                        .await?;
-                    let mut acc = ResponseAccumulator::new();
-                    let mut announced = false;
-                    while let Some(event) = events.next().await {
-                        let event = event?;
-                        acc.apply(event.clone())?;
-                        match event {
-                            ModelStreamEvent::PartStart { index, part } => {
-                                let final_call = match &part {
-                                    ModelResponsePart::ToolCall(c)
-                                        if agent.output_spec().is_output_tool(&c.tool_name) =>
-                                    {
-                                        Some((c.tool_name.clone(), c.tool_call_id.clone()))
-                                    }
-                                    _ => None,
-                                };
-                                yield RunItem::Event(AgentEvent::PartStart { index, part });
-                                if let Some((name, id)) = final_call
-                                    && !announced
-                                {
-                                    announced = true;
-                                    yield RunItem::Event(AgentEvent::FinalResult {
-                                        tool_name: Some(name),
-                                        tool_call_id: Some(id),
-                                    });
-                                }
-                            }
-                            ModelStreamEvent::PartDelta { index, delta } => {
-                                yield RunItem::Event(AgentEvent::PartDelta { index, delta });
-                            }
-                            ModelStreamEvent::Usage(_) | ModelStreamEvent::Metadata(_) => {}
-                        }
-                    }
-                    drop(events);
-                    let response = acc.finish();
-                    yield RunItem::Event(AgentEvent::ModelResponse(response.clone()));
-                    run.finish_request(response)?
-                }
-                AgentNode::CallTools(response) => {
-                    let function_calls: Vec<ToolCallPart> = response
-                        .tool_calls()
-                        .filter(|c| !agent.output_spec().is_output_tool(&c.tool_name))
-                        .cloned()
-                        .collect();
-                    for call in &function_calls {
-                        yield RunItem::Event(AgentEvent::FunctionToolCall(call.clone()));
-                    }
-                    let messages_before = run.messages().len();
-                    let next = run.call_tools(response).await?;
-                    let parts: Vec<ModelRequestPart> = match &next {
-                        AgentNode::ModelRequest(r) => r.parts.clone(),
-                        _ => run
-                            .messages()
-                            .get(messages_before..)
-                            .unwrap_or_default()
-                            .iter()
-                            .filter_map(ModelMessage::as_request)
-                            .flat_map(|r| r.parts.clone())
-                            .collect(),
-                    };
-                    for part in parts {
-                        let answers_function_call = match &part {
-                            ModelRequestPart::ToolReturn(t) => {
-                                function_calls.iter().any(|c| c.tool_call_id == t.tool_call_id)
-                            }
-                            ModelRequestPart::RetryPrompt(r) => r.tool_name.is_some(),
-                            _ => false,
-                        };
-                        if answers_function_call {
-                            yield RunItem::Event(AgentEvent::FunctionToolResult(part));
-                        }
-                    }
-                    if let AgentNode::End(result) = &next
-                        && result.tool_name.is_none()
-                    {
-                        yield RunItem::Event(AgentEvent::FinalResult { tool_name: None, tool_call_id: None });
-                    }
-                    next
-                }
-                AgentNode::End(result) => break result,
+/// Every event of a streamed run ([`StreamedRun::stream_events`]). It borrows the run
+/// only while it is used: the run's result can be read right after the loop.
+#[derive(Debug)]
+pub struct Events<'a, D, O> {
+    run: &'a mut StreamedRun<D, O>,
+}
+
+impl<D: Send + Sync + 'static, O: Send + Sync + 'static> Events<'_, D, O> {
+    /// The next item, or `None` at the end (no trait import needed).
+    pub async fn next(&mut self) -> Option<Result<AgentEvent>> {
+        StreamExt::next(self).await
+    }
+}
+
+impl<D: Send + Sync + 'static, O: Send + Sync + 'static> Stream for Events<'_, D, O> {
+    type Item = Result<AgentEvent>;
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.run.poll_event(cx)
+    }
+}
+
+/// Text deltas of a streamed run ([`StreamedRun::stream_text_deltas`]).
+#[derive(Debug)]
+pub struct TextDeltas<'a, D, O> {
+    run: &'a mut StreamedRun<D, O>,
+}
+
+impl<D: Send + Sync + 'static, O: Send + Sync + 'static> TextDeltas<'_, D, O> {
+    /// The next item, or `None` at the end (no trait import needed).
+    pub async fn next(&mut self) -> Option<Result<String>> {
+        StreamExt::next(self).await
+    }
+}
+
+impl<D: Send + Sync + 'static, O: Send + Sync + 'static> Stream for TextDeltas<'_, D, O> {
+    type Item = Result<String>;
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        loop {
+            return match ready!(self.run.poll_event(cx)) {
+                Some(Ok(AgentEvent::PartStart {
+                    part: ModelResponsePart::Text(t),
+                    ..
+                })) => Poll::Ready(Some(Ok(t.content))),
+                Some(Ok(AgentEvent::PartDelta {
+                    delta: PartDelta::Text { content_delta },
+                    ..
+                })) => Poll::Ready(Some(Ok(content_delta))),
+                Some(Ok(_)) => continue,
+                Some(Err(e)) => Poll::Ready(Some(Err(e))),
+                None => Poll::Ready(None),
             };
-        };
-        yield RunItem::End(run.into_result(final_result.output));
+        }
+    }
+}
+
+/// Accumulated text of a streamed run ([`StreamedRun::stream_text`]).
+#[derive(Debug)]
+pub struct Texts<'a, D, O> {
+    run: &'a mut StreamedRun<D, O>,
+}
+
+impl<D: Send + Sync + 'static, O: Send + Sync + 'static> Texts<'_, D, O> {
+    /// The next item, or `None` at the end (no trait import needed).
+    pub async fn next(&mut self) -> Option<Result<String>> {
+        StreamExt::next(self).await
+    }
+}
+
+impl<D: Send + Sync + 'static, O: Send + Sync + 'static> Stream for Texts<'_, D, O> {
+    type Item = Result<String>;
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        loop {
+            return match ready!(self.run.poll_event(cx)) {
+                Some(Ok(
+                    AgentEvent::PartStart {
+                        part: ModelResponsePart::Text(_),
+                        ..
+                    }
+                    | AgentEvent::PartDelta {
+                        delta: PartDelta::Text { .. },
+                        ..
+                    },
+                )) => Poll::Ready(Some(Ok(self.run.current_text()))),
+                Some(Ok(_)) => continue,
+                Some(Err(e)) => Poll::Ready(Some(Err(e))),
+                None => Poll::Ready(None),
+            };
+        }
+    }
+}
+
+/// Partial outputs of a streamed run ([`StreamedRun::stream_output`]).
+#[derive(Debug)]
+pub struct Outputs<'a, D, O> {
+    run: &'a mut StreamedRun<D, O>,
+}
+
+impl<D: Send + Sync + 'static, O: Clone + Send + Sync + 'static> Outputs<'_, D, O> {
+    /// The next item, or `None` at the end (no trait import needed).
+    pub async fn next(&mut self) -> Option<Result<O>> {
+        StreamExt::next(self).await
+    }
+}
+
+impl<D: Send + Sync + 'static, O: Clone + Send + Sync + 'static> Stream for Outputs<'_, D, O> {
+    type Item = Result<O>;
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let run = &mut *self.run;
+        if run.output_done {
+            return Poll::Ready(None);
+        }
+        loop {
+            match ready!(run.poll_event(cx)) {
+                None => {
+                    run.output_done = true;
+                    return Poll::Ready(run.result.as_ref().map(|r| Ok(r.output.clone())));
+                }
+                Some(Err(e)) => {
+                    run.output_done = true;
+                    return Poll::Ready(Some(Err(e)));
+                }
+                Some(Ok(AgentEvent::PartStart { .. } | AgentEvent::PartDelta { .. })) => {
+                    if let Some((value, output)) = run.partial_output()
+                        && run.last_output.as_ref() != Some(&value)
+                    {
+                        run.last_output = Some(value);
+                        return Poll::Ready(Some(Ok(output)));
+                    }
+                }
+                Some(Ok(_)) => {}
+            }
+        }
     }
 }

@@ -16,44 +16,33 @@ use crate::validation::{ValidationErrors, from_value};
 
 /// What a tool, an instruction function or an output validator can see of the run.
 ///
-/// Cheap to clone: the dependencies and the message history are shared.
+/// Cheap to clone: the dependencies and the message history are shared. The agent makes
+/// one for every call; to unit-test a tool, make one with [`RunContext::new`]:
+///
+/// ```
+/// use verity::RunContext;
+///
+/// let ctx = RunContext::new("my deps").with_tool_call("get_weather", "call_1");
+/// assert_eq!(*ctx.deps(), "my deps");
+/// assert_eq!(ctx.tool_name(), Some("get_weather"));
+/// assert_eq!(ctx.retry(), 0);
+/// ```
 pub struct RunContext<D> {
-    /// The dependencies given to the run.
-    pub deps: Arc<D>,
-    /// Usage of the run so far.
-    pub usage: RunUsage,
-    /// The conversation so far.
-    pub messages: Arc<Vec<ModelMessage>>,
-    /// The name of the model in use.
-    pub model_name: Arc<str>,
-    /// The run's id.
-    pub run_id: Arc<str>,
-    /// How many model requests the run has made.
-    pub run_step: u64,
-    /// How many times the current tool (or output) has been retried.
-    pub retry: u32,
-    /// How many retries the current tool (or output) is allowed.
-    pub max_retries: u32,
-    /// The tool being called, in a tool.
-    pub tool_name: Option<String>,
-    /// The id of the call being answered, in a tool.
-    pub tool_call_id: Option<String>,
+    deps: Arc<D>,
+    usage: RunUsage,
+    messages: Arc<Vec<ModelMessage>>,
+    model_name: Arc<str>,
+    run_id: Arc<str>,
+    run_step: u64,
+    retry: u32,
+    max_retries: u32,
+    tool_name: Option<String>,
+    tool_call_id: Option<String>,
 }
 
 impl<D> Clone for RunContext<D> {
     fn clone(&self) -> Self {
-        RunContext {
-            deps: Arc::clone(&self.deps),
-            usage: self.usage.clone(),
-            messages: Arc::clone(&self.messages),
-            model_name: Arc::clone(&self.model_name),
-            run_id: Arc::clone(&self.run_id),
-            run_step: self.run_step,
-            retry: self.retry,
-            max_retries: self.max_retries,
-            tool_name: self.tool_name.clone(),
-            tool_call_id: self.tool_call_id.clone(),
-        }
+        self.with_deps(Arc::clone(&self.deps))
     }
 }
 
@@ -72,9 +61,124 @@ impl<D> std::fmt::Debug for RunContext<D> {
 }
 
 impl<D> RunContext<D> {
+    /// A context with these dependencies, no history, no usage, step 0, and no tool
+    /// call: what a unit test of a tool needs. Change it with the `with_` methods.
+    pub fn new(deps: D) -> Self {
+        Self::from_shared(Arc::new(deps))
+    }
+
+    /// [`new`](Self::new) with dependencies that are already shared.
+    pub fn from_shared(deps: Arc<D>) -> Self {
+        RunContext {
+            deps,
+            usage: RunUsage::default(),
+            messages: Arc::new(Vec::new()),
+            model_name: Arc::from(""),
+            run_id: Arc::from(""),
+            run_step: 0,
+            retry: 0,
+            max_retries: 0,
+            tool_name: None,
+            tool_call_id: None,
+        }
+    }
+
     /// The dependencies.
     pub fn deps(&self) -> &D {
         &self.deps
+    }
+
+    /// The dependencies, shared.
+    pub fn shared_deps(&self) -> &Arc<D> {
+        &self.deps
+    }
+
+    /// Usage of the run so far.
+    pub fn usage(&self) -> &RunUsage {
+        &self.usage
+    }
+
+    /// The conversation so far.
+    pub fn messages(&self) -> &[ModelMessage] {
+        &self.messages
+    }
+
+    /// The name of the model in use.
+    pub fn model_name(&self) -> &str {
+        &self.model_name
+    }
+
+    /// The run's id.
+    pub fn run_id(&self) -> &str {
+        &self.run_id
+    }
+
+    /// How many model requests the run has made.
+    pub fn run_step(&self) -> u64 {
+        self.run_step
+    }
+
+    /// How many times the current tool (or output) has been retried.
+    pub fn retry(&self) -> u32 {
+        self.retry
+    }
+
+    /// How many retries the current tool (or output) is allowed.
+    pub fn max_retries(&self) -> u32 {
+        self.max_retries
+    }
+
+    /// The tool being called, in a tool (or the output tool, in an output validator).
+    pub fn tool_name(&self) -> Option<&str> {
+        self.tool_name.as_deref()
+    }
+
+    /// The id of the call being answered, in a tool.
+    pub fn tool_call_id(&self) -> Option<&str> {
+        self.tool_call_id.as_deref()
+    }
+
+    /// With this usage.
+    pub fn with_usage(mut self, usage: RunUsage) -> Self {
+        self.usage = usage;
+        self
+    }
+
+    /// With this conversation.
+    pub fn with_messages(mut self, messages: impl Into<Arc<Vec<ModelMessage>>>) -> Self {
+        self.messages = messages.into();
+        self
+    }
+
+    /// With this model name.
+    pub fn with_model_name(mut self, name: impl Into<Arc<str>>) -> Self {
+        self.model_name = name.into();
+        self
+    }
+
+    /// With this run id and step.
+    pub fn with_run(mut self, run_id: impl Into<Arc<str>>, run_step: u64) -> Self {
+        self.run_id = run_id.into();
+        self.run_step = run_step;
+        self
+    }
+
+    /// With these retry counts.
+    pub fn with_retries(mut self, retry: u32, max_retries: u32) -> Self {
+        self.retry = retry;
+        self.max_retries = max_retries;
+        self
+    }
+
+    /// As seen by a call of `tool_name` with id `tool_call_id`.
+    pub fn with_tool_call(
+        mut self,
+        tool_name: impl Into<String>,
+        tool_call_id: impl Into<String>,
+    ) -> Self {
+        self.tool_name = Some(tool_name.into());
+        self.tool_call_id = Some(tool_call_id.into());
+        self
     }
 
     /// The same context with other dependencies.
@@ -140,15 +244,38 @@ impl ToolError {
     }
 }
 
+/// Why a tool call, an output or a validator was not accepted: the model is asked
+/// again with this feedback.
+#[derive(Debug)]
+pub(crate) enum Rejection {
+    /// The arguments (or the output) did not validate.
+    Invalid(ValidationErrors),
+    /// A tool or validator asked for a retry with this message.
+    Retry(String),
+}
+
 /// Why a tool call did not produce a value.
 #[derive(Debug)]
 pub(crate) enum ToolCallError {
-    /// The arguments did not validate.
-    Validation(ValidationErrors),
-    /// The tool asked for a retry.
-    Retry(String),
-    /// The tool failed.
+    /// Sent back to the model for another try.
+    Rejected(Rejection),
+    /// The run ends with this error.
     Failed(Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl From<ToolError> for ToolCallError {
+    fn from(e: ToolError) -> Self {
+        match e {
+            ToolError::Retry(m) => ToolCallError::Rejected(Rejection::Retry(m)),
+            ToolError::Failed(e) => ToolCallError::Failed(e),
+        }
+    }
+}
+
+impl From<ValidationErrors> for ToolCallError {
+    fn from(e: ValidationErrors) -> Self {
+        ToolCallError::Rejected(Rejection::Invalid(e))
+    }
 }
 
 type CallFn<D> =
@@ -256,15 +383,12 @@ impl<D: Send + Sync + 'static> Tool<D> {
               -> BoxFuture<'static, Result<Value, ToolCallError>> {
             let f = Arc::clone(&f);
             Box::pin(async move {
-                let args: A = from_value(&args).map_err(ToolCallError::Validation)?;
+                let args: A = from_value(&args)?;
                 match f(ctx, args).await {
                     Ok(v) => {
                         serde_json::to_value(v).map_err(|e| ToolCallError::Failed(Box::new(e)))
                     }
-                    Err(e) => Err(match e.into() {
-                        ToolError::Retry(m) => ToolCallError::Retry(m),
-                        ToolError::Failed(e) => ToolCallError::Failed(e),
-                    }),
+                    Err(e) => Err(ToolCallError::from(e.into())),
                 }
             })
         };

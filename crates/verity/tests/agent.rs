@@ -66,8 +66,8 @@ struct Weather {
 /// * `city` - The city to look up.
 #[tool]
 async fn get_weather(ctx: &RunContext<Weather>, city: String) -> String {
-    ctx.deps.calls.fetch_add(1, Ordering::SeqCst);
-    format!("21 {} in {city}", ctx.deps.unit)
+    ctx.deps().calls.fetch_add(1, Ordering::SeqCst);
+    format!("21 {} in {city}", ctx.deps().unit)
 }
 
 #[tokio::test]
@@ -104,7 +104,7 @@ async fn tool_loop_with_deps_and_dynamic_instructions() {
         .deps_type::<Weather>()
         .instructions("Be brief.")
         .instructions_fn(|ctx: RunContext<Weather>| async move {
-            format!("Use {} (step {}).", ctx.deps.unit, ctx.run_step)
+            format!("Use {} (step {}).", ctx.deps().unit, ctx.run_step())
         })
         .tool(GetWeather)
         .build();
@@ -112,10 +112,7 @@ async fn tool_loop_with_deps_and_dynamic_instructions() {
         unit: "celsius",
         calls: AtomicUsize::new(0),
     };
-    let result = agent
-        .run_with("Weather in Paris?", RunOptions::new(deps))
-        .await
-        .unwrap();
+    let result = agent.run("Weather in Paris?").deps(deps).await.unwrap();
     assert_eq!(result.output, "It is 21 celsius in Paris");
     assert_eq!(result.usage().requests, 2);
     assert_eq!(result.usage().tool_calls, 1);
@@ -332,10 +329,7 @@ async fn usage_limits_stop_the_run_before_they_are_passed() {
         ),
     ];
     for (limits, expected) in cases {
-        let err = agent
-            .run_with("x", RunOptions::default().usage_limits(limits))
-            .await
-            .unwrap_err();
+        let err = agent.run("x").usage_limits(limits).await.unwrap_err();
         assert!(
             matches!(&err, Error::UsageLimitExceeded(m) if m.contains(expected)),
             "{expected}: {err}"
@@ -416,7 +410,7 @@ async fn output_validator_can_reject_and_fix() {
         .output::<CityLocation>()
         .output_validator(|ctx: RunContext<()>, mut out: CityLocation| async move {
             if out.city.eq_ignore_ascii_case("paris") {
-                assert_eq!(ctx.retry, 0);
+                assert_eq!(ctx.retry(), 0);
                 return Err(ModelRetry::new("Paris is not the answer"));
             }
             out.city = out.city.to_uppercase();
@@ -621,7 +615,7 @@ async fn prepare_hook_changes_or_drops_tools() {
         |_ctx: RunContext<bool>, _: NoArgs| async move { Ok::<_, ToolError>(1) },
     )
     .with_prepare(|ctx, mut def| {
-        def.name = format!("kept_{}", ctx.deps);
+        def.name = format!("kept_{}", ctx.deps());
         Some(def)
     });
     let dropped = Tool::new(
@@ -629,26 +623,15 @@ async fn prepare_hook_changes_or_drops_tools() {
         "Dropped.",
         |_ctx: RunContext<bool>, _: NoArgs| async move { Ok::<_, ToolError>(1) },
     )
-    .with_prepare(|ctx, def| (!*ctx.deps).then_some(def));
+    .with_prepare(|ctx, def| (!*ctx.deps()).then_some(def));
     let agent = Agent::builder(model)
         .deps_type::<bool>()
         .tool(kept)
         .tool(dropped)
         .build();
+    assert_eq!(agent.run("x").deps(true).await.unwrap().output, "kept_true");
     assert_eq!(
-        agent
-            .run_with("x", RunOptions::new(true))
-            .await
-            .unwrap()
-            .output,
-        "kept_true"
-    );
-    assert_eq!(
-        agent
-            .run_with("x", RunOptions::new(false))
-            .await
-            .unwrap()
-            .output,
+        agent.run("x").deps(false).await.unwrap().output,
         "kept_false,dropped"
     );
 }
@@ -666,10 +649,8 @@ async fn settings_merge_model_agent_run() {
         .settings(ModelSettings::new().temperature(0.2).max_tokens(5))
         .build();
     let out = agent
-        .run_with(
-            "x",
-            RunOptions::default().settings(ModelSettings::new().max_tokens(9).seed(1)),
-        )
+        .run("x")
+        .settings(ModelSettings::new().max_tokens(9).seed(1))
         .await
         .unwrap()
         .output;
@@ -718,19 +699,19 @@ async fn fallback_model_moves_on_only_for_chosen_errors() {
 fn run_sync_works_from_plain_threads_and_inside_a_runtime() {
     let agent = Agent::builder("test").build();
     assert_eq!(
-        agent.run_sync("hi").unwrap().output,
+        agent.run("hi").blocking().unwrap().output,
         "success (no tool calls)"
     );
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
-    let out = rt.block_on(async { agent.run_sync("hi").unwrap().output });
+    let out = rt.block_on(async { agent.run("hi").blocking().unwrap().output });
     assert_eq!(out, "success (no tool calls)");
     let rt = tokio::runtime::Runtime::new().unwrap();
     let out = rt.block_on(async {
         let agent = agent.clone();
-        tokio::spawn(async move { agent.run_sync("hi").unwrap().output })
+        tokio::spawn(async move { agent.run("hi").blocking().unwrap().output })
             .await
             .unwrap()
     });
@@ -775,10 +756,8 @@ async fn multimodal_prompt_and_history_continuation() {
         first.output
     );
     let second = agent
-        .run_with(
-            "again",
-            RunOptions::default().message_history(first.all_messages().to_vec()),
-        )
+        .run("again")
+        .message_history(first.all_messages().to_vec())
         .await
         .unwrap();
     assert_eq!(second.output, "3:\"again\"");
@@ -799,6 +778,6 @@ fn a_run_future_that_has_not_started_is_small() {
         "{} bytes",
         std::mem::size_of_val(&run)
     );
-    let started = agent.iter("hello", RunOptions::default());
+    let started = agent.run("hello").iter();
     assert!(std::mem::size_of_val(&started) < 1024);
 }

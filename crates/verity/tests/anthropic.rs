@@ -279,7 +279,7 @@ async fn stream_errors_and_overload_are_typed() {
     let sse = "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"m\",\"usage\":{\"input_tokens\":1}}}\n\nevent: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\",\"message\":\"Overloaded\"}}\n\n";
     let server = MockServer::start(vec![Canned::sse(sse)]).await;
     let agent = Agent::builder(model(&server.url().replace("/v1", ""))).build();
-    match agent.run_stream("hi").finish().await.unwrap_err() {
+    match agent.run("hi").stream().finish().await.unwrap_err() {
         Error::ModelHttp { status, body, .. } => {
             assert_eq!(status, 529);
             assert!(body.contains("Overloaded"));

@@ -118,7 +118,7 @@ async fn run(model: ModelRef, stream: bool, settings: ModelSettings) -> verity::
     let agent = Agent::builder(model).settings(settings).build();
     let fut = async move {
         if stream {
-            agent.run_stream("hi").finish().await.map(|r| r.output)
+            agent.run("hi").stream().finish().await.map(|r| r.output)
         } else {
             agent.run("hi").await.map(|r| r.output)
         }

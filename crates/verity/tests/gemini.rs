@@ -304,7 +304,7 @@ async fn vertex_service_account_tokens_authorize_requests() {
         Some("Bearer ya29.from-service-account")
     );
     // streamed requests carry the (cached) token too
-    let streamed = agent.run_stream("Where?").finish().await.unwrap();
+    let streamed = agent.run("Where?").stream().finish().await.unwrap();
     assert_eq!(streamed.output, "In New Zealand.");
     let sent = server.received();
     assert_eq!(sent.len(), 3, "the token was fetched once");

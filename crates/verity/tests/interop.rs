@@ -182,10 +182,9 @@ fn a_verity_run_continues_a_pydantic_ai_history() {
     };
     let agent = Agent::builder(TestModel::new().with_output_text("third")).build();
     let result = agent
-        .run_sync_with(
-            "And once more",
-            RunOptions::default().message_history(history.clone()),
-        )
+        .run("And once more")
+        .message_history(history.clone())
+        .blocking()
         .unwrap();
     assert_eq!(result.output, "third");
     assert_eq!(result.all_messages().len(), history.len() + 2);

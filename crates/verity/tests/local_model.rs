@@ -128,7 +128,7 @@ async fn native_structured_output_is_a_city_location() {
 async fn streamed_deltas_join_to_the_final_text() {
     let Some(url) = local_model_url() else { return };
     let agent = Agent::builder(model(&url)).settings(settings()).build();
-    let mut run = agent.run_stream("Name three colours.");
+    let mut run = agent.run("Name three colours.").stream();
     let deltas: Vec<String> = run.stream_text_deltas().map(|d| d.unwrap()).collect().await;
     assert!(deltas.len() > 1, "more than one delta: {deltas:?}");
     assert_eq!(deltas.concat(), *run.output().unwrap());
@@ -182,7 +182,7 @@ async fn the_same_agent_through_the_anthropic_wire_api() {
     assert!(response.provider_response_id.is_some());
 
     // streamed: deltas join to the output
-    let mut run = agent.run_stream("Name three colours.");
+    let mut run = agent.run("Name three colours.").stream();
     let deltas: Vec<String> = run.stream_text_deltas().map(|d| d.unwrap()).collect().await;
     assert!(deltas.len() > 1);
     assert_eq!(deltas.concat(), *run.output().unwrap());

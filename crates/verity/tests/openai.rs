@@ -327,7 +327,8 @@ async fn streamed_run_against_a_server() {
         })
         .build();
     let result = agent
-        .run_stream("Weather in Paris?")
+        .run("Weather in Paris?")
+        .stream()
         .finish()
         .await
         .unwrap();
@@ -425,7 +426,7 @@ async fn a_stream_cut_midway_is_a_typed_error() {
     let sse = "data: {\"id\":\"c\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hel\"}}]}\n\ndata: {\"id\":\"c\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"lo\"}}]}\n\ndata: [DONE]\n\n";
     let server = MockServer::start(vec![Canned::sse(sse).delivery(Delivery::CutAfter(60))]).await;
     let agent = Agent::builder(OpenAIChatModel::new("gpt-4o", provider(&server.url()))).build();
-    let mut run = agent.run_stream("hi");
+    let mut run = agent.run("hi").stream();
     let items: Vec<verity::Result<String>> =
         futures::StreamExt::collect(run.stream_text_deltas()).await;
     assert!(
@@ -438,7 +439,7 @@ async fn a_stream_cut_midway_is_a_typed_error() {
         "data: {\"id\":\"c\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hel\"}}]}\n\n";
     let server = MockServer::start(vec![Canned::sse(sse)]).await;
     let agent = Agent::builder(OpenAIChatModel::new("gpt-4o", provider(&server.url()))).build();
-    let err = agent.run_stream("hi").finish().await.unwrap_err();
+    let err = agent.run("hi").stream().finish().await.unwrap_err();
     assert!(matches!(err, Error::ModelApi { .. }), "{err}");
 }
 

@@ -122,7 +122,7 @@ fn text_then_split_tool_call() -> FunctionModel {
 async fn text_before_a_split_tool_call_is_not_the_answer() {
     let calls = Arc::new(AtomicUsize::new(0));
     let agent = weather_agent(text_then_split_tool_call(), Arc::clone(&calls));
-    let mut run = agent.run_stream("Weather in Paris?");
+    let mut run = agent.run("Weather in Paris?").stream();
     let texts: Vec<String> = run.stream_text().map(|t| t.unwrap()).collect().await;
     assert_eq!(calls.load(Ordering::SeqCst), 1, "the tool ran");
     assert_eq!(run.output().unwrap(), "It is sunny in Paris.");
@@ -144,7 +144,8 @@ async fn streamed_and_non_streamed_runs_agree() {
     let agent = weather_agent(model, Arc::new(AtomicUsize::new(0)));
     let plain = agent.run("Weather in Paris?").await.unwrap();
     let streamed = agent
-        .run_stream("Weather in Paris?")
+        .run("Weather in Paris?")
+        .stream()
         .finish()
         .await
         .unwrap();
@@ -159,7 +160,7 @@ async fn streamed_and_non_streamed_runs_agree() {
 #[tokio::test]
 async fn events_cover_parts_tool_calls_results_and_final_result() {
     let agent = weather_agent(text_then_split_tool_call(), Arc::new(AtomicUsize::new(0)));
-    let mut run = agent.run_stream("Weather in Paris?");
+    let mut run = agent.run("Weather in Paris?").stream();
     let events: Vec<AgentEvent> = run.stream_events().map(|e| e.unwrap()).collect().await;
     let kinds: Vec<&str> = events
         .iter()
@@ -170,6 +171,7 @@ async fn events_cover_parts_tool_calls_results_and_final_result() {
             AgentEvent::ModelResponse(_) => "response",
             AgentEvent::FunctionToolCall(_) => "call",
             AgentEvent::FunctionToolResult(_) => "result",
+            _ => "other",
         })
         .collect();
     let pos = |k: &str| kinds.iter().position(|x| *x == k).unwrap();
@@ -212,7 +214,7 @@ async fn text_deltas_join_to_the_text() {
         ])
     });
     let agent = Agent::builder(model).build();
-    let mut run = agent.run_stream("x");
+    let mut run = agent.run("x").stream();
     let deltas: Vec<String> = run.stream_text_deltas().map(|d| d.unwrap()).collect().await;
     assert_eq!(deltas, ["# Title\n\n", "Some ", "*markdown*."]);
     assert_eq!(run.output().unwrap(), "# Title\n\nSome *markdown*.");
@@ -247,7 +249,7 @@ fn profile_model() -> FunctionModel {
 #[tokio::test]
 async fn structured_output_streams_partial_values() {
     let agent = Agent::builder(profile_model()).output::<Profile>().build();
-    let mut run = agent.run_stream("Who?");
+    let mut run = agent.run("Who?").stream();
     let partials: Vec<Profile> = run.stream_output().map(|p| p.unwrap()).collect().await;
     let expected = agent.run("Who?").await.unwrap().output;
     assert!(partials.len() > 5, "many partial states: {partials:?}");
@@ -288,7 +290,7 @@ async fn native_structured_output_streams_partial_values_from_text() {
         .output::<Profile>()
         .output_mode(OutputMode::Native)
         .build();
-    let mut run = agent.run_stream("Who?");
+    let mut run = agent.run("Who?").stream();
     let partials: Vec<Profile> = run.stream_output().map(|p| p.unwrap()).collect().await;
     assert!(partials.iter().any(|p| p.name.as_deref() == Some("Gr")));
     assert_eq!(partials.last().unwrap().city.as_deref(), Some("Arlington"));
@@ -307,13 +309,13 @@ async fn a_stream_that_errors_midway_gives_a_typed_error() {
         ])
     });
     let agent = Agent::builder(model).build();
-    let mut run = agent.run_stream("x");
+    let mut run = agent.run("x").stream();
     let items: Vec<Result<String>> = run.stream_text().collect().await;
     assert_eq!(items.len(), 2);
     assert_eq!(items[0].as_ref().unwrap(), "partial ");
     assert!(matches!(items[1], Err(Error::ModelApi { .. })));
     assert!(run.result().is_none());
-    let err = agent.run_stream("x").finish().await.unwrap_err();
+    let err = agent.run("x").stream().finish().await.unwrap_err();
     assert!(err.to_string().contains("connection reset"));
 }
 
@@ -324,7 +326,7 @@ async fn malformed_stream_events_are_errors_not_panics() {
         stream::iter(vec![text("hi"), tool_delta(0, None, "{", None)])
     });
     let agent = Agent::builder(model).build();
-    let result = agent.run_stream("x").finish().await;
+    let result = agent.run("x").stream().finish().await;
     // a tool-call delta with no name starts a nameless call: the run treats it as an
     // unknown tool and asks again, until the retries are spent: an error, no panic
     assert!(result.is_err());
@@ -354,7 +356,7 @@ async fn dropping_a_stream_aborts_the_model_request() {
     let d = Arc::clone(&dropped);
     let model = FunctionModel::new_stream(move |_, _| endless(Arc::clone(&d)));
     let agent = Agent::builder(model).build();
-    let mut run = agent.run_stream("x");
+    let mut run = agent.run("x").stream();
     {
         let mut text = run.stream_text_deltas();
         assert_eq!(text.next().await.unwrap().unwrap(), "first");
@@ -397,7 +399,7 @@ async fn end_strategy_decides_pending_tool_calls_in_a_stream() {
             .output::<Profile>()
             .end_strategy(strategy)
             .build();
-        let result = agent.run_stream("x").finish().await.unwrap();
+        let result = agent.run("x").stream().finish().await.unwrap();
         assert_eq!(result.output.name.as_deref(), Some("X"));
         assert_eq!(calls.load(Ordering::SeqCst), expected, "{strategy:?}");
     }
@@ -406,7 +408,7 @@ async fn end_strategy_decides_pending_tool_calls_in_a_stream() {
 #[tokio::test]
 async fn iter_steps_through_nodes_and_can_change_and_stop() {
     let agent = weather_agent(text_then_split_tool_call(), Arc::new(AtomicUsize::new(0)));
-    let mut run = agent.iter("Weather in Paris?", RunOptions::default());
+    let mut run = agent.run("Weather in Paris?").iter();
     let mut node = AgentNode::UserPrompt;
     let mut seen = Vec::new();
     let output = loop {
@@ -416,6 +418,7 @@ async fn iter_steps_through_nodes_and_can_change_and_stop() {
             AgentNode::ModelRequest(_) => "model_request",
             AgentNode::CallTools(_) => "call_tools",
             AgentNode::End(_) => "end",
+            _ => "other",
         });
         if let AgentNode::ModelRequest(req) = &mut node {
             // change state between steps: add a note to every request
@@ -446,7 +449,7 @@ async fn iter_steps_through_nodes_and_can_change_and_stop() {
     );
 
     // stopping early: just drop the run after the first model response
-    let mut run = agent.iter("Weather?", RunOptions::default());
+    let mut run = agent.run("Weather?").iter();
     let node = run.next(AgentNode::UserPrompt).await.unwrap();
     let node = run.next(node).await.unwrap();
     assert!(matches!(node, AgentNode::CallTools(_)));

@@ -23,7 +23,7 @@ type FallbackOn = Arc<dyn Fn(&Error) -> bool + Send + Sync>;
 /// });
 /// let model = FallbackModel::new([flaky.into_model(), TestModel::new().into_model()]);
 /// let agent = Agent::builder(model).build();
-/// assert_eq!(agent.run_sync("hi").unwrap().output, "success (no tool calls)");
+/// assert_eq!(agent.run("hi").blocking().unwrap().output, "success (no tool calls)");
 /// ```
 #[derive(Clone)]
 pub struct FallbackModel {

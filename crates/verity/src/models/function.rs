@@ -103,7 +103,7 @@ enum Behaviour {
 ///     ModelResponse::text(format!("{} messages so far", messages.len()))
 /// });
 /// let agent = Agent::builder(model).build();
-/// assert_eq!(agent.run_sync("hi").unwrap().output, "1 messages so far");
+/// assert_eq!(agent.run("hi").blocking().unwrap().output, "1 messages so far");
 /// ```
 #[derive(Clone)]
 pub struct FunctionModel {

@@ -1,0 +1,502 @@
+//! [`Agent`]: instructions, tools and an output type around a model, and the run loop.
+//!
+//! - `mod.rs`: the agent, its configuration and builder, and what a run returns;
+//! - `request.rs`: [`RunRequest`], what `agent.run(prompt)` returns;
+//! - `run.rs`: [`AgentRun`], the run's steps and the one loop over them;
+//! - `state.rs`: [`RunState`], the serializable state of a run;
+//! - `tool_calls.rs`: the tool-call step (output calls, function calls, returns).
+
+mod request;
+mod run;
+mod state;
+mod tool_calls;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use futures::future::BoxFuture;
+use schemars::JsonSchema;
+use serde::de::DeserializeOwned;
+
+use crate::error::Result;
+use crate::messages::{ModelMessage, messages_from_json, messages_to_json};
+use crate::model::{IntoModel, ModelProfile, ModelRef, ModelRequestParameters};
+use crate::output::{OutputMode, OutputSpec};
+use crate::settings::ModelSettings;
+use crate::tools::{IntoTool, RunContext, Tool, ToolError};
+use crate::usage::{RunUsage, UsageLimits};
+
+pub use request::{DefaultDeps, DepsSource, RunRequest, WithDeps};
+pub use run::{AgentNode, AgentRun};
+pub use state::RunState;
+
+/// What to do with other tool calls once a final result is found in a response.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum EndStrategy {
+    /// Stop at the first valid output; other tool calls are not run.
+    #[default]
+    Early,
+    /// Run every function tool call of the response, then end.
+    Exhaustive,
+}
+
+type TextFn<D> = Arc<dyn Fn(RunContext<D>) -> BoxFuture<'static, String> + Send + Sync>;
+type ValidatorFn<D, O> =
+    Arc<dyn Fn(RunContext<D>, O) -> BoxFuture<'static, Result<O, ToolError>> + Send + Sync>;
+
+/// Instructions or a system prompt: fixed text, or computed from the run context.
+enum Text<D> {
+    Static(String),
+    Dynamic(TextFn<D>),
+}
+
+impl<D: Send + Sync + 'static> Text<D> {
+    async fn render(&self, ctx: &RunContext<D>) -> String {
+        match self {
+            Text::Static(s) => s.clone(),
+            Text::Dynamic(f) => f(ctx.clone()).await,
+        }
+    }
+
+    fn map_unit_deps<E: Send + Sync + 'static>(self, unit: Arc<D>) -> Text<E> {
+        match self {
+            Text::Static(s) => Text::Static(s),
+            Text::Dynamic(f) => Text::Dynamic(Arc::new(move |ctx: RunContext<E>| {
+                f(ctx.with_deps(Arc::clone(&unit)))
+            })),
+        }
+    }
+}
+
+/// The parts of an agent's configuration that depend on neither the deps nor the
+/// output type.
+struct Common {
+    name: Option<String>,
+    model: ModelRef,
+    output_retries: u32,
+    tool_retries: u32,
+    settings: ModelSettings,
+    usage_limits: UsageLimits,
+    end_strategy: EndStrategy,
+}
+
+/// An agent's whole configuration, moved as one value from the builder into the agent.
+struct AgentConfig<D, O> {
+    common: Common,
+    instructions: Vec<Text<D>>,
+    system_prompts: Vec<Text<D>>,
+    tools: Vec<Tool<D>>,
+    output: OutputSpec<O>,
+    output_validators: Vec<ValidatorFn<D, O>>,
+}
+
+/// What an agent holds: its configuration and the request parameters built from it.
+struct AgentInner<D, O> {
+    config: AgentConfig<D, O>,
+    /// Request parameters for the last model profile seen (built once, shared by runs).
+    params_cache: ParamsCache,
+}
+
+type ParamsCache =
+    std::sync::Mutex<Option<(ModelProfile, Arc<ModelRequestParameters>, Option<String>)>>;
+
+/// An agent: a model, instructions, tools and a typed output.
+///
+/// `D` is the type of the dependencies handed to tools, instruction functions and
+/// output validators through [`RunContext`]; `O` is the output type (`String` for text).
+/// Cloning is cheap.
+///
+/// ```
+/// use verity::prelude::*;
+///
+/// #[derive(Debug, serde::Deserialize, schemars::JsonSchema)]
+/// struct CityLocation {
+///     city: String,
+///     country: String,
+/// }
+///
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// let agent = Agent::builder(TestModel::new())
+///     .instructions("Be concise.")
+///     .output::<CityLocation>()
+///     .build();
+/// let result = agent.run("Where were the olympics held in 2012?").await.unwrap();
+/// println!("{:?} {:?}", result.output, result.usage());
+/// # })
+/// ```
+pub struct Agent<D = (), O = String> {
+    inner: Arc<AgentInner<D, O>>,
+}
+
+impl<D, O> Clone for Agent<D, O> {
+    fn clone(&self) -> Self {
+        Agent {
+            inner: Arc::clone(&self.inner),
+        }
+    }
+}
+
+impl<D, O> std::fmt::Debug for Agent<D, O> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let config = &self.inner.config;
+        f.debug_struct("Agent")
+            .field("name", &config.common.name)
+            .field("model", &config.common.model.model_name())
+            .field(
+                "tools",
+                &config.tools.iter().map(Tool::name).collect::<Vec<_>>(),
+            )
+            .field("output", &config.output)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Agent<(), String> {
+    /// Start building an agent on a model: any [`Model`](crate::Model) or a
+    /// [`ModelRef`] (model strings resolve through
+    /// [`infer_model`](crate::model::infer_model)).
+    pub fn builder(model: impl IntoModel) -> AgentBuilder<(), String> {
+        AgentBuilder {
+            config: AgentConfig {
+                common: Common {
+                    name: None,
+                    model: model.into_model(),
+                    output_retries: 1,
+                    tool_retries: 1,
+                    settings: ModelSettings::default(),
+                    usage_limits: UsageLimits::default(),
+                    end_strategy: EndStrategy::Early,
+                },
+                instructions: Vec::new(),
+                system_prompts: Vec::new(),
+                tools: Vec::new(),
+                output: OutputSpec::text(),
+                output_validators: Vec::new(),
+            },
+            state: std::marker::PhantomData,
+        }
+    }
+}
+
+/// The states of an [`AgentBuilder`]: whether the output type may still change.
+pub mod builder_state {
+    /// The output type may still change ([`output`](super::AgentBuilder::output)),
+    /// and so may the deps type; no output validator has been added yet.
+    #[derive(Debug)]
+    pub struct OutputOpen;
+    /// An output validator was added: the output type is fixed from here on.
+    #[derive(Debug)]
+    pub struct OutputFixed;
+}
+
+use builder_state::{OutputFixed, OutputOpen};
+
+/// Builds an [`Agent`]. The deps type ([`deps_type`](Self::deps_type)) and the output
+/// type ([`output`](Self::output)) are chosen before the first
+/// [`output_validator`](Self::output_validator): after it they cannot change, so a
+/// validator is never dropped by a later change of type.
+///
+/// ```compile_fail
+/// use verity::prelude::*;
+/// #[derive(serde::Deserialize, schemars::JsonSchema)]
+/// struct Answer { value: i64 }
+/// // an output validator fixes the output type: `.output()` after it does not compile
+/// let agent = Agent::builder(TestModel::new())
+///     .output_validator(|_ctx, text: String| async move { Ok::<_, ModelRetry>(text) })
+///     .output::<Answer>()
+///     .build();
+/// ```
+pub struct AgentBuilder<D, O, S = OutputOpen> {
+    config: AgentConfig<D, O>,
+    state: std::marker::PhantomData<S>,
+}
+
+impl<O: Send + Sync + 'static> AgentBuilder<(), O, OutputOpen> {
+    /// Set the type of the dependencies given to each run. Tools and instruction
+    /// functions added earlier (which saw `()`) keep working.
+    pub fn deps_type<E: Send + Sync + 'static>(self) -> AgentBuilder<E, O, OutputOpen> {
+        let unit = Arc::new(());
+        let c = self.config;
+        let map_texts = |texts: Vec<Text<()>>| -> Vec<Text<E>> {
+            texts
+                .into_iter()
+                .map(|t| t.map_unit_deps(Arc::clone(&unit)))
+                .collect()
+        };
+        AgentBuilder {
+            config: AgentConfig {
+                common: c.common,
+                instructions: map_texts(c.instructions),
+                system_prompts: map_texts(c.system_prompts),
+                tools: c
+                    .tools
+                    .into_iter()
+                    .map(|t| t.map_deps(Arc::clone(&unit)))
+                    .collect(),
+                output: c.output,
+                // no validator exists in this state
+                output_validators: Vec::new(),
+            },
+            state: std::marker::PhantomData,
+        }
+    }
+}
+
+impl<D: Send + Sync + 'static, O: Send + Sync + 'static> AgentBuilder<D, O, OutputOpen> {
+    /// Produce structured output of type `T` (through an output tool unless another mode
+    /// is chosen).
+    pub fn output<T>(self) -> AgentBuilder<D, T, OutputOpen>
+    where
+        T: DeserializeOwned + JsonSchema + Send + Sync + 'static,
+    {
+        self.output_spec(OutputSpec::<T>::structured())
+    }
+
+    /// Produce output as described by `spec`.
+    pub fn output_spec<T: Send + Sync + 'static>(
+        self,
+        spec: OutputSpec<T>,
+    ) -> AgentBuilder<D, T, OutputOpen> {
+        let c = self.config;
+        AgentBuilder {
+            config: AgentConfig {
+                common: c.common,
+                instructions: c.instructions,
+                system_prompts: c.system_prompts,
+                tools: c.tools,
+                output: spec,
+                // no validator exists in this state
+                output_validators: Vec::new(),
+            },
+            state: std::marker::PhantomData,
+        }
+    }
+}
+
+impl<D: Send + Sync + 'static, O: Send + Sync + 'static, S> AgentBuilder<D, O, S> {
+    /// Name the agent.
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.config.common.name = Some(name.into());
+        self
+    }
+
+    /// Add static instructions (sent with every request, never stored as history parts).
+    pub fn instructions(mut self, text: impl Into<String>) -> Self {
+        self.config.instructions.push(Text::Static(text.into()));
+        self
+    }
+
+    /// Add instructions computed from the run context before every request.
+    pub fn instructions_fn<F, Fut>(mut self, f: F) -> Self
+    where
+        F: Fn(RunContext<D>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = String> + Send + 'static,
+    {
+        self.config
+            .instructions
+            .push(Text::Dynamic(Arc::new(move |ctx| Box::pin(f(ctx)))));
+        self
+    }
+
+    /// Add a static system prompt (stored in the history as a part).
+    pub fn system_prompt(mut self, text: impl Into<String>) -> Self {
+        self.config.system_prompts.push(Text::Static(text.into()));
+        self
+    }
+
+    /// Add a system prompt computed from the run context at the start of a run.
+    pub fn system_prompt_fn<F, Fut>(mut self, f: F) -> Self
+    where
+        F: Fn(RunContext<D>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = String> + Send + 'static,
+    {
+        self.config
+            .system_prompts
+            .push(Text::Dynamic(Arc::new(move |ctx| Box::pin(f(ctx)))));
+        self
+    }
+
+    /// Add a tool: a [`Tool`] or a function marked with [`#[tool]`](crate::tool).
+    pub fn tool(mut self, tool: impl IntoTool<D>) -> Self {
+        self.config.tools.push(tool.into_tool());
+        self
+    }
+
+    /// Add a tool from a closure taking the run context and a typed arguments struct.
+    pub fn tool_fn<A, T, E, F, Fut>(
+        self,
+        name: impl Into<String>,
+        description: impl Into<String>,
+        f: F,
+    ) -> Self
+    where
+        A: DeserializeOwned + JsonSchema + Send + 'static,
+        T: serde::Serialize,
+        E: Into<ToolError>,
+        F: Fn(RunContext<D>, A) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = std::result::Result<T, E>> + Send + 'static,
+    {
+        self.tool(Tool::new(name, description, f))
+    }
+
+    /// Choose how structured output is requested (tool, native or prompted).
+    pub fn output_mode(mut self, mode: OutputMode) -> Self {
+        self.config.output = self.config.output.with_mode(mode);
+        self
+    }
+
+    /// Add an output validator: it may fix the output, or reject it with
+    /// [`ModelRetry`](crate::ModelRetry) to make the model try again. From here on the
+    /// output and deps types are fixed.
+    pub fn output_validator<F, Fut, E>(mut self, f: F) -> AgentBuilder<D, O, OutputFixed>
+    where
+        F: Fn(RunContext<D>, O) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = std::result::Result<O, E>> + Send + 'static,
+        E: Into<ToolError>,
+    {
+        let f = Arc::new(f);
+        self.config.output_validators.push(Arc::new(move |ctx, o| {
+            let fut = f(ctx, o);
+            Box::pin(async move { fut.await.map_err(Into::into) })
+        }));
+        AgentBuilder {
+            config: self.config,
+            state: std::marker::PhantomData,
+        }
+    }
+
+    /// How many times invalid output is sent back for another try (default 1).
+    pub fn output_retries(mut self, retries: u32) -> Self {
+        self.config.common.output_retries = retries;
+        self
+    }
+
+    /// How many retries each tool is allowed unless it sets its own (default 1).
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.config.common.tool_retries = retries;
+        self
+    }
+
+    /// Model settings of the agent (laid over the model's, under the run's).
+    pub fn settings(mut self, settings: ModelSettings) -> Self {
+        self.config.common.settings = settings;
+        self
+    }
+
+    /// Usage limits of every run (default: 50 requests).
+    pub fn usage_limits(mut self, limits: UsageLimits) -> Self {
+        self.config.common.usage_limits = limits;
+        self
+    }
+
+    /// What happens to other tool calls once a final result is found.
+    pub fn end_strategy(mut self, strategy: EndStrategy) -> Self {
+        self.config.common.end_strategy = strategy;
+        self
+    }
+
+    /// Finish building.
+    pub fn build(self) -> Agent<D, O> {
+        Agent {
+            inner: Arc::new(AgentInner {
+                config: self.config,
+                params_cache: Default::default(),
+            }),
+        }
+    }
+}
+
+impl<D: Send + Sync + 'static, O: Send + Sync + 'static> Agent<D, O> {
+    /// Start a run on a prompt. The returned [`RunRequest`] takes the run's options
+    /// (deps, history, model, settings, limits) and is then awaited, streamed
+    /// ([`stream`](RunRequest::stream)), stepped through ([`iter`](RunRequest::iter)) or
+    /// run to completion from synchronous code ([`blocking`](RunRequest::blocking)):
+    ///
+    /// ```
+    /// # use verity::prelude::*;
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let agent = Agent::builder(TestModel::new()).deps_type::<String>().build();
+    /// let result = agent.run("hello").deps("a dependency".to_string()).await.unwrap();
+    /// assert_eq!(result.output, "success (no tool calls)");
+    /// # });
+    /// ```
+    pub fn run(&self, prompt: impl Into<crate::messages::UserPrompt>) -> RunRequest<D, O> {
+        RunRequest::new(self.clone(), prompt.into())
+    }
+
+    /// The agent's name.
+    pub fn name(&self) -> Option<&str> {
+        self.inner.config.common.name.as_deref()
+    }
+
+    /// The agent's model.
+    pub fn model(&self) -> &ModelRef {
+        &self.inner.config.common.model
+    }
+
+    /// The agent's output specification.
+    pub fn output_spec(&self) -> &OutputSpec<O> {
+        &self.inner.config.output
+    }
+}
+
+/// The result of a run.
+#[derive(Debug, Clone)]
+pub struct RunResult<O> {
+    /// The validated output.
+    pub output: O,
+    messages: Vec<ModelMessage>,
+    new_message_index: usize,
+    usage: RunUsage,
+    run_id: Arc<str>,
+}
+
+impl<O> RunResult<O> {
+    /// Usage of the run.
+    pub fn usage(&self) -> &RunUsage {
+        &self.usage
+    }
+    /// The whole conversation, history included.
+    pub fn all_messages(&self) -> &[ModelMessage] {
+        &self.messages
+    }
+    /// The messages this run added.
+    pub fn new_messages(&self) -> &[ModelMessage] {
+        self.messages
+            .get(self.new_message_index..)
+            .unwrap_or_default()
+    }
+    /// The whole conversation as JSON in PydanticAI's format.
+    pub fn all_messages_json(&self) -> Result<String> {
+        messages_to_json(&self.messages)
+    }
+    /// This run's messages as JSON in PydanticAI's format.
+    pub fn new_messages_json(&self) -> Result<String> {
+        messages_to_json(self.new_messages())
+    }
+    /// The run's id.
+    pub fn run_id(&self) -> &str {
+        &self.run_id
+    }
+    /// The output, consuming the result.
+    pub fn into_output(self) -> O {
+        self.output
+    }
+}
+
+/// Load a message history from JSON, to pass to [`RunRequest::message_history`].
+pub fn load_messages(json: &str) -> Result<Vec<ModelMessage>> {
+    messages_from_json(json)
+}
+
+/// The final result of a run, with the output tool call that produced it, if any.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FinalResult<O> {
+    /// The validated output.
+    pub output: O,
+    /// The output tool that carried it.
+    pub tool_name: Option<String>,
+    /// The id of that call.
+    pub tool_call_id: Option<String>,
+}

@@ -1,0 +1,417 @@
+//! [`AgentRun`]: a run's steps (user prompt, model request, tool calls) and the one loop
+//! over them that awaited, streamed and blocking runs share.
+
+use std::sync::Arc;
+
+use futures::StreamExt;
+use futures::channel::mpsc::UnboundedSender;
+
+use super::state::RunState;
+use super::{Agent, FinalResult, RunResult, Text};
+use crate::error::Result;
+use crate::messages::{
+    ModelMessage, ModelRequest, ModelRequestPart, ModelResponse, ModelResponsePart,
+    SystemPromptPart, ToolCallPart, UserPrompt, UserPromptPart,
+};
+use crate::model::{ModelRef, ModelRequestParameters};
+use crate::run_stream::AgentEvent;
+use crate::settings::ModelSettings;
+use crate::stream::{ModelStreamEvent, ResponseAccumulator};
+use crate::tools::{RunContext, Tool};
+use crate::usage::{RunUsage, UsageLimits};
+
+/// Where a streamed run's steps send their events.
+pub(crate) type EventSink = UnboundedSender<AgentEvent>;
+
+/// A step of a run, as [`AgentRun::next`] hands them out.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+#[allow(clippy::large_enum_variant)] // nodes are moved once per step
+pub enum AgentNode<O> {
+    /// The start: the user prompt (and system prompts) are turned into a request.
+    UserPrompt,
+    /// A request about to be sent to the model; it may be changed before it is.
+    ModelRequest(ModelRequest),
+    /// A model response whose tool calls and output are about to be handled.
+    CallTools(ModelResponse),
+    /// The run is over.
+    End(FinalResult<O>),
+}
+
+/// A run in progress: step through it with [`next`](Self::next). Made by
+/// [`RunRequest::iter`](super::RunRequest::iter).
+///
+/// ```
+/// # use verity::prelude::*;
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// let agent = Agent::builder(TestModel::new()).build();
+/// let mut run = agent.run("hello").iter();
+/// let mut node = AgentNode::UserPrompt;
+/// let output = loop {
+///     node = run.next(node).await.unwrap();
+///     if let AgentNode::End(result) = node { break result.output; }
+/// };
+/// assert_eq!(output, "success (no tool calls)");
+/// # });
+/// ```
+pub struct AgentRun<D, O> {
+    pub(super) agent: Agent<D, O>,
+    deps: Arc<D>,
+    prompt: Option<UserPrompt>,
+    model: ModelRef,
+    settings: ModelSettings,
+    pub(super) limits: UsageLimits,
+    pub(super) state: RunState,
+    model_name: Arc<str>,
+    /// What the last request offered the model (tools, output mode).
+    pub(super) params: Option<Arc<ModelRequestParameters>>,
+    /// Set for streamed runs: the steps send their events here.
+    pub(super) sink: Option<EventSink>,
+}
+
+/// What a response asks of the run: its tool calls, or (when it has none) its text.
+pub(super) struct Reply {
+    pub(super) calls: Vec<ToolCallPart>,
+    pub(super) text: Option<String>,
+}
+
+impl Reply {
+    /// Copied from a response that goes on into the history.
+    fn of(response: &ModelResponse) -> Self {
+        let calls: Vec<ToolCallPart> = response.tool_calls().cloned().collect();
+        let text = calls.is_empty().then(|| response.text_content()).flatten();
+        Reply { calls, text }
+    }
+
+    /// Taken from a response that is not needed afterwards.
+    fn from_response(response: ModelResponse) -> Self {
+        let text = response
+            .tool_calls()
+            .next()
+            .is_none()
+            .then(|| response.text_content())
+            .flatten();
+        let calls = response
+            .parts
+            .into_iter()
+            .filter_map(|p| match p {
+                ModelResponsePart::ToolCall(c) => Some(c),
+                _ => None,
+            })
+            .collect();
+        Reply { calls, text }
+    }
+}
+
+impl<D: Send + Sync + 'static, O: Send + Sync + 'static> AgentRun<D, O> {
+    /// A run of `agent` with these options, not started.
+    pub(super) fn new(
+        agent: Agent<D, O>,
+        prompt: UserPrompt,
+        deps: D,
+        state: RunState,
+        model: Option<ModelRef>,
+        settings: Option<ModelSettings>,
+        limits: Option<UsageLimits>,
+    ) -> Self {
+        let common = &agent.inner.config.common;
+        let model = model.unwrap_or_else(|| Arc::clone(&common.model));
+        let mut merged = model
+            .settings()
+            .cloned()
+            .unwrap_or_default()
+            .merge(&common.settings);
+        if let Some(run_settings) = &settings {
+            merged = merged.merge(run_settings);
+        }
+        let limits = limits.unwrap_or_else(|| common.usage_limits.clone());
+        let model_name: Arc<str> = Arc::from(model.model_name());
+        AgentRun {
+            agent,
+            deps: Arc::new(deps),
+            prompt: Some(prompt),
+            model,
+            settings: merged,
+            limits,
+            state,
+            model_name,
+            params: None,
+            sink: None,
+        }
+    }
+
+    /// Make this a streamed run whose steps send their events to `sink`.
+    pub(crate) fn set_sink(&mut self, sink: EventSink) {
+        self.sink = Some(sink);
+    }
+
+    /// The agent running.
+    pub(crate) fn agent(&self) -> &Agent<D, O> {
+        &self.agent
+    }
+
+    /// Usage so far.
+    pub fn usage(&self) -> &RunUsage {
+        &self.state.usage
+    }
+
+    /// The conversation so far.
+    pub fn messages(&self) -> &[ModelMessage] {
+        &self.state.messages
+    }
+
+    /// The run's id.
+    pub fn run_id(&self) -> &str {
+        &self.state.run_id
+    }
+
+    /// What the run has done so far (serializable).
+    pub fn state(&self) -> &RunState {
+        &self.state
+    }
+
+    /// Finish the run with an output, as an awaited run does.
+    pub fn into_result(self, output: O) -> RunResult<O> {
+        RunResult {
+            output,
+            messages: Arc::unwrap_or_clone(self.state.messages),
+            new_message_index: self.state.new_message_index,
+            usage: self.state.usage,
+            run_id: self.state.run_id,
+        }
+    }
+
+    /// Handle one node and return the next. Calling it again after
+    /// [`AgentNode::End`] returns the same end.
+    pub async fn next(&mut self, node: AgentNode<O>) -> Result<AgentNode<O>> {
+        match node {
+            AgentNode::UserPrompt => self.user_prompt().await,
+            AgentNode::ModelRequest(request) => {
+                let response = self.request_model(request).await?;
+                let mut node = response.clone();
+                node.run_id = Some(self.state.run_id.to_string());
+                self.record_response(response)?;
+                Ok(AgentNode::CallTools(node))
+            }
+            AgentNode::CallTools(response) => {
+                self.handle_reply(Reply::from_response(response)).await
+            }
+            AgentNode::End(r) => Ok(AgentNode::End(r)),
+        }
+    }
+
+    /// The loop of every run: step from the start to the end. The same steps as
+    /// [`next`](Self::next), except that a response goes into the history without being
+    /// copied for a `CallTools` node nobody looks at. A streamed run (one with an event
+    /// sink) streams its model requests and sends events from the steps.
+    pub(crate) async fn run_to_end(mut self) -> Result<RunResult<O>> {
+        let mut node = AgentNode::UserPrompt;
+        loop {
+            node = match node {
+                AgentNode::UserPrompt => self.user_prompt().await?,
+                AgentNode::ModelRequest(request) => {
+                    let response = self.request_model(request).await?;
+                    let reply = Reply::of(&response);
+                    self.record_response(response)?;
+                    self.handle_reply(reply).await?
+                }
+                AgentNode::CallTools(response) => {
+                    self.handle_reply(Reply::from_response(response)).await?
+                }
+                AgentNode::End(result) => return Ok(self.into_result(result.output)),
+            };
+        }
+    }
+
+    /// Send an event to the stream, if this run is streamed.
+    pub(super) fn emit(&self, event: impl FnOnce() -> AgentEvent) {
+        if let Some(sink) = &self.sink {
+            // a closed sink means the consumer is gone; the run is dropped with it
+            let _ = sink.unbounded_send(event());
+        }
+    }
+
+    pub(super) fn context(&self) -> RunContext<D> {
+        RunContext::from_shared(Arc::clone(&self.deps))
+            .with_usage(self.state.usage.clone())
+            .with_messages(Arc::clone(&self.state.messages))
+            .with_model_name(Arc::clone(&self.model_name))
+            .with_run(Arc::clone(&self.state.run_id), self.state.run_step)
+    }
+
+    async fn user_prompt(&mut self) -> Result<AgentNode<O>> {
+        let mut parts = Vec::new();
+        if self.state.messages.is_empty() {
+            let ctx = self.context();
+            for sp in &self.agent.inner.config.system_prompts {
+                let text = sp.render(&ctx).await;
+                parts.push(ModelRequestPart::SystemPrompt(SystemPromptPart::new(text)));
+            }
+        }
+        if let Some(prompt) = self.prompt.take() {
+            parts.push(ModelRequestPart::UserPrompt(UserPromptPart::new(prompt)));
+        }
+        Ok(AgentNode::ModelRequest(ModelRequest::new(parts)))
+    }
+
+    /// Check limits, render instructions, prepare tools and append the request to the
+    /// history. Returns the request parameters.
+    async fn prepare_request(
+        &mut self,
+        mut request: ModelRequest,
+    ) -> Result<Arc<ModelRequestParameters>> {
+        self.limits.check_before_request(&self.state.usage)?;
+        self.state.run_step += 1;
+        let config = &self.agent.inner.config;
+        let dynamic = !config
+            .instructions
+            .iter()
+            .all(|i| matches!(i, Text::Static(_)))
+            || config.tools.iter().any(Tool::has_prepare);
+        let ctx = dynamic.then(|| self.context());
+        let (params, output_instructions) = self.parameters(ctx.as_ref());
+        let mut instructions = Vec::new();
+        for ins in &config.instructions {
+            let text = match (ins, &ctx) {
+                (Text::Static(s), _) => s.clone(),
+                (Text::Dynamic(_), Some(ctx)) => ins.render(ctx).await,
+                (Text::Dynamic(_), None) => String::new(),
+            };
+            if !text.trim().is_empty() {
+                instructions.push(text);
+            }
+        }
+        if let Some(extra) = output_instructions {
+            instructions.push(extra);
+        }
+        request.instructions = (!instructions.is_empty()).then(|| instructions.join("\n\n"));
+        drop(ctx);
+        self.state.push_request(request);
+        self.params = Some(Arc::clone(&params));
+        Ok(params)
+    }
+
+    /// The tool definitions and output settings of a request, with the instructions the
+    /// output mode adds. Without `prepare` hooks they are the same for every request of a
+    /// model, so they are built once per agent and model and shared.
+    fn parameters(
+        &self,
+        ctx: Option<&RunContext<D>>,
+    ) -> (Arc<ModelRequestParameters>, Option<String>) {
+        let inner = &self.agent.inner;
+        let config = &inner.config;
+        let profile = self.model.profile();
+        let build = |ctx: Option<&RunContext<D>>| {
+            let output = config.output.resolve(profile);
+            let function_tools = config
+                .tools
+                .iter()
+                .filter_map(|t| match ctx {
+                    Some(ctx) => t.prepared_definition(ctx),
+                    None => Some(t.definition().clone()),
+                })
+                .collect();
+            let params = ModelRequestParameters {
+                function_tools,
+                output_tools: output.output_tools,
+                output_mode: output.mode,
+                output_object: output.output_object,
+                allow_text_output: output.allow_text_output,
+            };
+            (Arc::new(params), output.instructions)
+        };
+        if config.tools.iter().any(Tool::has_prepare) {
+            return build(ctx);
+        }
+        let mut cache = inner
+            .params_cache
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some((cached_profile, params, instructions)) = cache.as_ref()
+            && cached_profile == profile
+        {
+            return (Arc::clone(params), instructions.clone());
+        }
+        let (params, instructions) = build(None);
+        *cache = Some((profile.clone(), Arc::clone(&params), instructions.clone()));
+        (params, instructions)
+    }
+
+    /// What the model is offered: the last request's parameters, or (before any
+    /// request) the ones the agent's output would resolve to.
+    pub(super) fn offered(&self) -> Arc<ModelRequestParameters> {
+        match &self.params {
+            Some(p) => Arc::clone(p),
+            None => self.parameters(None).0,
+        }
+    }
+
+    /// Send a request (prepared as [`prepare_request`](Self::prepare_request) does) and
+    /// return the model's response: streamed when the run is, whole otherwise.
+    async fn request_model(&mut self, request: ModelRequest) -> Result<ModelResponse> {
+        let params = self.prepare_request(request).await?;
+        if self.sink.is_some() {
+            // boxed: awaited runs do not carry the streamed request's state
+            return Box::pin(self.request_streamed(&params)).await;
+        }
+        self.model
+            .request_boxed(&self.state.messages, &self.settings, &params)
+            .await
+    }
+
+    /// Stream a request, sending part events (and a `FinalResult` event when an output
+    /// tool call starts) as they arrive, and return the whole response.
+    async fn request_streamed(&self, params: &ModelRequestParameters) -> Result<ModelResponse> {
+        let mut events = self
+            .model
+            .request_stream_boxed(&self.state.messages, &self.settings, params)
+            .await?;
+        let spec = &self.agent.inner.config.output;
+        let mut acc = ResponseAccumulator::new();
+        let mut announced = false;
+        while let Some(event) = events.next().await {
+            match event? {
+                ModelStreamEvent::PartStart { index, part } => {
+                    let final_call = match &part {
+                        ModelResponsePart::ToolCall(c)
+                            if !announced && spec.is_output_tool(&c.tool_name) =>
+                        {
+                            Some((c.tool_name.clone(), c.tool_call_id.clone()))
+                        }
+                        _ => None,
+                    };
+                    acc.apply(ModelStreamEvent::PartStart {
+                        index,
+                        part: part.clone(),
+                    })?;
+                    self.emit(|| AgentEvent::PartStart { index, part });
+                    if let Some((name, id)) = final_call {
+                        announced = true;
+                        self.emit(|| AgentEvent::FinalResult {
+                            tool_name: Some(name),
+                            tool_call_id: Some(id),
+                        });
+                    }
+                }
+                ModelStreamEvent::PartDelta { index, delta } => {
+                    acc.apply(ModelStreamEvent::PartDelta {
+                        index,
+                        delta: delta.clone(),
+                    })?;
+                    self.emit(|| AgentEvent::PartDelta { index, delta });
+                }
+                other => acc.apply(other)?,
+            }
+        }
+        drop(events);
+        let response = acc.finish();
+        self.emit(|| AgentEvent::ModelResponse(response.clone()));
+        Ok(response)
+    }
+
+    /// Record a response: usage, history, token limits.
+    fn record_response(&mut self, response: ModelResponse) -> Result<()> {
+        self.state.push_response(response);
+        self.limits.check_tokens(&self.state.usage)
+    }
+}
