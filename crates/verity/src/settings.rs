@@ -8,6 +8,7 @@ use serde_json::Value;
 /// Settings for a model request. Every field is optional; a provider ignores what it
 /// cannot take.
 #[derive(Debug, Clone, Default, PartialEq)]
+#[non_exhaustive]
 pub struct ModelSettings {
     /// Most tokens to generate.
     pub max_tokens: Option<u32>,
@@ -148,6 +149,23 @@ impl ModelSettings {
     /// Set the extra body.
     pub fn extra_body(mut self, v: Value) -> Self {
         self.extra_body = Some(v);
+        self
+    }
+    /// Ask providers with prompt caching to cache the instructions.
+    pub fn cache_instructions(mut self, ttl: CacheTtl) -> Self {
+        self.cache_instructions = Some(ttl);
+        self
+    }
+
+    /// Ask providers with prompt caching to cache the tool definitions.
+    pub fn cache_tool_definitions(mut self, ttl: CacheTtl) -> Self {
+        self.cache_tool_definitions = Some(ttl);
+        self
+    }
+
+    /// Which tools the model may or must call.
+    pub fn tool_choice(mut self, choice: ToolChoice) -> Self {
+        self.tool_choice = Some(choice);
         self
     }
 

@@ -85,14 +85,12 @@ fn snapshot_tools_thinking_caching_multimodal() {
         allow_text_output: true,
         ..Default::default()
     };
-    let settings = ModelSettings {
-        cache_instructions: Some(CacheTtl::FiveMinutes),
-        cache_tool_definitions: Some(CacheTtl::OneHour),
-        ..ModelSettings::new()
-            .max_tokens(2048)
-            .temperature(0.3)
-            .extra_body(json!({"thinking": {"type": "enabled", "budget_tokens": 1024}}))
-    };
+    let settings = ModelSettings::new()
+        .max_tokens(2048)
+        .temperature(0.3)
+        .extra_body(json!({"thinking": {"type": "enabled", "budget_tokens": 1024}}))
+        .cache_instructions(CacheTtl::FiveMinutes)
+        .cache_tool_definitions(CacheTtl::OneHour);
     let body = m
         .build_request_body(
             &[

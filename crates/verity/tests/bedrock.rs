@@ -104,10 +104,7 @@ async fn snapshot_tools_system_and_settings() {
         allow_text_output: false,
         ..Default::default()
     };
-    let settings = ModelSettings {
-        cache_instructions: Some(CacheTtl::FiveMinutes),
-        cache_tool_definitions: Some(CacheTtl::FiveMinutes),
-        ..ModelSettings::new()
+    let settings = ModelSettings::new()
             .max_tokens(512)
             .temperature(0.5)
             .top_p(0.25)
@@ -116,7 +113,8 @@ async fn snapshot_tools_system_and_settings() {
                 "additionalModelRequestFields": {"thinking": {"type": "enabled", "budget_tokens": 1024}},
                 "performanceConfig": {"latency": "optimized"}
             }))
-    };
+        .cache_instructions(CacheTtl::FiveMinutes)
+        .cache_tool_definitions(CacheTtl::FiveMinutes);
     let body = sent_body(
         vec![
             ModelMessage::Request(first),

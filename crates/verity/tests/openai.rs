@@ -194,10 +194,7 @@ fn snapshot_multimodal_input() {
         UserContent::video_url("https://example.com/clip.mp4"),
     ];
     let messages = vec![ModelMessage::Request(ModelRequest::user_prompt(prompt))];
-    let settings = ModelSettings {
-        cache_instructions: Some(CacheTtl::FiveMinutes),
-        ..Default::default()
-    };
+    let settings = ModelSettings::new().cache_instructions(CacheTtl::FiveMinutes);
     let mut with_instructions = messages.clone();
     if let ModelMessage::Request(r) = &mut with_instructions[0] {
         r.instructions = Some("Look closely.".into());
