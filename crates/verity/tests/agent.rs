@@ -767,12 +767,12 @@ async fn multimodal_prompt_and_history_continuation() {
     assert_eq!(reloaded, second.all_messages());
 }
 
-/// A run's state machine is boxed on its first poll, so spawning many runs that wait
+/// A run's state machine is boxed when the request becomes a future, so spawning many runs that wait
 /// for a permit costs a few hundred bytes each, not the whole state (about 3 KB).
 #[test]
 fn a_run_future_that_has_not_started_is_small() {
     let agent = Agent::builder(TestModel::new()).build();
-    let run = agent.run("hello");
+    let run = std::future::IntoFuture::into_future(agent.run("hello"));
     assert!(
         std::mem::size_of_val(&run) <= 512,
         "{} bytes",
