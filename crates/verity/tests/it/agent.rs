@@ -1,13 +1,5 @@
 //! Agent runs driven by FunctionModel and TestModel: the tool loop, retries, limits,
 //! output modes, validators, concurrency.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic,
-    missing_docs
-)]
-
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;

@@ -6,34 +6,21 @@
 //! recorded request, and what Verity parsed (text, tool calls and arguments, thinking,
 //! usage, finish reason, ids) against the recorded response, read here independently.
 //!
-//! Run: `cargo test --workspace --all-features --test conformance -- --nocapture`.
+//! Run: `cargo test -p verity --all-features --test it conformance -- --nocapture`.
 //! The corpus is found through `VERITY_CONFORMANCE_DIR` (default: the `shared` folder
 //! beside the clone).
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic,
-    missing_docs
-)]
-
-mod support;
-
-#[path = "conformance/anthropic.rs"]
 mod anthropic;
 #[cfg(feature = "bedrock")]
-#[path = "conformance/bedrock.rs"]
 mod bedrock;
-#[path = "conformance/gemini.rs"]
 mod gemini;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
+use crate::support::{Canned, MockServer};
 use base64::Engine as _;
 use futures::StreamExt;
 use serde_json::{Map, Value, json};
-use support::{Canned, MockServer};
 use verity::messages::{
     BinaryContent, CachePoint, FileUrl, ModelMessage, ModelRequest, ModelRequestPart,
     ModelResponse, ModelResponsePart, SystemPromptPart, TextPart, ThinkingPart, ToolCallArgs,

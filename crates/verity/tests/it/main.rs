@@ -1,0 +1,29 @@
+//! Verity's integration tests, linked as one binary: one build and one link for all of
+//! them, and one process, so whatever is started once (the local model server) is
+//! shared. Run a group with `cargo test -p verity --all-features --test it <module>`.
+//!
+//! Tests may unwrap, index and panic: that is how they fail.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic,
+    missing_docs
+)]
+
+mod support;
+
+mod agent;
+mod anthropic;
+#[cfg(feature = "bedrock")]
+mod bedrock;
+mod conformance;
+mod faults;
+mod gemini;
+mod interop;
+mod local_model;
+mod openai;
+mod readme;
+mod secrets;
+mod streaming;
+mod test_model;
