@@ -178,10 +178,7 @@ fn reverse(body: &Value) -> Result<Reversed, String> {
                             let id = b["id"].as_str().unwrap_or_default();
                             let name = b["name"].as_str().unwrap_or_default();
                             tool_names.insert(id.to_owned(), name.to_owned());
-                            let args = match &b["input"] {
-                                Value::Object(o) => ToolCallArgs::Object(o.clone()),
-                                other => ToolCallArgs::Json(other.to_string()),
-                            };
+                            let args = ToolCallArgs::from(b["input"].clone());
                             parts.push(ModelResponsePart::ToolCall(ToolCallPart::new(
                                 name, args, id,
                             )));

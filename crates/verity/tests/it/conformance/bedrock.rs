@@ -242,10 +242,7 @@ fn reverse(body: &Value) -> Result<Reversed, String> {
                     let id = t["toolUseId"].as_str().unwrap_or_default();
                     let name = t["name"].as_str().unwrap_or_default();
                     tool_names.insert(id.to_owned(), name.to_owned());
-                    let args = match &t["input"] {
-                        Value::Object(o) => ToolCallArgs::Object(o.clone()),
-                        other => ToolCallArgs::Json(other.to_string()),
-                    };
+                    let args = ToolCallArgs::from(t["input"].clone());
                     parts.push(ModelResponsePart::ToolCall(ToolCallPart::new(
                         name, args, id,
                     )));

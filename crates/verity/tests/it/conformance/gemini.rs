@@ -285,10 +285,7 @@ fn reverse(body: &Value, provider: &str) -> Result<Reversed, String> {
                         out.push(ModelResponsePart::Text(tp));
                     }
                 } else if let Some(call) = p.get("functionCall") {
-                    let args = match &call["args"] {
-                        Value::Object(o) => ToolCallArgs::Object(o.clone()),
-                        _ => ToolCallArgs::Object(Map::new()),
-                    };
+                    let args = ToolCallArgs::from(call["args"].clone());
                     let mut c = ToolCallPart::new(
                         call["name"].as_str().unwrap_or_default(),
                         args,

@@ -658,11 +658,7 @@ fn reverse_messages(raw: &[Value], provider: &str) -> Result<Vec<ModelMessage>, 
                         .unwrap_or_default()
                         .to_owned();
                     tool_names.insert(id.clone(), name.clone());
-                    let args = match &call["function"]["arguments"] {
-                        Value::String(s) => ToolCallArgs::Json(s.clone()),
-                        Value::Object(o) => ToolCallArgs::Object(o.clone()),
-                        _ => ToolCallArgs::default(),
-                    };
+                    let args = ToolCallArgs::from(call["function"]["arguments"].clone());
                     let mut part = ToolCallPart::new(name, args, id);
                     if let Some(extra) = call.get("extra_content") {
                         part.provider_details = Some(Map::from_iter([(
