@@ -2,12 +2,13 @@
 //! them, and one process, so whatever is started once (the local model server) is
 //! shared. Run a group with `cargo test -p verity --all-features --test it <module>`.
 //!
-//! Tests may unwrap, index and panic: that is how they fail.
+//! Tests may unwrap, index, panic and call `unreachable!`: that is how they fail.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
     clippy::indexing_slicing,
     clippy::panic,
+    clippy::unreachable,
     missing_docs
 )]
 
