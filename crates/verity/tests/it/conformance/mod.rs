@@ -6,34 +6,35 @@
 //! recorded request, and what Verity parsed (text, tool calls and arguments, thinking,
 //! usage, finish reason, ids) against the recorded response, read here independently.
 //!
+//! Each wire API is a [`WireApi`]: how to rebuild its request, build its model, check
+//! what was sent and read the recorded response into the one [`Expected`] type. The
+//! driver here walks the corpus, serves, sends, and compares, the same for all of them.
+//!
 //! Run: `cargo test -p verity --all-features --test it conformance -- --nocapture`.
 //! The corpus is found through `VERITY_CONFORMANCE_DIR` (default: the `shared` folder
-//! beside the clone).
+//! beside the clone); `VERITY_CONFORMANCE_FILTER` keeps the cassettes whose name holds it.
+
 mod anthropic;
 #[cfg(feature = "bedrock")]
 mod bedrock;
 mod gemini;
+mod openai;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use crate::support::{Canned, MockServer};
 use base64::Engine as _;
 use futures::StreamExt;
-use serde_json::{Map, Value, json};
-use verity::messages::{
-    BinaryContent, CachePoint, FileUrl, ModelMessage, ModelRequest, ModelRequestPart,
-    ModelResponse, ModelResponsePart, SystemPromptPart, TextPart, ThinkingPart, ToolCallArgs,
-    ToolCallPart, ToolReturnPart, UploadedFile, UserContent, UserPromptPart,
-};
-use verity::model::{ModelRequestParameters, OutputObjectDefinition, ToolDefinition, ToolKind};
-use verity::models::openai::OpenAIChatModel;
-use verity::providers::{
-    ProviderBuilder, openai_compatible::OpenAICompatibleProvider, provider_by_name,
-};
+use futures::future::BoxFuture;
+use serde_json::Value;
+use verity::messages::{ModelMessage, ModelResponse, ModelResponsePart};
+use verity::model::ModelRequestParameters;
+use verity::providers::{Provider, ProviderBuilder};
 use verity::settings::CacheTtl;
 use verity::stream::ResponseAccumulator;
-use verity::{Error, Model, ModelSettings, OutputMode};
+use verity::{Error, ModelRef, ModelSettings};
+
+use crate::support::{Canned, MockServer, Received};
 
 #[derive(serde::Deserialize)]
 struct Cassette {
@@ -61,15 +62,182 @@ pub(crate) struct Exchange {
     body_encoding: Option<String>,
 }
 
-fn body_bytes(e: &Exchange) -> Vec<u8> {
-    match (&e.body, e.body_encoding.as_deref()) {
-        (Value::String(s), Some("base64")) => {
-            base64::engine::general_purpose::STANDARD.decode(s).unwrap()
+impl Exchange {
+    /// The body as it went over the wire.
+    fn bytes(&self) -> Vec<u8> {
+        match (&self.body, self.body_encoding.as_deref()) {
+            (Value::String(s), Some("base64")) => {
+                base64::engine::general_purpose::STANDARD.decode(s).unwrap()
+            }
+            (Value::String(s), _) => s.clone().into_bytes(),
+            (Value::Null, _) => Vec::new(),
+            (v, _) => serde_json::to_vec(v).unwrap(),
         }
-        (Value::String(s), _) => s.clone().into_bytes(),
-        (Value::Null, _) => Vec::new(),
-        (v, _) => serde_json::to_vec(v).unwrap(),
     }
+
+    fn uri(&self) -> &str {
+        self.uri.as_deref().unwrap_or_default()
+    }
+
+    fn status(&self) -> u16 {
+        self.status.unwrap_or(200)
+    }
+
+    fn content_type(&self) -> &str {
+        self.headers
+            .get("content-type")
+            .map_or("application/json", String::as_str)
+    }
+}
+
+/// One recorded call to replay, with the provider its cassette was recorded against.
+pub(crate) struct Call<'a> {
+    pub(crate) interaction: &'a Interaction,
+    pub(crate) provider: &'a str,
+}
+
+impl Call<'_> {
+    fn uri(&self) -> &str {
+        self.interaction.request.uri()
+    }
+    fn status(&self) -> u16 {
+        self.interaction.response.status()
+    }
+    fn recorded(&self) -> &Value {
+        &self.interaction.request.body
+    }
+    fn response(&self) -> &Exchange {
+        &self.interaction.response
+    }
+}
+
+/// What Verity is asked to do for a recorded call.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum Mode {
+    Request,
+    Stream,
+    CountTokens,
+}
+
+/// The request rebuilt from a recorded one.
+pub(crate) struct Replay {
+    pub(crate) model: String,
+    pub(crate) mode: Mode,
+    pub(crate) messages: Vec<ModelMessage>,
+    pub(crate) settings: ModelSettings,
+    pub(crate) params: ModelRequestParameters,
+    /// The recorded request body the sent one is compared with, where there is one.
+    pub(crate) recorded: Option<Value>,
+}
+
+/// A conversation with its settings and request parameters, rebuilt from a recorded
+/// request.
+pub(crate) type Reversed = (Vec<ModelMessage>, ModelSettings, ModelRequestParameters);
+
+impl Replay {
+    pub(crate) fn new(
+        model: String,
+        mode: Mode,
+        (messages, settings, params): Reversed,
+        recorded: Option<Value>,
+    ) -> Self {
+        Replay {
+            model,
+            mode,
+            messages,
+            settings,
+            params,
+            recorded,
+        }
+    }
+
+    /// Settings and parameters a request starts from: text output allowed.
+    pub(crate) fn start() -> (ModelSettings, ModelRequestParameters) {
+        (
+            ModelSettings::default(),
+            ModelRequestParameters {
+                allow_text_output: true,
+                ..Default::default()
+            },
+        )
+    }
+}
+
+/// The model of a wire API, being built.
+pub(crate) type ModelFuture<'a> = BoxFuture<'a, Result<ModelRef, String>>;
+
+/// A provider with the test key and no retries: one recorded response answers one
+/// request.
+pub(crate) fn test_provider(builder: ProviderBuilder) -> Result<Provider, String> {
+    builder
+        .api_key("test-key")
+        .max_retries(0)
+        .build()
+        .map_err(|e| e.to_string())
+}
+
+/// A Bedrock provider with static test credentials, sending to `endpoint`, one attempt.
+#[cfg(feature = "bedrock")]
+pub(crate) async fn bedrock_provider(
+    endpoint: &str,
+) -> Result<verity::providers::bedrock::BedrockProvider, String> {
+    verity::providers::bedrock::BedrockProvider::builder()
+        .region("us-east-1")
+        .credentials("AKIDEXAMPLE", "test-secret", None)
+        .endpoint_url(endpoint)
+        .max_attempts(1)
+        .build()
+        .await
+        .map_err(|e| e.to_string())
+}
+
+/// One wire API: how its recorded calls are rebuilt, sent and checked. The driver
+/// ([`replay`]) does the rest, the same for every wire API.
+pub(crate) trait WireApi: Sync {
+    /// The cassette folder, and the `wire_api` of the interactions to replay.
+    fn name(&self) -> &'static str;
+
+    /// Whether a recorded interaction is a call of this wire API to replay: a model
+    /// call, or a token count.
+    fn matches(&self, interaction: &Interaction) -> bool {
+        let uri = interaction.request.uri();
+        let counts_tokens = uri.ends_with("/count-tokens")
+            || uri.contains("/count_tokens")
+            || uri.contains(":countTokens");
+        (interaction.model_call || counts_tokens)
+            && interaction.wire_api.as_deref() == Some(self.name())
+    }
+
+    /// The request Verity is to send, rebuilt from the recorded one.
+    fn build_request(&self, call: &Call<'_>) -> Result<Replay, String>;
+
+    /// The model under test, pointed at the local server at `url` (ending in `/v1`).
+    fn model<'a>(&'a self, call: &'a Call<'a>, replay: &'a Replay, url: &'a str)
+    -> ModelFuture<'a>;
+
+    /// The request Verity sent (where, with which credentials, which body) against the
+    /// recorded one.
+    fn compare_request(
+        &self,
+        call: &Call<'_>,
+        replay: &Replay,
+        sent: &Received,
+    ) -> Result<(), String>;
+
+    /// What the recorded response says, read independently of Verity.
+    fn expected_response(&self, call: &Call<'_>, replay: &Replay) -> Result<Expected, String>;
+}
+
+/// The wire APIs Verity implements.
+fn wire_apis() -> Vec<&'static dyn WireApi> {
+    vec![
+        &anthropic::Anthropic,
+        &gemini::Gemini,
+        &openai::OpenAIChat("openai-chat"),
+        &openai::OpenAIChat("groq"),
+        #[cfg(feature = "bedrock")]
+        &bedrock::BedrockConverse,
+    ]
 }
 
 fn corpus_dir() -> PathBuf {
@@ -79,16 +247,6 @@ fn corpus_dir() -> PathBuf {
             PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/conformance/cassettes")
         })
 }
-
-/// The wire APIs Verity implements.
-const IMPLEMENTED: &[&str] = &[
-    "anthropic",
-    "gemini",
-    "openai-chat",
-    "groq",
-    #[cfg(feature = "bedrock")]
-    "bedrock-converse",
-];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn conformance() {
@@ -104,44 +262,45 @@ async fn conformance() {
         return;
     }
     let filter = std::env::var("VERITY_CONFORMANCE_FILTER").ok();
-    let mut wire_apis: Vec<PathBuf> = std::fs::read_dir(&dir)
+    let implemented = wire_apis();
+    let mut folders: Vec<PathBuf> = std::fs::read_dir(&dir)
         .unwrap()
         .map(|e| e.unwrap().path())
         .filter(|p| p.is_dir())
         .collect();
-    wire_apis.sort();
+    folders.sort();
     let mut total_failed = 0;
-    for folder in wire_apis {
-        let wire_api = folder.file_name().unwrap().to_string_lossy().into_owned();
+    for folder in folders {
+        let name = folder.file_name().unwrap().to_string_lossy().into_owned();
         let mut files: Vec<PathBuf> = std::fs::read_dir(&folder)
             .unwrap()
             .map(|e| e.unwrap().path())
             .filter(|p| p.extension().is_some_and(|e| e == "json"))
             .collect();
         files.sort();
-        if !IMPLEMENTED.contains(&wire_api.as_str()) {
+        let Some(api) = implemented.iter().find(|api| api.name() == name) else {
             println!(
-                "conformance {wire_api}: not implemented ({} files)",
+                "conformance {name}: not implemented ({} files)",
                 files.len()
             );
             continue;
-        }
+        };
         let (mut passed, mut failed) = (0, 0);
         let mut reasons = Vec::new();
         for file in &files {
-            let name = file.file_stem().unwrap().to_string_lossy().into_owned();
-            if filter.as_deref().is_some_and(|f| !name.contains(f)) {
+            let stem = file.file_stem().unwrap().to_string_lossy().into_owned();
+            if filter.as_deref().is_some_and(|f| !stem.contains(f)) {
                 continue;
             }
-            match check_file(file, &wire_api).await {
+            match check_file(*api, file).await {
                 Ok(()) => passed += 1,
                 Err(reason) => {
                     failed += 1;
-                    reasons.push(format!("  FAIL {name}: {reason}"));
+                    reasons.push(format!("  FAIL {stem}: {reason}"));
                 }
             }
         }
-        println!("conformance {wire_api}: {passed} passed, {failed} failed");
+        println!("conformance {name}: {passed} passed, {failed} failed");
         for r in reasons {
             println!("{r}");
         }
@@ -153,646 +312,83 @@ async fn conformance() {
     );
 }
 
-async fn check_file(path: &Path, wire_api: &str) -> Result<(), String> {
+async fn check_file(api: &dyn WireApi, path: &Path) -> Result<(), String> {
     let text = std::fs::read_to_string(path).map_err(|e| e.to_string())?;
     let cassette: Cassette =
         serde_json::from_str(&text).map_err(|e| format!("unreadable cassette: {e}"))?;
     let calls: Vec<&Interaction> = cassette
         .interactions
         .iter()
-        .filter(|i| {
-            let counts_tokens = i.request.uri.as_deref().is_some_and(|u| {
-                u.ends_with("/count-tokens")
-                    || u.contains("/count_tokens")
-                    || u.contains(":countTokens")
-            });
-            (i.model_call || counts_tokens) && i.wire_api.as_deref() == Some(wire_api)
-        })
+        .filter(|i| api.matches(i))
         .collect();
     if calls.is_empty() {
         return Err("no model call of this wire API to replay".into());
     }
-    for (n, interaction) in calls.iter().enumerate() {
-        let checked = match wire_api {
-            "anthropic" => anthropic::check(interaction).await,
-            "gemini" => gemini::check(interaction, &cassette.provider).await,
-            #[cfg(feature = "bedrock")]
-            "bedrock-converse" => bedrock::check(interaction).await,
-            _ => check_interaction(&cassette.provider, interaction).await,
+    for (n, interaction) in calls.into_iter().enumerate() {
+        let call = Call {
+            interaction,
+            provider: &cassette.provider,
         };
-        checked.map_err(|e| format!("call {}: {e}", n + 1))?;
+        replay(api, &call)
+            .await
+            .map_err(|e| format!("call {}: {e}", n + 1))?;
     }
     Ok(())
 }
 
-fn provider_builder(name: &str) -> ProviderBuilder {
-    match name {
-        "gateway"
-        | "custom-openai-compatible"
-        | "bedrock-mantle"
-        | "google-gla"
-        | "heroku"
-        | "snowflake"
-        | "crusoe"
-        | "zai" => OpenAICompatibleProvider::builder().name(name),
-        other => provider_by_name(other)
-            .unwrap_or_else(|| OpenAICompatibleProvider::builder().name(other)),
-    }
+/// What Verity gave back.
+#[derive(Debug)]
+enum Reply {
+    Response(Box<ModelResponse>),
+    Tokens(u64),
 }
 
-async fn check_interaction(provider_name: &str, interaction: &Interaction) -> Result<(), String> {
-    let recorded = &interaction.request.body;
-    let request = match recorded {
-        Value::Object(_) => RecordedRequest::from_body(recorded, provider_name)?,
-        _ => RecordedRequest::default_request(),
-    };
-    let status = interaction.response.status.unwrap_or(200);
-    let content_type = interaction
-        .response
-        .headers
-        .get("content-type")
-        .cloned()
-        .unwrap_or_else(|| "application/json".into());
+/// Replay one call: serve the recorded response, send the rebuilt request, check the
+/// request sent and what Verity made of the response.
+async fn replay(api: &dyn WireApi, call: &Call<'_>) -> Result<(), String> {
+    let replay = api.build_request(call)?;
+    let response = call.response();
     let server = MockServer::start(vec![Canned::new(
-        status,
-        &content_type,
-        body_bytes(&interaction.response),
+        response.status(),
+        response.content_type(),
+        response.bytes(),
     )])
     .await;
-    let provider = provider_builder(provider_name)
-        .base_url(server.url())
-        .api_key("test-key")
-        .max_retries(0)
-        .build()
-        .map_err(|e| e.to_string())?;
-    let model = OpenAIChatModel::new(request.model.clone(), provider);
-    let result = if request.stream {
-        match model
-            .request_stream(&request.messages, &request.settings, &request.params)
+    let url = server.url();
+    let model = api.model(call, &replay, &url).await?;
+    let (messages, settings, params) = (&replay.messages, &replay.settings, &replay.params);
+    let result = match replay.mode {
+        Mode::CountTokens => model
+            .count_tokens_boxed(messages, settings, params)
             .await
-        {
+            .map(Reply::Tokens),
+        Mode::Stream => match model.request_stream_boxed(messages, settings, params).await {
             Ok(mut events) => {
                 let mut acc = ResponseAccumulator::new();
                 let mut err = None;
                 while let Some(e) = events.next().await {
-                    match e {
-                        Ok(e) => {
-                            if let Err(e) = acc.apply(e) {
-                                err = Some(e);
-                                break;
-                            }
-                        }
-                        Err(e) => {
-                            err = Some(e);
-                            break;
-                        }
+                    if let Err(e) = e.and_then(|e| acc.apply(e)) {
+                        err = Some(e);
+                        break;
                     }
                 }
-                match err {
-                    Some(e) => Err(e),
-                    None => Ok(acc.finish()),
-                }
+                err.map_or_else(|| Ok(Reply::Response(Box::new(acc.finish()))), Err)
             }
             Err(e) => Err(e),
-        }
-    } else {
-        model
-            .request(&request.messages, &request.settings, &request.params)
+        },
+        Mode::Request => model
+            .request_boxed(messages, settings, params)
             .await
+            .map(|r| Reply::Response(Box::new(r))),
     };
-
-    // the request Verity sent
     let sent = server.received();
     let sent = sent.first().ok_or("Verity sent no request")?;
-    if !sent.path.ends_with("/chat/completions") {
-        return Err(format!("sent to {}", sent.path));
-    }
-    if sent.header("authorization") != Some("Bearer test-key") {
-        return Err("no bearer key sent".into());
-    }
-    if recorded.is_object() {
-        compare_requests(
-            &normalize_request(&sent.json()),
-            &normalize_request(recorded),
-        )?;
-    }
-
-    // what Verity parsed
-    let expected = expected_outcome(status, &interaction.response, request.stream);
-    match (expected, result) {
-        (
-            Expected::HttpError { status, message },
-            Err(Error::ModelHttp {
-                status: s, body, ..
-            }),
-        ) => {
-            if s != status {
-                return Err(format!("expected HTTP {status}, got {s}"));
-            }
-            if let Some(m) = message
-                && !body.contains(&m)
-            {
-                return Err(format!("error body does not carry `{m}`"));
-            }
-            Ok(())
-        }
-        (Expected::StreamError, Err(Error::ModelHttp { .. } | Error::ModelApi { .. })) => Ok(()),
-        (Expected::Invalid, Err(Error::UnexpectedModelBehavior { .. })) => Ok(()),
-        (Expected::Response(exp), Ok(actual)) => compare_response(&exp, &actual),
-        (exp, Ok(r)) => Err(format!("expected {exp:?}, got a response {:?}", r.parts)),
-        (exp, Err(e)) => Err(format!("expected {exp:?}, got error {e}")),
-    }
+    api.compare_request(call, &replay, sent)?;
+    check_outcome(api.expected_response(call, &replay)?, result)
 }
 
 // ---------------------------------------------------------------------------------
-// building Verity's request from the recorded one
-
-struct RecordedRequest {
-    model: String,
-    stream: bool,
-    messages: Vec<ModelMessage>,
-    settings: ModelSettings,
-    params: ModelRequestParameters,
-}
-
-/// Request keys Verity's request builder produces itself; everything else recorded is
-/// passed through `extra_body`, as a user would.
-const MODELLED_KEYS: &[&str] = &[
-    "model",
-    "messages",
-    "tools",
-    "stream",
-    "stream_options",
-    "max_tokens",
-    "max_completion_tokens",
-    "temperature",
-    "top_p",
-    "seed",
-    "presence_penalty",
-    "frequency_penalty",
-    "stop",
-    "parallel_tool_calls",
-    "response_format",
-    "tool_choice",
-];
-
-impl RecordedRequest {
-    fn default_request() -> Self {
-        RecordedRequest {
-            model: "gpt-4o".into(),
-            stream: false,
-            messages: vec![ModelMessage::Request(ModelRequest::user_prompt("Hello"))],
-            settings: ModelSettings::default(),
-            params: ModelRequestParameters {
-                allow_text_output: true,
-                ..Default::default()
-            },
-        }
-    }
-
-    fn from_body(body: &Value, provider: &str) -> Result<Self, String> {
-        let model = body["model"].as_str().unwrap_or("gpt-4o").to_owned();
-        let stream = body["stream"].as_bool().unwrap_or(false);
-        let raw_messages = body["messages"].as_array().ok_or("no messages")?;
-        let messages = reverse_messages(raw_messages, provider)?;
-        let mut settings = ModelSettings::default();
-        if let Some(cc) = raw_messages
-            .first()
-            .and_then(|m| m["content"].get(0))
-            .and_then(|p| p.get("cache_control"))
-        {
-            settings.cache_instructions = Some(ttl_of(cc));
-        }
-        settings.max_tokens = body
-            .get("max_completion_tokens")
-            .or_else(|| body.get("max_tokens"))
-            .and_then(Value::as_u64)
-            .map(|v| v as u32);
-        settings.temperature = body.get("temperature").and_then(Value::as_f64);
-        settings.top_p = body.get("top_p").and_then(Value::as_f64);
-        settings.seed = body.get("seed").and_then(Value::as_i64);
-        settings.presence_penalty = body.get("presence_penalty").and_then(Value::as_f64);
-        settings.frequency_penalty = body.get("frequency_penalty").and_then(Value::as_f64);
-        settings.parallel_tool_calls = body.get("parallel_tool_calls").and_then(Value::as_bool);
-        settings.stop_sequences = match body.get("stop") {
-            Some(Value::String(s)) => Some(vec![s.clone()]),
-            Some(Value::Array(a)) => Some(
-                a.iter()
-                    .filter_map(|v| v.as_str().map(str::to_owned))
-                    .collect(),
-            ),
-            _ => None,
-        };
-        let mut extra = Map::new();
-        for (k, v) in body.as_object().unwrap() {
-            if !MODELLED_KEYS.contains(&k.as_str()) {
-                extra.insert(k.clone(), v.clone());
-            }
-        }
-
-        let mut params = ModelRequestParameters {
-            allow_text_output: true,
-            ..Default::default()
-        };
-        let tools = body
-            .get("tools")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default();
-        if tools.iter().any(|t| t.get("function").is_none()) {
-            // built-in tools of a provider: passed through as the user would
-            extra.insert("tools".into(), Value::Array(tools.clone()));
-        } else {
-            for t in &tools {
-                let f = &t["function"];
-                let mut extra_fields = Map::new();
-                for (k, v) in t.as_object().unwrap() {
-                    match k.as_str() {
-                        "type" | "function" => {}
-                        "cache_control" => settings.cache_tool_definitions = Some(ttl_of(v)),
-                        _ => {
-                            extra_fields.insert(k.clone(), v.clone());
-                        }
-                    }
-                }
-                let def = ToolDefinition {
-                    name: f["name"].as_str().unwrap_or_default().to_owned(),
-                    description: f
-                        .get("description")
-                        .and_then(Value::as_str)
-                        .map(str::to_owned),
-                    parameters_json_schema: f.get("parameters").cloned().unwrap_or(json!({})),
-                    strict: f.get("strict").and_then(Value::as_bool),
-                    kind: ToolKind::Function,
-                    extra_fields,
-                };
-                if def.name.starts_with("final_result") {
-                    params.output_tools.push(ToolDefinition {
-                        kind: ToolKind::Output,
-                        ..def
-                    });
-                } else {
-                    params.function_tools.push(def);
-                }
-            }
-        }
-        match body.get("tool_choice") {
-            Some(Value::String(c)) if c == "required" && !params.output_tools.is_empty() => {
-                params.allow_text_output = false;
-            }
-            Some(Value::String(c)) if c == "auto" => {}
-            Some(other) => {
-                extra.insert("tool_choice".into(), other.clone());
-            }
-            None => {}
-        }
-        match body.get("response_format") {
-            Some(rf) if rf["type"] == "json_schema" => {
-                let js = &rf["json_schema"];
-                params.output_mode = OutputMode::Native;
-                params.output_object = Some(OutputObjectDefinition {
-                    name: js["name"].as_str().unwrap_or("result").to_owned(),
-                    description: js
-                        .get("description")
-                        .and_then(Value::as_str)
-                        .map(str::to_owned),
-                    json_schema: js["schema"].clone(),
-                    strict: js.get("strict").and_then(Value::as_bool),
-                });
-            }
-            Some(rf) if rf["type"] == "json_object" => params.output_mode = OutputMode::Prompted,
-            Some(other) => {
-                extra.insert("response_format".into(), other.clone());
-            }
-            None => {}
-        }
-        if !extra.is_empty() {
-            settings.extra_body = Some(Value::Object(extra));
-        }
-        Ok(RecordedRequest {
-            model,
-            stream,
-            messages,
-            settings,
-            params,
-        })
-    }
-}
-
-fn ttl_of(cache_control: &Value) -> CacheTtl {
-    cache_control["ttl"]
-        .as_str()
-        .and_then(CacheTtl::parse)
-        .unwrap_or_default()
-}
-
-fn text_of(content: &Value) -> String {
-    match content {
-        Value::String(s) => s.clone(),
-        Value::Array(items) => items
-            .iter()
-            .filter_map(|i| i.get("text").and_then(Value::as_str))
-            .collect::<Vec<_>>()
-            .join("\n\n"),
-        _ => String::new(),
-    }
-}
-
-fn decode_data_uri(uri: &str) -> Option<(String, Vec<u8>)> {
-    let rest = uri.strip_prefix("data:")?;
-    let (media, data) = rest.split_once(";base64,")?;
-    Some((
-        media.to_owned(),
-        base64::engine::general_purpose::STANDARD
-            .decode(data)
-            .ok()?,
-    ))
-}
-
-fn reverse_messages(raw: &[Value], provider: &str) -> Result<Vec<ModelMessage>, String> {
-    let mut out: Vec<ModelMessage> = Vec::new();
-    let mut pending: Vec<ModelRequestPart> = Vec::new();
-    let mut tool_names: HashMap<String, String> = HashMap::new();
-    for m in raw {
-        let role = m["role"].as_str().unwrap_or_default();
-        match role {
-            "system" | "developer" => {
-                pending.push(ModelRequestPart::SystemPrompt(SystemPromptPart::new(
-                    text_of(&m["content"]),
-                )));
-            }
-            "user" => {
-                let content = match &m["content"] {
-                    Value::String(s) => verity::UserPrompt::Text(s.clone()),
-                    Value::Array(items) => {
-                        let mut parts = Vec::new();
-                        for item in items {
-                            parts.push(match item["type"].as_str().unwrap_or_default() {
-                                "text" => UserContent::Text(
-                                    item["text"].as_str().unwrap_or_default().to_owned(),
-                                ),
-                                "image_url" => {
-                                    let url = item["image_url"]["url"].as_str().unwrap_or_default();
-                                    let detail = item["image_url"]
-                                        .get("detail")
-                                        .map(|d| json!({"detail": d}));
-                                    match decode_data_uri(url) {
-                                        Some((media, data)) => {
-                                            let mut b = BinaryContent::new(data, media);
-                                            if let Some(d) = detail {
-                                                b.extra.insert("vendor_metadata".into(), d);
-                                            }
-                                            UserContent::Binary(b)
-                                        }
-                                        None => {
-                                            let mut f = FileUrl::new(url);
-                                            if let Some(d) = detail {
-                                                f.extra.insert("vendor_metadata".into(), d);
-                                            }
-                                            UserContent::ImageUrl(f)
-                                        }
-                                    }
-                                }
-                                "input_audio" => {
-                                    let a = &item["input_audio"];
-                                    let data = base64::engine::general_purpose::STANDARD
-                                        .decode(a["data"].as_str().unwrap_or_default())
-                                        .map_err(|e| e.to_string())?;
-                                    let format = a["format"].as_str().unwrap_or("mp3");
-                                    let media = if format == "mp3" {
-                                        "audio/mpeg".to_owned()
-                                    } else {
-                                        format!("audio/{format}")
-                                    };
-                                    UserContent::Binary(BinaryContent::new(data, media))
-                                }
-                                "file" => {
-                                    let f = &item["file"];
-                                    if let Some(id) = f.get("file_id").and_then(Value::as_str) {
-                                        UserContent::UploadedFile(UploadedFile {
-                                            file_id: id.to_owned(),
-                                            media_type: None,
-                                            extra: Map::new(),
-                                        })
-                                    } else {
-                                        let file_data = f["file_data"].as_str().unwrap_or_default();
-                                        let filename = f["filename"].as_str().unwrap_or_default();
-                                        match decode_data_uri(file_data) {
-                                            Some((media, data)) => {
-                                                let mut b = BinaryContent::new(data, media);
-                                                if !filename.starts_with("filename.") {
-                                                    b.filename = Some(filename.to_owned());
-                                                }
-                                                UserContent::Binary(b)
-                                            }
-                                            None if file_data.starts_with("http") => {
-                                                UserContent::DocumentUrl(FileUrl::new(file_data))
-                                            }
-                                            None => return Err("file part without data".into()),
-                                        }
-                                    }
-                                }
-                                "video_url" => UserContent::VideoUrl(FileUrl::new(
-                                    item["video_url"]["url"].as_str().unwrap_or_default(),
-                                )),
-                                other => {
-                                    return Err(format!("user content part `{other}` not mapped"));
-                                }
-                            });
-                            if let Some(cc) = item.get("cache_control") {
-                                parts.push(UserContent::CachePoint(CachePoint {
-                                    ttl: cc["ttl"].as_str().map(str::to_owned),
-                                    extra: Map::new(),
-                                }));
-                            }
-                        }
-                        verity::UserPrompt::Parts(parts)
-                    }
-                    other => return Err(format!("user content {other} not mapped")),
-                };
-                pending.push(ModelRequestPart::UserPrompt(UserPromptPart::new(content)));
-            }
-            "tool" => {
-                let id = m["tool_call_id"].as_str().unwrap_or_default().to_owned();
-                let name = tool_names.get(&id).cloned().unwrap_or_default();
-                pending.push(ModelRequestPart::ToolReturn(ToolReturnPart::new(
-                    name,
-                    Value::String(text_of(&m["content"])),
-                    id,
-                )));
-            }
-            "assistant" => {
-                if !pending.is_empty() {
-                    out.push(ModelMessage::Request(ModelRequest::new(std::mem::take(
-                        &mut pending,
-                    ))));
-                }
-                let mut parts = Vec::new();
-                for field in ["reasoning_content", "reasoning"] {
-                    if let Some(t) = m.get(field).and_then(Value::as_str) {
-                        let mut p = ThinkingPart::new(t);
-                        p.id = Some(field.to_owned());
-                        p.provider_name = Some(provider.to_owned());
-                        parts.push(ModelResponsePart::Thinking(p));
-                    }
-                }
-                let content = text_of(&m["content"]);
-                let (thinking, text) = split_think_tags(&content);
-                if let Some(t) = thinking {
-                    let mut p = ThinkingPart::new(t);
-                    p.provider_name = Some(provider.to_owned());
-                    parts.push(ModelResponsePart::Thinking(p));
-                }
-                if !text.is_empty() {
-                    parts.push(ModelResponsePart::Text(TextPart::new(text)));
-                }
-                for call in m
-                    .get("tool_calls")
-                    .and_then(Value::as_array)
-                    .into_iter()
-                    .flatten()
-                {
-                    let id = call["id"].as_str().unwrap_or_default().to_owned();
-                    let name = call["function"]["name"]
-                        .as_str()
-                        .unwrap_or_default()
-                        .to_owned();
-                    tool_names.insert(id.clone(), name.clone());
-                    let args = ToolCallArgs::from(call["function"]["arguments"].clone());
-                    let mut part = ToolCallPart::new(name, args, id);
-                    if let Some(extra) = call.get("extra_content") {
-                        part.provider_details = Some(Map::from_iter([(
-                            "extra_content".to_owned(),
-                            extra.clone(),
-                        )]));
-                    }
-                    parts.push(ModelResponsePart::ToolCall(part));
-                }
-                out.push(ModelMessage::Response(ModelResponse::new(parts)));
-            }
-            other => return Err(format!("role `{other}` not mapped")),
-        }
-    }
-    if !pending.is_empty() {
-        out.push(ModelMessage::Request(ModelRequest::new(pending)));
-    }
-    Ok(out)
-}
-
-/// `(thinking inside <think> tags, the rest)` of a text.
-fn split_think_tags(content: &str) -> (Option<String>, String) {
-    let mut thinking = String::new();
-    let mut text = String::new();
-    let mut rest = content;
-    while let Some(start) = rest.find("<think>") {
-        text.push_str(&rest[..start]);
-        let after = &rest[start + "<think>".len()..];
-        match after.find("</think>") {
-            Some(end) => {
-                thinking.push_str(&after[..end]);
-                rest = &after[end + "</think>".len()..];
-            }
-            None => {
-                thinking.push_str(after);
-                rest = "";
-            }
-        }
-    }
-    text.push_str(rest);
-    ((!thinking.is_empty()).then_some(thinking), text)
-}
-
-// ---------------------------------------------------------------------------------
-// comparing requests
-
-/// A request body in a form where legitimate differences vanish: null fields, text
-/// given as a list of text parts, whitespace inside thinking tags, `stream_options`.
-fn normalize_request(body: &Value) -> Value {
-    let mut body = body.clone();
-    if let Some(map) = body.as_object_mut() {
-        map.remove("stream_options");
-        if map
-            .get("tools")
-            .is_some_and(|t| t.as_array().is_some_and(Vec::is_empty))
-        {
-            map.remove("tools");
-        }
-        for key in [
-            "temperature",
-            "top_p",
-            "presence_penalty",
-            "frequency_penalty",
-        ] {
-            if let Some(v) = map.get(key).and_then(Value::as_f64) {
-                map.insert(key.into(), json!(v));
-            }
-        }
-        if let Some(Value::String(s)) = map.get("stop").cloned() {
-            map.insert("stop".into(), json!([s]));
-        }
-        if let Some(Value::Array(messages)) = map.get_mut("messages") {
-            for m in messages.iter_mut() {
-                if let Some(obj) = m.as_object_mut() {
-                    obj.retain(|_, v| !v.is_null());
-                    if let Some(Value::Array(parts)) = obj.get_mut("content") {
-                        for p in parts.iter_mut() {
-                            if let Some(p) = p.as_object_mut() {
-                                p.retain(|_, v| !v.is_null());
-                            }
-                        }
-                    }
-                    let role = obj
-                        .get("role")
-                        .and_then(Value::as_str)
-                        .unwrap_or_default()
-                        .to_owned();
-                    if role == "developer" {
-                        obj.insert("role".into(), json!("system"));
-                    }
-                    if let Some(content) = obj.get("content").cloned() {
-                        let all_text = content
-                            .as_array()
-                            .is_some_and(|a| a.iter().all(|p| p["type"] == "text"));
-                        if role != "user" && all_text || role == "tool" {
-                            obj.insert("content".into(), json!(text_of(&content)));
-                        }
-                    }
-                    if role == "assistant" {
-                        for field in ["reasoning_content", "reasoning"] {
-                            if obj.get(field).is_some_and(|v| v.as_str() == Some("")) {
-                                obj.remove(field);
-                            }
-                        }
-                        if let Some(Value::String(c)) = obj.get("content")
-                            && c.contains("<think>")
-                        {
-                            let squeezed: String =
-                                c.chars().filter(|ch| !ch.is_whitespace()).collect();
-                            obj.insert("content".into(), json!(squeezed));
-                        }
-                        if let Some(Value::Array(calls)) = obj.get_mut("tool_calls") {
-                            for c in calls.iter_mut() {
-                                if let Some(args) = c["function"]["arguments"].as_str()
-                                    && let Ok(v) = serde_json::from_str::<Value>(args)
-                                {
-                                    c["function"]["arguments"] = v;
-                                }
-                                if let Some(o) = c.as_object_mut() {
-                                    o.remove("index");
-                                }
-                            }
-                        }
-                    }
-                }
-            }
-        }
-    }
-    body
-}
-
-fn compare_requests(sent: &Value, recorded: &Value) -> Result<(), String> {
-    compare_bodies(sent, recorded, "messages")
-}
+// comparing
 
 /// Compare two request bodies key by key; for `list_key` (the conversation), name the
 /// first entry that differs.
@@ -835,7 +431,6 @@ pub(crate) fn compare_bodies(sent: &Value, recorded: &Value, list_key: &str) -> 
     Ok(())
 }
 
-/// `Ok` when `ok`, otherwise what was parsed against what was recorded.
 /// `parsed` must equal `recorded`; the error shows both.
 pub(crate) fn same<T: PartialEq + std::fmt::Debug + ?Sized>(
     what: &str,
@@ -850,29 +445,6 @@ pub(crate) fn same<T: PartialEq + std::fmt::Debug + ?Sized>(
     )
 }
 
-/// The parsed tool calls must match the recorded (name, arguments, id) triples; a
-/// recorded id of `None` accepts any id.
-pub(crate) fn same_tool_calls<'a>(
-    calls: &[&verity::messages::ToolCallPart],
-    recorded: impl ExactSizeIterator<Item = (&'a String, &'a Value, Option<&'a String>)>,
-) -> Result<(), String> {
-    same("tool calls", &calls.len(), &recorded.len())?;
-    for (c, (name, args, id)) in calls.iter().zip(recorded) {
-        same("tool name", &c.tool_name, name)?;
-        let parsed = c.args.to_value().unwrap_or(Value::Null);
-        expect_same(
-            "tool args",
-            &parsed == args,
-            parsed.to_string(),
-            args.to_string(),
-        )?;
-        if let Some(id) = id {
-            same("tool id", &c.tool_call_id, id)?;
-        }
-    }
-    Ok(())
-}
-
 fn expect_same(what: &str, ok: bool, parsed: String, recorded: String) -> Result<(), String> {
     if ok {
         Ok(())
@@ -885,7 +457,7 @@ fn expect_same(what: &str, ok: bool, parsed: String, recorded: String) -> Result
     }
 }
 
-fn truncate(s: &str, n: usize) -> String {
+pub(crate) fn truncate(s: &str, n: usize) -> String {
     if s.len() <= n {
         return s.to_owned();
     }
@@ -899,239 +471,151 @@ fn truncate(s: &str, n: usize) -> String {
 // ---------------------------------------------------------------------------------
 // what the recorded response says, read independently of Verity
 
-#[derive(Debug, Default, PartialEq)]
-struct ExpectedResponse {
-    text: String,
-    thinking: String,
-    tool_calls: Vec<(String, String, Option<String>)>,
-    input_tokens: u64,
-    output_tokens: u64,
-    cache_read_tokens: u64,
-    reasoning_tokens: u64,
-    finish_reason: Option<String>,
-    id: Option<String>,
-    model: Option<String>,
-}
-
+/// The outcome a recorded response calls for.
 #[derive(Debug)]
-enum Expected {
+pub(crate) enum Expected {
+    /// A response with these parts and this usage.
     Response(Box<ExpectedResponse>),
+    /// A token count (`None`: the recorded response has none).
+    Tokens(Option<u64>),
+    /// An HTTP error with this status; the error body carries `message` where given.
     HttpError {
         status: u16,
         message: Option<String>,
     },
+    /// An error reported inside a stream: a typed HTTP or API error.
     StreamError,
+    /// A body that is no response of the API: an unexpected-behaviour error.
     Invalid,
+    /// Any error.
+    Error,
 }
 
-fn expected_outcome(status: u16, response: &Exchange, stream: bool) -> Expected {
-    if status >= 400 {
-        let message = match &response.body {
-            Value::Object(_) => response
-                .body
-                .pointer("/error/message")
-                .or_else(|| response.body.get("message"))
-                .and_then(Value::as_str)
-                .map(str::to_owned),
-            _ => None,
-        };
-        return Expected::HttpError { status, message };
+impl Expected {
+    /// The HTTP error of a recorded status of 400 or more, with no message to look for.
+    pub(crate) fn http_error(status: u16) -> Option<Expected> {
+        (status >= 400).then_some(Expected::HttpError {
+            status,
+            message: None,
+        })
     }
-    let is_sse = response
-        .headers
-        .get("content-type")
-        .is_some_and(|c| c.contains("event-stream"));
-    if stream && is_sse {
-        let text = String::from_utf8(body_bytes(response)).unwrap_or_default();
-        return expected_from_sse(&text);
-    }
-    match &response.body {
-        Value::Object(body) if body.get("choices").is_some() => {
-            Expected::Response(Box::new(expected_from_completion(&response.body)))
+}
+
+/// A tool call as recorded: arguments as JSON text; a recorded id of `None` asks for a
+/// generated one.
+#[derive(Debug, Default, PartialEq)]
+pub(crate) struct ExpectedCall {
+    pub(crate) name: String,
+    pub(crate) args: String,
+    pub(crate) id: Option<String>,
+}
+
+impl ExpectedCall {
+    pub(crate) fn new(name: &str, args: &Value, id: Option<&str>) -> Self {
+        ExpectedCall {
+            name: name.to_owned(),
+            args: match args {
+                Value::String(s) => s.clone(),
+                Value::Null => String::new(),
+                other => other.to_string(),
+            },
+            id: id.filter(|s| !s.is_empty()).map(str::to_owned),
         }
-        _ => Expected::Invalid,
     }
 }
 
-/// PydanticAI's finish reasons for the OpenAI ones.
-fn finish(reason: &str) -> Option<String> {
-    Some(match reason {
-        "" => return None,
-        "stop" => "stop".into(),
-        "length" => "length".into(),
-        "tool_calls" | "function_call" => "tool_call".into(),
-        "content_filter" => "content_filter".into(),
-        other => other.into(),
-    })
+/// What a recorded response says. The optional fields are checked only where the wire
+/// API has them.
+#[derive(Debug, Default, PartialEq)]
+pub(crate) struct ExpectedResponse {
+    pub(crate) text: String,
+    pub(crate) thinking: String,
+    /// The thinking signatures, one after the other.
+    pub(crate) signature: Option<String>,
+    pub(crate) tool_calls: Vec<ExpectedCall>,
+    /// Parts Verity keeps as provider blocks.
+    pub(crate) other_parts: Option<usize>,
+    /// All input tokens, cached ones included.
+    pub(crate) input_tokens: u64,
+    pub(crate) output_tokens: u64,
+    pub(crate) cache_read_tokens: u64,
+    pub(crate) cache_write_tokens: Option<u64>,
+    pub(crate) reasoning_tokens: Option<u64>,
+    /// PydanticAI's finish reason.
+    pub(crate) finish_reason: Option<String>,
+    /// The provider's response id; checked unless `no_id`.
+    pub(crate) id: Option<String>,
+    pub(crate) no_id: bool,
+    /// The model that answered, where recorded.
+    pub(crate) model: Option<String>,
 }
 
-fn usage_into(e: &mut ExpectedResponse, u: &Value) {
-    e.input_tokens = u["prompt_tokens"].as_u64().unwrap_or(0);
-    e.output_tokens = u["completion_tokens"].as_u64().unwrap_or(0);
-    e.cache_read_tokens = u
-        .pointer("/prompt_tokens_details/cached_tokens")
-        .or_else(|| u.get("cached_tokens"))
-        .or_else(|| u.get("prompt_cache_hit_tokens"))
-        .and_then(Value::as_u64)
-        .unwrap_or(0);
-    e.reasoning_tokens = u
-        .pointer("/completion_tokens_details/reasoning_tokens")
-        .and_then(Value::as_u64)
-        .unwrap_or(0);
-}
-
-fn expected_from_completion(body: &Value) -> ExpectedResponse {
-    let mut e = ExpectedResponse {
-        id: body["id"].as_str().map(str::to_owned),
-        model: body["model"].as_str().map(str::to_owned),
-        ..Default::default()
-    };
-    if let Some(u) = body.get("usage").filter(|u| !u.is_null()) {
-        usage_into(&mut e, u);
-    }
-    let Some(choice) = body["choices"].get(0) else {
-        return e;
-    };
-    e.finish_reason = choice["finish_reason"].as_str().and_then(finish);
-    let m = &choice["message"];
-    let mut thinking = String::new();
-    for field in ["reasoning_content", "reasoning"] {
-        thinking.push_str(m[field].as_str().unwrap_or_default());
-    }
-    let (tags, text) = split_think_tags(&text_of(&m["content"]));
-    thinking.push_str(&tags.unwrap_or_default());
-    e.thinking = thinking;
-    e.text = text;
-    if e.text.is_empty() {
-        e.text = m["refusal"].as_str().unwrap_or_default().to_owned();
-    }
-    for call in m["tool_calls"].as_array().into_iter().flatten() {
-        let args = match &call["function"]["arguments"] {
-            Value::String(s) => s.clone(),
-            Value::Null => String::new(),
-            other => other.to_string(),
-        };
-        e.tool_calls.push((
-            call["function"]["name"]
-                .as_str()
-                .unwrap_or_default()
-                .to_owned(),
-            args,
-            call["id"]
-                .as_str()
-                .filter(|s| !s.is_empty())
-                .map(str::to_owned),
-        ));
-    }
-    e
-}
-
-fn expected_from_sse(text: &str) -> Expected {
-    let mut e = ExpectedResponse::default();
-    let mut calls: BTreeMap<u64, (String, String, Option<String>)> = BTreeMap::new();
-    let mut content = String::new();
-    let mut thinking = String::new();
-    let normalized = text.replace("\r\n", "\n");
-    for block in normalized.split("\n\n") {
-        let mut event = None;
-        let mut data = String::new();
-        for line in block.lines() {
-            if let Some(v) = line.strip_prefix("event:") {
-                event = Some(v.trim().to_owned());
-            } else if let Some(v) = line.strip_prefix("data:") {
-                data.push_str(v.strip_prefix(' ').unwrap_or(v));
+fn check_outcome(expected: Expected, result: Result<Reply, Error>) -> Result<(), String> {
+    match (expected, result) {
+        (
+            Expected::HttpError { status, message },
+            Err(Error::ModelHttp {
+                status: s, body, ..
+            }),
+        ) => {
+            if s != status {
+                return Err(format!("expected HTTP {status}, got {s}"));
             }
-        }
-        if data.is_empty() || data == "[DONE]" {
-            continue;
-        }
-        if event.as_deref() == Some("error") {
-            return Expected::StreamError;
-        }
-        let Ok(chunk) = serde_json::from_str::<Value>(&data) else {
-            return Expected::Invalid;
-        };
-        if chunk.get("error").is_some_and(|v| !v.is_null()) {
-            return Expected::StreamError;
-        }
-        if e.id.is_none() {
-            e.id = chunk["id"].as_str().map(str::to_owned);
-        }
-        if e.model.is_none() {
-            e.model = chunk["model"].as_str().map(str::to_owned);
-        }
-        if let Some(u) = chunk
-            .get("usage")
-            .filter(|u| !u.is_null())
-            .or_else(|| chunk.pointer("/x_groq/usage"))
-        {
-            usage_into(&mut e, u);
-        }
-        let Some(choice) = chunk["choices"].get(0) else {
-            continue;
-        };
-        if let Some(r) = choice["finish_reason"].as_str().and_then(finish) {
-            e.finish_reason = Some(r);
-        }
-        let d = &choice["delta"];
-        for field in ["reasoning_content", "reasoning"] {
-            thinking.push_str(d[field].as_str().unwrap_or_default());
-        }
-        content.push_str(&text_of(&d["content"]));
-        for (pos, call) in d["tool_calls"].as_array().into_iter().flatten().enumerate() {
-            let index = call["index"].as_u64().unwrap_or(pos as u64);
-            let entry = calls.entry(index).or_default();
-            entry
-                .0
-                .push_str(call["function"]["name"].as_str().unwrap_or_default());
-            match &call["function"]["arguments"] {
-                Value::String(s) => entry.1.push_str(s),
-                Value::Null => {}
-                other => entry.1.push_str(&other.to_string()),
+            if let Some(m) = message
+                && !body.contains(&m)
+            {
+                return Err(format!("error body does not carry `{m}`"));
             }
-            if entry.2.is_none() {
-                entry.2 = call["id"]
-                    .as_str()
-                    .filter(|s| !s.is_empty())
-                    .map(str::to_owned);
-            }
+            Ok(())
         }
+        (Expected::StreamError, Err(Error::ModelHttp { .. } | Error::ModelApi { .. })) => Ok(()),
+        (Expected::Invalid, Err(Error::UnexpectedModelBehavior { .. })) => Ok(()),
+        (Expected::Error, Err(_)) => Ok(()),
+        (Expected::Tokens(n), Ok(Reply::Tokens(counted))) if n == Some(counted) => Ok(()),
+        (Expected::Response(exp), Ok(Reply::Response(actual))) => compare_response(&exp, &actual),
+        (exp, Ok(r)) => Err(format!(
+            "expected {exp:?}, got {}",
+            truncate(&format!("{r:?}"), 400)
+        )),
+        (exp, Err(e)) => Err(format!("expected {exp:?}, got error {e}")),
     }
-    let (tags, text) = split_think_tags(&content);
-    thinking.push_str(&tags.unwrap_or_default());
-    e.text = text;
-    e.thinking = thinking;
-    e.tool_calls = calls.into_values().collect();
-    Expected::Response(Box::new(e))
 }
 
 fn compare_response(exp: &ExpectedResponse, actual: &ModelResponse) -> Result<(), String> {
-    let mut text = String::new();
-    let mut thinking = String::new();
-    let mut calls = Vec::new();
+    let (mut text, mut thinking, mut signature, mut calls, mut other) =
+        (String::new(), String::new(), String::new(), Vec::new(), 0);
     for p in &actual.parts {
         match p {
             ModelResponsePart::Text(t) => text.push_str(&t.content),
-            ModelResponsePart::Thinking(t) => thinking.push_str(&t.content),
+            ModelResponsePart::Thinking(t) => {
+                thinking.push_str(&t.content);
+                signature.push_str(t.signature.as_deref().unwrap_or_default());
+            }
             ModelResponsePart::ToolCall(c) => calls.push(c),
-            ModelResponsePart::Unknown(_) => {}
+            ModelResponsePart::Unknown(_) => other += 1,
         }
     }
     same("text", &text, &exp.text)?;
     same("thinking", &thinking, &exp.thinking)?;
+    if let Some(s) = &exp.signature {
+        same("signature", &signature, s)?;
+    }
+    if let Some(n) = &exp.other_parts {
+        same("other parts", &other, n)?;
+    }
     same("tool call count", &calls.len(), &exp.tool_calls.len())?;
-    for (c, (name, args, id)) in calls.iter().zip(&exp.tool_calls) {
-        same("tool name", &c.tool_name, name)?;
+    for (c, e) in calls.iter().zip(&exp.tool_calls) {
+        same("tool name", &c.tool_name, &e.name)?;
         let parsed_args = c.args.to_json_string();
         let same_args = match (
             serde_json::from_str::<Value>(&parsed_args),
-            serde_json::from_str::<Value>(args),
+            serde_json::from_str::<Value>(&e.args),
         ) {
             (Ok(a), Ok(b)) => a == b,
-            _ => parsed_args == *args || (args.is_empty() && parsed_args == "{}"),
+            _ => parsed_args == e.args || (e.args.is_empty() && parsed_args == "{}"),
         };
-        expect_same("tool arguments", same_args, parsed_args, args.clone())?;
-        if let Some(id) = id {
+        expect_same("tool arguments", same_args, parsed_args, e.args.clone())?;
+        if let Some(id) = &e.id {
             same("tool call id", &c.tool_call_id, id)?;
         } else {
             expect_same(
@@ -1150,13 +634,70 @@ fn compare_response(exp: &ExpectedResponse, actual: &ModelResponse) -> Result<()
         &u.cache_read_tokens,
         &exp.cache_read_tokens,
     )?;
-    let reasoning = u.details.get("reasoning_tokens").copied().unwrap_or(0);
-    same("reasoning tokens", &reasoning, &exp.reasoning_tokens)?;
+    if let Some(w) = &exp.cache_write_tokens {
+        same("cache write tokens", &u.cache_write_tokens, w)?;
+    }
+    if let Some(r) = &exp.reasoning_tokens {
+        let reasoning = u.details.get("reasoning_tokens").copied().unwrap_or(0);
+        same("reasoning tokens", &reasoning, r)?;
+    }
     let fr = actual.finish_reason.as_ref().map(|f| f.as_str().to_owned());
     same("finish reason", &fr, &exp.finish_reason)?;
-    same("response id", &actual.provider_response_id, &exp.id)?;
+    if !exp.no_id {
+        same("response id", &actual.provider_response_id, &exp.id)?;
+    }
     if exp.model.is_some() {
         same("model name", &actual.model_name, &exp.model)?;
     }
     Ok(())
+}
+
+/// The events of a server-sent-event stream: `(event, data)`, data lines joined.
+pub(crate) fn sse_events(text: &str) -> Vec<(Option<String>, String)> {
+    let normalized = text.replace("\r\n", "\n");
+    let mut out = Vec::new();
+    for block in normalized.split("\n\n") {
+        let mut event = None;
+        let mut data = String::new();
+        for line in block.lines() {
+            if let Some(v) = line.strip_prefix("event:") {
+                event = Some(v.trim().to_owned());
+            } else if let Some(v) = line.strip_prefix("data:") {
+                data.push_str(v.strip_prefix(' ').unwrap_or(v));
+            }
+        }
+        out.push((event, data));
+    }
+    out
+}
+
+// ---------------------------------------------------------------------------------
+// helpers the wire APIs share
+
+/// What PydanticAI appends to a retry prompt sent to the model.
+pub(crate) const RETRY_SUFFIX: &str = "\n\nFix the errors and try again.";
+
+/// The cache lifetime in a `cache_control` block.
+pub(crate) fn ttl_of(cache_control: &Value) -> CacheTtl {
+    cache_control["ttl"]
+        .as_str()
+        .and_then(CacheTtl::parse)
+        .unwrap_or_default()
+}
+
+/// Standard base64, or URL-safe where standard fails.
+pub(crate) fn decode_base64(data: &str) -> Result<Vec<u8>, String> {
+    base64::engine::general_purpose::STANDARD
+        .decode(data)
+        .or_else(|_| base64::engine::general_purpose::URL_SAFE.decode(data))
+        .map_err(|e| e.to_string())
+}
+
+/// A list of strings, where the value is one.
+pub(crate) fn strings(v: Option<&Value>) -> Option<Vec<String>> {
+    v.and_then(Value::as_array).map(|a| {
+        a.iter()
+            .filter_map(|v| v.as_str().map(str::to_owned))
+            .collect()
+    })
 }
