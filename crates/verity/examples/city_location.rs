@@ -70,10 +70,7 @@ fn scripted_model() -> FunctionModel {
                 )
             }
         };
-        let args = match args {
-            serde_json::Value::Object(m) => ToolCallArgs::Object(m),
-            _ => ToolCallArgs::default(),
-        };
+        let args = ToolCallArgs::from(args);
         ModelResponse::new(vec![ModelResponsePart::ToolCall(ToolCallPart::new(
             tool, args, "",
         ))])

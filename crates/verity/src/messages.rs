@@ -911,6 +911,20 @@ impl Default for ToolCallArgs {
     }
 }
 
+/// A JSON value as tool-call arguments: a string is JSON text as the model sent it, an
+/// object is kept as it is, `null` is no arguments (an empty object), and any other
+/// value is kept as its JSON text, so that validation reports what was sent.
+impl From<Value> for ToolCallArgs {
+    fn from(value: Value) -> Self {
+        match value {
+            Value::String(s) => ToolCallArgs::Json(s),
+            Value::Object(map) => ToolCallArgs::Object(map),
+            Value::Null => ToolCallArgs::default(),
+            other => ToolCallArgs::Json(other.to_string()),
+        }
+    }
+}
+
 impl ToolCallArgs {
     /// The arguments as a JSON value; empty text is an empty object.
     pub fn to_value(&self) -> std::result::Result<Value, serde_json::Error> {

@@ -1,12 +1,4 @@
 //! The README's quick start, compiled and run.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic,
-    missing_docs
-)]
-
 use verity::prelude::*;
 
 #[derive(Debug, serde::Deserialize, schemars::JsonSchema)]

@@ -1,13 +1,5 @@
 //! A local HTTP/1.1 server for tests: answers each request with the next canned
 //! response, records the requests, and can misbehave on purpose.
-#![allow(
-    dead_code,
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)]
-
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -72,7 +64,6 @@ impl Canned {
 /// A request the server received.
 #[derive(Debug, Clone)]
 pub struct Received {
-    pub method: String,
     pub path: String,
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
@@ -93,7 +84,6 @@ impl Received {
 pub struct MockServer {
     addr: SocketAddr,
     received: Arc<Mutex<Vec<Received>>>,
-    queue: Arc<Mutex<VecDeque<Canned>>>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -124,7 +114,6 @@ impl MockServer {
         MockServer {
             addr,
             received,
-            queue,
             task,
         }
     }
@@ -135,10 +124,6 @@ impl MockServer {
 
     pub fn received(&self) -> Vec<Received> {
         self.received.lock().unwrap().clone()
-    }
-
-    pub fn remaining(&self) -> usize {
-        self.queue.lock().unwrap().len()
     }
 }
 
@@ -158,9 +143,11 @@ async fn read_request(stream: &mut TcpStream) -> std::io::Result<Option<Received
     let head = String::from_utf8_lossy(&buf[..header_end]).into_owned();
     let mut lines = head.split("\r\n");
     let request_line = lines.next().unwrap_or_default();
-    let mut parts = request_line.split_whitespace();
-    let method = parts.next().unwrap_or_default().to_owned();
-    let path = parts.next().unwrap_or_default().to_owned();
+    let path = request_line
+        .split_whitespace()
+        .nth(1)
+        .unwrap_or_default()
+        .to_owned();
     let headers: Vec<(String, String)> = lines
         .filter_map(|l| {
             l.split_once(':')
@@ -181,7 +168,6 @@ async fn read_request(stream: &mut TcpStream) -> std::io::Result<Option<Received
         body.extend_from_slice(&tmp[..n]);
     }
     Ok(Some(Received {
-        method,
         path,
         headers,
         body,

@@ -1,20 +1,10 @@
 //! OpenAI Chat Completions: request bodies (snapshots), end-to-end runs against a local
 //! server, retries and failures.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic,
-    missing_docs
-)]
-
-mod support;
-
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
+use crate::support::{Canned, Delivery, MockServer};
 use serde_json::{Value, json};
-use support::{Canned, Delivery, MockServer};
 use verity::messages::{
     BinaryContent, CachePoint, ModelRequest, ModelRequestPart, ModelResponse, ModelResponsePart,
     SystemPromptPart, TextPart, ThinkingPart, ToolCallArgs, ToolCallPart, ToolReturnPart,

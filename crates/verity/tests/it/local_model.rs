@@ -3,14 +3,6 @@
 //!
 //! Without Python the tests are skipped loudly on a developer machine; in CI (`CI` set)
 //! a server that cannot start fails them.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic,
-    missing_docs
-)]
-
 use std::sync::OnceLock;
 
 use futures::StreamExt;

@@ -1,17 +1,7 @@
 //! Anthropic Messages: request bodies (snapshots), thinking round trips, caching, and
 //! the same parts from streamed and whole responses.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic,
-    missing_docs
-)]
-
-mod support;
-
+use crate::support::{Canned, MockServer};
 use serde_json::{Value, json};
-use support::{Canned, MockServer};
 use verity::messages::{
     BinaryContent, CachePoint, ModelRequest, ModelRequestPart, ModelResponse, ModelResponsePart,
     SystemPromptPart, ThinkingPart, ToolCallArgs, ToolCallPart, ToolReturnPart, UserContent,

@@ -1,13 +1,5 @@
 //! Agent runs driven by FunctionModel and TestModel: the tool loop, retries, limits,
 //! output modes, validators, concurrency.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic,
-    missing_docs
-)]
-
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -26,16 +18,28 @@ struct CityLocation {
 }
 
 fn call(name: &str, args: Value, id: &str) -> ModelResponsePart {
-    let args = match args {
-        Value::Object(m) => ToolCallArgs::Object(m),
-        Value::String(s) => ToolCallArgs::Json(s),
-        other => ToolCallArgs::Json(other.to_string()),
-    };
-    ModelResponsePart::ToolCall(ToolCallPart::new(name, args, id))
+    ModelResponsePart::ToolCall(ToolCallPart::new(name, ToolCallArgs::from(args), id))
 }
 
 fn calls(parts: Vec<ModelResponsePart>) -> ModelResponse {
     ModelResponse::new(parts)
+}
+
+#[test]
+fn tool_call_args_from_json_values() {
+    assert_eq!(
+        ToolCallArgs::from(json!({"city": "Rome"})),
+        ToolCallArgs::Object(json!({"city": "Rome"}).as_object().unwrap().clone())
+    );
+    assert_eq!(
+        ToolCallArgs::from(json!("{\"city\": \"Rome\"}")),
+        ToolCallArgs::Json("{\"city\": \"Rome\"}".into())
+    );
+    assert_eq!(ToolCallArgs::from(Value::Null), ToolCallArgs::default());
+    assert_eq!(
+        ToolCallArgs::from(json!([1, 2])),
+        ToolCallArgs::Json("[1,2]".into())
+    );
 }
 
 /// The parts of the last request in the history.

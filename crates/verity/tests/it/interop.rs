@@ -1,12 +1,4 @@
 //! Message histories written by PydanticAI load into Verity and write back unchanged.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic,
-    missing_docs
-)]
-
 use std::path::PathBuf;
 
 use serde_json::Value;
@@ -202,7 +194,7 @@ fn a_verity_run_continues_a_pydantic_ai_history() {
 /// `float_roundtrip`, which Verity now enables, the number re-parsed one ULP off.)
 #[test]
 fn histories_with_huge_numbers_round_trip() {
-    let text = include_str!("data/history_float_roundtrip.json");
+    let text = include_str!("../data/history_float_roundtrip.json");
     let messages = messages_from_json(text).unwrap();
     let written = messages_to_json(&messages).unwrap();
     assert_eq!(messages_from_json(&written).unwrap(), messages);

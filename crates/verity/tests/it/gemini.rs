@@ -1,17 +1,7 @@
 //! Gemini: request bodies (snapshots: schema handling, multimodal input, thought
 //! signatures), and the same parts from streamed and whole responses.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic,
-    missing_docs
-)]
-
-mod support;
-
+use crate::support::{Canned, MockServer};
 use serde_json::{Map, Value, json};
-use support::{Canned, MockServer};
 use verity::messages::{
     BinaryContent, FileUrl, ModelRequest, ModelRequestPart, ModelResponse, ModelResponsePart,
     SystemPromptPart, ToolCallArgs, ToolCallPart, ToolReturnPart, UserContent, UserPromptPart,

@@ -1,8 +1,7 @@
 //! Gemini replay (Gemini API and Vertex AI): the request is rebuilt from the recorded
-//! one, sent to the local server, and the recorded response (JSON or SSE) is checked.
+//! one, and the recorded response (JSON or SSE) is read into the shared expected
+//! response.
 
-use base64::Engine as _;
-use futures::StreamExt;
 use serde_json::{Map, Value, json};
 use verity::messages::{
     BinaryContent, FileUrl, ModelMessage, ModelRequest, ModelRequestPart, ModelResponse,
@@ -14,13 +13,131 @@ use verity::models::gemini::{GeminiModel, RAW_PART, THOUGHT_SIGNATURE};
 use verity::providers::ProviderBuilder;
 use verity::providers::google_gla::GoogleGlaProvider;
 use verity::providers::google_vertex::GoogleVertexProvider;
-use verity::stream::ResponseAccumulator;
-use verity::{Error, Model, ModelSettings, OutputMode};
+use verity::{IntoModel, ModelSettings, OutputMode};
 
-use super::{Interaction, body_bytes, same, same_tool_calls, truncate};
-use crate::support::{Canned, MockServer};
+use super::{
+    Call, Expected, ExpectedCall, ExpectedResponse, Mode, ModelFuture, RETRY_SUFFIX, Replay,
+    Reversed, WireApi, compare_bodies, decode_base64, sse_events, strings, test_provider, truncate,
+};
+use crate::support::Received;
 
-const RETRY_SUFFIX: &str = "\n\nFix the errors and try again.";
+/// The Gemini wire API (`generateContent` and its kin), on the Gemini API or Vertex AI.
+pub(crate) struct Gemini;
+
+/// The method called: `generateContent`, `streamGenerateContent` or `countTokens`.
+fn method<'a>(call: &'a Call<'_>) -> &'a str {
+    call.uri()
+        .split('?')
+        .next()
+        .unwrap_or_default()
+        .rsplit(':')
+        .next()
+        .unwrap_or_default()
+}
+
+fn on_vertex(call: &Call<'_>) -> bool {
+    call.uri().contains("aiplatform")
+}
+
+impl WireApi for Gemini {
+    fn name(&self) -> &'static str {
+        "gemini"
+    }
+
+    fn build_request(&self, call: &Call<'_>) -> Result<Replay, String> {
+        let model = call
+            .uri()
+            .split("/models/")
+            .nth(1)
+            .and_then(|r| r.split(':').next())
+            .unwrap_or("gemini-2.5-flash")
+            .to_owned();
+        let provider = if on_vertex(call) {
+            "google-vertex"
+        } else if call.provider == "gateway" {
+            "google-gla"
+        } else {
+            call.provider
+        };
+        let body = camel(call.recorded());
+        if !body.is_object() {
+            return Err("no recorded request body".into());
+        }
+        let mode = match method(call) {
+            "countTokens" => Mode::CountTokens,
+            "streamGenerateContent" => Mode::Stream,
+            _ => Mode::Request,
+        };
+        Ok(Replay::new(
+            model,
+            mode,
+            reverse(&body, provider)?,
+            Some(body),
+        ))
+    }
+
+    fn model<'a>(
+        &'a self,
+        call: &'a Call<'a>,
+        replay: &'a Replay,
+        url: &'a str,
+    ) -> ModelFuture<'a> {
+        Box::pin(async move {
+            let root = url.trim_end_matches("/v1");
+            let builder: ProviderBuilder = if on_vertex(call) {
+                GoogleVertexProvider::builder("project", "us-central1").base_url(format!(
+                    "{root}/v1beta1/projects/p/locations/l/publishers/google"
+                ))
+            } else {
+                GoogleGlaProvider::builder().base_url(format!("{root}/v1beta"))
+            };
+            let provider = test_provider(builder)?;
+            Ok(GeminiModel::new(replay.model.clone(), provider).into_model())
+        })
+    }
+
+    fn compare_request(
+        &self,
+        call: &Call<'_>,
+        replay: &Replay,
+        sent: &Received,
+    ) -> Result<(), String> {
+        if !sent
+            .path
+            .contains(&format!("/models/{}:{}", replay.model, method(call)))
+        {
+            return Err(format!("sent to {}", sent.path));
+        }
+        let auth_ok = if on_vertex(call) {
+            sent.header("authorization") == Some("Bearer test-key")
+        } else {
+            sent.header("x-goog-api-key") == Some("test-key")
+        };
+        if !auth_ok {
+            return Err("credentials not sent the provider's way".into());
+        }
+        let recorded = replay.recorded.as_ref().unwrap_or(&Value::Null);
+        compare_bodies(&normalize(&sent.json()), &normalize(recorded), "contents")
+    }
+
+    fn expected_response(&self, call: &Call<'_>, replay: &Replay) -> Result<Expected, String> {
+        if let Some(error) = Expected::http_error(call.status()) {
+            return Ok(error);
+        }
+        let response = call.response();
+        let chunks: Vec<Value> = match replay.mode {
+            Mode::CountTokens => {
+                return Ok(Expected::Tokens(response.body["totalTokens"].as_u64()));
+            }
+            Mode::Stream => sse_events(&String::from_utf8_lossy(&response.bytes()))
+                .into_iter()
+                .filter_map(|(_, data)| serde_json::from_str(data.trim()).ok())
+                .collect(),
+            Mode::Request => vec![response.body.clone()],
+        };
+        Ok(Expected::Response(Box::new(expected_from(&chunks))))
+    }
+}
 
 /// Proto-JSON field names in snake_case mean the same as in camelCase.
 const SNAKE: &[(&str, &str)] = &[
@@ -94,139 +211,6 @@ fn camel(v: &Value) -> Value {
     }
 }
 
-pub async fn check(interaction: &Interaction, provider_name: &str) -> Result<(), String> {
-    let uri = interaction.request.uri.clone().unwrap_or_default();
-    let method = uri
-        .split('?')
-        .next()
-        .unwrap_or_default()
-        .rsplit(':')
-        .next()
-        .unwrap_or_default()
-        .to_owned();
-    let model_name = uri
-        .split("/models/")
-        .nth(1)
-        .and_then(|r| r.split(':').next())
-        .unwrap_or("gemini-2.5-flash")
-        .to_owned();
-    let vertex = uri.contains("aiplatform");
-    let provider_name = if vertex {
-        "google-vertex"
-    } else if provider_name == "gateway" {
-        "google-gla"
-    } else {
-        provider_name
-    };
-    let body = camel(&interaction.request.body);
-    if !body.is_object() {
-        return Err("no recorded request body".into());
-    }
-    let (messages, settings, params) = reverse(&body, provider_name)?;
-    let status = interaction.response.status.unwrap_or(200);
-    let content_type = interaction
-        .response
-        .headers
-        .get("content-type")
-        .cloned()
-        .unwrap_or_else(|| "application/json".into());
-    let server = MockServer::start(vec![Canned::new(
-        status,
-        &content_type,
-        body_bytes(&interaction.response),
-    )])
-    .await;
-    let root = server.url().trim_end_matches("/v1").to_owned();
-    let builder: ProviderBuilder = if vertex {
-        GoogleVertexProvider::builder("project", "us-central1").base_url(format!(
-            "{root}/v1beta1/projects/p/locations/l/publishers/google"
-        ))
-    } else {
-        GoogleGlaProvider::builder().base_url(format!("{root}/v1beta"))
-    };
-    let provider = builder
-        .api_key("test-key")
-        .max_retries(0)
-        .build()
-        .map_err(|e| e.to_string())?;
-    let model = GeminiModel::new(model_name.clone(), provider);
-    let sent_check = |server: &MockServer| -> Result<(), String> {
-        let sent = server.received();
-        let sent = sent.first().ok_or("Verity sent no request")?;
-        if !sent
-            .path
-            .contains(&format!("/models/{model_name}:{method}"))
-        {
-            return Err(format!("sent to {}", sent.path));
-        }
-        let auth_ok = if vertex {
-            sent.header("authorization") == Some("Bearer test-key")
-        } else {
-            sent.header("x-goog-api-key") == Some("test-key")
-        };
-        if !auth_ok {
-            return Err("credentials not sent the provider's way".into());
-        }
-        compare(&normalize(&sent.json()), &normalize(&body))
-    };
-    if method == "countTokens" {
-        let counted = model.count_tokens(&messages, &settings, &params).await;
-        sent_check(&server)?;
-        return match (status, counted) {
-            (200, Ok(n)) if Some(n) == interaction.response.body["totalTokens"].as_u64() => Ok(()),
-            (s, Err(Error::ModelHttp { status, .. })) if s == status => Ok(()),
-            (_, other) => Err(format!("count_tokens gave {other:?}")),
-        };
-    }
-    let stream = method == "streamGenerateContent";
-    let result = if stream {
-        match model.request_stream(&messages, &settings, &params).await {
-            Ok(mut events) => {
-                let mut acc = ResponseAccumulator::new();
-                let mut err = None;
-                while let Some(e) = events.next().await {
-                    if let Err(e) = e.and_then(|e| acc.apply(e)) {
-                        err = Some(e);
-                        break;
-                    }
-                }
-                err.map_or_else(|| Ok(acc.finish()), Err)
-            }
-            Err(e) => Err(e),
-        }
-    } else {
-        model.request(&messages, &settings, &params).await
-    };
-    sent_check(&server)?;
-    if status >= 400 {
-        return match result {
-            Err(Error::ModelHttp { status: s, .. }) if s == status => Ok(()),
-            other => Err(format!("expected HTTP {status}, got {other:?}")),
-        };
-    }
-    let expected = if stream {
-        let text =
-            String::from_utf8_lossy(&body_bytes(&interaction.response)).replace("\r\n", "\n");
-        let chunks: Vec<Value> = text
-            .split("\n\n")
-            .filter_map(|c| {
-                c.lines()
-                    .find_map(|l| l.strip_prefix("data:"))
-                    .and_then(|d| serde_json::from_str(d.trim()).ok())
-            })
-            .collect();
-        expected_from(&chunks)
-    } else {
-        expected_from(std::slice::from_ref(&interaction.response.body))
-    };
-    compare_response(
-        &expected,
-        &result.map_err(|e| format!("expected a response, got {e}"))?,
-    )
-}
-
-type Reversed = (Vec<ModelMessage>, ModelSettings, ModelRequestParameters);
-
 fn media(mime: &str, url: &str) -> UserContent {
     let mut f = FileUrl::new(url);
     f.media_type = Some(mime.to_owned());
@@ -285,10 +269,7 @@ fn reverse(body: &Value, provider: &str) -> Result<Reversed, String> {
                         out.push(ModelResponsePart::Text(tp));
                     }
                 } else if let Some(call) = p.get("functionCall") {
-                    let args = match &call["args"] {
-                        Value::Object(o) => ToolCallArgs::Object(o.clone()),
-                        _ => ToolCallArgs::Object(Map::new()),
-                    };
+                    let args = ToolCallArgs::from(call["args"].clone());
                     let mut c = ToolCallPart::new(
                         call["name"].as_str().unwrap_or_default(),
                         args,
@@ -317,13 +298,7 @@ fn reverse(body: &Value, provider: &str) -> Result<Reversed, String> {
             if let Some(t) = p.get("text").and_then(Value::as_str) {
                 items.push(UserContent::Text(t.to_owned()));
             } else if let Some(d) = p.get("inlineData") {
-                let data = base64::engine::general_purpose::STANDARD
-                    .decode(d["data"].as_str().unwrap_or_default())
-                    .or_else(|_| {
-                        base64::engine::general_purpose::URL_SAFE
-                            .decode(d["data"].as_str().unwrap_or_default())
-                    })
-                    .map_err(|e| e.to_string())?;
+                let data = decode_base64(d["data"].as_str().unwrap_or_default())?;
                 items.push(UserContent::Binary(BinaryContent::new(
                     data,
                     d["mimeType"].as_str().unwrap_or_default(),
@@ -372,47 +347,42 @@ fn reverse(body: &Value, provider: &str) -> Result<Reversed, String> {
                         None => None,
                     };
                     let mut media_items: Vec<Value> = Vec::new();
-                    let to_media = |mp: &Value,
-                                    identifier: Option<&str>|
-                     -> Result<Value, String> {
-                        let item = if let Some(d) = mp.get("inlineData") {
-                            let raw = d["data"].as_str().unwrap_or_default();
-                            let data = base64::engine::general_purpose::STANDARD
-                                .decode(raw)
-                                .or_else(|_| base64::engine::general_purpose::URL_SAFE.decode(raw))
-                                .map_err(|e| e.to_string())?;
-                            let mut b = BinaryContent::new(
-                                data,
-                                d["mimeType"].as_str().unwrap_or_default(),
-                            );
-                            if let Some(id) = identifier {
-                                b.extra.insert("identifier".into(), json!(id));
-                            }
-                            UserContent::Binary(b)
-                        } else if let Some(f) = mp.get("fileData") {
-                            let mut m = media(
-                                f["mimeType"].as_str().unwrap_or_default(),
-                                f["fileUri"].as_str().unwrap_or_default(),
-                            );
-                            if let (
-                                Some(id),
-                                UserContent::ImageUrl(u)
-                                | UserContent::AudioUrl(u)
-                                | UserContent::VideoUrl(u)
-                                | UserContent::DocumentUrl(u),
-                            ) = (identifier, &mut m)
-                            {
-                                u.extra.insert("identifier".into(), json!(id));
-                            }
-                            m
-                        } else {
-                            return Err(format!(
-                                "function response part not mapped: {}",
-                                truncate(&mp.to_string(), 80)
-                            ));
+                    let to_media =
+                        |mp: &Value, identifier: Option<&str>| -> Result<Value, String> {
+                            let item = if let Some(d) = mp.get("inlineData") {
+                                let data = decode_base64(d["data"].as_str().unwrap_or_default())?;
+                                let mut b = BinaryContent::new(
+                                    data,
+                                    d["mimeType"].as_str().unwrap_or_default(),
+                                );
+                                if let Some(id) = identifier {
+                                    b.extra.insert("identifier".into(), json!(id));
+                                }
+                                UserContent::Binary(b)
+                            } else if let Some(f) = mp.get("fileData") {
+                                let mut m = media(
+                                    f["mimeType"].as_str().unwrap_or_default(),
+                                    f["fileUri"].as_str().unwrap_or_default(),
+                                );
+                                if let (
+                                    Some(id),
+                                    UserContent::ImageUrl(u)
+                                    | UserContent::AudioUrl(u)
+                                    | UserContent::VideoUrl(u)
+                                    | UserContent::DocumentUrl(u),
+                                ) = (identifier, &mut m)
+                                {
+                                    u.extra.insert("identifier".into(), json!(id));
+                                }
+                                m
+                            } else {
+                                return Err(format!(
+                                    "function response part not mapped: {}",
+                                    truncate(&mp.to_string(), 80)
+                                ));
+                            };
+                            serde_json::to_value(item).map_err(|e| e.to_string())
                         };
-                        serde_json::to_value(item).map_err(|e| e.to_string())
-                    };
                     for mp in r
                         .get("parts")
                         .and_then(Value::as_array)
@@ -531,13 +501,7 @@ fn reverse(body: &Value, provider: &str) -> Result<Reversed, String> {
             "temperature" => settings.temperature = v.as_f64(),
             "topP" => settings.top_p = v.as_f64(),
             "seed" => settings.seed = v.as_i64(),
-            "stopSequences" => {
-                settings.stop_sequences = v.as_array().map(|a| {
-                    a.iter()
-                        .filter_map(|s| s.as_str().map(str::to_owned))
-                        .collect()
-                })
-            }
+            "stopSequences" => settings.stop_sequences = strings(Some(&v)),
             "responseJsonSchema" | "responseSchema" => {
                 params.output_mode = OutputMode::Native;
                 params.output_object = Some(OutputObjectDefinition {
@@ -628,25 +592,11 @@ fn normalize(body: &Value) -> Value {
     body
 }
 
-fn compare(sent: &Value, recorded: &Value) -> Result<(), String> {
-    super::compare_bodies(sent, recorded, "contents")
-}
-
-#[derive(Debug, Default)]
-struct ExpectedResponse {
-    text: String,
-    thinking: String,
-    calls: Vec<(String, Value, Option<String>)>,
-    other: usize,
-    input_tokens: u64,
-    output_tokens: u64,
-    cache_read: u64,
-    finish: Option<String>,
-    id: Option<String>,
-}
-
 fn expected_from(chunks: &[Value]) -> ExpectedResponse {
-    let mut e = ExpectedResponse::default();
+    let mut e = ExpectedResponse {
+        other_parts: Some(0),
+        ..Default::default()
+    };
     for (i, chunk) in chunks.iter().enumerate() {
         if i == 0 {
             e.id = chunk["responseId"].as_str().map(str::to_owned);
@@ -665,17 +615,17 @@ fn expected_from(chunks: &[Value]) -> ExpectedResponse {
                         e.text.push_str(t)
                     }
                 } else if let Some(call) = p.get("functionCall") {
-                    e.calls.push((
-                        call["name"].as_str().unwrap_or_default().into(),
-                        call.get("args").cloned().unwrap_or(json!({})),
-                        call["id"].as_str().map(str::to_owned),
+                    e.tool_calls.push(ExpectedCall::new(
+                        call["name"].as_str().unwrap_or_default(),
+                        call.get("args").unwrap_or(&json!({})),
+                        call["id"].as_str(),
                     ));
                 } else if p.as_object().is_some_and(|o| !o.is_empty()) {
-                    e.other += 1;
+                    *e.other_parts.get_or_insert_default() += 1;
                 }
             }
             if let Some(r) = c["finishReason"].as_str() {
-                e.finish = Some(
+                e.finish_reason = Some(
                     match r {
                         "STOP" => "stop",
                         "MAX_TOKENS" => "length",
@@ -692,38 +642,8 @@ fn expected_from(chunks: &[Value]) -> ExpectedResponse {
             let n = |k: &str| u.get(k).and_then(Value::as_u64).unwrap_or(0);
             e.input_tokens = n("promptTokenCount") + n("toolUsePromptTokenCount");
             e.output_tokens = n("candidatesTokenCount") + n("thoughtsTokenCount");
-            e.cache_read = n("cachedContentTokenCount");
+            e.cache_read_tokens = n("cachedContentTokenCount");
         }
     }
     e
-}
-
-fn compare_response(e: &ExpectedResponse, r: &ModelResponse) -> Result<(), String> {
-    let (mut text, mut thinking, mut calls, mut other) =
-        (String::new(), String::new(), Vec::new(), 0);
-    for p in &r.parts {
-        match p {
-            ModelResponsePart::Text(t) => text.push_str(&t.content),
-            ModelResponsePart::Thinking(t) => thinking.push_str(&t.content),
-            ModelResponsePart::ToolCall(c) => calls.push(c),
-            ModelResponsePart::Unknown(_) => other += 1,
-        }
-    }
-    same("text", &text, &e.text)?;
-    same("thinking", &thinking, &e.thinking)?;
-    same("other parts", &other, &e.other)?;
-    same_tool_calls(
-        &calls,
-        e.calls
-            .iter()
-            .map(|(name, args, id)| (name, args, id.as_ref())),
-    )?;
-    let u = &r.usage;
-    same("input tokens", &u.input_tokens, &e.input_tokens)?;
-    same("output tokens", &u.output_tokens, &e.output_tokens)?;
-    same("cache read", &u.cache_read_tokens, &e.cache_read)?;
-    let fr = r.finish_reason.as_ref().map(|f| f.as_str().to_owned());
-    same("finish reason", &fr, &e.finish)?;
-    same("response id", &r.provider_response_id, &e.id)?;
-    Ok(())
 }

@@ -1,170 +1,130 @@
-//! Bedrock Converse replay: the request is rebuilt from the recorded Converse JSON, sent
-//! through the AWS SDK (static test credentials, endpoint override) to the local server,
-//! and the recorded response (JSON, or the binary AWS event stream) is checked.
+//! Bedrock Converse replay: the request is rebuilt from the recorded Converse JSON and
+//! sent through the AWS SDK (static test credentials, endpoint override); the recorded
+//! response (JSON, or the binary AWS event stream) is read into the shared expected
+//! response.
 
-use base64::Engine as _;
-use futures::StreamExt;
 use serde_json::{Map, Value, json};
 use verity::messages::{
     BinaryContent, CachePoint, FileUrl, ModelMessage, ModelRequest, ModelRequestPart,
-    ModelResponse, ModelResponsePart, SystemPromptPart, TextPart, ThinkingPart, ToolCallArgs,
-    ToolCallPart, ToolOutcome, ToolReturnPart, UserContent, UserPromptPart,
+    ModelResponse, ModelResponsePart, RetryPromptPart, SystemPromptPart, TextPart, ThinkingPart,
+    ToolCallArgs, ToolCallPart, ToolOutcome, ToolReturnPart, UserContent, UserPromptPart,
 };
 use verity::model::{ModelRequestParameters, OutputObjectDefinition, ToolDefinition, ToolKind};
 use verity::models::bedrock::BedrockConverseModel;
-use verity::providers::bedrock::BedrockProvider;
 use verity::settings::{CacheTtl, ToolChoice};
-use verity::stream::ResponseAccumulator;
-use verity::{Error, Model, ModelSettings, OutputMode};
+use verity::{IntoModel, ModelSettings, OutputMode};
 
-use super::{Interaction, body_bytes, same, same_tool_calls, truncate};
-use crate::support::{Canned, MockServer};
+use super::{
+    Call, Expected, ExpectedCall, ExpectedResponse, Mode, ModelFuture, RETRY_SUFFIX, Replay,
+    Reversed, WireApi, bedrock_provider, compare_bodies, decode_base64, strings, truncate,
+};
+use crate::support::Received;
 
-pub async fn check(interaction: &Interaction) -> Result<(), String> {
-    let uri = interaction.request.uri.clone().unwrap_or_default();
-    let stream = uri.ends_with("/converse-stream");
-    let count_tokens = uri.ends_with("/count-tokens");
-    let model_id = uri
-        .split("/model/")
-        .nth(1)
-        .and_then(|rest| rest.split('/').next())
-        .map(|m| m.replace("%3A", ":").replace("%2F", "/"))
-        .unwrap_or_else(|| "anthropic.claude-3-5-sonnet-20240620-v1:0".into());
-    let recorded = match &interaction.request.body {
-        Value::Object(_) if count_tokens => {
-            interaction.request.body.pointer("/input/converse").cloned()
-        }
-        Value::Object(_) => Some(interaction.request.body.clone()),
-        _ => None,
-    };
-    let (messages, settings, params) = match &recorded {
-        Some(body) => reverse(body)?,
-        None => (
-            vec![ModelMessage::Request(ModelRequest::user_prompt(
-                "What is the capital of France?",
-            ))],
-            ModelSettings::default(),
-            ModelRequestParameters {
-                allow_text_output: true,
-                ..Default::default()
-            },
-        ),
-    };
-    let status = interaction.response.status.unwrap_or(200);
-    let content_type = interaction
-        .response
-        .headers
-        .get("content-type")
-        .cloned()
-        .unwrap_or_else(|| "application/json".into());
-    let server = MockServer::start(vec![Canned::new(
-        status,
-        &content_type,
-        body_bytes(&interaction.response),
-    )])
-    .await;
-    let root = server.url().trim_end_matches("/v1").to_owned();
-    let provider = BedrockProvider::builder()
-        .region("us-east-1")
-        .credentials("AKIDEXAMPLE", "test-secret", None)
-        .endpoint_url(root)
-        .max_attempts(1)
-        .build()
-        .await
-        .map_err(|e| e.to_string())?;
-    let model = BedrockConverseModel::with_provider(model_id.as_str(), provider);
-    if count_tokens {
-        let counted = model.count_tokens(&messages, &settings, &params).await;
-        let sent = server.received();
-        let sent = sent.first().ok_or("Verity sent no request")?;
-        if !sent.path.ends_with("/count-tokens") {
+/// The Bedrock Converse wire API (Converse, ConverseStream, CountTokens).
+pub(crate) struct BedrockConverse;
+
+impl WireApi for BedrockConverse {
+    fn name(&self) -> &'static str {
+        "bedrock-converse"
+    }
+
+    fn build_request(&self, call: &Call<'_>) -> Result<Replay, String> {
+        let uri = call.uri();
+        let mode = if uri.ends_with("/converse-stream") {
+            Mode::Stream
+        } else if uri.ends_with("/count-tokens") {
+            Mode::CountTokens
+        } else {
+            Mode::Request
+        };
+        let model = uri
+            .split("/model/")
+            .nth(1)
+            .and_then(|rest| rest.split('/').next())
+            .map(|m| m.replace("%3A", ":").replace("%2F", "/"))
+            .unwrap_or_else(|| "anthropic.claude-3-5-sonnet-20240620-v1:0".into());
+        let recorded = match call.recorded() {
+            body @ Value::Object(_) if mode == Mode::CountTokens => {
+                body.pointer("/input/converse").cloned()
+            }
+            body @ Value::Object(_) => Some(body.clone()),
+            _ => None,
+        };
+        let reversed = match &recorded {
+            Some(body) => reverse(body)?,
+            None => {
+                let (settings, params) = Replay::start();
+                let question = ModelRequest::user_prompt("What is the capital of France?");
+                (vec![ModelMessage::Request(question)], settings, params)
+            }
+        };
+        Ok(Replay::new(model, mode, reversed, recorded))
+    }
+
+    fn model<'a>(
+        &'a self,
+        _call: &'a Call<'a>,
+        replay: &'a Replay,
+        url: &'a str,
+    ) -> ModelFuture<'a> {
+        Box::pin(async move {
+            let provider = bedrock_provider(url.trim_end_matches("/v1")).await?;
+            Ok(BedrockConverseModel::with_provider(replay.model.as_str(), provider).into_model())
+        })
+    }
+
+    fn compare_request(
+        &self,
+        _call: &Call<'_>,
+        replay: &Replay,
+        sent: &Received,
+    ) -> Result<(), String> {
+        let expected_path = match replay.mode {
+            Mode::Stream => "/converse-stream",
+            Mode::CountTokens => "/count-tokens",
+            Mode::Request => "/converse",
+        };
+        if !sent.path.ends_with(expected_path) {
             return Err(format!("sent to {}", sent.path));
         }
-        if let Some(body) = &recorded {
-            let sent_body = sent
+        if !sent
+            .header("authorization")
+            .is_some_and(|a| a.starts_with("AWS4-HMAC-SHA256"))
+        {
+            return Err("the request was not SigV4-signed".into());
+        }
+        let Some(recorded) = &replay.recorded else {
+            return Ok(());
+        };
+        let sent_body = match replay.mode {
+            Mode::CountTokens => sent
                 .json()
                 .pointer("/input/converse")
                 .cloned()
-                .unwrap_or(Value::Null);
-            compare(&normalize(&sent_body), &normalize(body))?;
-        }
-        return match (status, counted) {
-            (200, Ok(n)) if Some(n) == interaction.response.body["inputTokens"].as_u64() => Ok(()),
-            (s, Err(Error::ModelHttp { status, .. })) if s == status => Ok(()),
-            (_, other) => Err(format!("count_tokens gave {other:?}")),
+                .unwrap_or(Value::Null),
+            _ => sent.json(),
         };
-    }
-    let result = if stream {
-        match model.request_stream(&messages, &settings, &params).await {
-            Ok(mut events) => {
-                let mut acc = ResponseAccumulator::new();
-                let mut err = None;
-                while let Some(e) = events.next().await {
-                    match e.and_then(|e| acc.apply(e)) {
-                        Ok(()) => {}
-                        Err(e) => {
-                            err = Some(e);
-                            break;
-                        }
-                    }
-                }
-                err.map_or_else(|| Ok(acc.finish()), Err)
-            }
-            Err(e) => Err(e),
-        }
-    } else {
-        model.request(&messages, &settings, &params).await
-    };
-
-    let sent = server.received();
-    let sent = sent.first().ok_or("Verity sent no request")?;
-    let expected_path = if stream {
-        "/converse-stream"
-    } else {
-        "/converse"
-    };
-    if !sent.path.ends_with(expected_path) {
-        return Err(format!("sent to {}", sent.path));
-    }
-    if !sent
-        .header("authorization")
-        .is_some_and(|a| a.starts_with("AWS4-HMAC-SHA256"))
-    {
-        return Err("the request was not SigV4-signed".into());
-    }
-    if let Some(body) = &recorded {
-        compare(&normalize(&sent.json()), &normalize(body))?;
+        compare_bodies(&normalize(&sent_body), &normalize(recorded), "messages")
     }
 
-    if status >= 400 {
-        return match result {
-            Err(Error::ModelHttp {
-                status: s, body, ..
-            }) if s == status => {
-                let msg = interaction
-                    .response
-                    .body
-                    .get("message")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default();
-                if body.contains(msg) {
-                    Ok(())
-                } else {
-                    Err(format!("error body {body} lacks `{msg}`"))
-                }
-            }
-            other => Err(format!("expected HTTP {status}, got {other:?}")),
-        };
-    }
-    let expected = if stream {
-        expected_from_eventstream(&body_bytes(&interaction.response))?
-    } else {
-        expected_from_json(&interaction.response.body)
-    };
-    match (expected, result) {
-        (Expected::Error, Err(_)) => Ok(()),
-        (Expected::Response(e), Ok(r)) => compare_response(&e, &r),
-        (e, r) => Err(format!("expected {e:?}, got {r:?}")),
+    fn expected_response(&self, call: &Call<'_>, replay: &Replay) -> Result<Expected, String> {
+        let response = call.response();
+        let status = call.status();
+        if status >= 400 {
+            let message = match replay.mode {
+                Mode::CountTokens => None,
+                _ => response.body.get("message").and_then(Value::as_str),
+            };
+            return Ok(Expected::HttpError {
+                status,
+                message: message.map(str::to_owned),
+            });
+        }
+        match replay.mode {
+            Mode::CountTokens => Ok(Expected::Tokens(response.body["inputTokens"].as_u64())),
+            Mode::Stream => expected_from_eventstream(&response.bytes()),
+            Mode::Request => Ok(expected_from_json(&response.body)),
+        }
     }
 }
 
@@ -196,9 +156,7 @@ fn media_item(kind: &str, block: &Value) -> Result<UserContent, String> {
     let mt = media_type(kind, format);
     let source = &block["source"];
     if let Some(bytes) = source.get("bytes").and_then(Value::as_str) {
-        let data = base64::engine::general_purpose::STANDARD
-            .decode(bytes)
-            .map_err(|e| e.to_string())?;
+        let data = decode_base64(bytes)?;
         return Ok(UserContent::Binary(BinaryContent::new(data, mt)));
     }
     if let Some(uri) = source.pointer("/s3Location/uri").and_then(Value::as_str) {
@@ -215,8 +173,6 @@ fn media_item(kind: &str, block: &Value) -> Result<UserContent, String> {
     }
     Err(format!("{kind} source not mapped: {source}"))
 }
-
-type Reversed = (Vec<ModelMessage>, ModelSettings, ModelRequestParameters);
 
 fn reverse(body: &Value) -> Result<Reversed, String> {
     let mut settings = ModelSettings::default();
@@ -242,10 +198,7 @@ fn reverse(body: &Value) -> Result<Reversed, String> {
                     let id = t["toolUseId"].as_str().unwrap_or_default();
                     let name = t["name"].as_str().unwrap_or_default();
                     tool_names.insert(id.to_owned(), name.to_owned());
-                    let args = match &t["input"] {
-                        Value::Object(o) => ToolCallArgs::Object(o.clone()),
-                        other => ToolCallArgs::Json(other.to_string()),
-                    };
+                    let args = ToolCallArgs::from(t["input"].clone());
                     parts.push(ModelResponsePart::ToolCall(ToolCallPart::new(
                         name, args, id,
                     )));
@@ -336,16 +289,11 @@ fn reverse(body: &Value) -> Result<Reversed, String> {
                         .pointer("/content/0/text")
                         .and_then(Value::as_str)
                         .unwrap_or_default();
-                    parts.push(ModelRequestPart::RetryPrompt(
-                        verity::messages::RetryPromptPart::new(
-                            Value::String(
-                                text.trim_end_matches("\n\nFix the errors and try again.")
-                                    .to_owned(),
-                            ),
-                            Some(part.tool_name.clone()),
-                            id.to_owned(),
-                        ),
-                    ));
+                    parts.push(ModelRequestPart::RetryPrompt(RetryPromptPart::new(
+                        Value::String(text.trim_end_matches(RETRY_SUFFIX).to_owned()),
+                        Some(part.tool_name.clone()),
+                        id.to_owned(),
+                    )));
                     continue;
                 }
                 parts.push(ModelRequestPart::ToolReturn(part));
@@ -415,11 +363,7 @@ fn reverse(body: &Value) -> Result<Reversed, String> {
         .map(|v| v as u32);
     settings.temperature = ic.get("temperature").and_then(Value::as_f64);
     settings.top_p = ic.get("topP").and_then(Value::as_f64);
-    settings.stop_sequences = ic.get("stopSequences").and_then(Value::as_array).map(|a| {
-        a.iter()
-            .filter_map(|v| v.as_str().map(str::to_owned))
-            .collect()
-    });
+    settings.stop_sequences = strings(ic.get("stopSequences"));
     if let Some(js) = body.pointer("/outputConfig/textFormat/structure/jsonSchema") {
         params.output_mode = OutputMode::Native;
         let schema = js["schema"]
@@ -508,27 +452,15 @@ fn normalize(body: &Value) -> Value {
     body
 }
 
-fn compare(sent: &Value, recorded: &Value) -> Result<(), String> {
-    super::compare_bodies(sent, recorded, "messages")
-}
-
-#[derive(Debug, Default)]
-struct ExpectedResponse {
-    text: String,
-    thinking: String,
-    signature: String,
-    tool_calls: Vec<(String, Value, String)>,
-    input_tokens: u64,
-    output_tokens: u64,
-    cache_read: u64,
-    cache_write: u64,
-    finish: Option<String>,
-}
-
-#[derive(Debug)]
-enum Expected {
-    Response(Box<ExpectedResponse>),
-    Error,
+/// An expected response with what every Converse response reports, before it is read;
+/// Converse has no response id.
+fn expected() -> ExpectedResponse {
+    ExpectedResponse {
+        signature: Some(String::new()),
+        cache_write_tokens: Some(0),
+        no_id: true,
+        ..Default::default()
+    }
 }
 
 fn finish(reason: &str) -> Option<String> {
@@ -546,14 +478,15 @@ fn finish(reason: &str) -> Option<String> {
 
 fn usage_into(e: &mut ExpectedResponse, u: &Value) {
     let n = |k: &str| u.get(k).and_then(Value::as_u64).unwrap_or(0);
-    e.cache_read = n("cacheReadInputTokens");
-    e.cache_write = n("cacheWriteInputTokens");
-    e.input_tokens = n("inputTokens") + e.cache_read + e.cache_write;
+    e.cache_read_tokens = n("cacheReadInputTokens");
+    let cache_write = n("cacheWriteInputTokens");
+    e.cache_write_tokens = Some(cache_write);
+    e.input_tokens = n("inputTokens") + e.cache_read_tokens + cache_write;
     e.output_tokens = n("outputTokens");
 }
 
 fn expected_from_json(body: &Value) -> Expected {
-    let mut e = ExpectedResponse::default();
+    let mut e = expected();
     for b in body
         .pointer("/output/message/content")
         .and_then(Value::as_array)
@@ -563,10 +496,10 @@ fn expected_from_json(body: &Value) -> Expected {
         if let Some(t) = b.get("text").and_then(Value::as_str) {
             e.text.push_str(t);
         } else if let Some(t) = b.get("toolUse") {
-            e.tool_calls.push((
-                t["name"].as_str().unwrap_or_default().into(),
-                t["input"].clone(),
-                t["toolUseId"].as_str().unwrap_or_default().into(),
+            e.tool_calls.push(ExpectedCall::new(
+                t["name"].as_str().unwrap_or_default(),
+                &t["input"],
+                t["toolUseId"].as_str(),
             ));
         } else if let Some(r) = b.get("reasoningContent") {
             e.thinking.push_str(
@@ -574,7 +507,7 @@ fn expected_from_json(body: &Value) -> Expected {
                     .and_then(Value::as_str)
                     .unwrap_or_default(),
             );
-            e.signature.push_str(
+            e.signature.get_or_insert_default().push_str(
                 r.pointer("/reasoningText/signature")
                     .and_then(Value::as_str)
                     .unwrap_or_default(),
@@ -584,7 +517,7 @@ fn expected_from_json(body: &Value) -> Expected {
     if let Some(u) = body.get("usage") {
         usage_into(&mut e, u);
     }
-    e.finish = body["stopReason"].as_str().and_then(finish);
+    e.finish_reason = body["stopReason"].as_str().and_then(finish);
     Expected::Response(Box::new(e))
 }
 
@@ -635,7 +568,7 @@ fn frames(bytes: &[u8]) -> Result<Vec<(String, String, Value)>, String> {
 }
 
 fn expected_from_eventstream(bytes: &[u8]) -> Result<Expected, String> {
-    let mut e = ExpectedResponse::default();
+    let mut e = expected();
     let mut tools: std::collections::BTreeMap<u64, (String, String, String)> = Default::default();
     for (message_type, event, payload) in frames(bytes)? {
         if message_type != "event" {
@@ -664,14 +597,14 @@ fn expected_from_eventstream(bytes: &[u8]) -> Result<Expected, String> {
                 } else if let Some(r) = d.get("reasoningContent") {
                     e.thinking
                         .push_str(r.get("text").and_then(Value::as_str).unwrap_or_default());
-                    e.signature.push_str(
+                    e.signature.get_or_insert_default().push_str(
                         r.get("signature")
                             .and_then(Value::as_str)
                             .unwrap_or_default(),
                     );
                 }
             }
-            "messageStop" => e.finish = payload["stopReason"].as_str().and_then(finish),
+            "messageStop" => e.finish_reason = payload["stopReason"].as_str().and_then(finish),
             "metadata" => {
                 if let Some(u) = payload.get("usage") {
                     usage_into(&mut e, u);
@@ -682,42 +615,10 @@ fn expected_from_eventstream(bytes: &[u8]) -> Result<Expected, String> {
     }
     e.tool_calls = tools
         .into_values()
-        .map(|(n, args, id)| (n, serde_json::from_str(&args).unwrap_or(json!({})), id))
+        .map(|(n, args, id)| {
+            let args = serde_json::from_str(&args).unwrap_or(json!({}));
+            ExpectedCall::new(&n, &args, Some(&id))
+        })
         .collect();
     Ok(Expected::Response(Box::new(e)))
-}
-
-fn compare_response(e: &ExpectedResponse, r: &ModelResponse) -> Result<(), String> {
-    let mut text = String::new();
-    let mut thinking = String::new();
-    let mut signature = String::new();
-    let mut calls = Vec::new();
-    for p in &r.parts {
-        match p {
-            ModelResponsePart::Text(t) => text.push_str(&t.content),
-            ModelResponsePart::Thinking(t) => {
-                thinking.push_str(&t.content);
-                signature.push_str(t.signature.as_deref().unwrap_or_default());
-            }
-            ModelResponsePart::ToolCall(c) => calls.push(c),
-            ModelResponsePart::Unknown(_) => {}
-        }
-    }
-    same("text", &text, &e.text)?;
-    same("thinking", &thinking, &e.thinking)?;
-    same("signature", &signature, &e.signature)?;
-    same_tool_calls(
-        &calls,
-        e.tool_calls
-            .iter()
-            .map(|(name, args, id)| (name, args, Some(id))),
-    )?;
-    let u = &r.usage;
-    same("input tokens", &u.input_tokens, &e.input_tokens)?;
-    same("output tokens", &u.output_tokens, &e.output_tokens)?;
-    same("cache read", &u.cache_read_tokens, &e.cache_read)?;
-    same("cache write", &u.cache_write_tokens, &e.cache_write)?;
-    let fr = r.finish_reason.as_ref().map(|f| f.as_str().to_owned());
-    same("finish reason", &fr, &e.finish)?;
-    Ok(())
 }

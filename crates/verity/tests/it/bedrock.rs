@@ -1,18 +1,7 @@
 //! Bedrock Converse through the AWS SDK against a local server: the request bodies the
 //! SDK puts on the wire (snapshots), errors, and credentials kept out of sight.
-#![cfg(feature = "bedrock")]
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic,
-    missing_docs
-)]
-
-mod support;
-
+use crate::support::{Canned, MockServer};
 use serde_json::{Value, json};
-use support::{Canned, MockServer};
 use verity::messages::{
     BinaryContent, FileUrl, ModelRequest, ModelRequestPart, ModelResponse, ModelResponsePart,
     SystemPromptPart, ThinkingPart, ToolCallArgs, ToolCallPart, ToolReturnPart, UserContent,

@@ -1,19 +1,9 @@
 //! Planted credentials never show in `Debug` output, error messages or tracing output.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic,
-    missing_docs
-)]
-
-mod support;
-
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
+use crate::support::{Canned, Delivery, MockServer};
 use serde_json::json;
-use support::{Canned, Delivery, MockServer};
 use verity::models::anthropic::AnthropicModel;
 use verity::models::gemini::GeminiModel;
 use verity::models::openai::OpenAIChatModel;

@@ -1,12 +1,4 @@
 //! TestModel generates tool arguments and outputs that are valid for their schemas.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic,
-    missing_docs
-)]
-
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 

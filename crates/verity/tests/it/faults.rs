@@ -1,19 +1,9 @@
 //! Faults from the network and the server, for every wire API: each ends in success
 //! after retries or in the matching typed error, and nothing hangs.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic,
-    missing_docs
-)]
-
-mod support;
-
 use std::time::Duration;
 
+use crate::support::{Canned, Delivery, MockServer};
 use serde_json::{Value, json};
-use support::{Canned, Delivery, MockServer};
 use verity::ModelRef;
 use verity::http::RetryConfig;
 use verity::models::anthropic::AnthropicModel;

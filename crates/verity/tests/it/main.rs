@@ -1,0 +1,30 @@
+//! Verity's integration tests, linked as one binary: one build and one link for all of
+//! them, and one process, so whatever is started once (the local model server) is
+//! shared. Run a group with `cargo test -p verity --all-features --test it <module>`.
+//!
+//! Tests may unwrap, index, panic and call `unreachable!`: that is how they fail.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic,
+    clippy::unreachable,
+    missing_docs
+)]
+
+mod support;
+
+mod agent;
+mod anthropic;
+#[cfg(feature = "bedrock")]
+mod bedrock;
+mod conformance;
+mod faults;
+mod gemini;
+mod interop;
+mod local_model;
+mod openai;
+mod readme;
+mod secrets;
+mod streaming;
+mod test_model;
