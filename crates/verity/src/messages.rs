@@ -108,6 +108,7 @@ impl ModelRequest {
 /// A part of a [`ModelRequest`].
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "part_kind")]
+#[non_exhaustive]
 pub enum ModelRequestPart {
     /// A system prompt.
     #[serde(rename = "system-prompt")]
@@ -129,6 +130,7 @@ pub enum ModelRequestPart {
 /// A part of a [`ModelResponse`].
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "part_kind")]
+#[non_exhaustive]
 pub enum ModelResponsePart {
     /// Plain text.
     #[serde(rename = "text")]
