@@ -308,9 +308,10 @@ impl<M: Model> DynModel for M {
 /// A shared, type-erased model.
 pub type ModelRef = Arc<dyn DynModel>;
 
-/// Anything that can be the model of an agent: a [`Model`], a [`ModelRef`], or a model
-/// string such as `"test"` (resolved by [`infer_model`]; an unknown string gives an
-/// error on the first request instead of a panic).
+/// Anything that can be the model of an agent: a [`Model`], a [`ModelRef`], or a
+/// resolved model string ([`KnownModel`](crate::models::infer::KnownModel); resolve
+/// strings with [`infer_model`](crate::models::infer::infer_model), where an unknown
+/// one is an error).
 pub trait IntoModel {
     /// Convert into a shared model.
     fn into_model(self) -> ModelRef;
@@ -325,100 +326,5 @@ impl<M: Model> IntoModel for M {
 impl IntoModel for ModelRef {
     fn into_model(self) -> ModelRef {
         self
-    }
-}
-
-impl IntoModel for &str {
-    fn into_model(self) -> ModelRef {
-        infer_model(self).unwrap_or_else(|e| {
-            Arc::new(UnresolvedModel {
-                name: self.to_owned(),
-                error: e.to_string(),
-            })
-        })
-    }
-}
-
-impl IntoModel for String {
-    fn into_model(self) -> ModelRef {
-        self.as_str().into_model()
-    }
-}
-
-/// Resolve a model string: `test`, or `provider:model` for the providers compiled in.
-pub fn infer_model(name: &str) -> Result<ModelRef> {
-    if name == "test" || name == "test:test" {
-        return Ok(Arc::new(crate::models::test::TestModel::new()));
-    }
-    let (provider, model) = name.split_once(':').ok_or_else(|| {
-        Error::User(format!(
-            "unknown model `{name}`: expected `test` or `provider:model`"
-        ))
-    })?;
-    if provider == "google-gla" || provider == "gemini" {
-        let provider = crate::providers::google_gla::GoogleGlaProvider::from_env()?;
-        return Ok(Arc::new(crate::models::gemini::GeminiModel::new(
-            model, provider,
-        )));
-    }
-    if provider == "google-vertex" {
-        let provider =
-            crate::providers::google_vertex::GoogleVertexProvider::from_env_builder()?.build()?;
-        let model = crate::models::gemini::GeminiModel::new(model, provider);
-        // a static token (GOOGLE_CLOUD_ACCESS_TOKEN) is used as it is; otherwise, with
-        // the `vertex` feature, the application-default credentials
-        #[cfg(feature = "vertex")]
-        let model = if std::env::var_os("GOOGLE_CLOUD_ACCESS_TOKEN").is_none() {
-            model.with_application_default_credentials()
-        } else {
-            model
-        };
-        return Ok(Arc::new(model));
-    }
-    if provider == "anthropic" {
-        let provider = crate::providers::anthropic::AnthropicProvider::from_env()?;
-        return Ok(Arc::new(crate::models::anthropic::AnthropicModel::new(
-            model, provider,
-        )));
-    }
-    #[cfg(feature = "bedrock")]
-    if provider == "bedrock" {
-        return Ok(Arc::new(crate::models::bedrock::BedrockConverseModel::new(
-            model,
-        )));
-    }
-    let builder = crate::providers::provider_by_name(provider)
-        .ok_or_else(|| Error::User(format!("unknown model provider `{provider}` in `{name}`")))?;
-    let builder = if provider == "openai" {
-        crate::providers::openai::OpenAIProvider::configured()
-    } else {
-        builder
-    };
-    Ok(Arc::new(crate::models::openai::OpenAIChatModel::new(
-        model,
-        builder.build()?,
-    )))
-}
-
-/// A model string that did not resolve; every request reports why.
-struct UnresolvedModel {
-    name: String,
-    error: String,
-}
-
-impl Model for UnresolvedModel {
-    async fn request(
-        &self,
-        _messages: &[ModelMessage],
-        _settings: &ModelSettings,
-        _params: &ModelRequestParameters,
-    ) -> Result<ModelResponse> {
-        Err(Error::User(self.error.clone()))
-    }
-    fn model_name(&self) -> &str {
-        &self.name
-    }
-    fn system(&self) -> &str {
-        "unresolved"
     }
 }

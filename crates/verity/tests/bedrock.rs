@@ -213,6 +213,6 @@ fn model_names_and_families() {
         BedrockModelName::from("meta.llama3-3-70b-instruct-v1:0").family(),
         "meta"
     );
-    let m = verity::model::infer_model("bedrock:anthropic.claude-3-sonnet-20240229-v1:0").unwrap();
+    let m = verity::infer_model("bedrock:anthropic.claude-3-sonnet-20240229-v1:0").unwrap();
     assert_eq!(m.system(), "bedrock");
 }

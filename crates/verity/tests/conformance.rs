@@ -40,10 +40,9 @@ use verity::messages::{
     ToolCallPart, ToolReturnPart, UploadedFile, UserContent, UserPromptPart,
 };
 use verity::model::{ModelRequestParameters, OutputObjectDefinition, ToolDefinition, ToolKind};
+use verity::models::infer::provider_by_name;
 use verity::models::openai::OpenAIChatModel;
-use verity::providers::{
-    ProviderBuilder, openai_compatible::OpenAICompatibleProvider, provider_by_name,
-};
+use verity::providers::{ProviderBuilder, openai_compatible::OpenAICompatibleProvider};
 use verity::settings::CacheTtl;
 use verity::stream::ResponseAccumulator;
 use verity::{Error, Model, ModelSettings, OutputMode};

@@ -6,6 +6,7 @@ pub mod bedrock;
 pub mod fallback;
 pub mod function;
 pub mod gemini;
+pub mod infer;
 pub mod openai;
 pub mod test;
 

@@ -449,32 +449,6 @@ macro_rules! provider_preset {
 }
 pub(crate) use provider_preset;
 
-/// Resolve a provider by the name used in model strings (`openai`, `deepseek`, …).
-pub fn provider_by_name(name: &str) -> Option<ProviderBuilder> {
-    let preset = match name {
-        "anthropic" => return Some(anthropic::AnthropicProvider::builder()),
-        "openai" => openai::OpenAIProvider::PRESET,
-        "azure" => azure::AzureProvider::PRESET,
-        "deepseek" => deepseek::DeepSeekProvider::PRESET,
-        "ollama" => ollama::OllamaProvider::PRESET,
-        "openrouter" => openrouter::OpenRouterProvider::PRESET,
-        "together" => together::TogetherProvider::PRESET,
-        "fireworks" => fireworks::FireworksProvider::PRESET,
-        "grok" | "xai" => grok::GrokProvider::PRESET,
-        "groq" => groq::GroqProvider::PRESET,
-        "github" => github::GitHubProvider::PRESET,
-        "cerebras" => cerebras::CerebrasProvider::PRESET,
-        "huggingface" => huggingface::HuggingFaceProvider::PRESET,
-        _ => return None,
-    };
-    let builder = ProviderBuilder::new(preset);
-    Some(if name == "azure" {
-        azure::configure(builder)
-    } else {
-        builder
-    })
-}
-
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
