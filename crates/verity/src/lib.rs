@@ -44,6 +44,7 @@ pub mod output;
 pub mod partial_json;
 pub mod profiles;
 pub mod providers;
+pub mod request;
 pub mod run_stream;
 pub mod settings;
 pub mod stream;

@@ -9,72 +9,13 @@ use serde_json::Value;
 
 use crate::error::{Error, Result};
 use crate::messages::{ModelMessage, ModelResponse};
-use crate::output::OutputMode;
+use crate::request::OutputMode;
 use crate::settings::ModelSettings;
 use crate::stream::{ResponseStream, stream_from_response};
 
-/// Whether a tool is one of the agent's functions or an output tool.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum ToolKind {
-    /// A function the agent runs and returns the result of.
-    #[default]
-    Function,
-    /// A tool whose arguments are the run's final output.
-    Output,
-}
-
-/// A tool as the model sees it: name, description, JSON schema of the arguments.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct ToolDefinition {
-    /// The tool's name.
-    pub name: String,
-    /// What the tool does.
-    pub description: Option<String>,
-    /// JSON schema (an object schema) of the arguments.
-    pub parameters_json_schema: Value,
-    /// Whether to ask the provider for strict schema adherence (when it supports it).
-    pub strict: Option<bool>,
-    /// Function or output tool.
-    pub kind: ToolKind,
-    /// Provider-specific fields sent as they are in the tool's wire definition (e.g.
-    /// `eager_input_streaming`).
-    pub extra_fields: serde_json::Map<String, Value>,
-}
-
-/// The schema of a structured output in native or prompted mode.
-#[derive(Debug, Clone, PartialEq)]
-pub struct OutputObjectDefinition {
-    /// Name of the schema.
-    pub name: String,
-    /// What the output is.
-    pub description: Option<String>,
-    /// JSON schema of the output (an object schema).
-    pub json_schema: Value,
-    /// Whether to ask for strict adherence.
-    pub strict: Option<bool>,
-}
-
-/// Everything a request carries besides messages and settings.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct ModelRequestParameters {
-    /// The agent's function tools.
-    pub function_tools: Vec<ToolDefinition>,
-    /// The output tools (tool output mode).
-    pub output_tools: Vec<ToolDefinition>,
-    /// How the output is to be produced.
-    pub output_mode: OutputMode,
-    /// The output schema for native and prompted modes.
-    pub output_object: Option<OutputObjectDefinition>,
-    /// Whether plain text is an acceptable final answer.
-    pub allow_text_output: bool,
-}
-
-impl ModelRequestParameters {
-    /// Function and output tools together, function tools first.
-    pub fn all_tools(&self) -> impl Iterator<Item = &ToolDefinition> {
-        self.function_tools.iter().chain(self.output_tools.iter())
-    }
-}
+pub use crate::request::{
+    ModelRequestParameters, OutputObjectDefinition, ToolDefinition, ToolKind,
+};
 
 /// Facts about a model family that change how requests are built.
 #[derive(Debug, Clone, PartialEq)]

@@ -427,22 +427,19 @@ impl RecordedRequest {
                         }
                     }
                 }
-                let def = ToolDefinition {
-                    name: f["name"].as_str().unwrap_or_default().to_owned(),
-                    description: f
-                        .get("description")
-                        .and_then(Value::as_str)
-                        .map(str::to_owned),
-                    parameters_json_schema: f.get("parameters").cloned().unwrap_or(json!({})),
-                    strict: f.get("strict").and_then(Value::as_bool),
-                    kind: ToolKind::Function,
-                    extra_fields,
-                };
+                let mut def = ToolDefinition::new(
+                    f["name"].as_str().unwrap_or_default(),
+                    f.get("parameters").cloned().unwrap_or(json!({})),
+                )
+                .with_strict(f.get("strict").and_then(Value::as_bool))
+                .with_kind(ToolKind::Function);
+                def.description = f
+                    .get("description")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned);
+                def.extra_fields = extra_fields;
                 if def.name.starts_with("final_result") {
-                    params.output_tools.push(ToolDefinition {
-                        kind: ToolKind::Output,
-                        ..def
-                    });
+                    params.output_tools.push(def.with_kind(ToolKind::Output));
                 } else {
                     params.function_tools.push(def);
                 }

@@ -58,18 +58,17 @@ fn body(
 }
 
 fn weather_tool(strict: Option<bool>) -> ToolDefinition {
-    ToolDefinition {
-        name: "get_weather".into(),
-        description: Some("Weather in a city.".into()),
-        parameters_json_schema: json!({
+    ToolDefinition::new(
+        "get_weather",
+        json!({
             "type": "object",
             "properties": {"city": {"type": "string"}, "days": {"type": "integer", "format": "uint8", "minimum": 0}},
             "required": ["city"]
         }),
-        strict,
-        kind: ToolKind::Function,
-        ..Default::default()
-    }
+    )
+    .with_description("Weather in a city.")
+    .with_strict(strict)
+    .with_kind(ToolKind::Function)
 }
 
 fn conversation() -> Vec<ModelMessage> {
@@ -108,13 +107,12 @@ fn snapshot_tools_and_history() {
     let m = model_on(provider("http://localhost:1/v1"), "gpt-4o");
     let params = ModelRequestParameters {
         function_tools: vec![weather_tool(Some(true))],
-        output_tools: vec![ToolDefinition {
-            name: "final_result".into(),
-            description: Some("The final response".into()),
-            parameters_json_schema: json!({"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}),
-            kind: ToolKind::Output,
-            ..Default::default()
-        }],
+        output_tools: vec![ToolDefinition::new(
+            "final_result",
+            json!({"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}),
+        )
+        .with_description("The final response")
+        .with_kind(ToolKind::Output)],
         allow_text_output: false,
         ..Default::default()
     };
