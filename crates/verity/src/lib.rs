@@ -46,6 +46,7 @@ pub mod profiles;
 pub mod providers;
 pub mod request;
 pub mod run_stream;
+pub mod schema;
 pub mod settings;
 pub mod stream;
 pub mod tools;

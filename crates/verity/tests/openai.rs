@@ -451,7 +451,7 @@ async fn model_strings_resolve_to_providers() {
     let m = verity::infer_model("ollama:llama3.2").unwrap();
     assert_eq!(m.model_name(), "llama3.2");
     assert_eq!(m.system(), "ollama");
-    assert_eq!(m.profile().thinking_field, Some("reasoning"));
+    assert_eq!(m.profile().openai.thinking_field, Some("reasoning"));
 }
 
 /// Tool definitions and output schemas are serialized once per model and reused: a

@@ -858,7 +858,7 @@ impl Model for AnthropicModel {
             .url("/v1/messages/count_tokens", &self.model_name);
         let client = self.provider.client();
         let bytes = client.post_for_body(&request, &self.model_name).await?;
-        crate::models::token_count(&bytes, "count_tokens", "input_tokens")
+        crate::models::wire::token_count(&bytes, "count_tokens", "input_tokens")
     }
 
     fn model_name(&self) -> &str {

@@ -277,7 +277,7 @@ impl GeminiModel {
                 );
                 d.insert(
                     "parametersJsonSchema".into(),
-                    crate::profiles::gemini_schema(&t.parameters_json_schema),
+                    crate::schema::gemini_schema(&t.parameters_json_schema),
                 );
                 for (k, v) in &t.extra_fields {
                     d.insert(k.clone(), v.clone());
@@ -332,7 +332,7 @@ impl GeminiModel {
                 generation.insert("responseMimeType".into(), json!("application/json"));
                 generation.insert(
                     "responseJsonSchema".into(),
-                    crate::profiles::gemini_schema(&obj.json_schema),
+                    crate::schema::gemini_schema(&obj.json_schema),
                 );
             }
             (OutputMode::Prompted, _) => {
@@ -856,7 +856,7 @@ impl Model for GeminiModel {
         self.authorize(&mut request).await?;
         let client = self.provider.client();
         let bytes = client.post_for_body(&request, &self.model_name).await?;
-        crate::models::token_count(&bytes, "countTokens", "totalTokens")
+        crate::models::wire::token_count(&bytes, "countTokens", "totalTokens")
     }
 
     fn model_name(&self) -> &str {
