@@ -34,6 +34,7 @@ use crate::messages::{
 use crate::model::{Model, ModelProfile, ModelRequestParameters};
 use crate::output::OutputMode;
 use crate::providers::Provider;
+use crate::providers::transport::Transport;
 use crate::settings::{CacheTtl, ModelSettings, ToolChoice, merge_json};
 use crate::stream::{
     ModelStreamEvent, PartsManager, ResponseAccumulator, ResponseMetadata, ResponseStream,
@@ -46,69 +47,37 @@ pub const RAW_BLOCK: &str = "anthropic_block";
 /// `max_tokens` when the settings give none (the API requires one).
 pub const DEFAULT_MAX_TOKENS: u32 = 4096;
 
-/// A Claude model on Anthropic's Messages API (or a server speaking it), or on AWS
-/// Bedrock's InvokeModel with the same body (feature `bedrock`).
+/// A Claude model on Anthropic's Messages API (or a server speaking it), or behind
+/// another [`Transport`] with the same body (AWS Bedrock's InvokeModel: see
+/// `AnthropicModel::on_bedrock`, feature `bedrock`).
 #[derive(Debug, Clone)]
 pub struct AnthropicModel {
     model_name: String,
-    provider: Provider,
+    transport: Transport,
     profile: ModelProfile,
     settings: Option<ModelSettings>,
-    #[cfg(feature = "bedrock")]
-    bedrock: Option<crate::providers::bedrock::BedrockProvider>,
 }
-
-/// The `anthropic_version` of Anthropic bodies sent to Bedrock.
-pub const BEDROCK_ANTHROPIC_VERSION: &str = "bedrock-2023-05-31";
 
 impl AnthropicModel {
     /// `model_name` on `provider`.
     pub fn new(model_name: impl Into<String>, provider: Provider) -> Self {
+        Self::with_transport(model_name, Transport::Http(provider))
+    }
+
+    /// `model_name` behind `transport`; an HTTP provider gives the profile, other
+    /// transports get Claude's.
+    pub fn with_transport(model_name: impl Into<String>, transport: Transport) -> Self {
         let model_name = model_name.into();
-        let profile = provider.model_profile(&model_name);
+        let profile = match &transport {
+            Transport::Http(provider) => provider.model_profile(&model_name),
+            Transport::Invoke(_) => crate::profiles::anthropic(&model_name),
+        };
         AnthropicModel {
             model_name,
-            provider,
+            transport,
             profile,
             settings: None,
-            #[cfg(feature = "bedrock")]
-            bedrock: None,
         }
-    }
-
-    /// A Claude model on AWS Bedrock, spoken to with InvokeModel and the Messages body.
-    #[cfg(feature = "bedrock")]
-    pub fn on_bedrock(
-        model_id: impl Into<String>,
-        provider: crate::providers::bedrock::BedrockProvider,
-    ) -> Result<Self> {
-        let http = crate::providers::ProviderBuilder::new(
-            crate::providers::anthropic::AnthropicProvider::PRESET,
-        )
-        .name("bedrock")
-        .base_url("https://bedrock-runtime.amazonaws.com")
-        .api_key("unused")
-        .build()?;
-        let mut model = Self::new(model_id, http);
-        model.bedrock = Some(provider);
-        Ok(model)
-    }
-
-    /// The body for Bedrock's InvokeModel: no `model` or `stream`, Bedrock's version.
-    #[cfg(feature = "bedrock")]
-    fn bedrock_body(
-        &self,
-        messages: &[ModelMessage],
-        settings: &ModelSettings,
-        params: &ModelRequestParameters,
-    ) -> Result<Vec<u8>> {
-        let mut body = self.build_request_body(messages, settings, params, false)?;
-        if let Value::Object(map) = &mut body {
-            map.remove("model");
-            map.remove("stream");
-            map.insert("anthropic_version".into(), json!(BEDROCK_ANTHROPIC_VERSION));
-        }
-        Ok(serde_json::to_vec(&body)?)
     }
 
     /// Settings applied under the agent's and the run's.
@@ -129,7 +98,7 @@ impl AnthropicModel {
         params: &ModelRequestParameters,
         stream: bool,
     ) -> Result<Value> {
-        let provider = self.provider.name();
+        let provider = self.transport.name();
         let mut system: Vec<Value> = Vec::new();
         if let Some(ins) = messages
             .iter()
@@ -331,9 +300,17 @@ impl AnthropicModel {
         Ok(body)
     }
 
-    fn http_request(&self, body: &Value, settings: &ModelSettings) -> Result<HttpRequest> {
-        self.provider
-            .json_request("/v1/messages", &self.model_name, body, settings)
+    /// The HTTP request of `body`, authorized.
+    async fn http_request(
+        &self,
+        provider: &Provider,
+        body: &Value,
+        settings: &ModelSettings,
+    ) -> Result<HttpRequest> {
+        let mut request =
+            provider.json_request("/v1/messages", &self.model_name, body, settings)?;
+        provider.authorize(&mut request, &self.model_name).await?;
+        Ok(request)
     }
 
     /// Parse a non-streamed response body.
@@ -346,7 +323,7 @@ impl AnthropicModel {
                 body,
             ));
         };
-        let mut state = BlockProcessor::new(self.provider.name());
+        let mut state = BlockProcessor::new(self.transport.name());
         let mut acc = ResponseAccumulator::new();
         for e in state.message_start(&message) {
             acc.apply(e)?;
@@ -366,8 +343,8 @@ impl AnthropicModel {
     }
 
     fn finish(&self, mut response: ModelResponse) -> ModelResponse {
-        response.provider_name = Some(self.provider.name().to_owned());
-        response.provider_url = Some(self.provider.public_base_url().to_owned());
+        response.provider_name = Some(self.transport.name().to_owned());
+        response.provider_url = Some(self.transport.public_base_url().to_owned());
         if response.model_name.is_none() {
             response.model_name = Some(self.model_name.clone());
         }
@@ -727,25 +704,15 @@ impl Model for AnthropicModel {
         settings: &ModelSettings,
         params: &ModelRequestParameters,
     ) -> Result<ModelResponse> {
-        #[cfg(feature = "bedrock")]
-        if let Some(bedrock) = &self.bedrock {
-            let body = self.bedrock_body(messages, settings, params)?;
-            let output = bedrock
-                .client()
-                .invoke_model()
-                .model_id(&self.model_name)
-                .content_type("application/json")
-                .accept("application/json")
-                .body(aws_sdk_bedrockruntime::primitives::Blob::new(body))
-                .send()
-                .await
-                .map_err(|e| crate::models::bedrock::sdk_error(&self.model_name, e))?;
-            return self.parse_response(output.body().as_ref());
-        }
         let body = self.build_request_body(messages, settings, params, false)?;
-        let request = self.http_request(&body, settings)?;
-        let client = self.provider.client();
-        let bytes = client.post_for_body(&request, &self.model_name).await?;
+        let bytes = match &self.transport {
+            Transport::Http(provider) => {
+                let request = self.http_request(provider, &body, settings).await?;
+                let client = provider.client();
+                client.post_for_body(&request, &self.model_name).await?
+            }
+            Transport::Invoke(transport) => transport.invoke(&self.model_name, body).await?,
+        };
         self.parse_response(&bytes)
     }
 
@@ -755,20 +722,19 @@ impl Model for AnthropicModel {
         settings: &ModelSettings,
         params: &ModelRequestParameters,
     ) -> Result<ResponseStream> {
-        #[cfg(feature = "bedrock")]
-        if self.bedrock.is_some() {
-            // InvokeModel answers whole; the response is replayed as events
+        let Transport::Http(provider) = &self.transport else {
+            // other transports answer whole; the response is replayed as events
             let response = Model::request(self, messages, settings, params).await?;
             return Ok(crate::stream::stream_from_response(response));
-        }
+        };
         let body = self.build_request_body(messages, settings, params, true)?;
-        let request = self.http_request(&body, settings)?;
-        let client = self.provider.client();
+        let request = self.http_request(provider, &body, settings).await?;
+        let client = provider.client();
         let events = client
             .post_for_events(&request, &self.model_name, settings.stream_idle_timeout)
             .await?;
         let model_name = self.model_name.clone();
-        let provider = self.provider.clone();
+        let provider = provider.clone();
         let stream = async_stream::try_stream! {
             let mut state = BlockProcessor::new(provider.name());
             let mut stopped = false;
@@ -822,25 +788,13 @@ impl Model for AnthropicModel {
         settings: &ModelSettings,
         params: &ModelRequestParameters,
     ) -> Result<u64> {
-        #[cfg(feature = "bedrock")]
-        if let Some(bedrock) = &self.bedrock {
-            use aws_sdk_bedrockruntime::types as bt;
-            let body = self.bedrock_body(messages, settings, params)?;
-            let input = bt::InvokeModelTokensRequest::builder()
-                .body(aws_sdk_bedrockruntime::primitives::Blob::new(body))
-                .build()
-                .map_err(|e| Error::User(format!("invalid Bedrock request: {e}")))?;
-            let output = bedrock
-                .client()
-                .count_tokens()
-                .model_id(&self.model_name)
-                .input(bt::CountTokensInput::InvokeModel(input))
-                .send()
-                .await
-                .map_err(|e| crate::models::bedrock::sdk_error(&self.model_name, e))?;
-            return Ok(u64::try_from(output.input_tokens()).unwrap_or(0));
-        }
         let mut body = self.build_request_body(messages, settings, params, false)?;
+        let provider = match &self.transport {
+            Transport::Http(provider) => provider,
+            Transport::Invoke(transport) => {
+                return transport.count_tokens(&self.model_name, body).await;
+            }
+        };
         if let Value::Object(map) = &mut body {
             for key in [
                 "max_tokens",
@@ -852,11 +806,9 @@ impl Model for AnthropicModel {
                 map.remove(key);
             }
         }
-        let mut request = self.http_request(&body, settings)?;
-        request.url = self
-            .provider
-            .url("/v1/messages/count_tokens", &self.model_name);
-        let client = self.provider.client();
+        let mut request = self.http_request(provider, &body, settings).await?;
+        request.url = provider.url("/v1/messages/count_tokens", &self.model_name);
+        let client = provider.client();
         let bytes = client.post_for_body(&request, &self.model_name).await?;
         crate::models::wire::token_count(&bytes, "count_tokens", "input_tokens")
     }
@@ -866,7 +818,7 @@ impl Model for AnthropicModel {
     }
 
     fn system(&self) -> &str {
-        self.provider.name()
+        self.transport.name()
     }
 
     fn profile(&self) -> &ModelProfile {

@@ -19,7 +19,6 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use aws_sdk_bedrockruntime::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_bedrockruntime::operation::RequestId;
 use aws_sdk_bedrockruntime::primitives::Blob;
 use aws_sdk_bedrockruntime::types as bt;
@@ -34,7 +33,7 @@ use crate::messages::{
 };
 use crate::model::{Model, ModelProfile, ModelRequestParameters};
 use crate::output::OutputMode;
-use crate::providers::bedrock::BedrockProvider;
+use crate::providers::bedrock::{BedrockProvider, sdk_error};
 use crate::settings::{ModelSettings, ToolChoice};
 use crate::stream::{
     ModelStreamEvent, PartsManager, ResponseAccumulator, ResponseMetadata, ResponseStream,
@@ -778,80 +777,6 @@ fn map_usage(u: &bt::TokenUsage) -> RequestUsage {
     }
 }
 
-/// Turn an SDK error into Verity's: service errors keep status, code and message.
-pub(crate) fn sdk_error<E, R>(model_id: &str, err: SdkError<E, R>) -> Error
-where
-    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    R: std::fmt::Debug + StatusOf,
-{
-    map_sdk_error(model_id, err)
-}
-
-fn map_sdk_error<E, R>(model_id: &str, err: SdkError<E, R>) -> Error
-where
-    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    R: std::fmt::Debug + StatusOf,
-{
-    if let SdkError::ServiceError(ctx) = &err {
-        let e = ctx.err();
-        let body = match (e.code(), e.message(), ctx.raw().body_text()) {
-            (None, None, Some(raw)) => raw,
-            (code, message, _) => json!({"code": code, "message": message}).to_string(),
-        };
-        return match ctx.raw().status_of() {
-            Some(status) => Error::ModelHttp {
-                status,
-                model_name: model_id.to_owned(),
-                body,
-                retry_after: None,
-            },
-            // an exception event inside the stream
-            None => Error::ModelApi {
-                model_name: model_id.to_owned(),
-                message: format!("error in event stream: {body}"),
-            },
-        };
-    }
-    Error::ModelApi {
-        model_name: model_id.to_owned(),
-        message: aws_sdk_bedrockruntime::error::DisplayErrorContext(&err).to_string(),
-    }
-}
-
-/// The HTTP status and body of a raw SDK response, when it has them.
-pub(crate) trait StatusOf {
-    fn status_of(&self) -> Option<u16>;
-    fn body_text(&self) -> Option<String>;
-}
-
-impl StatusOf for aws_smithy_runtime_api::http::Response {
-    fn status_of(&self) -> Option<u16> {
-        Some(self.status().as_u16())
-    }
-    fn body_text(&self) -> Option<String> {
-        self.body()
-            .bytes()
-            .map(|b| String::from_utf8_lossy(b).into_owned())
-    }
-}
-
-impl StatusOf for aws_smithy_types::event_stream::RawMessage {
-    fn status_of(&self) -> Option<u16> {
-        None
-    }
-    fn body_text(&self) -> Option<String> {
-        match self {
-            aws_smithy_types::event_stream::RawMessage::Decoded(m) => {
-                Some(String::from_utf8_lossy(m.payload()).into_owned())
-            }
-            aws_smithy_types::event_stream::RawMessage::Invalid(bytes) => bytes
-                .as_ref()
-                .map(|b| String::from_utf8_lossy(b).into_owned()),
-            _ => None,
-        }
-    }
-}
-
 /// Events for the content blocks of a complete message: the same events a stream of
 /// it would give, so both paths build responses the same way.
 fn message_events(message: &bt::Message) -> Vec<ModelStreamEvent> {
@@ -922,7 +847,7 @@ impl Model for BedrockConverseModel {
             .set_request_metadata(req.request_metadata)
             .send()
             .await
-            .map_err(|e| map_sdk_error(&self.model_id, e))?;
+            .map_err(|e| sdk_error(&self.model_id, e))?;
         let mut acc = ResponseAccumulator::new();
         if let Some(bt::ConverseOutput::Message(message)) = output.output() {
             for e in message_events(message) {
@@ -979,7 +904,7 @@ impl Model for BedrockConverseModel {
             .set_request_metadata(req.request_metadata)
             .send()
             .await
-            .map_err(|e| map_sdk_error(&self.model_id, e))?;
+            .map_err(|e| sdk_error(&self.model_id, e))?;
         let request_id = output.request_id().map(str::to_owned);
         let model_id = self.model_id.clone();
         let mut receiver = output.stream;
@@ -992,7 +917,7 @@ impl Model for BedrockConverseModel {
                 ..Default::default()
             });
             loop {
-                let event = receiver.recv().await.map_err(|e| map_sdk_error(&model_id, e))?;
+                let event = receiver.recv().await.map_err(|e| sdk_error(&model_id, e))?;
                 let Some(event) = event else { break };
                 match event {
                     bt::ConverseStreamOutput::ContentBlockStart(e) => {
@@ -1058,7 +983,7 @@ impl Model for BedrockConverseModel {
             .input(bt::CountTokensInput::Converse(input))
             .send()
             .await
-            .map_err(|e| map_sdk_error(&self.model_id, e))?;
+            .map_err(|e| sdk_error(&self.model_id, e))?;
         Ok(u64::try_from(output.input_tokens()).unwrap_or(0))
     }
 

@@ -19,6 +19,8 @@
 //! parts they came with and sent back to Google; parts Verity does not model
 //! (executable code, code execution results, server tool calls) are kept raw.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use serde_json::{Map, Value, json};
@@ -31,7 +33,7 @@ use crate::messages::{
 };
 use crate::model::{Model, ModelProfile, ModelRequestParameters};
 use crate::output::OutputMode;
-use crate::providers::Provider;
+use crate::providers::{Credentials, Provider};
 use crate::settings::{ModelSettings, ToolChoice, merge_json};
 use crate::stream::{
     ModelStreamEvent, PartsManager, ResponseAccumulator, ResponseMetadata, ResponseStream,
@@ -50,12 +52,6 @@ pub struct GeminiModel {
     provider: Provider,
     profile: ModelProfile,
     settings: Option<ModelSettings>,
-    #[cfg(feature = "vertex")]
-    credentials: Option<std::sync::Arc<dyn gcp_auth::TokenProvider>>,
-    /// Application-default credentials, loaded on the first request.
-    #[cfg(feature = "vertex")]
-    default_credentials:
-        Option<std::sync::Arc<tokio::sync::OnceCell<std::sync::Arc<dyn gcp_auth::TokenProvider>>>>,
 }
 
 impl std::fmt::Debug for GeminiModel {
@@ -67,9 +63,6 @@ impl std::fmt::Debug for GeminiModel {
     }
 }
 
-/// The OAuth scope of Vertex AI requests.
-pub const CLOUD_PLATFORM_SCOPE: &str = "https://www.googleapis.com/auth/cloud-platform";
-
 impl GeminiModel {
     /// `model_name` on `provider`.
     pub fn new(model_name: impl Into<String>, provider: Provider) -> Self {
@@ -80,76 +73,19 @@ impl GeminiModel {
             provider,
             profile,
             settings: None,
-            #[cfg(feature = "vertex")]
-            credentials: None,
-            #[cfg(feature = "vertex")]
-            default_credentials: None,
         }
     }
 
-    /// Authenticate each request with a token from these Google credentials
-    /// (application default or a service account; tokens are cached and refreshed).
-    #[cfg(feature = "vertex")]
-    pub fn with_google_credentials(
-        mut self,
-        credentials: std::sync::Arc<dyn gcp_auth::TokenProvider>,
-    ) -> Self {
-        self.credentials = Some(credentials);
+    /// Authenticate each request with a fresh header value from `credentials` (Google
+    /// OAuth tokens for Vertex AI: see `providers::google_vertex`, feature `vertex`).
+    pub fn with_credentials(mut self, credentials: Arc<dyn Credentials>) -> Self {
+        self.provider = self.provider.with_credentials(credentials);
         self
     }
 
-    /// `model_name` on Vertex AI in `project` and `location`, with application-default
-    /// credentials (`GOOGLE_APPLICATION_CREDENTIALS`, gcloud, the metadata server).
-    #[cfg(feature = "vertex")]
-    pub async fn vertex(
-        model_name: impl Into<String>,
-        project: &str,
-        location: &str,
-    ) -> Result<Self> {
-        let provider =
-            crate::providers::google_vertex::GoogleVertexProvider::builder(project, location)
-                .build()?;
-        let credentials =
-            crate::providers::google_vertex::application_default_credentials().await?;
-        Ok(Self::new(model_name, provider).with_google_credentials(credentials))
-    }
-
-    /// Authenticate with application-default credentials, loaded on the first request
-    /// (what `google-vertex:<model>` model strings use).
-    #[cfg(feature = "vertex")]
-    pub fn with_application_default_credentials(mut self) -> Self {
-        self.default_credentials = Some(std::sync::Arc::new(tokio::sync::OnceCell::new()));
-        self
-    }
-
-    /// Add the bearer token of the Google credentials, when there are some.
+    /// Add the provider's per-request credentials, when it has some.
     async fn authorize(&self, request: &mut HttpRequest) -> Result<()> {
-        #[cfg(feature = "vertex")]
-        let lazy = match &self.default_credentials {
-            Some(cell) if self.credentials.is_none() => Some(
-                cell.get_or_try_init(
-                    crate::providers::google_vertex::application_default_credentials,
-                )
-                .await?
-                .clone(),
-            ),
-            _ => None,
-        };
-        #[cfg(feature = "vertex")]
-        if let Some(credentials) = self.credentials.as_ref().or(lazy.as_ref()) {
-            let token = credentials
-                .token(&[CLOUD_PLATFORM_SCOPE])
-                .await
-                .map_err(|e| Error::ModelApi {
-                    model_name: self.model_name.clone(),
-                    message: format!("could not get a Google access token: {e}"),
-                })?;
-            let value = format!("Bearer {}", token.as_str());
-            let headers = crate::http::header_map([("authorization", value.as_str())])?;
-            request.headers.extend(headers);
-        }
-        let _ = request;
-        Ok(())
+        self.provider.authorize(request, &self.model_name).await
     }
 
     /// Settings applied under the agent's and the run's.

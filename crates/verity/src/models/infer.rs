@@ -83,7 +83,7 @@ pub const MODEL_PREFIXES: &[PrefixRow] = &[
     row(
         &["google-vertex"],
         WireApi::Gemini,
-        providers::google_vertex::GoogleVertexProvider::from_env_builder,
+        providers::google_vertex::GoogleVertexProvider::configured,
     ),
     PrefixRow {
         prefixes: &["bedrock"],
@@ -188,20 +188,10 @@ pub fn infer_model(name: &str) -> Result<ModelRef> {
             model,
             builder()?.build()?,
         )),
-        WireApi::Gemini => {
-            let model = crate::models::gemini::GeminiModel::new(model, builder()?.build()?);
-            // a static token (GOOGLE_CLOUD_ACCESS_TOKEN) is used as it is; otherwise, with
-            // the `vertex` feature, the application-default credentials
-            #[cfg(feature = "vertex")]
-            let model = if prefix == "google-vertex"
-                && std::env::var_os("GOOGLE_CLOUD_ACCESS_TOKEN").is_none()
-            {
-                model.with_application_default_credentials()
-            } else {
-                model
-            };
-            Arc::new(model)
-        }
+        WireApi::Gemini => Arc::new(crate::models::gemini::GeminiModel::new(
+            model,
+            builder()?.build()?,
+        )),
         WireApi::BedrockConverse => bedrock(model)?,
     })
 }

@@ -649,9 +649,12 @@ impl Model for OpenAIChatModel {
     ) -> Result<ModelResponse> {
         let downloads = self.download_media(messages).await?;
         let body = self.wire_body(messages, settings, params, &downloads, false)?;
-        let request = self
-            .provider
-            .json_request(CHAT_PATH, &self.model_name, &body, settings)?;
+        let mut request =
+            self.provider
+                .json_request(CHAT_PATH, &self.model_name, &body, settings)?;
+        self.provider
+            .authorize(&mut request, &self.model_name)
+            .await?;
         let client = self.provider.client();
         let bytes = client.post_for_body(&request, &self.model_name).await?;
         self.parse_response(&bytes)
@@ -665,9 +668,12 @@ impl Model for OpenAIChatModel {
     ) -> Result<ResponseStream> {
         let downloads = self.download_media(messages).await?;
         let body = self.wire_body(messages, settings, params, &downloads, true)?;
-        let request = self
-            .provider
-            .json_request(CHAT_PATH, &self.model_name, &body, settings)?;
+        let mut request =
+            self.provider
+                .json_request(CHAT_PATH, &self.model_name, &body, settings)?;
+        self.provider
+            .authorize(&mut request, &self.model_name)
+            .await?;
         let client = self.provider.client();
         let events = client
             .post_for_events(&request, &self.model_name, settings.stream_idle_timeout)
