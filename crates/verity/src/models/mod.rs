@@ -2,10 +2,14 @@
 
 pub mod anthropic;
 #[cfg(feature = "bedrock")]
+mod anthropic_bedrock;
+#[cfg(feature = "bedrock")]
 pub mod bedrock;
 pub mod fallback;
 pub mod function;
 pub mod gemini;
+#[cfg(feature = "vertex")]
+mod gemini_vertex;
 pub mod infer;
 pub mod openai;
 pub mod test;

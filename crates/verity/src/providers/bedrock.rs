@@ -29,8 +29,7 @@ use futures::future::BoxFuture;
 use serde_json::{Value, json};
 
 use crate::error::{Error, Result};
-use crate::models::anthropic::AnthropicModel;
-use crate::providers::transport::{InvokeTransport, Transport};
+use crate::providers::transport::InvokeTransport;
 
 /// Where Bedrock requests go, and with which credentials.
 #[derive(Clone)]
@@ -167,7 +166,8 @@ pub const BEDROCK_ANTHROPIC_VERSION: &str = "bedrock-2023-05-31";
 /// The base URL shown as `provider_url` of InvokeModel responses.
 const BEDROCK_RUNTIME_URL: &str = "https://bedrock-runtime.amazonaws.com";
 
-/// Bedrock's InvokeModel (and CountTokens) as a [`Transport`]: the wire API's body
+/// Bedrock's InvokeModel (and CountTokens) as a
+/// [`Transport`](crate::providers::transport::Transport): the wire API's body
 /// goes as it is, without `model` and `stream`, with Bedrock's `anthropic_version`.
 #[derive(Debug, Clone)]
 pub struct BedrockInvokeModel {
@@ -236,17 +236,6 @@ impl InvokeTransport for BedrockInvokeModel {
                 .map_err(|e| sdk_error(model_name, e))?;
             Ok(u64::try_from(output.input_tokens()).unwrap_or(0))
         })
-    }
-}
-
-impl AnthropicModel {
-    /// A Claude model on AWS Bedrock, spoken to with InvokeModel and the Messages body.
-    pub fn on_bedrock(model_id: impl Into<String>, provider: BedrockProvider) -> Result<Self> {
-        let transport = BedrockInvokeModel::anthropic(provider);
-        Ok(Self::with_transport(
-            model_id,
-            Transport::Invoke(std::sync::Arc::new(transport)),
-        ))
     }
 }
 
