@@ -31,7 +31,9 @@ use crate::messages::{
     BinaryContent, FinishReason, ModelMessage, ModelRequestPart, ModelResponse, ModelResponsePart,
     ThinkingPart, ToolCallArgs, ToolCallPart, ToolOutcome, UserContent, UserPrompt,
 };
-use crate::model::{Model, ModelProfile, ModelRequestParameters};
+use crate::model::{
+    Model, ModelProfile, ModelRequestParameters, OutputObjectDefinition, ToolDefinition,
+};
 use crate::output::OutputMode;
 use crate::providers::Provider;
 use crate::providers::transport::Transport;
@@ -98,116 +100,7 @@ impl AnthropicModel {
         params: &ModelRequestParameters,
         stream: bool,
     ) -> Result<Value> {
-        let provider = self.transport.name();
-        let mut system: Vec<Value> = Vec::new();
-        if let Some(ins) = messages
-            .iter()
-            .rev()
-            .find_map(ModelMessage::as_request)
-            .and_then(|r| r.instructions.as_deref())
-        {
-            system.push(json!({"type": "text", "text": ins}));
-        }
-        let mut turns: Vec<(String, Vec<Value>)> = Vec::new();
-        for (i, message) in messages.iter().enumerate() {
-            match message {
-                ModelMessage::Request(r) => {
-                    let mut blocks = Vec::new();
-                    for part in &r.parts {
-                        match part {
-                            ModelRequestPart::SystemPrompt(p) => {
-                                let raw = p.extra.get(RAW_BLOCK).and_then(Value::as_array).cloned();
-                                if i == 0 && raw.is_none() {
-                                    system.push(json!({"type": "text", "text": p.content}));
-                                } else {
-                                    // a system prompt later in the conversation stays in place
-                                    if !blocks.is_empty() {
-                                        push_turn(&mut turns, "user", std::mem::take(&mut blocks));
-                                    }
-                                    let content = raw.unwrap_or_else(|| {
-                                        vec![json!({"type": "text", "text": p.content})]
-                                    });
-                                    turns.push(("system".into(), content));
-                                }
-                            }
-                            ModelRequestPart::UserPrompt(p) => user_blocks(&p.content, &mut blocks),
-                            ModelRequestPart::ToolReturn(p) => {
-                                let retried = p.outcome == ToolOutcome::Retried;
-                                let content = if retried {
-                                    json!(p.model_response_str())
-                                } else {
-                                    tool_result_content(&p.content, &p.model_response_str())
-                                };
-                                blocks.push(json!({
-                                    "type": "tool_result",
-                                    "tool_use_id": p.tool_call_id,
-                                    "content": content,
-                                    "is_error": retried,
-                                }));
-                            }
-                            ModelRequestPart::RetryPrompt(p) => match &p.tool_name {
-                                Some(_) => blocks.push(json!({
-                                    "type": "tool_result",
-                                    "tool_use_id": p.tool_call_id,
-                                    "content": p.model_response_str(),
-                                    "is_error": true,
-                                })),
-                                None => blocks
-                                    .push(json!({"type": "text", "text": p.model_response_str()})),
-                            },
-                            ModelRequestPart::Unknown(_) => {}
-                        }
-                    }
-                    push_turn(&mut turns, "user", blocks);
-                }
-                ModelMessage::Response(r) => {
-                    let mut blocks = Vec::new();
-                    for part in &r.parts {
-                        match part {
-                            ModelResponsePart::Text(t) if !t.content.is_empty() => {
-                                blocks.push(json!({"type": "text", "text": t.content}));
-                            }
-                            ModelResponsePart::Text(_) => {}
-                            ModelResponsePart::ToolCall(c) => {
-                                let input = c.args.to_value().unwrap_or_else(|_| json!({}));
-                                blocks.push(json!({"type": "tool_use", "id": c.tool_call_id, "name": c.tool_name, "input": input}));
-                            }
-                            ModelResponsePart::Thinking(t)
-                                if t.provider_name.as_deref() == Some(provider) =>
-                            {
-                                match t
-                                    .provider_details
-                                    .as_ref()
-                                    .and_then(|d| d.get("redacted_data"))
-                                {
-                                    Some(data) => blocks
-                                        .push(json!({"type": "redacted_thinking", "data": data})),
-                                    None => blocks.push(json!({
-                                        "type": "thinking",
-                                        "thinking": t.content,
-                                        "signature": t.signature.clone().unwrap_or_default(),
-                                    })),
-                                }
-                            }
-                            // thinking from other providers cannot be verified here: left out
-                            ModelResponsePart::Thinking(_) => {}
-                            ModelResponsePart::Unknown(map) => {
-                                let same = map.get("provider_name").and_then(Value::as_str)
-                                    == Some(provider);
-                                if let (true, Some(raw)) = (
-                                    same,
-                                    map.get("provider_details").and_then(|d| d.get(RAW_BLOCK)),
-                                ) {
-                                    blocks.push(raw.clone());
-                                }
-                            }
-                        }
-                    }
-                    push_turn(&mut turns, "assistant", blocks);
-                }
-            }
-        }
-
+        let (system, turns) = self.map_messages(messages);
         let mut body = Map::new();
         body.insert("model".into(), json!(self.model_name));
         body.insert(
@@ -223,65 +116,16 @@ impl AnthropicModel {
                     .collect(),
             ),
         );
-        if let Some(ttl) = settings.cache_instructions
-            && let Some(Value::Object(last)) = system.last_mut()
-        {
-            last.insert("cache_control".into(), Self::cache_control(Some(ttl)));
+        if let Some(system) = system_field(system, settings) {
+            body.insert("system".into(), system);
         }
-        match system.as_slice() {
-            [] => {}
-            [only] if only.get("cache_control").is_none() => {
-                body.insert("system".into(), only["text"].clone());
-            }
-            _ => {
-                body.insert("system".into(), Value::Array(system));
-            }
-        }
-        let mut tools: Vec<Value> = params
-            .all_tools()
-            .map(|t| {
-                let mut tool = Map::new();
-                tool.insert("name".into(), json!(t.name));
-                tool.insert(
-                    "description".into(),
-                    json!(t.description.clone().unwrap_or_default()),
-                );
-                tool.insert("input_schema".into(), t.parameters_json_schema.clone());
-                if t.strict == Some(true) && self.profile.supports_strict_tools {
-                    tool.insert("strict".into(), json!(true));
-                }
-                for (k, v) in &t.extra_fields {
-                    tool.insert(k.clone(), v.clone());
-                }
-                Value::Object(tool)
-            })
-            .collect();
-        if let (Some(ttl), Some(Value::Object(last))) =
-            (settings.cache_tool_definitions, tools.last_mut())
-        {
-            last.insert("cache_control".into(), Self::cache_control(Some(ttl)));
-        }
+        let tools = self.map_tools(params, settings);
         if !tools.is_empty() {
-            let choice = match &settings.tool_choice {
-                Some(ToolChoice::Auto) => json!({"type": "auto"}),
-                Some(ToolChoice::Required) => json!({"type": "any"}),
-                Some(ToolChoice::None) => json!({"type": "none"}),
-                Some(ToolChoice::Tools(names)) if names.len() == 1 => {
-                    json!({"type": "tool", "name": names.first().cloned().unwrap_or_default()})
-                }
-                _ if !params.allow_text_output && !params.output_tools.is_empty() => {
-                    json!({"type": "any"})
-                }
-                _ => json!({"type": "auto"}),
-            };
             body.insert("tools".into(), Value::Array(tools));
-            body.insert("tool_choice".into(), choice);
+            body.insert("tool_choice".into(), tool_choice(settings, params));
         }
         if let (OutputMode::Native, Some(obj)) = (params.output_mode, &params.output_object) {
-            body.insert(
-                "output_config".into(),
-                json!({"format": {"type": "json_schema", "schema": obj.json_schema}}),
-            );
+            body.insert("output_config".into(), output_config(obj));
         }
         body.insert("stream".into(), json!(stream));
         if let Some(t) = settings.temperature {
@@ -298,6 +142,113 @@ impl AnthropicModel {
             body = merge_json(body, extra);
         }
         Ok(body)
+    }
+
+    /// The system blocks (instructions, then the first request's system prompts) and
+    /// the turns: each message is its own turn.
+    fn map_messages(&self, messages: &[ModelMessage]) -> (Vec<Value>, Vec<(String, Vec<Value>)>) {
+        let mut system: Vec<Value> = Vec::new();
+        if let Some(ins) = messages
+            .iter()
+            .rev()
+            .find_map(ModelMessage::as_request)
+            .and_then(|r| r.instructions.as_deref())
+        {
+            system.push(json!({"type": "text", "text": ins}));
+        }
+        let mut turns: Vec<(String, Vec<Value>)> = Vec::new();
+        for (i, message) in messages.iter().enumerate() {
+            match message {
+                ModelMessage::Request(r) => {
+                    let blocks = request_blocks(r, i == 0, &mut system, &mut turns);
+                    push_turn(&mut turns, "user", blocks);
+                }
+                ModelMessage::Response(r) => {
+                    let blocks = self.response_blocks(r);
+                    push_turn(&mut turns, "assistant", blocks);
+                }
+            }
+        }
+        (system, turns)
+    }
+
+    /// The blocks of an assistant turn: thinking and raw blocks go back to the provider
+    /// they came from only.
+    fn response_blocks(&self, r: &ModelResponse) -> Vec<Value> {
+        let provider = self.transport.name();
+        let mut blocks = Vec::new();
+        for part in &r.parts {
+            match part {
+                ModelResponsePart::Text(t) if !t.content.is_empty() => {
+                    blocks.push(json!({"type": "text", "text": t.content}));
+                }
+                ModelResponsePart::Text(_) => {}
+                ModelResponsePart::ToolCall(c) => {
+                    let input = c.args.to_value().unwrap_or_else(|_| json!({}));
+                    blocks.push(json!({"type": "tool_use", "id": c.tool_call_id, "name": c.tool_name, "input": input}));
+                }
+                ModelResponsePart::Thinking(t) if t.provider_name.as_deref() == Some(provider) => {
+                    match t
+                        .provider_details
+                        .as_ref()
+                        .and_then(|d| d.get("redacted_data"))
+                    {
+                        Some(data) => {
+                            blocks.push(json!({"type": "redacted_thinking", "data": data}))
+                        }
+                        None => blocks.push(json!({
+                            "type": "thinking",
+                            "thinking": t.content,
+                            "signature": t.signature.clone().unwrap_or_default(),
+                        })),
+                    }
+                }
+                // thinking from other providers cannot be verified here: left out
+                ModelResponsePart::Thinking(_) => {}
+                ModelResponsePart::Unknown(map) => {
+                    let same = map.get("provider_name").and_then(Value::as_str) == Some(provider);
+                    if let (true, Some(raw)) = (
+                        same,
+                        map.get("provider_details").and_then(|d| d.get(RAW_BLOCK)),
+                    ) {
+                        blocks.push(raw.clone());
+                    }
+                }
+            }
+        }
+        blocks
+    }
+
+    /// The tool definitions, the last one carrying the tools' cache point.
+    fn map_tools(&self, params: &ModelRequestParameters, settings: &ModelSettings) -> Vec<Value> {
+        let mut tools: Vec<Value> = params
+            .all_tools()
+            .map(|t| self.tool_definition(t))
+            .collect();
+        if let (Some(ttl), Some(Value::Object(last))) =
+            (settings.cache_tool_definitions, tools.last_mut())
+        {
+            last.insert("cache_control".into(), Self::cache_control(Some(ttl)));
+        }
+        tools
+    }
+
+    /// One tool's wire definition.
+    fn tool_definition(&self, t: &ToolDefinition) -> Value {
+        let mut tool = Map::new();
+        tool.insert("name".into(), json!(t.name));
+        tool.insert(
+            "description".into(),
+            json!(t.description.clone().unwrap_or_default()),
+        );
+        tool.insert("input_schema".into(), t.parameters_json_schema.clone());
+        if t.strict == Some(true) && self.profile.supports_strict_tools {
+            tool.insert("strict".into(), json!(true));
+        }
+        for (k, v) in &t.extra_fields {
+            tool.insert(k.clone(), v.clone());
+        }
+        Value::Object(tool)
     }
 
     /// The HTTP request of `body`, authorized.
@@ -695,6 +646,99 @@ fn stream_error(model_name: &str, data: &str) -> Error {
             message: format!("error in event stream: {data}"),
         },
     }
+}
+
+/// The blocks of a user turn; system prompts go to `system` (first request) or become
+/// `system` turns of their own in place (later ones, or raw ones).
+fn request_blocks(
+    r: &crate::messages::ModelRequest,
+    first: bool,
+    system: &mut Vec<Value>,
+    turns: &mut Vec<(String, Vec<Value>)>,
+) -> Vec<Value> {
+    let mut blocks = Vec::new();
+    for part in &r.parts {
+        match part {
+            ModelRequestPart::SystemPrompt(p) => {
+                let raw = p.extra.get(RAW_BLOCK).and_then(Value::as_array).cloned();
+                if first && raw.is_none() {
+                    system.push(json!({"type": "text", "text": p.content}));
+                } else {
+                    // a system prompt later in the conversation stays in place
+                    if !blocks.is_empty() {
+                        push_turn(turns, "user", std::mem::take(&mut blocks));
+                    }
+                    let content =
+                        raw.unwrap_or_else(|| vec![json!({"type": "text", "text": p.content})]);
+                    turns.push(("system".into(), content));
+                }
+            }
+            ModelRequestPart::UserPrompt(p) => user_blocks(&p.content, &mut blocks),
+            ModelRequestPart::ToolReturn(p) => {
+                let retried = p.outcome == ToolOutcome::Retried;
+                let content = if retried {
+                    json!(p.model_response_str())
+                } else {
+                    tool_result_content(&p.content, &p.model_response_str())
+                };
+                blocks.push(json!({
+                    "type": "tool_result",
+                    "tool_use_id": p.tool_call_id,
+                    "content": content,
+                    "is_error": retried,
+                }));
+            }
+            ModelRequestPart::RetryPrompt(p) => match &p.tool_name {
+                Some(_) => blocks.push(json!({
+                    "type": "tool_result",
+                    "tool_use_id": p.tool_call_id,
+                    "content": p.model_response_str(),
+                    "is_error": true,
+                })),
+                None => blocks.push(json!({"type": "text", "text": p.model_response_str()})),
+            },
+            ModelRequestPart::Unknown(_) => {}
+        }
+    }
+    blocks
+}
+
+/// `system`: a plain string, or blocks when there are several or the last is cached.
+fn system_field(mut system: Vec<Value>, settings: &ModelSettings) -> Option<Value> {
+    if let Some(ttl) = settings.cache_instructions
+        && let Some(Value::Object(last)) = system.last_mut()
+    {
+        last.insert(
+            "cache_control".into(),
+            AnthropicModel::cache_control(Some(ttl)),
+        );
+    }
+    match system.as_slice() {
+        [] => None,
+        [only] if only.get("cache_control").is_none() => only.get("text").cloned(),
+        _ => Some(Value::Array(system)),
+    }
+}
+
+/// `tool_choice` from the settings, or `any` when only an output tool may end the run.
+fn tool_choice(settings: &ModelSettings, params: &ModelRequestParameters) -> Value {
+    match &settings.tool_choice {
+        Some(ToolChoice::Auto) => json!({"type": "auto"}),
+        Some(ToolChoice::Required) => json!({"type": "any"}),
+        Some(ToolChoice::None) => json!({"type": "none"}),
+        Some(ToolChoice::Tools(names)) if names.len() == 1 => {
+            json!({"type": "tool", "name": names.first().cloned().unwrap_or_default()})
+        }
+        _ if !params.allow_text_output && !params.output_tools.is_empty() => {
+            json!({"type": "any"})
+        }
+        _ => json!({"type": "auto"}),
+    }
+}
+
+/// Native output: `output_config.format` with the schema.
+fn output_config(obj: &OutputObjectDefinition) -> Value {
+    json!({"format": {"type": "json_schema", "schema": obj.json_schema}})
 }
 
 impl Model for AnthropicModel {

@@ -31,7 +31,7 @@ use crate::messages::{
     FinishReason, ModelMessage, ModelRequestPart, ModelResponse, ModelResponsePart, TextPart,
     ToolCallArgs, ToolCallPart, ToolOutcome, UserContent, UserPrompt,
 };
-use crate::model::{Model, ModelProfile, ModelRequestParameters};
+use crate::model::{Model, ModelProfile, ModelRequestParameters, ToolDefinition};
 use crate::output::OutputMode;
 use crate::providers::{Credentials, Provider};
 use crate::settings::{ModelSettings, ToolChoice, merge_json};
@@ -111,70 +111,54 @@ impl GeminiModel {
         settings: &ModelSettings,
         params: &ModelRequestParameters,
     ) -> Result<Value> {
+        let (system_parts, contents) = self.map_messages(messages);
+        let mut body = Map::new();
+        body.insert("contents".into(), Value::Array(contents));
+        if !system_parts.is_empty() {
+            body.insert(
+                "systemInstruction".into(),
+                json!({"role": "user", "parts": system_parts}),
+            );
+        }
+        let declarations: Vec<Value> = params.all_tools().map(function_declaration).collect();
+        if !declarations.is_empty() {
+            body.insert(
+                "tools".into(),
+                json!([{"functionDeclarations": declarations}]),
+            );
+            if let Some(c) = function_calling_config(settings, params) {
+                body.insert("toolConfig".into(), json!({"functionCallingConfig": c}));
+            }
+        }
+        body.insert(
+            "generationConfig".into(),
+            Value::Object(generation_config(settings, params)),
+        );
+        let mut body = Value::Object(body);
+        if let Some(extra) = &settings.extra_body {
+            body = merge_json(body, extra);
+        }
+        Ok(body)
+    }
+
+    /// The system parts (instructions first, then system prompts) and the contents:
+    /// one content per message, plus a user turn for files tools returned when the
+    /// model takes none in function responses.
+    fn map_messages(&self, messages: &[ModelMessage]) -> (Vec<Value>, Vec<Value>) {
         let mut system_parts: Vec<Value> = Vec::new();
-        let instructions = messages
+        if let Some(ins) = messages
             .iter()
             .rev()
             .find_map(ModelMessage::as_request)
-            .and_then(|r| r.instructions.clone());
+            .and_then(|r| r.instructions.as_deref())
+        {
+            system_parts.push(json!({"text": ins}));
+        }
         let mut contents: Vec<Value> = Vec::new();
         for message in messages {
             match message {
                 ModelMessage::Request(r) => {
-                    let mut parts = Vec::new();
-                    let mut after_parts = Vec::new();
-                    for part in &r.parts {
-                        match part {
-                            ModelRequestPart::SystemPrompt(p) => system_parts.push(json!({"text": p.content})),
-                            ModelRequestPart::UserPrompt(p) => user_parts(&p.content, &mut parts),
-                            ModelRequestPart::ToolReturn(p) if p.outcome == ToolOutcome::Retried => {
-                                let response = json!({"error": p.model_response_str()});
-                                parts.push(json!({"functionResponse": {"id": p.tool_call_id, "name": p.tool_name, "response": response}}));
-                            }
-                            ModelRequestPart::ToolReturn(p) => {
-                                let (values, media) = split_media(&p.content);
-                                // an object is the response itself; anything else is wrapped
-                                let mut response = Map::new();
-                                match values {
-                                    Some(Value::Object(o)) if media.is_empty() => response = o,
-                                    Some(v) => {
-                                        response.insert("return_value".into(), v);
-                                    }
-                                    None => {}
-                                }
-                                let mut call = Map::new();
-                                call.insert("id".into(), json!(p.tool_call_id));
-                                call.insert("name".into(), json!(p.tool_name));
-                                let mut inline = Vec::new();
-                                let mut files = Vec::new();
-                                for m in &media {
-                                    let (id, part) = media_part(m);
-                                    if self.function_response_parts() && takes_inline(m) {
-                                        inline.push(part);
-                                    } else {
-                                        files.push(json!(format!("See file {id}.")));
-                                        after_parts.push(json!({"text": format!("This is file {id}:")}));
-                                        after_parts.push(part);
-                                    }
-                                }
-                                if !inline.is_empty() {
-                                    call.insert("parts".into(), Value::Array(inline));
-                                }
-                                if !files.is_empty() {
-                                    response.insert("files".into(), Value::Array(files));
-                                }
-                                call.insert("response".into(), Value::Object(response));
-                                parts.push(json!({"functionResponse": call}));
-                            }
-                            ModelRequestPart::RetryPrompt(p) => match &p.tool_name {
-                                Some(name) => parts.push(json!({"functionResponse": {
-                                    "id": p.tool_call_id, "name": name, "response": {"error": p.model_response_str()}
-                                }})),
-                                None => parts.push(json!({"text": p.model_response_str()})),
-                            },
-                            ModelRequestPart::Unknown(_) => {}
-                        }
-                    }
+                    let (parts, after_parts) = self.request_parts(r, &mut system_parts);
                     if !parts.is_empty() {
                         contents.push(json!({"role": "user", "parts": parts}));
                     }
@@ -191,97 +175,79 @@ impl GeminiModel {
                 }
             }
         }
-        let mut body = Map::new();
-        body.insert("contents".into(), Value::Array(contents));
-        if let Some(ins) = instructions {
-            system_parts.insert(0, json!({"text": ins}));
-        }
-        if !system_parts.is_empty() {
-            body.insert(
-                "systemInstruction".into(),
-                json!({"role": "user", "parts": system_parts}),
-            );
-        }
-        let declarations: Vec<Value> = params
-            .all_tools()
-            .map(|t| {
-                let mut d = Map::new();
-                d.insert("name".into(), json!(t.name));
-                d.insert(
-                    "description".into(),
-                    json!(t.description.clone().unwrap_or_default()),
-                );
-                d.insert(
-                    "parametersJsonSchema".into(),
-                    crate::schema::gemini_schema(&t.parameters_json_schema),
-                );
-                for (k, v) in &t.extra_fields {
-                    d.insert(k.clone(), v.clone());
+        (system_parts, contents)
+    }
+
+    /// The parts of a request's user content, and the parts to send after it.
+    fn request_parts(
+        &self,
+        r: &crate::messages::ModelRequest,
+        system_parts: &mut Vec<Value>,
+    ) -> (Vec<Value>, Vec<Value>) {
+        let mut parts = Vec::new();
+        let mut after_parts = Vec::new();
+        for part in &r.parts {
+            match part {
+                ModelRequestPart::SystemPrompt(p) => system_parts.push(json!({"text": p.content})),
+                ModelRequestPart::UserPrompt(p) => user_parts(&p.content, &mut parts),
+                ModelRequestPart::ToolReturn(p) if p.outcome == ToolOutcome::Retried => {
+                    let response = json!({"error": p.model_response_str()});
+                    parts.push(json!({"functionResponse": {"id": p.tool_call_id, "name": p.tool_name, "response": response}}));
                 }
-                Value::Object(d)
-            })
-            .collect();
-        if !declarations.is_empty() {
-            body.insert(
-                "tools".into(),
-                json!([{"functionDeclarations": declarations}]),
-            );
-            let names: Vec<&str> = params.all_tools().map(|t| t.name.as_str()).collect();
-            let config = match &settings.tool_choice {
-                Some(ToolChoice::Auto) => Some(json!({"mode": "AUTO"})),
-                Some(ToolChoice::None) => Some(json!({"mode": "NONE"})),
-                Some(ToolChoice::Required) => Some(json!({"mode": "ANY"})),
-                Some(ToolChoice::Tools(allowed)) => {
-                    Some(json!({"mode": "ANY", "allowedFunctionNames": allowed}))
+                ModelRequestPart::ToolReturn(p) => {
+                    parts.push(self.function_response(p, &mut after_parts));
                 }
-                None if !params.allow_text_output && !params.output_tools.is_empty() => {
-                    Some(json!({"mode": "ANY", "allowedFunctionNames": names}))
-                }
-                None => None,
-            };
-            if let Some(c) = config {
-                body.insert("toolConfig".into(), json!({"functionCallingConfig": c}));
+                ModelRequestPart::RetryPrompt(p) => match &p.tool_name {
+                    Some(name) => parts.push(json!({"functionResponse": {
+                        "id": p.tool_call_id, "name": name, "response": {"error": p.model_response_str()}
+                    }})),
+                    None => parts.push(json!({"text": p.model_response_str()})),
+                },
+                ModelRequestPart::Unknown(_) => {}
             }
         }
-        let mut generation = Map::new();
-        if let Some(v) = settings.max_tokens {
-            generation.insert("maxOutputTokens".into(), json!(v));
+        (parts, after_parts)
+    }
+
+    /// A tool's result: an object is the response itself, anything else is wrapped;
+    /// media ride in the response's parts or follow in `after_parts`.
+    fn function_response(
+        &self,
+        p: &crate::messages::ToolReturnPart,
+        after_parts: &mut Vec<Value>,
+    ) -> Value {
+        let (values, media) = split_media(&p.content);
+        let mut response = Map::new();
+        match values {
+            Some(Value::Object(o)) if media.is_empty() => response = o,
+            Some(v) => {
+                response.insert("return_value".into(), v);
+            }
+            None => {}
         }
-        for (key, value) in [
-            ("temperature", settings.temperature),
-            ("topP", settings.top_p),
-            ("presencePenalty", settings.presence_penalty),
-            ("frequencyPenalty", settings.frequency_penalty),
-        ] {
-            if let Some(v) = value {
-                generation.insert(key.into(), json!(v));
+        let mut call = Map::new();
+        call.insert("id".into(), json!(p.tool_call_id));
+        call.insert("name".into(), json!(p.tool_name));
+        let mut inline = Vec::new();
+        let mut files = Vec::new();
+        for m in &media {
+            let (id, part) = media_part(m);
+            if self.function_response_parts() && takes_inline(m) {
+                inline.push(part);
+            } else {
+                files.push(json!(format!("See file {id}.")));
+                after_parts.push(json!({"text": format!("This is file {id}:")}));
+                after_parts.push(part);
             }
         }
-        if let Some(seed) = settings.seed {
-            generation.insert("seed".into(), json!(seed));
+        if !inline.is_empty() {
+            call.insert("parts".into(), Value::Array(inline));
         }
-        if let Some(stop) = &settings.stop_sequences {
-            generation.insert("stopSequences".into(), json!(stop));
+        if !files.is_empty() {
+            response.insert("files".into(), Value::Array(files));
         }
-        match (params.output_mode, &params.output_object) {
-            (OutputMode::Native, Some(obj)) => {
-                generation.insert("responseMimeType".into(), json!("application/json"));
-                generation.insert(
-                    "responseJsonSchema".into(),
-                    crate::schema::gemini_schema(&obj.json_schema),
-                );
-            }
-            (OutputMode::Prompted, _) => {
-                generation.insert("responseMimeType".into(), json!("application/json"));
-            }
-            _ => {}
-        }
-        body.insert("generationConfig".into(), Value::Object(generation));
-        let mut body = Value::Object(body);
-        if let Some(extra) = &settings.extra_body {
-            body = merge_json(body, extra);
-        }
-        Ok(body)
+        call.insert("response".into(), Value::Object(response));
+        json!({"functionResponse": call})
     }
 
     fn model_parts(&self, response: &ModelResponse) -> Vec<Value> {
@@ -375,6 +341,86 @@ impl GeminiModel {
         }
         response
     }
+}
+
+/// A tool's `functionDeclarations` entry.
+fn function_declaration(t: &ToolDefinition) -> Value {
+    let mut d = Map::new();
+    d.insert("name".into(), json!(t.name));
+    d.insert(
+        "description".into(),
+        json!(t.description.clone().unwrap_or_default()),
+    );
+    d.insert(
+        "parametersJsonSchema".into(),
+        crate::schema::gemini_schema(&t.parameters_json_schema),
+    );
+    for (k, v) in &t.extra_fields {
+        d.insert(k.clone(), v.clone());
+    }
+    Value::Object(d)
+}
+
+/// `toolConfig.functionCallingConfig` from the settings, or `ANY` of every tool when
+/// only an output tool may end the run.
+fn function_calling_config(
+    settings: &ModelSettings,
+    params: &ModelRequestParameters,
+) -> Option<Value> {
+    match &settings.tool_choice {
+        Some(ToolChoice::Auto) => Some(json!({"mode": "AUTO"})),
+        Some(ToolChoice::None) => Some(json!({"mode": "NONE"})),
+        Some(ToolChoice::Required) => Some(json!({"mode": "ANY"})),
+        Some(ToolChoice::Tools(allowed)) => {
+            Some(json!({"mode": "ANY", "allowedFunctionNames": allowed}))
+        }
+        None if !params.allow_text_output && !params.output_tools.is_empty() => {
+            let names: Vec<&str> = params.all_tools().map(|t| t.name.as_str()).collect();
+            Some(json!({"mode": "ANY", "allowedFunctionNames": names}))
+        }
+        None => None,
+    }
+}
+
+/// `generationConfig`: sampling settings, and the output schema in native mode.
+fn generation_config(
+    settings: &ModelSettings,
+    params: &ModelRequestParameters,
+) -> Map<String, Value> {
+    let mut generation = Map::new();
+    if let Some(v) = settings.max_tokens {
+        generation.insert("maxOutputTokens".into(), json!(v));
+    }
+    for (key, value) in [
+        ("temperature", settings.temperature),
+        ("topP", settings.top_p),
+        ("presencePenalty", settings.presence_penalty),
+        ("frequencyPenalty", settings.frequency_penalty),
+    ] {
+        if let Some(v) = value {
+            generation.insert(key.into(), json!(v));
+        }
+    }
+    if let Some(seed) = settings.seed {
+        generation.insert("seed".into(), json!(seed));
+    }
+    if let Some(stop) = &settings.stop_sequences {
+        generation.insert("stopSequences".into(), json!(stop));
+    }
+    match (params.output_mode, &params.output_object) {
+        (OutputMode::Native, Some(obj)) => {
+            generation.insert("responseMimeType".into(), json!("application/json"));
+            generation.insert(
+                "responseJsonSchema".into(),
+                crate::schema::gemini_schema(&obj.json_schema),
+            );
+        }
+        (OutputMode::Prompted, _) => {
+            generation.insert("responseMimeType".into(), json!("application/json"));
+        }
+        _ => {}
+    }
+    generation
 }
 
 fn user_parts(prompt: &UserPrompt, parts: &mut Vec<Value>) {
