@@ -21,6 +21,7 @@
 //! unchanged to Anthropic.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use futures::StreamExt;
 use serde_json::{Map, Value, json};
@@ -34,6 +35,7 @@ use crate::messages::{
 use crate::model::{
     Model, ModelProfile, ModelRequestParameters, OutputObjectDefinition, ToolDefinition,
 };
+use crate::models::wire::{Fragment, Fragments, WireTool};
 use crate::output::OutputMode;
 use crate::providers::Provider;
 use crate::providers::transport::Transport;
@@ -58,6 +60,8 @@ pub struct AnthropicModel {
     transport: Transport,
     profile: ModelProfile,
     settings: Option<ModelSettings>,
+    /// Tool definitions and output schemas as this model sends them.
+    fragments: Arc<Fragments>,
 }
 
 impl AnthropicModel {
@@ -79,6 +83,7 @@ impl AnthropicModel {
             transport,
             profile,
             settings: None,
+            fragments: Arc::default(),
         }
     }
 
@@ -100,14 +105,45 @@ impl AnthropicModel {
         params: &ModelRequestParameters,
         stream: bool,
     ) -> Result<Value> {
+        let body =
+            serde_json::to_value(self.messages_request(messages, settings, params, stream)?)?;
+        Ok(match &settings.extra_body {
+            Some(extra) => merge_json(body, extra),
+            None => body,
+        })
+    }
+
+    /// The body to send: a [`MessagesRequest`] written directly, or the `Value` with the
+    /// settings' `extra_body` merged in.
+    fn wire_body(
+        &self,
+        messages: &[ModelMessage],
+        settings: &ModelSettings,
+        params: &ModelRequestParameters,
+        stream: bool,
+    ) -> Result<WireBody> {
+        Ok(if settings.extra_body.is_some() {
+            WireBody::Merged(self.build_request_body(messages, settings, params, stream)?)
+        } else {
+            WireBody::Direct(self.messages_request(messages, settings, params, stream)?)
+        })
+    }
+
+    fn messages_request(
+        &self,
+        messages: &[ModelMessage],
+        settings: &ModelSettings,
+        params: &ModelRequestParameters,
+        stream: bool,
+    ) -> Result<MessagesRequest> {
         let (system, turns) = self.map_messages(messages);
-        let mut body = Map::new();
-        body.insert("model".into(), json!(self.model_name));
-        body.insert(
+        let mut fields = Map::new();
+        fields.insert("model".into(), json!(self.model_name));
+        fields.insert(
             "max_tokens".into(),
             json!(settings.max_tokens.unwrap_or(DEFAULT_MAX_TOKENS)),
         );
-        body.insert(
+        fields.insert(
             "messages".into(),
             Value::Array(
                 turns
@@ -117,31 +153,33 @@ impl AnthropicModel {
             ),
         );
         if let Some(system) = system_field(system, settings) {
-            body.insert("system".into(), system);
+            fields.insert("system".into(), system);
         }
-        let tools = self.map_tools(params, settings);
+        let tools = self.map_tools(params, settings)?;
         if !tools.is_empty() {
-            body.insert("tools".into(), Value::Array(tools));
-            body.insert("tool_choice".into(), tool_choice(settings, params));
+            fields.insert("tool_choice".into(), tool_choice(settings, params));
         }
-        if let (OutputMode::Native, Some(obj)) = (params.output_mode, &params.output_object) {
-            body.insert("output_config".into(), output_config(obj));
-        }
-        body.insert("stream".into(), json!(stream));
+        let output_config = match (params.output_mode, &params.output_object) {
+            (OutputMode::Native, Some(obj)) => {
+                Some(self.fragments.output_schemas.get(obj, output_config)?)
+            }
+            _ => None,
+        };
+        fields.insert("stream".into(), json!(stream));
         if let Some(t) = settings.temperature {
-            body.insert("temperature".into(), json!(t));
+            fields.insert("temperature".into(), json!(t));
         }
         if let Some(t) = settings.top_p {
-            body.insert("top_p".into(), json!(t));
+            fields.insert("top_p".into(), json!(t));
         }
         if let Some(s) = &settings.stop_sequences {
-            body.insert("stop_sequences".into(), json!(s));
+            fields.insert("stop_sequences".into(), json!(s));
         }
-        let mut body = Value::Object(body);
-        if let Some(extra) = &settings.extra_body {
-            body = merge_json(body, extra);
-        }
-        Ok(body)
+        Ok(MessagesRequest {
+            fields,
+            tools,
+            output_config,
+        })
     }
 
     /// The system blocks (instructions, then the first request's system prompts) and
@@ -219,18 +257,33 @@ impl AnthropicModel {
         blocks
     }
 
-    /// The tool definitions, the last one carrying the tools' cache point.
-    fn map_tools(&self, params: &ModelRequestParameters, settings: &ModelSettings) -> Vec<Value> {
-        let mut tools: Vec<Value> = params
-            .all_tools()
-            .map(|t| self.tool_definition(t))
-            .collect();
-        if let (Some(ttl), Some(Value::Object(last))) =
-            (settings.cache_tool_definitions, tools.last_mut())
-        {
-            last.insert("cache_control".into(), Self::cache_control(Some(ttl)));
+    /// The tool definitions from the model's cache, the last one built with the
+    /// tools' cache point when there is one.
+    fn map_tools(
+        &self,
+        params: &ModelRequestParameters,
+        settings: &ModelSettings,
+    ) -> Result<Vec<WireTool>> {
+        let mut tools = Vec::with_capacity(params.function_tools.len() + params.output_tools.len());
+        for tool in params.all_tools() {
+            tools.push(WireTool::Cached(
+                self.fragments
+                    .tools
+                    .get(tool, |t| self.tool_definition(t))?,
+            ));
         }
-        tools
+        if let (Some(ttl), Some(last)) =
+            (settings.cache_tool_definitions, params.all_tools().last())
+        {
+            let mut tool = self.tool_definition(last);
+            if let Value::Object(map) = &mut tool {
+                map.insert("cache_control".into(), Self::cache_control(Some(ttl)));
+            }
+            if let Some(slot) = tools.last_mut() {
+                *slot = WireTool::Built(tool);
+            }
+        }
+        Ok(tools)
     }
 
     /// One tool's wire definition.
@@ -255,7 +308,7 @@ impl AnthropicModel {
     async fn http_request(
         &self,
         provider: &Provider,
-        body: &Value,
+        body: &impl serde::Serialize,
         settings: &ModelSettings,
     ) -> Result<HttpRequest> {
         let mut request =
@@ -741,6 +794,39 @@ fn output_config(obj: &OutputObjectDefinition) -> Value {
     json!({"format": {"type": "json_schema", "schema": obj.json_schema}})
 }
 
+/// A Messages request body: the top-level fields as JSON, the tool definitions and
+/// the output schema written from the model's cached fragments.
+struct MessagesRequest {
+    fields: Map<String, Value>,
+    tools: Vec<WireTool>,
+    output_config: Option<Fragment>,
+}
+
+impl serde::Serialize for MessagesRequest {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = s.serialize_map(None)?;
+        for (key, value) in &self.fields {
+            map.serialize_entry(key, value)?;
+        }
+        if !self.tools.is_empty() {
+            map.serialize_entry("tools", &self.tools)?;
+        }
+        if let Some(config) = &self.output_config {
+            map.serialize_entry("output_config", config)?;
+        }
+        map.end()
+    }
+}
+
+/// A request body as sent.
+#[derive(serde::Serialize)]
+#[serde(untagged)]
+enum WireBody {
+    Direct(MessagesRequest),
+    Merged(Value),
+}
+
 impl Model for AnthropicModel {
     async fn request(
         &self,
@@ -748,14 +834,17 @@ impl Model for AnthropicModel {
         settings: &ModelSettings,
         params: &ModelRequestParameters,
     ) -> Result<ModelResponse> {
-        let body = self.build_request_body(messages, settings, params, false)?;
         let bytes = match &self.transport {
             Transport::Http(provider) => {
+                let body = self.wire_body(messages, settings, params, false)?;
                 let request = self.http_request(provider, &body, settings).await?;
                 let client = provider.client();
                 client.post_for_body(&request, &self.model_name).await?
             }
-            Transport::Invoke(transport) => transport.invoke(&self.model_name, body).await?,
+            Transport::Invoke(transport) => {
+                let body = self.build_request_body(messages, settings, params, false)?;
+                transport.invoke(&self.model_name, body).await?
+            }
         };
         self.parse_response(&bytes)
     }
@@ -771,7 +860,7 @@ impl Model for AnthropicModel {
             let response = Model::request(self, messages, settings, params).await?;
             return Ok(crate::stream::stream_from_response(response));
         };
-        let body = self.build_request_body(messages, settings, params, true)?;
+        let body = self.wire_body(messages, settings, params, true)?;
         let request = self.http_request(provider, &body, settings).await?;
         let client = provider.client();
         let events = client
@@ -871,5 +960,66 @@ impl Model for AnthropicModel {
 
     fn settings(&self) -> Option<&ModelSettings> {
         self.settings.as_ref()
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
+mod tests {
+    use super::*;
+    use crate::messages::ModelRequest;
+    use crate::settings::CacheTtl;
+
+    /// The body written from cached fragments is the `Value` body, and a changed
+    /// definition or cache point is sent as it is now, never as it was cached.
+    #[test]
+    fn cached_tool_definitions_follow_changes() {
+        let provider = crate::providers::anthropic::AnthropicProvider::builder()
+            .api_key("k")
+            .build()
+            .unwrap();
+        let m = AnthropicModel::new("claude", provider);
+        let messages = [ModelMessage::Request(ModelRequest::user_prompt("hi"))];
+        let mut settings = ModelSettings::default();
+        let mut params = ModelRequestParameters {
+            function_tools: vec![ToolDefinition::new("t", json!({"type": "object"}))],
+            output_mode: OutputMode::Native,
+            output_object: Some(OutputObjectDefinition {
+                name: "o".into(),
+                description: None,
+                json_schema: json!({"type": "object"}),
+                strict: None,
+            }),
+            ..Default::default()
+        };
+        let sent = |m: &AnthropicModel, s: &ModelSettings, p: &ModelRequestParameters| {
+            let direct =
+                serde_json::to_value(m.wire_body(&messages, s, p, false).unwrap()).unwrap();
+            assert_eq!(
+                direct,
+                m.build_request_body(&messages, s, p, false).unwrap()
+            );
+            direct
+        };
+        let first = sent(&m, &settings, &params);
+        assert_eq!(first["tools"][0]["input_schema"], json!({"type": "object"}));
+        assert_eq!(first["output_config"]["format"]["schema"]["type"], "object");
+        params.function_tools[0].parameters_json_schema =
+            json!({"type": "object", "properties": {}});
+        assert_eq!(
+            sent(&m, &settings, &params)["tools"][0]["input_schema"]["properties"],
+            json!({})
+        );
+        settings.cache_tool_definitions = Some(CacheTtl::OneHour);
+        assert_eq!(
+            sent(&m, &settings, &params)["tools"][0]["cache_control"]["ttl"],
+            "1h"
+        );
+        settings.cache_tool_definitions = None;
+        assert!(
+            sent(&m, &settings, &params)["tools"][0]
+                .get("cache_control")
+                .is_none()
+        );
     }
 }

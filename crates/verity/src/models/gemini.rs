@@ -32,6 +32,7 @@ use crate::messages::{
     ToolCallArgs, ToolCallPart, ToolOutcome, UserContent, UserPrompt,
 };
 use crate::model::{Model, ModelProfile, ModelRequestParameters, ToolDefinition};
+use crate::models::wire::{Fragment, Fragments};
 use crate::output::OutputMode;
 use crate::providers::{Credentials, Provider};
 use crate::settings::{ModelSettings, ToolChoice, merge_json};
@@ -52,6 +53,8 @@ pub struct GeminiModel {
     provider: Provider,
     profile: ModelProfile,
     settings: Option<ModelSettings>,
+    /// Function declarations and response schemas as this model sends them.
+    fragments: Arc<Fragments>,
 }
 
 impl std::fmt::Debug for GeminiModel {
@@ -73,6 +76,7 @@ impl GeminiModel {
             provider,
             profile,
             settings: None,
+            fragments: Arc::default(),
         }
     }
 
@@ -111,34 +115,67 @@ impl GeminiModel {
         settings: &ModelSettings,
         params: &ModelRequestParameters,
     ) -> Result<Value> {
+        let body = serde_json::to_value(self.generate_request(messages, settings, params)?)?;
+        Ok(match &settings.extra_body {
+            Some(extra) => merge_json(body, extra),
+            None => body,
+        })
+    }
+
+    /// The body to send: a [`GenerateRequest`] written directly, or the `Value` with
+    /// the settings' `extra_body` merged in.
+    fn wire_body(
+        &self,
+        messages: &[ModelMessage],
+        settings: &ModelSettings,
+        params: &ModelRequestParameters,
+    ) -> Result<WireBody> {
+        Ok(if settings.extra_body.is_some() {
+            WireBody::Merged(self.build_request_body(messages, settings, params)?)
+        } else {
+            WireBody::Direct(self.generate_request(messages, settings, params)?)
+        })
+    }
+
+    fn generate_request(
+        &self,
+        messages: &[ModelMessage],
+        settings: &ModelSettings,
+        params: &ModelRequestParameters,
+    ) -> Result<GenerateRequest> {
         let (system_parts, contents) = self.map_messages(messages);
-        let mut body = Map::new();
-        body.insert("contents".into(), Value::Array(contents));
+        let mut fields = Map::new();
+        fields.insert("contents".into(), Value::Array(contents));
         if !system_parts.is_empty() {
-            body.insert(
+            fields.insert(
                 "systemInstruction".into(),
                 json!({"role": "user", "parts": system_parts}),
             );
         }
-        let declarations: Vec<Value> = params.all_tools().map(function_declaration).collect();
-        if !declarations.is_empty() {
-            body.insert(
-                "tools".into(),
-                json!([{"functionDeclarations": declarations}]),
-            );
-            if let Some(c) = function_calling_config(settings, params) {
-                body.insert("toolConfig".into(), json!({"functionCallingConfig": c}));
-            }
+        let mut declarations =
+            Vec::with_capacity(params.function_tools.len() + params.output_tools.len());
+        for tool in params.all_tools() {
+            declarations.push(self.fragments.tools.get(tool, function_declaration)?);
         }
-        body.insert(
-            "generationConfig".into(),
-            Value::Object(generation_config(settings, params)),
-        );
-        let mut body = Value::Object(body);
-        if let Some(extra) = &settings.extra_body {
-            body = merge_json(body, extra);
+        if !declarations.is_empty()
+            && let Some(c) = function_calling_config(settings, params)
+        {
+            fields.insert("toolConfig".into(), json!({"functionCallingConfig": c}));
         }
-        Ok(body)
+        let response_schema = match (params.output_mode, &params.output_object) {
+            (OutputMode::Native, Some(obj)) => Some(
+                self.fragments
+                    .output_schemas
+                    .get(obj, |o| crate::schema::gemini_schema(&o.json_schema))?,
+            ),
+            _ => None,
+        };
+        Ok(GenerateRequest {
+            fields,
+            declarations,
+            generation: generation_config(settings, params),
+            response_schema,
+        })
     }
 
     /// The system parts (instructions first, then system prompts) and the contents:
@@ -306,7 +343,7 @@ impl GeminiModel {
 
     fn http_request(
         &self,
-        body: &Value,
+        body: &impl serde::Serialize,
         settings: &ModelSettings,
         method: &str,
     ) -> Result<HttpRequest> {
@@ -408,19 +445,74 @@ fn generation_config(
         generation.insert("stopSequences".into(), json!(stop));
     }
     match (params.output_mode, &params.output_object) {
-        (OutputMode::Native, Some(obj)) => {
-            generation.insert("responseMimeType".into(), json!("application/json"));
-            generation.insert(
-                "responseJsonSchema".into(),
-                crate::schema::gemini_schema(&obj.json_schema),
-            );
-        }
-        (OutputMode::Prompted, _) => {
+        // the schema itself (`responseJsonSchema`) is written from the model's cache
+        (OutputMode::Native, Some(_)) | (OutputMode::Prompted, _) => {
             generation.insert("responseMimeType".into(), json!("application/json"));
         }
         _ => {}
     }
     generation
+}
+
+/// A `generateContent` body: the top-level fields as JSON, the function declarations
+/// and the response schema written from the model's cached fragments.
+struct GenerateRequest {
+    fields: Map<String, Value>,
+    declarations: Vec<Fragment>,
+    generation: Map<String, Value>,
+    response_schema: Option<Fragment>,
+}
+
+impl serde::Serialize for GenerateRequest {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        #[derive(serde::Serialize)]
+        struct Tools<'a> {
+            #[serde(rename = "functionDeclarations")]
+            function_declarations: &'a [Fragment],
+        }
+        struct Generation<'a>(&'a Map<String, Value>, Option<&'a Fragment>);
+        impl serde::Serialize for Generation<'_> {
+            fn serialize<S: serde::Serializer>(
+                &self,
+                s: S,
+            ) -> std::result::Result<S::Ok, S::Error> {
+                let mut map = s.serialize_map(None)?;
+                for (key, value) in self.0 {
+                    map.serialize_entry(key, value)?;
+                }
+                if let Some(schema) = self.1 {
+                    map.serialize_entry("responseJsonSchema", schema)?;
+                }
+                map.end()
+            }
+        }
+        let mut map = s.serialize_map(None)?;
+        for (key, value) in &self.fields {
+            map.serialize_entry(key, value)?;
+        }
+        if !self.declarations.is_empty() {
+            map.serialize_entry(
+                "tools",
+                &[Tools {
+                    function_declarations: &self.declarations,
+                }],
+            )?;
+        }
+        map.serialize_entry(
+            "generationConfig",
+            &Generation(&self.generation, self.response_schema.as_ref()),
+        )?;
+        map.end()
+    }
+}
+
+/// A request body as sent.
+#[derive(serde::Serialize)]
+#[serde(untagged)]
+enum WireBody {
+    Direct(GenerateRequest),
+    Merged(Value),
 }
 
 fn user_parts(prompt: &UserPrompt, parts: &mut Vec<Value>) {
@@ -766,7 +858,7 @@ impl Model for GeminiModel {
         settings: &ModelSettings,
         params: &ModelRequestParameters,
     ) -> Result<ModelResponse> {
-        let body = self.build_request_body(messages, settings, params)?;
+        let body = self.wire_body(messages, settings, params)?;
         let mut request = self.http_request(&body, settings, "generateContent")?;
         self.authorize(&mut request).await?;
         let client = self.provider.client();
@@ -780,7 +872,7 @@ impl Model for GeminiModel {
         settings: &ModelSettings,
         params: &ModelRequestParameters,
     ) -> Result<ResponseStream> {
-        let body = self.build_request_body(messages, settings, params)?;
+        let body = self.wire_body(messages, settings, params)?;
         let mut request = self.http_request(&body, settings, "streamGenerateContent")?;
         request.url.push_str(if request.url.contains('?') {
             "&alt=sse"
@@ -833,7 +925,7 @@ impl Model for GeminiModel {
         settings: &ModelSettings,
         params: &ModelRequestParameters,
     ) -> Result<u64> {
-        let body = self.build_request_body(messages, settings, params)?;
+        let body = self.wire_body(messages, settings, params)?;
         let mut request = self.http_request(&body, settings, "countTokens")?;
         self.authorize(&mut request).await?;
         let client = self.provider.client();
@@ -855,5 +947,68 @@ impl Model for GeminiModel {
 
     fn settings(&self) -> Option<&ModelSettings> {
         self.settings.as_ref()
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
+mod tests {
+    use super::*;
+    use crate::messages::ModelRequest;
+    use crate::model::OutputObjectDefinition;
+
+    /// The body written from cached fragments is the `Value` body, and a changed
+    /// definition is sent as it is now, never as it was cached.
+    #[test]
+    fn cached_declarations_follow_changes() {
+        let provider = crate::providers::google_gla::GoogleGlaProvider::builder()
+            .api_key("k")
+            .build()
+            .unwrap();
+        let m = GeminiModel::new("gemini-2.5-flash", provider);
+        let messages = [ModelMessage::Request(ModelRequest::user_prompt("hi"))];
+        let settings = ModelSettings::default();
+        let mut params = ModelRequestParameters {
+            function_tools: vec![ToolDefinition::new(
+                "t",
+                json!({"$schema": "x", "type": "object"}),
+            )],
+            output_mode: OutputMode::Native,
+            output_object: Some(OutputObjectDefinition {
+                name: "o".into(),
+                description: None,
+                json_schema: json!({"$id": "y", "type": "object"}),
+                strict: None,
+            }),
+            ..Default::default()
+        };
+        let sent = |p: &ModelRequestParameters| {
+            let direct =
+                serde_json::to_value(m.wire_body(&messages, &settings, p).unwrap()).unwrap();
+            assert_eq!(
+                direct,
+                m.build_request_body(&messages, &settings, p).unwrap()
+            );
+            direct
+        };
+        let first = sent(&params);
+        let declaration = &first["tools"][0]["functionDeclarations"][0];
+        assert_eq!(
+            declaration["parametersJsonSchema"],
+            json!({"type": "object"})
+        );
+        assert_eq!(
+            first["generationConfig"]["responseJsonSchema"],
+            json!({"type": "object"})
+        );
+        assert_eq!(
+            first["generationConfig"]["responseMimeType"],
+            "application/json"
+        );
+        params.function_tools[0].name = "u".into();
+        assert_eq!(
+            sent(&params)["tools"][0]["functionDeclarations"][0]["name"],
+            "u"
+        );
     }
 }

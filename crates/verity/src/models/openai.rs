@@ -30,7 +30,7 @@ use crate::model::{
     CacheControlStyle, Model, ModelProfile, ModelRequestParameters, OutputObjectDefinition,
     ToolDefinition,
 };
-use crate::models::wire::{Fragment, FragmentCache, TagSplitter, lenient_struct};
+use crate::models::wire::{Fragment, Fragments, TagSplitter, WireTool, lenient_struct};
 use crate::output::OutputMode;
 use crate::providers::Provider;
 use crate::settings::{CacheTtl, ModelSettings, merge_json};
@@ -51,13 +51,6 @@ pub struct OpenAIChatModel {
     settings: Option<ModelSettings>,
     /// Tool definitions and output schemas as this model's profile sends them.
     fragments: Arc<Fragments>,
-}
-
-/// The serialized request pieces of one model and profile.
-#[derive(Debug, Default)]
-struct Fragments {
-    tools: FragmentCache<ToolDefinition>,
-    output_schemas: FragmentCache<OutputObjectDefinition>,
 }
 
 impl OpenAIChatModel {
@@ -864,14 +857,6 @@ enum WireMessage<'a> {
         content: String,
     },
     Value(Value),
-}
-
-/// A tool definition: cached, or built for this request (with a cache breakpoint).
-#[derive(serde::Serialize)]
-#[serde(untagged)]
-enum WireTool {
-    Cached(Fragment),
-    Built(Value),
 }
 
 enum ResponseFormat {

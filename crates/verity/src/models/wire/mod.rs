@@ -88,6 +88,23 @@ impl<K: PartialEq + Clone> FragmentCache<K> {
     }
 }
 
+/// The serialized request pieces of one model and profile: tool definitions and
+/// output schemas as the model's wire API writes them.
+#[derive(Debug, Default)]
+pub(crate) struct Fragments {
+    pub(crate) tools: FragmentCache<crate::request::ToolDefinition>,
+    pub(crate) output_schemas: FragmentCache<crate::request::OutputObjectDefinition>,
+}
+
+/// A tool definition in a body: cached, or built for this request (with a cache
+/// breakpoint).
+#[derive(Debug, serde::Serialize)]
+#[serde(untagged)]
+pub(crate) enum WireTool {
+    Cached(Fragment),
+    Built(serde_json::Value),
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
