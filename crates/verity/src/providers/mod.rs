@@ -45,6 +45,7 @@ use crate::model::ModelProfile;
 
 /// How a provider authenticates.
 #[derive(Clone)]
+#[non_exhaustive]
 pub enum Auth {
     /// No credentials.
     None,

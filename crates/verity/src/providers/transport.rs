@@ -29,6 +29,7 @@ pub trait InvokeTransport: Send + Sync + 'static {
 
 /// Where a model's requests go.
 #[derive(Clone)]
+#[non_exhaustive]
 pub enum Transport {
     /// HTTP, to the provider's endpoint with its credentials.
     Http(Provider),
