@@ -1,5 +1,8 @@
-//! The [`Model`] trait every wire API implements, and what a request carries besides
-//! the messages: tool definitions, the output mode, the model's profile.
+//! The [`Model`] trait every wire API implements, its object-safe twin [`DynModel`],
+//! and [`IntoModel`]. What a request carries besides the messages lives in
+//! [`request`](crate::request) and the model's facts in [`profiles`](crate::profiles);
+//! both are re-exported here. This module names no concrete model: model strings are
+//! resolved by [`infer_model`](crate::models::infer::infer_model).
 
 use std::future::Future;
 use std::sync::Arc;

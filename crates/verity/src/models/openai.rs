@@ -1189,7 +1189,7 @@ fn map_usage(u: &WireUsage) -> RequestUsage {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
 mod tests {
     use super::*;
 
@@ -1225,5 +1225,28 @@ mod tests {
             .unwrap();
         assert_eq!((u.input_tokens, u.output_tokens), (8, 2));
         assert!(usage(r#"{"choices":[]}"#).is_none());
+    }
+
+    #[test]
+    fn thinking_is_split_at_the_profiles_tags() {
+        let provider = crate::providers::openai_compatible::OpenAICompatibleProvider::builder()
+            .base_url("http://localhost:1/v1")
+            .build()
+            .unwrap();
+        let profile = ModelProfile {
+            thinking_tags: ("<reasoning>".into(), "</reasoning>".into()),
+            ..ModelProfile::default()
+        };
+        let m = OpenAIChatModel::new("m", provider).with_profile(profile);
+        let body = br#"{"choices":[{"message":{"content":"<reasoning>hmm <think>x</think></reasoning>The answer"},"finish_reason":"stop"}]}"#;
+        let response = m.parse_response(body).unwrap();
+        let ModelResponsePart::Thinking(thinking) = &response.parts[0] else {
+            panic!("{:?}", response.parts)
+        };
+        assert_eq!(thinking.content, "hmm <think>x</think>");
+        let ModelResponsePart::Text(text) = &response.parts[1] else {
+            panic!("{:?}", response.parts)
+        };
+        assert_eq!(text.content, "The answer");
     }
 }
