@@ -26,20 +26,18 @@ fn model() -> OpenAIChatModel {
 
 fn params() -> ModelRequestParameters {
     ModelRequestParameters {
-        function_tools: vec![ToolDefinition {
-            name: "get_weather".into(),
-            description: Some("Get the current weather in a city.".into()),
-            parameters_json_schema: json!({"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}),
-            kind: ToolKind::Function,
-            ..Default::default()
-        }],
-        output_tools: vec![ToolDefinition {
-            name: "final_result".into(),
-            description: Some("The final response".into()),
-            parameters_json_schema: json!({"type": "object", "properties": {"city": {"type": "string"}, "country": {"type": "string"}}, "required": ["city", "country"]}),
-            kind: ToolKind::Output,
-            ..Default::default()
-        }],
+        function_tools: vec![ToolDefinition::new(
+            "get_weather",
+            json!({"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}),
+        )
+        .with_description("Get the current weather in a city.")
+        .with_kind(ToolKind::Function)],
+        output_tools: vec![ToolDefinition::new(
+            "final_result",
+            json!({"type": "object", "properties": {"city": {"type": "string"}, "country": {"type": "string"}}, "required": ["city", "country"]}),
+        )
+        .with_description("The final response")
+        .with_kind(ToolKind::Output)],
         allow_text_output: false,
         ..Default::default()
     }

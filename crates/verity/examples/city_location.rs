@@ -96,7 +96,7 @@ fn local_model_url() -> Result<String, String> {
 async fn main() -> verity::Result<()> {
     let (model, mode) = match std::env::var("VERITY_MODEL") {
         Ok(name) if name == "scripted" => (scripted_model().into_model(), OutputMode::Tool),
-        Ok(name) if !name.is_empty() => (name.into_model(), OutputMode::Tool),
+        Ok(name) if !name.is_empty() => (infer_model(&name)?, OutputMode::Tool),
         _ => {
             let url = local_model_url().map_err(|e| {
                 verity::Error::User(format!(

@@ -39,7 +39,7 @@ fn streaming_model() -> FunctionModel {
 #[tokio::main]
 async fn main() -> verity::Result<()> {
     let model = match std::env::var("VERITY_MODEL") {
-        Ok(name) if !name.is_empty() => name.into_model(),
+        Ok(name) if !name.is_empty() => infer_model(&name)?,
         _ => streaming_model().into_model(),
     };
     let agent = Agent::builder(model)

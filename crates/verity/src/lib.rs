@@ -44,7 +44,9 @@ pub mod output;
 pub mod partial_json;
 pub mod profiles;
 pub mod providers;
+pub mod request;
 pub mod run_stream;
+pub mod schema;
 pub mod settings;
 pub mod stream;
 pub mod tools;
@@ -61,6 +63,7 @@ pub use messages::{
     ModelResponse, ModelResponsePart, UserContent, UserPrompt,
 };
 pub use model::{IntoModel, Model, ModelProfile, ModelRef, ModelRequestParameters, ToolDefinition};
+pub use models::infer::{KnownModel, infer_model};
 pub use output::{OutputMode, OutputSpec};
 pub use run_stream::{AgentEvent, StreamedRun};
 pub use settings::ModelSettings;
@@ -89,6 +92,7 @@ pub mod prelude {
     pub use crate::model::{IntoModel, Model};
     pub use crate::models::fallback::FallbackModel;
     pub use crate::models::function::{AgentInfo, FunctionModel};
+    pub use crate::models::infer::infer_model;
     pub use crate::models::test::TestModel;
     pub use crate::output::OutputMode;
     pub use crate::run_stream::{AgentEvent, StreamedRun};

@@ -1,173 +1,26 @@
-//! The [`Model`] trait every wire API implements, and what a request carries besides
-//! the messages: tool definitions, the output mode, the model's profile.
+//! The [`Model`] trait every wire API implements, its object-safe twin [`DynModel`],
+//! and [`IntoModel`]. What a request carries besides the messages lives in
+//! [`request`](crate::request) and the model's facts in [`profiles`](crate::profiles);
+//! both are re-exported here. This module names no concrete model: model strings are
+//! resolved by [`infer_model`](crate::models::infer::infer_model).
 
 use std::future::Future;
 use std::sync::Arc;
 
 use futures::future::BoxFuture;
-use serde_json::Value;
 
 use crate::error::{Error, Result};
 use crate::messages::{ModelMessage, ModelResponse};
-use crate::output::OutputMode;
 use crate::settings::ModelSettings;
 use crate::stream::{ResponseStream, stream_from_response};
 
-/// Whether a tool is one of the agent's functions or an output tool.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum ToolKind {
-    /// A function the agent runs and returns the result of.
-    #[default]
-    Function,
-    /// A tool whose arguments are the run's final output.
-    Output,
-}
-
-/// A tool as the model sees it: name, description, JSON schema of the arguments.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct ToolDefinition {
-    /// The tool's name.
-    pub name: String,
-    /// What the tool does.
-    pub description: Option<String>,
-    /// JSON schema (an object schema) of the arguments.
-    pub parameters_json_schema: Value,
-    /// Whether to ask the provider for strict schema adherence (when it supports it).
-    pub strict: Option<bool>,
-    /// Function or output tool.
-    pub kind: ToolKind,
-    /// Provider-specific fields sent as they are in the tool's wire definition (e.g.
-    /// `eager_input_streaming`).
-    pub extra_fields: serde_json::Map<String, Value>,
-}
-
-/// The schema of a structured output in native or prompted mode.
-#[derive(Debug, Clone, PartialEq)]
-pub struct OutputObjectDefinition {
-    /// Name of the schema.
-    pub name: String,
-    /// What the output is.
-    pub description: Option<String>,
-    /// JSON schema of the output (an object schema).
-    pub json_schema: Value,
-    /// Whether to ask for strict adherence.
-    pub strict: Option<bool>,
-}
-
-/// Everything a request carries besides messages and settings.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct ModelRequestParameters {
-    /// The agent's function tools.
-    pub function_tools: Vec<ToolDefinition>,
-    /// The output tools (tool output mode).
-    pub output_tools: Vec<ToolDefinition>,
-    /// How the output is to be produced.
-    pub output_mode: OutputMode,
-    /// The output schema for native and prompted modes.
-    pub output_object: Option<OutputObjectDefinition>,
-    /// Whether plain text is an acceptable final answer.
-    pub allow_text_output: bool,
-}
-
-impl ModelRequestParameters {
-    /// Function and output tools together, function tools first.
-    pub fn all_tools(&self) -> impl Iterator<Item = &ToolDefinition> {
-        self.function_tools.iter().chain(self.output_tools.iter())
-    }
-}
-
-/// Facts about a model family that change how requests are built.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ModelProfile {
-    /// Whether the model can call tools.
-    pub supports_tools: bool,
-    /// Whether the model can be given a JSON schema for its output (native mode).
-    pub supports_json_schema_output: bool,
-    /// Whether the model has a plain JSON mode.
-    pub supports_json_object_output: bool,
-    /// The output mode used when the agent does not choose one.
-    pub default_structured_output_mode: OutputMode,
-    /// The instructions of prompted output mode; `{schema}` is replaced by the schema.
-    pub prompted_output_template: String,
-    /// Opening and closing tags of thinking embedded in text.
-    pub thinking_tags: (String, String),
-    /// Whether tool definitions may ask for strict schema adherence.
-    pub supports_strict_tools: bool,
-    /// Whether the model can be forced to call a tool (`tool_choice: "required"`).
-    pub supports_tool_choice_required: bool,
-    /// The role system prompts are sent with (`system`, or `developer` for some models).
-    pub system_prompt_role: &'static str,
-    /// The request field that limits output tokens.
-    pub max_tokens_field: &'static str,
-    /// Where thinking from this provider is sent back on the next turn (a field of the
-    /// assistant message such as `reasoning_content`); `None` sends it back inside
-    /// thinking tags in the text.
-    pub thinking_field: Option<&'static str>,
-    /// Whether streamed responses can report usage (`stream_options.include_usage`).
-    pub supports_stream_usage: bool,
-    /// Rewrites a tool or output schema for strict mode, when strict is asked for.
-    pub strict_schema_transform: Option<SchemaTransform>,
-    /// How prompt-cache breakpoints are written, if the model takes them.
-    pub cache_control: CacheControlStyle,
-    /// The most cache breakpoints one request may carry (older ones are dropped).
-    pub max_cache_points: usize,
-    /// Whether document URLs are sent as URLs (otherwise they are downloaded and inlined).
-    pub supports_document_urls: bool,
-}
-
-/// A rewrite of JSON schemas a model family needs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SchemaTransform {
-    /// OpenAI strict mode: closed objects, every property required.
-    OpenAIStrict,
-}
-
-impl SchemaTransform {
-    /// Rewrite `schema`.
-    pub fn apply(self, schema: &Value) -> Value {
-        match self {
-            SchemaTransform::OpenAIStrict => crate::profiles::openai_strict_schema(schema),
-        }
-    }
-}
-
-/// How a model takes prompt-cache breakpoints.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum CacheControlStyle {
-    /// It does not: cache points are left out.
-    #[default]
-    None,
-    /// `cache_control: {"type": "ephemeral", "ttl": …}` (Anthropic models).
-    EphemeralWithTtl,
-    /// `cache_control: {"type": "ephemeral"}` (Gemini models through OpenRouter).
-    Ephemeral,
-}
-
-impl Default for ModelProfile {
-    fn default() -> Self {
-        ModelProfile {
-            supports_tools: true,
-            supports_json_schema_output: false,
-            supports_json_object_output: false,
-            default_structured_output_mode: OutputMode::Tool,
-            prompted_output_template: DEFAULT_PROMPTED_OUTPUT_TEMPLATE.to_owned(),
-            thinking_tags: ("<think>".to_owned(), "</think>".to_owned()),
-            supports_strict_tools: false,
-            supports_tool_choice_required: true,
-            system_prompt_role: "system",
-            max_tokens_field: "max_tokens",
-            thinking_field: None,
-            supports_stream_usage: true,
-            strict_schema_transform: None,
-            cache_control: CacheControlStyle::None,
-            max_cache_points: 4,
-            supports_document_urls: false,
-        }
-    }
-}
-
-/// The default instructions of prompted output mode.
-pub const DEFAULT_PROMPTED_OUTPUT_TEMPLATE: &str = "Always respond with a JSON object that's compatible with this schema:\n\n{schema}\n\nDon't include any text or Markdown fencing before or after.\n";
+pub use crate::profiles::{
+    CacheControlStyle, DEFAULT_PROMPTED_OUTPUT_TEMPLATE, ModelProfile, SchemaTransform,
+    default_profile,
+};
+pub use crate::request::{
+    ModelRequestParameters, OutputObjectDefinition, ToolDefinition, ToolKind,
+};
 
 /// A model: knows one wire API and turns messages into a response.
 ///
@@ -224,14 +77,6 @@ pub trait Model: Send + Sync + 'static {
         None
     }
 }
-
-/// The profile of a model that says nothing about itself.
-pub fn default_profile() -> &'static ModelProfile {
-    &DEFAULT_PROFILE
-}
-
-static DEFAULT_PROFILE: std::sync::LazyLock<ModelProfile> =
-    std::sync::LazyLock::new(ModelProfile::default);
 
 /// The object-safe form of [`Model`], implemented for every `Model`.
 pub trait DynModel: Send + Sync + 'static {
@@ -308,9 +153,10 @@ impl<M: Model> DynModel for M {
 /// A shared, type-erased model.
 pub type ModelRef = Arc<dyn DynModel>;
 
-/// Anything that can be the model of an agent: a [`Model`], a [`ModelRef`], or a model
-/// string such as `"test"` (resolved by [`infer_model`]; an unknown string gives an
-/// error on the first request instead of a panic).
+/// Anything that can be the model of an agent: a [`Model`], a [`ModelRef`], or a
+/// resolved model string ([`KnownModel`](crate::models::infer::KnownModel); resolve
+/// strings with [`infer_model`](crate::models::infer::infer_model), where an unknown
+/// one is an error).
 pub trait IntoModel {
     /// Convert into a shared model.
     fn into_model(self) -> ModelRef;
@@ -325,100 +171,5 @@ impl<M: Model> IntoModel for M {
 impl IntoModel for ModelRef {
     fn into_model(self) -> ModelRef {
         self
-    }
-}
-
-impl IntoModel for &str {
-    fn into_model(self) -> ModelRef {
-        infer_model(self).unwrap_or_else(|e| {
-            Arc::new(UnresolvedModel {
-                name: self.to_owned(),
-                error: e.to_string(),
-            })
-        })
-    }
-}
-
-impl IntoModel for String {
-    fn into_model(self) -> ModelRef {
-        self.as_str().into_model()
-    }
-}
-
-/// Resolve a model string: `test`, or `provider:model` for the providers compiled in.
-pub fn infer_model(name: &str) -> Result<ModelRef> {
-    if name == "test" || name == "test:test" {
-        return Ok(Arc::new(crate::models::test::TestModel::new()));
-    }
-    let (provider, model) = name.split_once(':').ok_or_else(|| {
-        Error::User(format!(
-            "unknown model `{name}`: expected `test` or `provider:model`"
-        ))
-    })?;
-    if provider == "google-gla" || provider == "gemini" {
-        let provider = crate::providers::google_gla::GoogleGlaProvider::from_env()?;
-        return Ok(Arc::new(crate::models::gemini::GeminiModel::new(
-            model, provider,
-        )));
-    }
-    if provider == "google-vertex" {
-        let provider =
-            crate::providers::google_vertex::GoogleVertexProvider::from_env_builder()?.build()?;
-        let model = crate::models::gemini::GeminiModel::new(model, provider);
-        // a static token (GOOGLE_CLOUD_ACCESS_TOKEN) is used as it is; otherwise, with
-        // the `vertex` feature, the application-default credentials
-        #[cfg(feature = "vertex")]
-        let model = if std::env::var_os("GOOGLE_CLOUD_ACCESS_TOKEN").is_none() {
-            model.with_application_default_credentials()
-        } else {
-            model
-        };
-        return Ok(Arc::new(model));
-    }
-    if provider == "anthropic" {
-        let provider = crate::providers::anthropic::AnthropicProvider::from_env()?;
-        return Ok(Arc::new(crate::models::anthropic::AnthropicModel::new(
-            model, provider,
-        )));
-    }
-    #[cfg(feature = "bedrock")]
-    if provider == "bedrock" {
-        return Ok(Arc::new(crate::models::bedrock::BedrockConverseModel::new(
-            model,
-        )));
-    }
-    let builder = crate::providers::provider_by_name(provider)
-        .ok_or_else(|| Error::User(format!("unknown model provider `{provider}` in `{name}`")))?;
-    let builder = if provider == "openai" {
-        crate::providers::openai::OpenAIProvider::configured()
-    } else {
-        builder
-    };
-    Ok(Arc::new(crate::models::openai::OpenAIChatModel::new(
-        model,
-        builder.build()?,
-    )))
-}
-
-/// A model string that did not resolve; every request reports why.
-struct UnresolvedModel {
-    name: String,
-    error: String,
-}
-
-impl Model for UnresolvedModel {
-    async fn request(
-        &self,
-        _messages: &[ModelMessage],
-        _settings: &ModelSettings,
-        _params: &ModelRequestParameters,
-    ) -> Result<ModelResponse> {
-        Err(Error::User(self.error.clone()))
-    }
-    fn model_name(&self) -> &str {
-        &self.name
-    }
-    fn system(&self) -> &str {
-        "unresolved"
     }
 }

@@ -12,20 +12,7 @@ use crate::model::{ModelProfile, OutputObjectDefinition, ToolDefinition, ToolKin
 use crate::tools::parameters_schema;
 use crate::validation::{ValidationErrors, from_value};
 
-/// How the model is asked for structured output.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum OutputMode {
-    /// An output tool (`final_result`) whose arguments are the output; offered beside
-    /// the function tools. The default: it works on every model that calls tools.
-    #[default]
-    Tool,
-    /// The provider's native structured output (a JSON schema in the request).
-    Native,
-    /// The schema in the instructions; the model answers with JSON text.
-    Prompted,
-    /// Plain text (the output type is `String`).
-    Text,
-}
+pub use crate::request::OutputMode;
 
 /// The name of the output tool when there is one.
 pub const DEFAULT_OUTPUT_TOOL_NAME: &str = "final_result";

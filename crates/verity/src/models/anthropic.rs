@@ -21,6 +21,7 @@
 //! unchanged to Anthropic.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use futures::StreamExt;
 use serde_json::{Map, Value, json};
@@ -31,9 +32,13 @@ use crate::messages::{
     BinaryContent, FinishReason, ModelMessage, ModelRequestPart, ModelResponse, ModelResponsePart,
     ThinkingPart, ToolCallArgs, ToolCallPart, ToolOutcome, UserContent, UserPrompt,
 };
-use crate::model::{Model, ModelProfile, ModelRequestParameters};
+use crate::model::{
+    Model, ModelProfile, ModelRequestParameters, OutputObjectDefinition, ToolDefinition,
+};
+use crate::models::wire::{Fragment, Fragments, WireTool};
 use crate::output::OutputMode;
 use crate::providers::Provider;
+use crate::providers::transport::Transport;
 use crate::settings::{CacheTtl, ModelSettings, ToolChoice, merge_json};
 use crate::stream::{
     ModelStreamEvent, PartsManager, ResponseAccumulator, ResponseMetadata, ResponseStream,
@@ -46,69 +51,40 @@ pub const RAW_BLOCK: &str = "anthropic_block";
 /// `max_tokens` when the settings give none (the API requires one).
 pub const DEFAULT_MAX_TOKENS: u32 = 4096;
 
-/// A Claude model on Anthropic's Messages API (or a server speaking it), or on AWS
-/// Bedrock's InvokeModel with the same body (feature `bedrock`).
+/// A Claude model on Anthropic's Messages API (or a server speaking it), or behind
+/// another [`Transport`] with the same body (AWS Bedrock's InvokeModel: see
+/// `AnthropicModel::on_bedrock`, feature `bedrock`).
 #[derive(Debug, Clone)]
 pub struct AnthropicModel {
     model_name: String,
-    provider: Provider,
+    transport: Transport,
     profile: ModelProfile,
     settings: Option<ModelSettings>,
-    #[cfg(feature = "bedrock")]
-    bedrock: Option<crate::providers::bedrock::BedrockProvider>,
+    /// Tool definitions and output schemas as this model sends them.
+    fragments: Arc<Fragments>,
 }
-
-/// The `anthropic_version` of Anthropic bodies sent to Bedrock.
-pub const BEDROCK_ANTHROPIC_VERSION: &str = "bedrock-2023-05-31";
 
 impl AnthropicModel {
     /// `model_name` on `provider`.
     pub fn new(model_name: impl Into<String>, provider: Provider) -> Self {
+        Self::with_transport(model_name, Transport::Http(provider))
+    }
+
+    /// `model_name` behind `transport`; an HTTP provider gives the profile, other
+    /// transports get Claude's.
+    pub fn with_transport(model_name: impl Into<String>, transport: Transport) -> Self {
         let model_name = model_name.into();
-        let profile = provider.model_profile(&model_name);
+        let profile = match &transport {
+            Transport::Http(provider) => provider.model_profile(&model_name),
+            Transport::Invoke(_) => crate::profiles::anthropic(&model_name),
+        };
         AnthropicModel {
             model_name,
-            provider,
+            transport,
             profile,
             settings: None,
-            #[cfg(feature = "bedrock")]
-            bedrock: None,
+            fragments: Arc::default(),
         }
-    }
-
-    /// A Claude model on AWS Bedrock, spoken to with InvokeModel and the Messages body.
-    #[cfg(feature = "bedrock")]
-    pub fn on_bedrock(
-        model_id: impl Into<String>,
-        provider: crate::providers::bedrock::BedrockProvider,
-    ) -> Result<Self> {
-        let http = crate::providers::ProviderBuilder::new(
-            crate::providers::anthropic::AnthropicProvider::PRESET,
-        )
-        .name("bedrock")
-        .base_url("https://bedrock-runtime.amazonaws.com")
-        .api_key("unused")
-        .build()?;
-        let mut model = Self::new(model_id, http);
-        model.bedrock = Some(provider);
-        Ok(model)
-    }
-
-    /// The body for Bedrock's InvokeModel: no `model` or `stream`, Bedrock's version.
-    #[cfg(feature = "bedrock")]
-    fn bedrock_body(
-        &self,
-        messages: &[ModelMessage],
-        settings: &ModelSettings,
-        params: &ModelRequestParameters,
-    ) -> Result<Vec<u8>> {
-        let mut body = self.build_request_body(messages, settings, params, false)?;
-        if let Value::Object(map) = &mut body {
-            map.remove("model");
-            map.remove("stream");
-            map.insert("anthropic_version".into(), json!(BEDROCK_ANTHROPIC_VERSION));
-        }
-        Ok(serde_json::to_vec(&body)?)
     }
 
     /// Settings applied under the agent's and the run's.
@@ -129,7 +105,86 @@ impl AnthropicModel {
         params: &ModelRequestParameters,
         stream: bool,
     ) -> Result<Value> {
-        let provider = self.provider.name();
+        let body =
+            serde_json::to_value(self.messages_request(messages, settings, params, stream)?)?;
+        Ok(match &settings.extra_body {
+            Some(extra) => merge_json(body, extra),
+            None => body,
+        })
+    }
+
+    /// The body to send: a [`MessagesRequest`] written directly, or the `Value` with the
+    /// settings' `extra_body` merged in.
+    fn wire_body(
+        &self,
+        messages: &[ModelMessage],
+        settings: &ModelSettings,
+        params: &ModelRequestParameters,
+        stream: bool,
+    ) -> Result<WireBody> {
+        Ok(if settings.extra_body.is_some() {
+            WireBody::Merged(self.build_request_body(messages, settings, params, stream)?)
+        } else {
+            WireBody::Direct(self.messages_request(messages, settings, params, stream)?)
+        })
+    }
+
+    fn messages_request(
+        &self,
+        messages: &[ModelMessage],
+        settings: &ModelSettings,
+        params: &ModelRequestParameters,
+        stream: bool,
+    ) -> Result<MessagesRequest> {
+        let (system, turns) = self.map_messages(messages);
+        let mut fields = Map::new();
+        fields.insert("model".into(), json!(self.model_name));
+        fields.insert(
+            "max_tokens".into(),
+            json!(settings.max_tokens.unwrap_or(DEFAULT_MAX_TOKENS)),
+        );
+        fields.insert(
+            "messages".into(),
+            Value::Array(
+                turns
+                    .into_iter()
+                    .map(|(role, content)| json!({"role": role, "content": content}))
+                    .collect(),
+            ),
+        );
+        if let Some(system) = system_field(system, settings) {
+            fields.insert("system".into(), system);
+        }
+        let tools = self.map_tools(params, settings)?;
+        if !tools.is_empty() {
+            fields.insert("tool_choice".into(), tool_choice(settings, params));
+        }
+        let output_config = match (params.output_mode, &params.output_object) {
+            (OutputMode::Native, Some(obj)) => {
+                Some(self.fragments.output_schemas.get(obj, output_config)?)
+            }
+            _ => None,
+        };
+        fields.insert("stream".into(), json!(stream));
+        if let Some(t) = settings.temperature {
+            fields.insert("temperature".into(), json!(t));
+        }
+        if let Some(t) = settings.top_p {
+            fields.insert("top_p".into(), json!(t));
+        }
+        if let Some(s) = &settings.stop_sequences {
+            fields.insert("stop_sequences".into(), json!(s));
+        }
+        Ok(MessagesRequest {
+            fields,
+            tools,
+            output_config,
+        })
+    }
+
+    /// The system blocks (instructions, then the first request's system prompts) and
+    /// the turns: each message is its own turn.
+    fn map_messages(&self, messages: &[ModelMessage]) -> (Vec<Value>, Vec<(String, Vec<Value>)>) {
         let mut system: Vec<Value> = Vec::new();
         if let Some(ins) = messages
             .iter()
@@ -143,197 +198,123 @@ impl AnthropicModel {
         for (i, message) in messages.iter().enumerate() {
             match message {
                 ModelMessage::Request(r) => {
-                    let mut blocks = Vec::new();
-                    for part in &r.parts {
-                        match part {
-                            ModelRequestPart::SystemPrompt(p) => {
-                                let raw = p.extra.get(RAW_BLOCK).and_then(Value::as_array).cloned();
-                                if i == 0 && raw.is_none() {
-                                    system.push(json!({"type": "text", "text": p.content}));
-                                } else {
-                                    // a system prompt later in the conversation stays in place
-                                    if !blocks.is_empty() {
-                                        push_turn(&mut turns, "user", std::mem::take(&mut blocks));
-                                    }
-                                    let content = raw.unwrap_or_else(|| {
-                                        vec![json!({"type": "text", "text": p.content})]
-                                    });
-                                    turns.push(("system".into(), content));
-                                }
-                            }
-                            ModelRequestPart::UserPrompt(p) => user_blocks(&p.content, &mut blocks),
-                            ModelRequestPart::ToolReturn(p) => {
-                                let retried = p.outcome == ToolOutcome::Retried;
-                                let content = if retried {
-                                    json!(p.model_response_str())
-                                } else {
-                                    tool_result_content(&p.content, &p.model_response_str())
-                                };
-                                blocks.push(json!({
-                                    "type": "tool_result",
-                                    "tool_use_id": p.tool_call_id,
-                                    "content": content,
-                                    "is_error": retried,
-                                }));
-                            }
-                            ModelRequestPart::RetryPrompt(p) => match &p.tool_name {
-                                Some(_) => blocks.push(json!({
-                                    "type": "tool_result",
-                                    "tool_use_id": p.tool_call_id,
-                                    "content": p.model_response_str(),
-                                    "is_error": true,
-                                })),
-                                None => blocks
-                                    .push(json!({"type": "text", "text": p.model_response_str()})),
-                            },
-                            ModelRequestPart::Unknown(_) => {}
-                        }
-                    }
+                    let blocks = request_blocks(r, i == 0, &mut system, &mut turns);
                     push_turn(&mut turns, "user", blocks);
                 }
                 ModelMessage::Response(r) => {
-                    let mut blocks = Vec::new();
-                    for part in &r.parts {
-                        match part {
-                            ModelResponsePart::Text(t) if !t.content.is_empty() => {
-                                blocks.push(json!({"type": "text", "text": t.content}));
-                            }
-                            ModelResponsePart::Text(_) => {}
-                            ModelResponsePart::ToolCall(c) => {
-                                let input = c.args.to_value().unwrap_or_else(|_| json!({}));
-                                blocks.push(json!({"type": "tool_use", "id": c.tool_call_id, "name": c.tool_name, "input": input}));
-                            }
-                            ModelResponsePart::Thinking(t)
-                                if t.provider_name.as_deref() == Some(provider) =>
-                            {
-                                match t
-                                    .provider_details
-                                    .as_ref()
-                                    .and_then(|d| d.get("redacted_data"))
-                                {
-                                    Some(data) => blocks
-                                        .push(json!({"type": "redacted_thinking", "data": data})),
-                                    None => blocks.push(json!({
-                                        "type": "thinking",
-                                        "thinking": t.content,
-                                        "signature": t.signature.clone().unwrap_or_default(),
-                                    })),
-                                }
-                            }
-                            // thinking from other providers cannot be verified here: left out
-                            ModelResponsePart::Thinking(_) => {}
-                            ModelResponsePart::Unknown(map) => {
-                                let same = map.get("provider_name").and_then(Value::as_str)
-                                    == Some(provider);
-                                if let (true, Some(raw)) = (
-                                    same,
-                                    map.get("provider_details").and_then(|d| d.get(RAW_BLOCK)),
-                                ) {
-                                    blocks.push(raw.clone());
-                                }
-                            }
-                        }
-                    }
+                    let blocks = self.response_blocks(r);
                     push_turn(&mut turns, "assistant", blocks);
                 }
             }
         }
-
-        let mut body = Map::new();
-        body.insert("model".into(), json!(self.model_name));
-        body.insert(
-            "max_tokens".into(),
-            json!(settings.max_tokens.unwrap_or(DEFAULT_MAX_TOKENS)),
-        );
-        body.insert(
-            "messages".into(),
-            Value::Array(
-                turns
-                    .into_iter()
-                    .map(|(role, content)| json!({"role": role, "content": content}))
-                    .collect(),
-            ),
-        );
-        if let Some(ttl) = settings.cache_instructions
-            && let Some(Value::Object(last)) = system.last_mut()
-        {
-            last.insert("cache_control".into(), Self::cache_control(Some(ttl)));
-        }
-        match system.as_slice() {
-            [] => {}
-            [only] if only.get("cache_control").is_none() => {
-                body.insert("system".into(), only["text"].clone());
-            }
-            _ => {
-                body.insert("system".into(), Value::Array(system));
-            }
-        }
-        let mut tools: Vec<Value> = params
-            .all_tools()
-            .map(|t| {
-                let mut tool = Map::new();
-                tool.insert("name".into(), json!(t.name));
-                tool.insert(
-                    "description".into(),
-                    json!(t.description.clone().unwrap_or_default()),
-                );
-                tool.insert("input_schema".into(), t.parameters_json_schema.clone());
-                if t.strict == Some(true) && self.profile.supports_strict_tools {
-                    tool.insert("strict".into(), json!(true));
-                }
-                for (k, v) in &t.extra_fields {
-                    tool.insert(k.clone(), v.clone());
-                }
-                Value::Object(tool)
-            })
-            .collect();
-        if let (Some(ttl), Some(Value::Object(last))) =
-            (settings.cache_tool_definitions, tools.last_mut())
-        {
-            last.insert("cache_control".into(), Self::cache_control(Some(ttl)));
-        }
-        if !tools.is_empty() {
-            let choice = match &settings.tool_choice {
-                Some(ToolChoice::Auto) => json!({"type": "auto"}),
-                Some(ToolChoice::Required) => json!({"type": "any"}),
-                Some(ToolChoice::None) => json!({"type": "none"}),
-                Some(ToolChoice::Tools(names)) if names.len() == 1 => {
-                    json!({"type": "tool", "name": names.first().cloned().unwrap_or_default()})
-                }
-                _ if !params.allow_text_output && !params.output_tools.is_empty() => {
-                    json!({"type": "any"})
-                }
-                _ => json!({"type": "auto"}),
-            };
-            body.insert("tools".into(), Value::Array(tools));
-            body.insert("tool_choice".into(), choice);
-        }
-        if let (OutputMode::Native, Some(obj)) = (params.output_mode, &params.output_object) {
-            body.insert(
-                "output_config".into(),
-                json!({"format": {"type": "json_schema", "schema": obj.json_schema}}),
-            );
-        }
-        body.insert("stream".into(), json!(stream));
-        if let Some(t) = settings.temperature {
-            body.insert("temperature".into(), json!(t));
-        }
-        if let Some(t) = settings.top_p {
-            body.insert("top_p".into(), json!(t));
-        }
-        if let Some(s) = &settings.stop_sequences {
-            body.insert("stop_sequences".into(), json!(s));
-        }
-        let mut body = Value::Object(body);
-        if let Some(extra) = &settings.extra_body {
-            body = merge_json(body, extra);
-        }
-        Ok(body)
+        (system, turns)
     }
 
-    fn http_request(&self, body: &Value, settings: &ModelSettings) -> Result<HttpRequest> {
-        self.provider
-            .json_request("/v1/messages", &self.model_name, body, settings)
+    /// The blocks of an assistant turn: thinking and raw blocks go back to the provider
+    /// they came from only.
+    fn response_blocks(&self, r: &ModelResponse) -> Vec<Value> {
+        let provider = self.transport.name();
+        let mut blocks = Vec::new();
+        for part in &r.parts {
+            match part {
+                ModelResponsePart::Text(t) if !t.content.is_empty() => {
+                    blocks.push(json!({"type": "text", "text": t.content}));
+                }
+                ModelResponsePart::Text(_) => {}
+                ModelResponsePart::ToolCall(c) => {
+                    let input = c.args.to_value().unwrap_or_else(|_| json!({}));
+                    blocks.push(json!({"type": "tool_use", "id": c.tool_call_id, "name": c.tool_name, "input": input}));
+                }
+                ModelResponsePart::Thinking(t) if t.provider_name.as_deref() == Some(provider) => {
+                    match t
+                        .provider_details
+                        .as_ref()
+                        .and_then(|d| d.get("redacted_data"))
+                    {
+                        Some(data) => {
+                            blocks.push(json!({"type": "redacted_thinking", "data": data}))
+                        }
+                        None => blocks.push(json!({
+                            "type": "thinking",
+                            "thinking": t.content,
+                            "signature": t.signature.clone().unwrap_or_default(),
+                        })),
+                    }
+                }
+                // thinking from other providers cannot be verified here: left out
+                ModelResponsePart::Thinking(_) => {}
+                ModelResponsePart::Unknown(map) => {
+                    let same = map.get("provider_name").and_then(Value::as_str) == Some(provider);
+                    if let (true, Some(raw)) = (
+                        same,
+                        map.get("provider_details").and_then(|d| d.get(RAW_BLOCK)),
+                    ) {
+                        blocks.push(raw.clone());
+                    }
+                }
+            }
+        }
+        blocks
+    }
+
+    /// The tool definitions from the model's cache, the last one built with the
+    /// tools' cache point when there is one.
+    fn map_tools(
+        &self,
+        params: &ModelRequestParameters,
+        settings: &ModelSettings,
+    ) -> Result<Vec<WireTool>> {
+        let mut tools = Vec::with_capacity(params.function_tools.len() + params.output_tools.len());
+        for tool in params.all_tools() {
+            tools.push(WireTool::Cached(
+                self.fragments
+                    .tools
+                    .get(tool, |t| self.tool_definition(t))?,
+            ));
+        }
+        if let (Some(ttl), Some(last)) =
+            (settings.cache_tool_definitions, params.all_tools().last())
+        {
+            let mut tool = self.tool_definition(last);
+            if let Value::Object(map) = &mut tool {
+                map.insert("cache_control".into(), Self::cache_control(Some(ttl)));
+            }
+            if let Some(slot) = tools.last_mut() {
+                *slot = WireTool::Built(tool);
+            }
+        }
+        Ok(tools)
+    }
+
+    /// One tool's wire definition.
+    fn tool_definition(&self, t: &ToolDefinition) -> Value {
+        let mut tool = Map::new();
+        tool.insert("name".into(), json!(t.name));
+        tool.insert(
+            "description".into(),
+            json!(t.description.clone().unwrap_or_default()),
+        );
+        tool.insert("input_schema".into(), t.parameters_json_schema.clone());
+        if t.strict == Some(true) && self.profile.supports_strict_tools {
+            tool.insert("strict".into(), json!(true));
+        }
+        for (k, v) in &t.extra_fields {
+            tool.insert(k.clone(), v.clone());
+        }
+        Value::Object(tool)
+    }
+
+    /// The HTTP request of `body`, authorized.
+    async fn http_request(
+        &self,
+        provider: &Provider,
+        body: &impl serde::Serialize,
+        settings: &ModelSettings,
+    ) -> Result<HttpRequest> {
+        let mut request =
+            provider.json_request("/v1/messages", &self.model_name, body, settings)?;
+        provider.authorize(&mut request, &self.model_name).await?;
+        Ok(request)
     }
 
     /// Parse a non-streamed response body.
@@ -346,7 +327,7 @@ impl AnthropicModel {
                 body,
             ));
         };
-        let mut state = BlockProcessor::new(self.provider.name());
+        let mut state = BlockProcessor::new(self.transport.name());
         let mut acc = ResponseAccumulator::new();
         for e in state.message_start(&message) {
             acc.apply(e)?;
@@ -366,8 +347,8 @@ impl AnthropicModel {
     }
 
     fn finish(&self, mut response: ModelResponse) -> ModelResponse {
-        response.provider_name = Some(self.provider.name().to_owned());
-        response.provider_url = Some(self.provider.public_base_url().to_owned());
+        response.provider_name = Some(self.transport.name().to_owned());
+        response.provider_url = Some(self.transport.public_base_url().to_owned());
         if response.model_name.is_none() {
             response.model_name = Some(self.model_name.clone());
         }
@@ -720,6 +701,132 @@ fn stream_error(model_name: &str, data: &str) -> Error {
     }
 }
 
+/// The blocks of a user turn; system prompts go to `system` (first request) or become
+/// `system` turns of their own in place (later ones, or raw ones).
+fn request_blocks(
+    r: &crate::messages::ModelRequest,
+    first: bool,
+    system: &mut Vec<Value>,
+    turns: &mut Vec<(String, Vec<Value>)>,
+) -> Vec<Value> {
+    let mut blocks = Vec::new();
+    for part in &r.parts {
+        match part {
+            ModelRequestPart::SystemPrompt(p) => {
+                let raw = p.extra.get(RAW_BLOCK).and_then(Value::as_array).cloned();
+                if first && raw.is_none() {
+                    system.push(json!({"type": "text", "text": p.content}));
+                } else {
+                    // a system prompt later in the conversation stays in place
+                    if !blocks.is_empty() {
+                        push_turn(turns, "user", std::mem::take(&mut blocks));
+                    }
+                    let content =
+                        raw.unwrap_or_else(|| vec![json!({"type": "text", "text": p.content})]);
+                    turns.push(("system".into(), content));
+                }
+            }
+            ModelRequestPart::UserPrompt(p) => user_blocks(&p.content, &mut blocks),
+            ModelRequestPart::ToolReturn(p) => {
+                let retried = p.outcome == ToolOutcome::Retried;
+                let content = if retried {
+                    json!(p.model_response_str())
+                } else {
+                    tool_result_content(&p.content, &p.model_response_str())
+                };
+                blocks.push(json!({
+                    "type": "tool_result",
+                    "tool_use_id": p.tool_call_id,
+                    "content": content,
+                    "is_error": retried,
+                }));
+            }
+            ModelRequestPart::RetryPrompt(p) => match &p.tool_name {
+                Some(_) => blocks.push(json!({
+                    "type": "tool_result",
+                    "tool_use_id": p.tool_call_id,
+                    "content": p.model_response_str(),
+                    "is_error": true,
+                })),
+                None => blocks.push(json!({"type": "text", "text": p.model_response_str()})),
+            },
+            ModelRequestPart::Unknown(_) => {}
+        }
+    }
+    blocks
+}
+
+/// `system`: a plain string, or blocks when there are several or the last is cached.
+fn system_field(mut system: Vec<Value>, settings: &ModelSettings) -> Option<Value> {
+    if let Some(ttl) = settings.cache_instructions
+        && let Some(Value::Object(last)) = system.last_mut()
+    {
+        last.insert(
+            "cache_control".into(),
+            AnthropicModel::cache_control(Some(ttl)),
+        );
+    }
+    match system.as_slice() {
+        [] => None,
+        [only] if only.get("cache_control").is_none() => only.get("text").cloned(),
+        _ => Some(Value::Array(system)),
+    }
+}
+
+/// `tool_choice` from the settings, or `any` when only an output tool may end the run.
+fn tool_choice(settings: &ModelSettings, params: &ModelRequestParameters) -> Value {
+    match &settings.tool_choice {
+        Some(ToolChoice::Auto) => json!({"type": "auto"}),
+        Some(ToolChoice::Required) => json!({"type": "any"}),
+        Some(ToolChoice::None) => json!({"type": "none"}),
+        Some(ToolChoice::Tools(names)) if names.len() == 1 => {
+            json!({"type": "tool", "name": names.first().cloned().unwrap_or_default()})
+        }
+        _ if !params.allow_text_output && !params.output_tools.is_empty() => {
+            json!({"type": "any"})
+        }
+        _ => json!({"type": "auto"}),
+    }
+}
+
+/// Native output: `output_config.format` with the schema.
+fn output_config(obj: &OutputObjectDefinition) -> Value {
+    json!({"format": {"type": "json_schema", "schema": obj.json_schema}})
+}
+
+/// A Messages request body: the top-level fields as JSON, the tool definitions and
+/// the output schema written from the model's cached fragments.
+struct MessagesRequest {
+    fields: Map<String, Value>,
+    tools: Vec<WireTool>,
+    output_config: Option<Fragment>,
+}
+
+impl serde::Serialize for MessagesRequest {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = s.serialize_map(None)?;
+        for (key, value) in &self.fields {
+            map.serialize_entry(key, value)?;
+        }
+        if !self.tools.is_empty() {
+            map.serialize_entry("tools", &self.tools)?;
+        }
+        if let Some(config) = &self.output_config {
+            map.serialize_entry("output_config", config)?;
+        }
+        map.end()
+    }
+}
+
+/// A request body as sent.
+#[derive(serde::Serialize)]
+#[serde(untagged)]
+enum WireBody {
+    Direct(MessagesRequest),
+    Merged(Value),
+}
+
 impl Model for AnthropicModel {
     async fn request(
         &self,
@@ -727,25 +834,18 @@ impl Model for AnthropicModel {
         settings: &ModelSettings,
         params: &ModelRequestParameters,
     ) -> Result<ModelResponse> {
-        #[cfg(feature = "bedrock")]
-        if let Some(bedrock) = &self.bedrock {
-            let body = self.bedrock_body(messages, settings, params)?;
-            let output = bedrock
-                .client()
-                .invoke_model()
-                .model_id(&self.model_name)
-                .content_type("application/json")
-                .accept("application/json")
-                .body(aws_sdk_bedrockruntime::primitives::Blob::new(body))
-                .send()
-                .await
-                .map_err(|e| crate::models::bedrock::sdk_error(&self.model_name, e))?;
-            return self.parse_response(output.body().as_ref());
-        }
-        let body = self.build_request_body(messages, settings, params, false)?;
-        let request = self.http_request(&body, settings)?;
-        let client = self.provider.client();
-        let bytes = client.post_for_body(&request, &self.model_name).await?;
+        let bytes = match &self.transport {
+            Transport::Http(provider) => {
+                let body = self.wire_body(messages, settings, params, false)?;
+                let request = self.http_request(provider, &body, settings).await?;
+                let client = provider.client();
+                client.post_for_body(&request, &self.model_name).await?
+            }
+            Transport::Invoke(transport) => {
+                let body = self.build_request_body(messages, settings, params, false)?;
+                transport.invoke(&self.model_name, body).await?
+            }
+        };
         self.parse_response(&bytes)
     }
 
@@ -755,20 +855,19 @@ impl Model for AnthropicModel {
         settings: &ModelSettings,
         params: &ModelRequestParameters,
     ) -> Result<ResponseStream> {
-        #[cfg(feature = "bedrock")]
-        if self.bedrock.is_some() {
-            // InvokeModel answers whole; the response is replayed as events
+        let Transport::Http(provider) = &self.transport else {
+            // other transports answer whole; the response is replayed as events
             let response = Model::request(self, messages, settings, params).await?;
             return Ok(crate::stream::stream_from_response(response));
-        }
-        let body = self.build_request_body(messages, settings, params, true)?;
-        let request = self.http_request(&body, settings)?;
-        let client = self.provider.client();
+        };
+        let body = self.wire_body(messages, settings, params, true)?;
+        let request = self.http_request(provider, &body, settings).await?;
+        let client = provider.client();
         let events = client
             .post_for_events(&request, &self.model_name, settings.stream_idle_timeout)
             .await?;
         let model_name = self.model_name.clone();
-        let provider = self.provider.clone();
+        let provider = provider.clone();
         let stream = async_stream::try_stream! {
             let mut state = BlockProcessor::new(provider.name());
             let mut stopped = false;
@@ -822,25 +921,13 @@ impl Model for AnthropicModel {
         settings: &ModelSettings,
         params: &ModelRequestParameters,
     ) -> Result<u64> {
-        #[cfg(feature = "bedrock")]
-        if let Some(bedrock) = &self.bedrock {
-            use aws_sdk_bedrockruntime::types as bt;
-            let body = self.bedrock_body(messages, settings, params)?;
-            let input = bt::InvokeModelTokensRequest::builder()
-                .body(aws_sdk_bedrockruntime::primitives::Blob::new(body))
-                .build()
-                .map_err(|e| Error::User(format!("invalid Bedrock request: {e}")))?;
-            let output = bedrock
-                .client()
-                .count_tokens()
-                .model_id(&self.model_name)
-                .input(bt::CountTokensInput::InvokeModel(input))
-                .send()
-                .await
-                .map_err(|e| crate::models::bedrock::sdk_error(&self.model_name, e))?;
-            return Ok(u64::try_from(output.input_tokens()).unwrap_or(0));
-        }
         let mut body = self.build_request_body(messages, settings, params, false)?;
+        let provider = match &self.transport {
+            Transport::Http(provider) => provider,
+            Transport::Invoke(transport) => {
+                return transport.count_tokens(&self.model_name, body).await;
+            }
+        };
         if let Value::Object(map) = &mut body {
             for key in [
                 "max_tokens",
@@ -852,13 +939,11 @@ impl Model for AnthropicModel {
                 map.remove(key);
             }
         }
-        let mut request = self.http_request(&body, settings)?;
-        request.url = self
-            .provider
-            .url("/v1/messages/count_tokens", &self.model_name);
-        let client = self.provider.client();
+        let mut request = self.http_request(provider, &body, settings).await?;
+        request.url = provider.url("/v1/messages/count_tokens", &self.model_name);
+        let client = provider.client();
         let bytes = client.post_for_body(&request, &self.model_name).await?;
-        crate::models::token_count(&bytes, "count_tokens", "input_tokens")
+        crate::models::wire::token_count(&bytes, "count_tokens", "input_tokens")
     }
 
     fn model_name(&self) -> &str {
@@ -866,7 +951,7 @@ impl Model for AnthropicModel {
     }
 
     fn system(&self) -> &str {
-        self.provider.name()
+        self.transport.name()
     }
 
     fn profile(&self) -> &ModelProfile {
@@ -875,5 +960,66 @@ impl Model for AnthropicModel {
 
     fn settings(&self) -> Option<&ModelSettings> {
         self.settings.as_ref()
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
+mod tests {
+    use super::*;
+    use crate::messages::ModelRequest;
+    use crate::settings::CacheTtl;
+
+    /// The body written from cached fragments is the `Value` body, and a changed
+    /// definition or cache point is sent as it is now, never as it was cached.
+    #[test]
+    fn cached_tool_definitions_follow_changes() {
+        let provider = crate::providers::anthropic::AnthropicProvider::builder()
+            .api_key("k")
+            .build()
+            .unwrap();
+        let m = AnthropicModel::new("claude", provider);
+        let messages = [ModelMessage::Request(ModelRequest::user_prompt("hi"))];
+        let mut settings = ModelSettings::default();
+        let mut params = ModelRequestParameters {
+            function_tools: vec![ToolDefinition::new("t", json!({"type": "object"}))],
+            output_mode: OutputMode::Native,
+            output_object: Some(OutputObjectDefinition {
+                name: "o".into(),
+                description: None,
+                json_schema: json!({"type": "object"}),
+                strict: None,
+            }),
+            ..Default::default()
+        };
+        let sent = |m: &AnthropicModel, s: &ModelSettings, p: &ModelRequestParameters| {
+            let direct =
+                serde_json::to_value(m.wire_body(&messages, s, p, false).unwrap()).unwrap();
+            assert_eq!(
+                direct,
+                m.build_request_body(&messages, s, p, false).unwrap()
+            );
+            direct
+        };
+        let first = sent(&m, &settings, &params);
+        assert_eq!(first["tools"][0]["input_schema"], json!({"type": "object"}));
+        assert_eq!(first["output_config"]["format"]["schema"]["type"], "object");
+        params.function_tools[0].parameters_json_schema =
+            json!({"type": "object", "properties": {}});
+        assert_eq!(
+            sent(&m, &settings, &params)["tools"][0]["input_schema"]["properties"],
+            json!({})
+        );
+        settings.cache_tool_definitions = Some(CacheTtl::OneHour);
+        assert_eq!(
+            sent(&m, &settings, &params)["tools"][0]["cache_control"]["ttl"],
+            "1h"
+        );
+        settings.cache_tool_definitions = None;
+        assert!(
+            sent(&m, &settings, &params)["tools"][0]
+                .get("cache_control")
+                .is_none()
+        );
     }
 }

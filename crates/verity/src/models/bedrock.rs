@@ -19,7 +19,6 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use aws_sdk_bedrockruntime::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_bedrockruntime::operation::RequestId;
 use aws_sdk_bedrockruntime::primitives::Blob;
 use aws_sdk_bedrockruntime::types as bt;
@@ -34,7 +33,7 @@ use crate::messages::{
 };
 use crate::model::{Model, ModelProfile, ModelRequestParameters};
 use crate::output::OutputMode;
-use crate::providers::bedrock::BedrockProvider;
+use crate::providers::bedrock::{BedrockProvider, sdk_error};
 use crate::settings::{ModelSettings, ToolChoice};
 use crate::stream::{
     ModelStreamEvent, PartsManager, ResponseAccumulator, ResponseMetadata, ResponseStream,
@@ -171,6 +170,31 @@ impl BedrockConverseModel {
         params: &ModelRequestParameters,
         stream: bool,
     ) -> Result<ConverseRequest> {
+        let (system, messages) = self.map_messages(messages, settings)?;
+        let mut request = ConverseRequest {
+            model_id: self.model_id.clone(),
+            system,
+            messages,
+            tool_config: self.tool_config(settings, params, stream)?,
+            inference: inference_config(settings),
+            output_config: output_config(params)?,
+            additional_fields: None,
+            performance: None,
+            service_tier: None,
+            guardrail: None,
+            request_metadata: None,
+        };
+        apply_extra_body(&mut request, settings)?;
+        Ok(request)
+    }
+
+    /// The system blocks (instructions, system prompts, a cache point when
+    /// `cache_instructions` is set) and the turns, consecutive requests merged.
+    fn map_messages(
+        &self,
+        messages: &[ModelMessage],
+        settings: &ModelSettings,
+    ) -> Result<(Vec<bt::SystemContentBlock>, Vec<bt::Message>)> {
         let mut system = Vec::new();
         if let Some(ins) = messages
             .iter()
@@ -185,52 +209,7 @@ impl BedrockConverseModel {
         for message in messages {
             match message {
                 ModelMessage::Request(r) => {
-                    let mut blocks = Vec::new();
-                    for part in &r.parts {
-                        match part {
-                            ModelRequestPart::SystemPrompt(p) => {
-                                system.push(bt::SystemContentBlock::Text(p.content.clone()));
-                            }
-                            ModelRequestPart::UserPrompt(p) => {
-                                self.user_blocks(&p.content, &mut blocks, &mut document_count)?;
-                            }
-                            ModelRequestPart::ToolReturn(p) => {
-                                let status = if p.outcome == crate::messages::ToolOutcome::Retried {
-                                    bt::ToolResultStatus::Error
-                                } else {
-                                    bt::ToolResultStatus::Success
-                                };
-                                let content = if p.outcome == crate::messages::ToolOutcome::Retried
-                                {
-                                    vec![bt::ToolResultContentBlock::Text(p.model_response_str())]
-                                } else {
-                                    tool_result_content(&p.content, &mut document_count)?
-                                };
-                                blocks.push(bt::ContentBlock::ToolResult(
-                                    bt::ToolResultBlock::builder()
-                                        .tool_use_id(&p.tool_call_id)
-                                        .set_content(Some(content))
-                                        .status(status)
-                                        .build()
-                                        .map_err(build_error)?,
-                                ));
-                            }
-                            ModelRequestPart::RetryPrompt(p) => match &p.tool_name {
-                                Some(_) => blocks.push(bt::ContentBlock::ToolResult(
-                                    bt::ToolResultBlock::builder()
-                                        .tool_use_id(&p.tool_call_id)
-                                        .content(bt::ToolResultContentBlock::Text(
-                                            p.model_response_str(),
-                                        ))
-                                        .status(bt::ToolResultStatus::Error)
-                                        .build()
-                                        .map_err(build_error)?,
-                                )),
-                                None => blocks.push(bt::ContentBlock::Text(p.model_response_str())),
-                            },
-                            ModelRequestPart::Unknown(_) => {}
-                        }
-                    }
+                    let blocks = self.request_blocks(r, &mut system, &mut document_count)?;
                     push_turn(&mut turns, bt::ConversationRole::User, blocks);
                 }
                 ModelMessage::Response(r) => {
@@ -252,161 +231,111 @@ impl BedrockConverseModel {
                     .map_err(build_error)
             })
             .collect::<Result<Vec<_>>>()?;
+        Ok((system, messages))
+    }
 
-        let mut tools = Vec::new();
-        for t in params.all_tools() {
-            if let Some(name) = t
-                .extra_fields
-                .get("systemTool")
-                .and_then(|s| s.get("name"))
-                .and_then(Value::as_str)
-            {
-                tools.push(bt::Tool::SystemTool(
-                    bt::SystemTool::builder()
-                        .name(name)
-                        .build()
-                        .map_err(build_error)?,
-                ));
-                continue;
-            }
-            let spec = bt::ToolSpecification::builder()
-                .name(&t.name)
-                .set_description(t.description.clone())
-                .input_schema(bt::ToolInputSchema::Json(to_document(
-                    &t.parameters_json_schema,
-                )))
-                .set_strict(t.strict)
-                .build()
-                .map_err(build_error)?;
-            tools.push(bt::Tool::ToolSpec(spec));
-        }
-        if settings.cache_tool_definitions.is_some() && !tools.is_empty() {
-            tools.push(bt::Tool::CachePoint(cache_point()?));
-        }
-        let tool_config = if tools.is_empty() || settings.tool_choice == Some(ToolChoice::None) {
-            None
-        } else {
-            let family = BedrockModelName::from(self.model_id.as_str())
-                .family()
-                .to_owned();
-            let choice = match &settings.tool_choice {
-                _ if !supports_tool_choice(&family) => None,
-                Some(ToolChoice::Required) => {
-                    Some(bt::ToolChoice::Any(bt::AnyToolChoice::builder().build()))
+    /// The blocks of a user turn; system prompts go to `system`.
+    fn request_blocks(
+        &self,
+        r: &crate::messages::ModelRequest,
+        system: &mut Vec<bt::SystemContentBlock>,
+        document_count: &mut usize,
+    ) -> Result<Vec<bt::ContentBlock>> {
+        let mut blocks = Vec::new();
+        for part in &r.parts {
+            match part {
+                ModelRequestPart::SystemPrompt(p) => {
+                    system.push(bt::SystemContentBlock::Text(p.content.clone()));
                 }
-                Some(ToolChoice::Tools(names)) if names.len() == 1 => Some(bt::ToolChoice::Tool(
-                    bt::SpecificToolChoice::builder()
-                        .name(names.first().cloned().unwrap_or_default())
-                        .build()
-                        .map_err(build_error)?,
-                )),
-                Some(ToolChoice::Auto) => {
-                    Some(bt::ToolChoice::Auto(bt::AutoToolChoice::builder().build()))
+                ModelRequestPart::UserPrompt(p) => {
+                    self.user_blocks(&p.content, &mut blocks, document_count)?;
                 }
-                _ if !params.allow_text_output
-                    && !params.output_tools.is_empty()
-                    && self.profile.supports_tool_choice_required =>
-                {
-                    Some(bt::ToolChoice::Any(bt::AnyToolChoice::builder().build()))
-                }
-                _ => Some(bt::ToolChoice::Auto(bt::AutoToolChoice::builder().build())),
-            };
-            // Nova takes no `auto` tool choice in ConverseStream
-            let choice = choice.filter(|c| {
-                !(stream && family == "amazon" && matches!(c, bt::ToolChoice::Auto(_)))
-            });
-            Some(
-                bt::ToolConfiguration::builder()
-                    .set_tools(Some(tools))
-                    .set_tool_choice(choice)
-                    .build()
-                    .map_err(build_error)?,
-            )
-        };
-
-        let inference = bt::InferenceConfiguration::builder()
-            .set_max_tokens(
-                settings
-                    .max_tokens
-                    .map(|v| i32::try_from(v).unwrap_or(i32::MAX)),
-            )
-            .set_temperature(settings.temperature.map(|v| v as f32))
-            .set_top_p(settings.top_p.map(|v| v as f32))
-            .set_stop_sequences(settings.stop_sequences.clone())
-            .build();
-
-        let output_config = match (params.output_mode, &params.output_object) {
-            (OutputMode::Native, Some(obj)) => Some(
-                bt::OutputConfig::builder()
-                    .text_format(
-                        bt::OutputFormat::builder()
-                            .r#type(bt::OutputFormatType::JsonSchema)
-                            .structure(bt::OutputFormatStructure::JsonSchema(
-                                bt::JsonSchemaDefinition::builder()
-                                    .schema(obj.json_schema.to_string())
-                                    .name(&obj.name)
-                                    .set_description(obj.description.clone())
-                                    .build()
-                                    .map_err(build_error)?,
-                            ))
+                ModelRequestPart::ToolReturn(p) => {
+                    let retried = p.outcome == crate::messages::ToolOutcome::Retried;
+                    let (status, content) = if retried {
+                        (
+                            bt::ToolResultStatus::Error,
+                            vec![bt::ToolResultContentBlock::Text(p.model_response_str())],
+                        )
+                    } else {
+                        (
+                            bt::ToolResultStatus::Success,
+                            tool_result_content(&p.content, document_count)?,
+                        )
+                    };
+                    blocks.push(bt::ContentBlock::ToolResult(
+                        bt::ToolResultBlock::builder()
+                            .tool_use_id(&p.tool_call_id)
+                            .set_content(Some(content))
+                            .status(status)
                             .build()
                             .map_err(build_error)?,
-                    )
-                    .build(),
-            ),
-            _ => None,
-        };
+                    ));
+                }
+                ModelRequestPart::RetryPrompt(p) => match &p.tool_name {
+                    Some(_) => blocks.push(bt::ContentBlock::ToolResult(
+                        bt::ToolResultBlock::builder()
+                            .tool_use_id(&p.tool_call_id)
+                            .content(bt::ToolResultContentBlock::Text(p.model_response_str()))
+                            .status(bt::ToolResultStatus::Error)
+                            .build()
+                            .map_err(build_error)?,
+                    )),
+                    None => blocks.push(bt::ContentBlock::Text(p.model_response_str())),
+                },
+                ModelRequestPart::Unknown(_) => {}
+            }
+        }
+        Ok(blocks)
+    }
 
-        let extra = settings.extra_body.as_ref().and_then(Value::as_object);
-        let field = |name: &str| extra.and_then(|e| e.get(name));
-        let performance = field("performanceConfig")
-            .and_then(|p| p.get("latency"))
-            .and_then(Value::as_str)
-            .map(|latency| {
-                bt::PerformanceConfiguration::builder()
-                    .latency(bt::PerformanceConfigLatency::from(latency))
-                    .build()
-            });
-        let service_tier = match field("serviceTier")
-            .and_then(|p| p.get("type"))
-            .and_then(Value::as_str)
-        {
-            Some(t) => Some(
-                bt::ServiceTier::builder()
-                    .r#type(bt::ServiceTierType::from(t))
+    /// Tool specs and the tool choice of the model's family; none when there are no
+    /// tools or the settings say `none`.
+    fn tool_config(
+        &self,
+        settings: &ModelSettings,
+        params: &ModelRequestParameters,
+        stream: bool,
+    ) -> Result<Option<bt::ToolConfiguration>> {
+        let tools = tool_specs(settings, params)?;
+        if tools.is_empty() || settings.tool_choice == Some(ToolChoice::None) {
+            return Ok(None);
+        }
+        let family = BedrockModelName::from(self.model_id.as_str())
+            .family()
+            .to_owned();
+        let choice = match &settings.tool_choice {
+            _ if !supports_tool_choice(&family) => None,
+            Some(ToolChoice::Required) => {
+                Some(bt::ToolChoice::Any(bt::AnyToolChoice::builder().build()))
+            }
+            Some(ToolChoice::Tools(names)) if names.len() == 1 => Some(bt::ToolChoice::Tool(
+                bt::SpecificToolChoice::builder()
+                    .name(names.first().cloned().unwrap_or_default())
                     .build()
                     .map_err(build_error)?,
-            ),
-            None => None,
+            )),
+            Some(ToolChoice::Auto) => {
+                Some(bt::ToolChoice::Auto(bt::AutoToolChoice::builder().build()))
+            }
+            _ if !params.allow_text_output
+                && !params.output_tools.is_empty()
+                && self.profile.supports_tool_choice_required =>
+            {
+                Some(bt::ToolChoice::Any(bt::AnyToolChoice::builder().build()))
+            }
+            _ => Some(bt::ToolChoice::Auto(bt::AutoToolChoice::builder().build())),
         };
-        let guardrail = field("guardrailConfig").map(|g| {
-            let text = |k: &str| g.get(k).and_then(Value::as_str).map(str::to_owned);
-            bt::GuardrailConfiguration::builder()
-                .set_guardrail_identifier(text("guardrailIdentifier"))
-                .set_guardrail_version(text("guardrailVersion"))
-                .set_trace(text("trace").map(|t| bt::GuardrailTrace::from(t.as_str())))
+        // Nova takes no `auto` tool choice in ConverseStream
+        let choice = choice
+            .filter(|c| !(stream && family == "amazon" && matches!(c, bt::ToolChoice::Auto(_))));
+        Ok(Some(
+            bt::ToolConfiguration::builder()
+                .set_tools(Some(tools))
+                .set_tool_choice(choice)
                 .build()
-        });
-        let request_metadata = field("requestMetadata")
-            .and_then(Value::as_object)
-            .map(|m| {
-                m.iter()
-                    .filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_owned())))
-                    .collect::<HashMap<_, _>>()
-            });
-        Ok(ConverseRequest {
-            model_id: self.model_id.clone(),
-            system,
-            messages,
-            tool_config,
-            inference,
-            output_config,
-            additional_fields: field("additionalModelRequestFields").map(to_document),
-            performance,
-            service_tier,
-            guardrail,
-            request_metadata,
-        })
+                .map_err(build_error)?,
+        ))
     }
 
     fn user_blocks(
@@ -538,6 +467,120 @@ pub struct ConverseRequest {
     pub guardrail: Option<bt::GuardrailConfiguration>,
     /// `requestMetadata`.
     pub request_metadata: Option<HashMap<String, String>>,
+}
+
+/// The tools: specs, system tools, and a cache point when `cache_tool_definitions`
+/// is set.
+fn tool_specs(settings: &ModelSettings, params: &ModelRequestParameters) -> Result<Vec<bt::Tool>> {
+    let mut tools = Vec::new();
+    for t in params.all_tools() {
+        if let Some(name) = t
+            .extra_fields
+            .get("systemTool")
+            .and_then(|s| s.get("name"))
+            .and_then(Value::as_str)
+        {
+            tools.push(bt::Tool::SystemTool(
+                bt::SystemTool::builder()
+                    .name(name)
+                    .build()
+                    .map_err(build_error)?,
+            ));
+            continue;
+        }
+        let spec = bt::ToolSpecification::builder()
+            .name(&t.name)
+            .set_description(t.description.clone())
+            .input_schema(bt::ToolInputSchema::Json(to_document(
+                &t.parameters_json_schema,
+            )))
+            .set_strict(t.strict)
+            .build()
+            .map_err(build_error)?;
+        tools.push(bt::Tool::ToolSpec(spec));
+    }
+    if settings.cache_tool_definitions.is_some() && !tools.is_empty() {
+        tools.push(bt::Tool::CachePoint(cache_point()?));
+    }
+    Ok(tools)
+}
+
+/// `inferenceConfig` from the settings.
+fn inference_config(settings: &ModelSettings) -> bt::InferenceConfiguration {
+    bt::InferenceConfiguration::builder()
+        .set_max_tokens(
+            settings
+                .max_tokens
+                .map(|v| i32::try_from(v).unwrap_or(i32::MAX)),
+        )
+        .set_temperature(settings.temperature.map(|v| v as f32))
+        .set_top_p(settings.top_p.map(|v| v as f32))
+        .set_stop_sequences(settings.stop_sequences.clone())
+        .build()
+}
+
+/// Native output: `outputConfig.textFormat` with the schema.
+fn output_config(params: &ModelRequestParameters) -> Result<Option<bt::OutputConfig>> {
+    let (OutputMode::Native, Some(obj)) = (params.output_mode, &params.output_object) else {
+        return Ok(None);
+    };
+    let definition = bt::JsonSchemaDefinition::builder()
+        .schema(obj.json_schema.to_string())
+        .name(&obj.name)
+        .set_description(obj.description.clone())
+        .build()
+        .map_err(build_error)?;
+    let format = bt::OutputFormat::builder()
+        .r#type(bt::OutputFormatType::JsonSchema)
+        .structure(bt::OutputFormatStructure::JsonSchema(definition))
+        .build()
+        .map_err(build_error)?;
+    Ok(Some(
+        bt::OutputConfig::builder().text_format(format).build(),
+    ))
+}
+
+/// Bedrock's own request fields, taken from `extra_body` in Converse's JSON shape.
+fn apply_extra_body(request: &mut ConverseRequest, settings: &ModelSettings) -> Result<()> {
+    let extra = settings.extra_body.as_ref().and_then(Value::as_object);
+    let field = |name: &str| extra.and_then(|e| e.get(name));
+    request.performance = field("performanceConfig")
+        .and_then(|p| p.get("latency"))
+        .and_then(Value::as_str)
+        .map(|latency| {
+            bt::PerformanceConfiguration::builder()
+                .latency(bt::PerformanceConfigLatency::from(latency))
+                .build()
+        });
+    request.service_tier = match field("serviceTier")
+        .and_then(|p| p.get("type"))
+        .and_then(Value::as_str)
+    {
+        Some(t) => Some(
+            bt::ServiceTier::builder()
+                .r#type(bt::ServiceTierType::from(t))
+                .build()
+                .map_err(build_error)?,
+        ),
+        None => None,
+    };
+    request.guardrail = field("guardrailConfig").map(|g| {
+        let text = |k: &str| g.get(k).and_then(Value::as_str).map(str::to_owned);
+        bt::GuardrailConfiguration::builder()
+            .set_guardrail_identifier(text("guardrailIdentifier"))
+            .set_guardrail_version(text("guardrailVersion"))
+            .set_trace(text("trace").map(|t| bt::GuardrailTrace::from(t.as_str())))
+            .build()
+    });
+    request.request_metadata = field("requestMetadata")
+        .and_then(Value::as_object)
+        .map(|m| {
+            m.iter()
+                .filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_owned())))
+                .collect::<HashMap<_, _>>()
+        });
+    request.additional_fields = field("additionalModelRequestFields").map(to_document);
+    Ok(())
 }
 
 enum MediaSource<'a> {
@@ -778,80 +821,6 @@ fn map_usage(u: &bt::TokenUsage) -> RequestUsage {
     }
 }
 
-/// Turn an SDK error into Verity's: service errors keep status, code and message.
-pub(crate) fn sdk_error<E, R>(model_id: &str, err: SdkError<E, R>) -> Error
-where
-    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    R: std::fmt::Debug + StatusOf,
-{
-    map_sdk_error(model_id, err)
-}
-
-fn map_sdk_error<E, R>(model_id: &str, err: SdkError<E, R>) -> Error
-where
-    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    R: std::fmt::Debug + StatusOf,
-{
-    if let SdkError::ServiceError(ctx) = &err {
-        let e = ctx.err();
-        let body = match (e.code(), e.message(), ctx.raw().body_text()) {
-            (None, None, Some(raw)) => raw,
-            (code, message, _) => json!({"code": code, "message": message}).to_string(),
-        };
-        return match ctx.raw().status_of() {
-            Some(status) => Error::ModelHttp {
-                status,
-                model_name: model_id.to_owned(),
-                body,
-                retry_after: None,
-            },
-            // an exception event inside the stream
-            None => Error::ModelApi {
-                model_name: model_id.to_owned(),
-                message: format!("error in event stream: {body}"),
-            },
-        };
-    }
-    Error::ModelApi {
-        model_name: model_id.to_owned(),
-        message: aws_sdk_bedrockruntime::error::DisplayErrorContext(&err).to_string(),
-    }
-}
-
-/// The HTTP status and body of a raw SDK response, when it has them.
-pub(crate) trait StatusOf {
-    fn status_of(&self) -> Option<u16>;
-    fn body_text(&self) -> Option<String>;
-}
-
-impl StatusOf for aws_smithy_runtime_api::http::Response {
-    fn status_of(&self) -> Option<u16> {
-        Some(self.status().as_u16())
-    }
-    fn body_text(&self) -> Option<String> {
-        self.body()
-            .bytes()
-            .map(|b| String::from_utf8_lossy(b).into_owned())
-    }
-}
-
-impl StatusOf for aws_smithy_types::event_stream::RawMessage {
-    fn status_of(&self) -> Option<u16> {
-        None
-    }
-    fn body_text(&self) -> Option<String> {
-        match self {
-            aws_smithy_types::event_stream::RawMessage::Decoded(m) => {
-                Some(String::from_utf8_lossy(m.payload()).into_owned())
-            }
-            aws_smithy_types::event_stream::RawMessage::Invalid(bytes) => bytes
-                .as_ref()
-                .map(|b| String::from_utf8_lossy(b).into_owned()),
-            _ => None,
-        }
-    }
-}
-
 /// Events for the content blocks of a complete message: the same events a stream of
 /// it would give, so both paths build responses the same way.
 fn message_events(message: &bt::Message) -> Vec<ModelStreamEvent> {
@@ -922,7 +891,7 @@ impl Model for BedrockConverseModel {
             .set_request_metadata(req.request_metadata)
             .send()
             .await
-            .map_err(|e| map_sdk_error(&self.model_id, e))?;
+            .map_err(|e| sdk_error(&self.model_id, e))?;
         let mut acc = ResponseAccumulator::new();
         if let Some(bt::ConverseOutput::Message(message)) = output.output() {
             for e in message_events(message) {
@@ -979,7 +948,7 @@ impl Model for BedrockConverseModel {
             .set_request_metadata(req.request_metadata)
             .send()
             .await
-            .map_err(|e| map_sdk_error(&self.model_id, e))?;
+            .map_err(|e| sdk_error(&self.model_id, e))?;
         let request_id = output.request_id().map(str::to_owned);
         let model_id = self.model_id.clone();
         let mut receiver = output.stream;
@@ -992,7 +961,7 @@ impl Model for BedrockConverseModel {
                 ..Default::default()
             });
             loop {
-                let event = receiver.recv().await.map_err(|e| map_sdk_error(&model_id, e))?;
+                let event = receiver.recv().await.map_err(|e| sdk_error(&model_id, e))?;
                 let Some(event) = event else { break };
                 match event {
                     bt::ConverseStreamOutput::ContentBlockStart(e) => {
@@ -1058,7 +1027,7 @@ impl Model for BedrockConverseModel {
             .input(bt::CountTokensInput::Converse(input))
             .send()
             .await
-            .map_err(|e| map_sdk_error(&self.model_id, e))?;
+            .map_err(|e| sdk_error(&self.model_id, e))?;
         Ok(u64::try_from(output.input_tokens()).unwrap_or(0))
     }
 

@@ -19,6 +19,8 @@
 //! parts they came with and sent back to Google; parts Verity does not model
 //! (executable code, code execution results, server tool calls) are kept raw.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use serde_json::{Map, Value, json};
@@ -29,9 +31,10 @@ use crate::messages::{
     FinishReason, ModelMessage, ModelRequestPart, ModelResponse, ModelResponsePart, TextPart,
     ToolCallArgs, ToolCallPart, ToolOutcome, UserContent, UserPrompt,
 };
-use crate::model::{Model, ModelProfile, ModelRequestParameters};
+use crate::model::{Model, ModelProfile, ModelRequestParameters, ToolDefinition};
+use crate::models::wire::{Fragment, Fragments};
 use crate::output::OutputMode;
-use crate::providers::Provider;
+use crate::providers::{Credentials, Provider};
 use crate::settings::{ModelSettings, ToolChoice, merge_json};
 use crate::stream::{
     ModelStreamEvent, PartsManager, ResponseAccumulator, ResponseMetadata, ResponseStream,
@@ -50,12 +53,8 @@ pub struct GeminiModel {
     provider: Provider,
     profile: ModelProfile,
     settings: Option<ModelSettings>,
-    #[cfg(feature = "vertex")]
-    credentials: Option<std::sync::Arc<dyn gcp_auth::TokenProvider>>,
-    /// Application-default credentials, loaded on the first request.
-    #[cfg(feature = "vertex")]
-    default_credentials:
-        Option<std::sync::Arc<tokio::sync::OnceCell<std::sync::Arc<dyn gcp_auth::TokenProvider>>>>,
+    /// Function declarations and response schemas as this model sends them.
+    fragments: Arc<Fragments>,
 }
 
 impl std::fmt::Debug for GeminiModel {
@@ -67,9 +66,6 @@ impl std::fmt::Debug for GeminiModel {
     }
 }
 
-/// The OAuth scope of Vertex AI requests.
-pub const CLOUD_PLATFORM_SCOPE: &str = "https://www.googleapis.com/auth/cloud-platform";
-
 impl GeminiModel {
     /// `model_name` on `provider`.
     pub fn new(model_name: impl Into<String>, provider: Provider) -> Self {
@@ -80,76 +76,20 @@ impl GeminiModel {
             provider,
             profile,
             settings: None,
-            #[cfg(feature = "vertex")]
-            credentials: None,
-            #[cfg(feature = "vertex")]
-            default_credentials: None,
+            fragments: Arc::default(),
         }
     }
 
-    /// Authenticate each request with a token from these Google credentials
-    /// (application default or a service account; tokens are cached and refreshed).
-    #[cfg(feature = "vertex")]
-    pub fn with_google_credentials(
-        mut self,
-        credentials: std::sync::Arc<dyn gcp_auth::TokenProvider>,
-    ) -> Self {
-        self.credentials = Some(credentials);
+    /// Authenticate each request with a fresh header value from `credentials` (Google
+    /// OAuth tokens for Vertex AI: see `providers::google_vertex`, feature `vertex`).
+    pub fn with_credentials(mut self, credentials: Arc<dyn Credentials>) -> Self {
+        self.provider = self.provider.with_credentials(credentials);
         self
     }
 
-    /// `model_name` on Vertex AI in `project` and `location`, with application-default
-    /// credentials (`GOOGLE_APPLICATION_CREDENTIALS`, gcloud, the metadata server).
-    #[cfg(feature = "vertex")]
-    pub async fn vertex(
-        model_name: impl Into<String>,
-        project: &str,
-        location: &str,
-    ) -> Result<Self> {
-        let provider =
-            crate::providers::google_vertex::GoogleVertexProvider::builder(project, location)
-                .build()?;
-        let credentials =
-            crate::providers::google_vertex::application_default_credentials().await?;
-        Ok(Self::new(model_name, provider).with_google_credentials(credentials))
-    }
-
-    /// Authenticate with application-default credentials, loaded on the first request
-    /// (what `google-vertex:<model>` model strings use).
-    #[cfg(feature = "vertex")]
-    pub fn with_application_default_credentials(mut self) -> Self {
-        self.default_credentials = Some(std::sync::Arc::new(tokio::sync::OnceCell::new()));
-        self
-    }
-
-    /// Add the bearer token of the Google credentials, when there are some.
+    /// Add the provider's per-request credentials, when it has some.
     async fn authorize(&self, request: &mut HttpRequest) -> Result<()> {
-        #[cfg(feature = "vertex")]
-        let lazy = match &self.default_credentials {
-            Some(cell) if self.credentials.is_none() => Some(
-                cell.get_or_try_init(
-                    crate::providers::google_vertex::application_default_credentials,
-                )
-                .await?
-                .clone(),
-            ),
-            _ => None,
-        };
-        #[cfg(feature = "vertex")]
-        if let Some(credentials) = self.credentials.as_ref().or(lazy.as_ref()) {
-            let token = credentials
-                .token(&[CLOUD_PLATFORM_SCOPE])
-                .await
-                .map_err(|e| Error::ModelApi {
-                    model_name: self.model_name.clone(),
-                    message: format!("could not get a Google access token: {e}"),
-                })?;
-            let value = format!("Bearer {}", token.as_str());
-            let headers = crate::http::header_map([("authorization", value.as_str())])?;
-            request.headers.extend(headers);
-        }
-        let _ = request;
-        Ok(())
+        self.provider.authorize(request, &self.model_name).await
     }
 
     /// Settings applied under the agent's and the run's.
@@ -175,70 +115,87 @@ impl GeminiModel {
         settings: &ModelSettings,
         params: &ModelRequestParameters,
     ) -> Result<Value> {
+        let body = serde_json::to_value(self.generate_request(messages, settings, params)?)?;
+        Ok(match &settings.extra_body {
+            Some(extra) => merge_json(body, extra),
+            None => body,
+        })
+    }
+
+    /// The body to send: a [`GenerateRequest`] written directly, or the `Value` with
+    /// the settings' `extra_body` merged in.
+    fn wire_body(
+        &self,
+        messages: &[ModelMessage],
+        settings: &ModelSettings,
+        params: &ModelRequestParameters,
+    ) -> Result<WireBody> {
+        Ok(if settings.extra_body.is_some() {
+            WireBody::Merged(self.build_request_body(messages, settings, params)?)
+        } else {
+            WireBody::Direct(self.generate_request(messages, settings, params)?)
+        })
+    }
+
+    fn generate_request(
+        &self,
+        messages: &[ModelMessage],
+        settings: &ModelSettings,
+        params: &ModelRequestParameters,
+    ) -> Result<GenerateRequest> {
+        let (system_parts, contents) = self.map_messages(messages);
+        let mut fields = Map::new();
+        fields.insert("contents".into(), Value::Array(contents));
+        if !system_parts.is_empty() {
+            fields.insert(
+                "systemInstruction".into(),
+                json!({"role": "user", "parts": system_parts}),
+            );
+        }
+        let mut declarations =
+            Vec::with_capacity(params.function_tools.len() + params.output_tools.len());
+        for tool in params.all_tools() {
+            declarations.push(self.fragments.tools.get(tool, function_declaration)?);
+        }
+        if !declarations.is_empty()
+            && let Some(c) = function_calling_config(settings, params)
+        {
+            fields.insert("toolConfig".into(), json!({"functionCallingConfig": c}));
+        }
+        let response_schema = match (params.output_mode, &params.output_object) {
+            (OutputMode::Native, Some(obj)) => Some(
+                self.fragments
+                    .output_schemas
+                    .get(obj, |o| crate::schema::gemini_schema(&o.json_schema))?,
+            ),
+            _ => None,
+        };
+        Ok(GenerateRequest {
+            fields,
+            declarations,
+            generation: generation_config(settings, params),
+            response_schema,
+        })
+    }
+
+    /// The system parts (instructions first, then system prompts) and the contents:
+    /// one content per message, plus a user turn for files tools returned when the
+    /// model takes none in function responses.
+    fn map_messages(&self, messages: &[ModelMessage]) -> (Vec<Value>, Vec<Value>) {
         let mut system_parts: Vec<Value> = Vec::new();
-        let instructions = messages
+        if let Some(ins) = messages
             .iter()
             .rev()
             .find_map(ModelMessage::as_request)
-            .and_then(|r| r.instructions.clone());
+            .and_then(|r| r.instructions.as_deref())
+        {
+            system_parts.push(json!({"text": ins}));
+        }
         let mut contents: Vec<Value> = Vec::new();
         for message in messages {
             match message {
                 ModelMessage::Request(r) => {
-                    let mut parts = Vec::new();
-                    let mut after_parts = Vec::new();
-                    for part in &r.parts {
-                        match part {
-                            ModelRequestPart::SystemPrompt(p) => system_parts.push(json!({"text": p.content})),
-                            ModelRequestPart::UserPrompt(p) => user_parts(&p.content, &mut parts),
-                            ModelRequestPart::ToolReturn(p) if p.outcome == ToolOutcome::Retried => {
-                                let response = json!({"error": p.model_response_str()});
-                                parts.push(json!({"functionResponse": {"id": p.tool_call_id, "name": p.tool_name, "response": response}}));
-                            }
-                            ModelRequestPart::ToolReturn(p) => {
-                                let (values, media) = split_media(&p.content);
-                                // an object is the response itself; anything else is wrapped
-                                let mut response = Map::new();
-                                match values {
-                                    Some(Value::Object(o)) if media.is_empty() => response = o,
-                                    Some(v) => {
-                                        response.insert("return_value".into(), v);
-                                    }
-                                    None => {}
-                                }
-                                let mut call = Map::new();
-                                call.insert("id".into(), json!(p.tool_call_id));
-                                call.insert("name".into(), json!(p.tool_name));
-                                let mut inline = Vec::new();
-                                let mut files = Vec::new();
-                                for m in &media {
-                                    let (id, part) = media_part(m);
-                                    if self.function_response_parts() && takes_inline(m) {
-                                        inline.push(part);
-                                    } else {
-                                        files.push(json!(format!("See file {id}.")));
-                                        after_parts.push(json!({"text": format!("This is file {id}:")}));
-                                        after_parts.push(part);
-                                    }
-                                }
-                                if !inline.is_empty() {
-                                    call.insert("parts".into(), Value::Array(inline));
-                                }
-                                if !files.is_empty() {
-                                    response.insert("files".into(), Value::Array(files));
-                                }
-                                call.insert("response".into(), Value::Object(response));
-                                parts.push(json!({"functionResponse": call}));
-                            }
-                            ModelRequestPart::RetryPrompt(p) => match &p.tool_name {
-                                Some(name) => parts.push(json!({"functionResponse": {
-                                    "id": p.tool_call_id, "name": name, "response": {"error": p.model_response_str()}
-                                }})),
-                                None => parts.push(json!({"text": p.model_response_str()})),
-                            },
-                            ModelRequestPart::Unknown(_) => {}
-                        }
-                    }
+                    let (parts, after_parts) = self.request_parts(r, &mut system_parts);
                     if !parts.is_empty() {
                         contents.push(json!({"role": "user", "parts": parts}));
                     }
@@ -255,97 +212,79 @@ impl GeminiModel {
                 }
             }
         }
-        let mut body = Map::new();
-        body.insert("contents".into(), Value::Array(contents));
-        if let Some(ins) = instructions {
-            system_parts.insert(0, json!({"text": ins}));
-        }
-        if !system_parts.is_empty() {
-            body.insert(
-                "systemInstruction".into(),
-                json!({"role": "user", "parts": system_parts}),
-            );
-        }
-        let declarations: Vec<Value> = params
-            .all_tools()
-            .map(|t| {
-                let mut d = Map::new();
-                d.insert("name".into(), json!(t.name));
-                d.insert(
-                    "description".into(),
-                    json!(t.description.clone().unwrap_or_default()),
-                );
-                d.insert(
-                    "parametersJsonSchema".into(),
-                    crate::profiles::gemini_schema(&t.parameters_json_schema),
-                );
-                for (k, v) in &t.extra_fields {
-                    d.insert(k.clone(), v.clone());
+        (system_parts, contents)
+    }
+
+    /// The parts of a request's user content, and the parts to send after it.
+    fn request_parts(
+        &self,
+        r: &crate::messages::ModelRequest,
+        system_parts: &mut Vec<Value>,
+    ) -> (Vec<Value>, Vec<Value>) {
+        let mut parts = Vec::new();
+        let mut after_parts = Vec::new();
+        for part in &r.parts {
+            match part {
+                ModelRequestPart::SystemPrompt(p) => system_parts.push(json!({"text": p.content})),
+                ModelRequestPart::UserPrompt(p) => user_parts(&p.content, &mut parts),
+                ModelRequestPart::ToolReturn(p) if p.outcome == ToolOutcome::Retried => {
+                    let response = json!({"error": p.model_response_str()});
+                    parts.push(json!({"functionResponse": {"id": p.tool_call_id, "name": p.tool_name, "response": response}}));
                 }
-                Value::Object(d)
-            })
-            .collect();
-        if !declarations.is_empty() {
-            body.insert(
-                "tools".into(),
-                json!([{"functionDeclarations": declarations}]),
-            );
-            let names: Vec<&str> = params.all_tools().map(|t| t.name.as_str()).collect();
-            let config = match &settings.tool_choice {
-                Some(ToolChoice::Auto) => Some(json!({"mode": "AUTO"})),
-                Some(ToolChoice::None) => Some(json!({"mode": "NONE"})),
-                Some(ToolChoice::Required) => Some(json!({"mode": "ANY"})),
-                Some(ToolChoice::Tools(allowed)) => {
-                    Some(json!({"mode": "ANY", "allowedFunctionNames": allowed}))
+                ModelRequestPart::ToolReturn(p) => {
+                    parts.push(self.function_response(p, &mut after_parts));
                 }
-                None if !params.allow_text_output && !params.output_tools.is_empty() => {
-                    Some(json!({"mode": "ANY", "allowedFunctionNames": names}))
-                }
-                None => None,
-            };
-            if let Some(c) = config {
-                body.insert("toolConfig".into(), json!({"functionCallingConfig": c}));
+                ModelRequestPart::RetryPrompt(p) => match &p.tool_name {
+                    Some(name) => parts.push(json!({"functionResponse": {
+                        "id": p.tool_call_id, "name": name, "response": {"error": p.model_response_str()}
+                    }})),
+                    None => parts.push(json!({"text": p.model_response_str()})),
+                },
+                ModelRequestPart::Unknown(_) => {}
             }
         }
-        let mut generation = Map::new();
-        if let Some(v) = settings.max_tokens {
-            generation.insert("maxOutputTokens".into(), json!(v));
+        (parts, after_parts)
+    }
+
+    /// A tool's result: an object is the response itself, anything else is wrapped;
+    /// media ride in the response's parts or follow in `after_parts`.
+    fn function_response(
+        &self,
+        p: &crate::messages::ToolReturnPart,
+        after_parts: &mut Vec<Value>,
+    ) -> Value {
+        let (values, media) = split_media(&p.content);
+        let mut response = Map::new();
+        match values {
+            Some(Value::Object(o)) if media.is_empty() => response = o,
+            Some(v) => {
+                response.insert("return_value".into(), v);
+            }
+            None => {}
         }
-        for (key, value) in [
-            ("temperature", settings.temperature),
-            ("topP", settings.top_p),
-            ("presencePenalty", settings.presence_penalty),
-            ("frequencyPenalty", settings.frequency_penalty),
-        ] {
-            if let Some(v) = value {
-                generation.insert(key.into(), json!(v));
+        let mut call = Map::new();
+        call.insert("id".into(), json!(p.tool_call_id));
+        call.insert("name".into(), json!(p.tool_name));
+        let mut inline = Vec::new();
+        let mut files = Vec::new();
+        for m in &media {
+            let (id, part) = media_part(m);
+            if self.function_response_parts() && takes_inline(m) {
+                inline.push(part);
+            } else {
+                files.push(json!(format!("See file {id}.")));
+                after_parts.push(json!({"text": format!("This is file {id}:")}));
+                after_parts.push(part);
             }
         }
-        if let Some(seed) = settings.seed {
-            generation.insert("seed".into(), json!(seed));
+        if !inline.is_empty() {
+            call.insert("parts".into(), Value::Array(inline));
         }
-        if let Some(stop) = &settings.stop_sequences {
-            generation.insert("stopSequences".into(), json!(stop));
+        if !files.is_empty() {
+            response.insert("files".into(), Value::Array(files));
         }
-        match (params.output_mode, &params.output_object) {
-            (OutputMode::Native, Some(obj)) => {
-                generation.insert("responseMimeType".into(), json!("application/json"));
-                generation.insert(
-                    "responseJsonSchema".into(),
-                    crate::profiles::gemini_schema(&obj.json_schema),
-                );
-            }
-            (OutputMode::Prompted, _) => {
-                generation.insert("responseMimeType".into(), json!("application/json"));
-            }
-            _ => {}
-        }
-        body.insert("generationConfig".into(), Value::Object(generation));
-        let mut body = Value::Object(body);
-        if let Some(extra) = &settings.extra_body {
-            body = merge_json(body, extra);
-        }
-        Ok(body)
+        call.insert("response".into(), Value::Object(response));
+        json!({"functionResponse": call})
     }
 
     fn model_parts(&self, response: &ModelResponse) -> Vec<Value> {
@@ -404,7 +343,7 @@ impl GeminiModel {
 
     fn http_request(
         &self,
-        body: &Value,
+        body: &impl serde::Serialize,
         settings: &ModelSettings,
         method: &str,
     ) -> Result<HttpRequest> {
@@ -439,6 +378,141 @@ impl GeminiModel {
         }
         response
     }
+}
+
+/// A tool's `functionDeclarations` entry.
+fn function_declaration(t: &ToolDefinition) -> Value {
+    let mut d = Map::new();
+    d.insert("name".into(), json!(t.name));
+    d.insert(
+        "description".into(),
+        json!(t.description.clone().unwrap_or_default()),
+    );
+    d.insert(
+        "parametersJsonSchema".into(),
+        crate::schema::gemini_schema(&t.parameters_json_schema),
+    );
+    for (k, v) in &t.extra_fields {
+        d.insert(k.clone(), v.clone());
+    }
+    Value::Object(d)
+}
+
+/// `toolConfig.functionCallingConfig` from the settings, or `ANY` of every tool when
+/// only an output tool may end the run.
+fn function_calling_config(
+    settings: &ModelSettings,
+    params: &ModelRequestParameters,
+) -> Option<Value> {
+    match &settings.tool_choice {
+        Some(ToolChoice::Auto) => Some(json!({"mode": "AUTO"})),
+        Some(ToolChoice::None) => Some(json!({"mode": "NONE"})),
+        Some(ToolChoice::Required) => Some(json!({"mode": "ANY"})),
+        Some(ToolChoice::Tools(allowed)) => {
+            Some(json!({"mode": "ANY", "allowedFunctionNames": allowed}))
+        }
+        None if !params.allow_text_output && !params.output_tools.is_empty() => {
+            let names: Vec<&str> = params.all_tools().map(|t| t.name.as_str()).collect();
+            Some(json!({"mode": "ANY", "allowedFunctionNames": names}))
+        }
+        None => None,
+    }
+}
+
+/// `generationConfig`: sampling settings, and the output schema in native mode.
+fn generation_config(
+    settings: &ModelSettings,
+    params: &ModelRequestParameters,
+) -> Map<String, Value> {
+    let mut generation = Map::new();
+    if let Some(v) = settings.max_tokens {
+        generation.insert("maxOutputTokens".into(), json!(v));
+    }
+    for (key, value) in [
+        ("temperature", settings.temperature),
+        ("topP", settings.top_p),
+        ("presencePenalty", settings.presence_penalty),
+        ("frequencyPenalty", settings.frequency_penalty),
+    ] {
+        if let Some(v) = value {
+            generation.insert(key.into(), json!(v));
+        }
+    }
+    if let Some(seed) = settings.seed {
+        generation.insert("seed".into(), json!(seed));
+    }
+    if let Some(stop) = &settings.stop_sequences {
+        generation.insert("stopSequences".into(), json!(stop));
+    }
+    match (params.output_mode, &params.output_object) {
+        // the schema itself (`responseJsonSchema`) is written from the model's cache
+        (OutputMode::Native, Some(_)) | (OutputMode::Prompted, _) => {
+            generation.insert("responseMimeType".into(), json!("application/json"));
+        }
+        _ => {}
+    }
+    generation
+}
+
+/// A `generateContent` body: the top-level fields as JSON, the function declarations
+/// and the response schema written from the model's cached fragments.
+struct GenerateRequest {
+    fields: Map<String, Value>,
+    declarations: Vec<Fragment>,
+    generation: Map<String, Value>,
+    response_schema: Option<Fragment>,
+}
+
+impl serde::Serialize for GenerateRequest {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        #[derive(serde::Serialize)]
+        struct Tools<'a> {
+            #[serde(rename = "functionDeclarations")]
+            function_declarations: &'a [Fragment],
+        }
+        struct Generation<'a>(&'a Map<String, Value>, Option<&'a Fragment>);
+        impl serde::Serialize for Generation<'_> {
+            fn serialize<S: serde::Serializer>(
+                &self,
+                s: S,
+            ) -> std::result::Result<S::Ok, S::Error> {
+                let mut map = s.serialize_map(None)?;
+                for (key, value) in self.0 {
+                    map.serialize_entry(key, value)?;
+                }
+                if let Some(schema) = self.1 {
+                    map.serialize_entry("responseJsonSchema", schema)?;
+                }
+                map.end()
+            }
+        }
+        let mut map = s.serialize_map(None)?;
+        for (key, value) in &self.fields {
+            map.serialize_entry(key, value)?;
+        }
+        if !self.declarations.is_empty() {
+            map.serialize_entry(
+                "tools",
+                &[Tools {
+                    function_declarations: &self.declarations,
+                }],
+            )?;
+        }
+        map.serialize_entry(
+            "generationConfig",
+            &Generation(&self.generation, self.response_schema.as_ref()),
+        )?;
+        map.end()
+    }
+}
+
+/// A request body as sent.
+#[derive(serde::Serialize)]
+#[serde(untagged)]
+enum WireBody {
+    Direct(GenerateRequest),
+    Merged(Value),
 }
 
 fn user_parts(prompt: &UserPrompt, parts: &mut Vec<Value>) {
@@ -784,7 +858,7 @@ impl Model for GeminiModel {
         settings: &ModelSettings,
         params: &ModelRequestParameters,
     ) -> Result<ModelResponse> {
-        let body = self.build_request_body(messages, settings, params)?;
+        let body = self.wire_body(messages, settings, params)?;
         let mut request = self.http_request(&body, settings, "generateContent")?;
         self.authorize(&mut request).await?;
         let client = self.provider.client();
@@ -798,7 +872,7 @@ impl Model for GeminiModel {
         settings: &ModelSettings,
         params: &ModelRequestParameters,
     ) -> Result<ResponseStream> {
-        let body = self.build_request_body(messages, settings, params)?;
+        let body = self.wire_body(messages, settings, params)?;
         let mut request = self.http_request(&body, settings, "streamGenerateContent")?;
         request.url.push_str(if request.url.contains('?') {
             "&alt=sse"
@@ -851,12 +925,12 @@ impl Model for GeminiModel {
         settings: &ModelSettings,
         params: &ModelRequestParameters,
     ) -> Result<u64> {
-        let body = self.build_request_body(messages, settings, params)?;
+        let body = self.wire_body(messages, settings, params)?;
         let mut request = self.http_request(&body, settings, "countTokens")?;
         self.authorize(&mut request).await?;
         let client = self.provider.client();
         let bytes = client.post_for_body(&request, &self.model_name).await?;
-        crate::models::token_count(&bytes, "countTokens", "totalTokens")
+        crate::models::wire::token_count(&bytes, "countTokens", "totalTokens")
     }
 
     fn model_name(&self) -> &str {
@@ -873,5 +947,68 @@ impl Model for GeminiModel {
 
     fn settings(&self) -> Option<&ModelSettings> {
         self.settings.as_ref()
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
+mod tests {
+    use super::*;
+    use crate::messages::ModelRequest;
+    use crate::model::OutputObjectDefinition;
+
+    /// The body written from cached fragments is the `Value` body, and a changed
+    /// definition is sent as it is now, never as it was cached.
+    #[test]
+    fn cached_declarations_follow_changes() {
+        let provider = crate::providers::google_gla::GoogleGlaProvider::builder()
+            .api_key("k")
+            .build()
+            .unwrap();
+        let m = GeminiModel::new("gemini-2.5-flash", provider);
+        let messages = [ModelMessage::Request(ModelRequest::user_prompt("hi"))];
+        let settings = ModelSettings::default();
+        let mut params = ModelRequestParameters {
+            function_tools: vec![ToolDefinition::new(
+                "t",
+                json!({"$schema": "x", "type": "object"}),
+            )],
+            output_mode: OutputMode::Native,
+            output_object: Some(OutputObjectDefinition {
+                name: "o".into(),
+                description: None,
+                json_schema: json!({"$id": "y", "type": "object"}),
+                strict: None,
+            }),
+            ..Default::default()
+        };
+        let sent = |p: &ModelRequestParameters| {
+            let direct =
+                serde_json::to_value(m.wire_body(&messages, &settings, p).unwrap()).unwrap();
+            assert_eq!(
+                direct,
+                m.build_request_body(&messages, &settings, p).unwrap()
+            );
+            direct
+        };
+        let first = sent(&params);
+        let declaration = &first["tools"][0]["functionDeclarations"][0];
+        assert_eq!(
+            declaration["parametersJsonSchema"],
+            json!({"type": "object"})
+        );
+        assert_eq!(
+            first["generationConfig"]["responseJsonSchema"],
+            json!({"type": "object"})
+        );
+        assert_eq!(
+            first["generationConfig"]["responseMimeType"],
+            "application/json"
+        );
+        params.function_tools[0].name = "u".into();
+        assert_eq!(
+            sent(&params)["tools"][0]["functionDeclarations"][0]["name"],
+            "u"
+        );
     }
 }

@@ -2,120 +2,15 @@
 
 pub mod anthropic;
 #[cfg(feature = "bedrock")]
+mod anthropic_bedrock;
+#[cfg(feature = "bedrock")]
 pub mod bedrock;
 pub mod fallback;
 pub mod function;
 pub mod gemini;
+#[cfg(feature = "vertex")]
+mod gemini_vertex;
+pub mod infer;
 pub mod openai;
 pub mod test;
-
-/// The count in `field` of a token-counting answer from `endpoint`.
-pub(crate) fn token_count(body: &[u8], endpoint: &str, field: &str) -> crate::Result<u64> {
-    let value: serde_json::Value = serde_json::from_slice(body)?;
-    value
-        .get(field)
-        .and_then(serde_json::Value::as_u64)
-        .ok_or_else(|| {
-            crate::Error::unexpected_body(format!("{endpoint} answer without `{field}`"), body)
-        })
-}
-
-/// A piece of a request body serialized once: written out as it is.
-#[derive(Debug, Clone)]
-pub(crate) struct Fragment(std::sync::Arc<serde_json::value::RawValue>);
-
-impl serde::Serialize for Fragment {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        self.0.serialize(s)
-    }
-}
-
-/// Pieces of request bodies that depend only on a definition and the model's profile
-/// (tool definitions, output schemas). Without it every request clones each schema,
-/// runs the profile's schema transform on it, serializes and drops it; with it a
-/// definition seen before costs a comparison. Bounded: past [`FragmentCache::CAPACITY`]
-/// definitions (tools that `prepare` hooks change per run) new ones are built each time.
-pub(crate) struct FragmentCache<K> {
-    entries: std::sync::RwLock<Vec<(K, Fragment)>>,
-}
-
-impl<K> Default for FragmentCache<K> {
-    fn default() -> Self {
-        FragmentCache {
-            entries: std::sync::RwLock::new(Vec::new()),
-        }
-    }
-}
-
-impl<K> std::fmt::Debug for FragmentCache<K> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let len = self.entries.read().map_or(0, |e| e.len());
-        f.debug_struct("FragmentCache")
-            .field("entries", &len)
-            .finish()
-    }
-}
-
-impl<K: PartialEq + Clone> FragmentCache<K> {
-    /// Most definitions kept.
-    pub(crate) const CAPACITY: usize = 64;
-
-    /// The serialized form of `key`'s wire JSON, built by `build` the first time.
-    pub(crate) fn get(
-        &self,
-        key: &K,
-        build: impl FnOnce(&K) -> serde_json::Value,
-    ) -> crate::Result<Fragment> {
-        let read = self
-            .entries
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some((_, hit)) = read.iter().find(|(k, _)| k == key) {
-            return Ok(hit.clone());
-        }
-        drop(read);
-        let fragment = Fragment(std::sync::Arc::from(serde_json::value::to_raw_value(
-            &build(key),
-        )?));
-        let mut write = self
-            .entries
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if write.len() < Self::CAPACITY && !write.iter().any(|(k, _)| k == key) {
-            write.push((key.clone(), fragment.clone()));
-        }
-        Ok(fragment)
-    }
-}
-
-#[cfg(test)]
-#[allow(clippy::unwrap_used)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    #[test]
-    fn fragments_are_built_once_per_definition_and_bounded() {
-        let cache = FragmentCache::<u32>::default();
-        let mut builds = 0;
-        for _ in 0..3 {
-            let f = cache
-                .get(&7, |k| {
-                    builds += 1;
-                    json!({"n": k})
-                })
-                .unwrap();
-            assert_eq!(serde_json::to_string(&f).unwrap(), r#"{"n":7}"#);
-        }
-        assert_eq!(builds, 1);
-        let cap = u32::try_from(FragmentCache::<u32>::CAPACITY).unwrap();
-        for k in 0..cap * 2 {
-            cache.get(&k, |k| json!(k)).unwrap();
-        }
-        let len = cache.entries.read().unwrap().len();
-        assert_eq!(len, FragmentCache::<u32>::CAPACITY);
-        // past the bound a definition is still answered, only not kept
-        let f = cache.get(&(cap * 3), |k| json!(k)).unwrap();
-        assert_eq!(serde_json::to_string(&f).unwrap(), (cap * 3).to_string());
-    }
-}
+pub(crate) mod wire;

@@ -30,7 +30,7 @@ use crate::model::{
     CacheControlStyle, Model, ModelProfile, ModelRequestParameters, OutputObjectDefinition,
     ToolDefinition,
 };
-use crate::models::{Fragment, FragmentCache};
+use crate::models::wire::{Fragment, Fragments, TagSplitter, WireTool, lenient_struct};
 use crate::output::OutputMode;
 use crate::providers::Provider;
 use crate::settings::{CacheTtl, ModelSettings, merge_json};
@@ -51,13 +51,6 @@ pub struct OpenAIChatModel {
     settings: Option<ModelSettings>,
     /// Tool definitions and output schemas as this model's profile sends them.
     fragments: Arc<Fragments>,
-}
-
-/// The serialized request pieces of one model and profile.
-#[derive(Debug, Default)]
-struct Fragments {
-    tools: FragmentCache<ToolDefinition>,
-    output_schemas: FragmentCache<OutputObjectDefinition>,
 }
 
 impl OpenAIChatModel {
@@ -170,7 +163,7 @@ impl OpenAIChatModel {
         }
         if let (Some(ttl), Some(last)) =
             (settings.cache_tool_definitions, params.all_tools().last())
-            && self.profile.cache_control == CacheControlStyle::EphemeralWithTtl
+            && self.profile.openai.cache_control == CacheControlStyle::EphemeralWithTtl
         {
             let mut tool = self.map_tool(last);
             if let Value::Object(map) = &mut tool {
@@ -203,10 +196,10 @@ impl OpenAIChatModel {
             tool_choice,
             response_format,
             stream,
-            include_usage: stream && self.profile.supports_stream_usage,
+            include_usage: stream && self.profile.openai.supports_stream_usage,
             max_tokens: settings
                 .max_tokens
-                .map(|v| (self.profile.max_tokens_field, v)),
+                .map(|v| (self.profile.openai.max_tokens_field, v)),
             sampling: [
                 ("temperature", settings.temperature),
                 ("top_p", settings.top_p),
@@ -262,7 +255,7 @@ impl OpenAIChatModel {
 
     /// The `cache_control` object of this model's caching style.
     fn cache_control(&self, ttl: Option<CacheTtl>) -> Value {
-        match self.profile.cache_control {
+        match self.profile.openai.cache_control {
             CacheControlStyle::EphemeralWithTtl => {
                 json!({"type": "ephemeral", "ttl": ttl.unwrap_or_default().as_str()})
             }
@@ -273,12 +266,12 @@ impl OpenAIChatModel {
     /// Keep at most `max_cache_points` breakpoints: the instructions' and tools' first,
     /// then the newest in the messages.
     fn limit_cache_points(&self, messages: &mut [WireMessage<'_>], settings: &ModelSettings) {
-        if self.profile.cache_control == CacheControlStyle::None {
+        if self.profile.openai.cache_control == CacheControlStyle::None {
             return;
         }
         let fixed = usize::from(settings.cache_tool_definitions.is_some())
             + usize::from(settings.cache_instructions.is_some());
-        let budget = self.profile.max_cache_points.saturating_sub(fixed);
+        let budget = self.profile.openai.max_cache_points.saturating_sub(fixed);
         let mut markers: Vec<(usize, usize)> = Vec::new();
         for (mi, m) in messages.iter().enumerate() {
             let WireMessage::Value(m) = m else { continue };
@@ -313,7 +306,7 @@ impl OpenAIChatModel {
         downloads: &HashMap<String, BinaryContent>,
         settings: &ModelSettings,
     ) -> Result<Vec<WireMessage<'a>>> {
-        let role = self.profile.system_prompt_role;
+        let role = self.profile.openai.system_prompt_role;
         let mut out = Vec::with_capacity(messages.len() + 1);
         let instructions = messages
             .iter()
@@ -368,7 +361,7 @@ impl OpenAIChatModel {
             }
         }
         if let Some(ttl) = settings.cache_instructions
-            && self.profile.cache_control != CacheControlStyle::None
+            && self.profile.openai.cache_control != CacheControlStyle::None
             && let Some(first) = out.first_mut()
             && let WireMessage::Text { role: r, content } = first
             && *r == role
@@ -407,7 +400,7 @@ impl OpenAIChatModel {
                 }
                 ModelResponsePart::Thinking(t) => {
                     let same_provider = t.provider_name.as_deref() == Some(self.provider.name());
-                    match (t.id.as_deref(), self.profile.thinking_field) {
+                    match (t.id.as_deref(), self.profile.openai.thinking_field) {
                         (Some(id), Some(field)) if same_provider && id == field => {
                             field_thinking
                                 .get_or_insert_with(String::new)
@@ -435,7 +428,8 @@ impl OpenAIChatModel {
                 json!(texts.join("\n\n"))
             },
         );
-        if let (Some(thinking), Some(field)) = (field_thinking, self.profile.thinking_field) {
+        if let (Some(thinking), Some(field)) = (field_thinking, self.profile.openai.thinking_field)
+        {
             msg.insert(field.into(), json!(thinking));
         }
         if !tool_calls.is_empty() {
@@ -477,7 +471,7 @@ impl OpenAIChatModel {
                 UserContent::Binary(b) => binary_part(b, b.media_type.starts_with("audio/")),
                 UserContent::UploadedFile(f) => json!({"type": "file", "file": {"file_id": f.file_id}}),
                 UserContent::CachePoint(point) => {
-                    if self.profile.cache_control != CacheControlStyle::None
+                    if self.profile.openai.cache_control != CacheControlStyle::None
                         && let Some(Value::Object(last)) = parts.last_mut()
                     {
                         let ttl = point.ttl.as_deref().and_then(CacheTtl::parse);
@@ -497,7 +491,7 @@ impl OpenAIChatModel {
             .get("force_download")
             .and_then(Value::as_bool)
             .unwrap_or(false);
-        self.profile.supports_document_urls && !forced
+        self.profile.openai.supports_document_urls && !forced
     }
 
     /// The audio and document URLs of `messages` that must be sent inline, each once,
@@ -587,7 +581,7 @@ impl OpenAIChatModel {
     pub fn parse_response(&self, body: &[u8]) -> Result<ModelResponse> {
         let completion: Completion = serde_json::from_slice(body)
             .map_err(|e| Error::unexpected_body(format!("invalid chat completion: {e}"), body))?;
-        let mut state = ChunkProcessor::new(self.provider.name());
+        let mut state = ChunkProcessor::new(self.provider.name(), &self.profile);
         let events = state.completion(completion, body)?;
         let mut acc = ResponseAccumulator::new();
         for e in events {
@@ -648,9 +642,12 @@ impl Model for OpenAIChatModel {
     ) -> Result<ModelResponse> {
         let downloads = self.download_media(messages).await?;
         let body = self.wire_body(messages, settings, params, &downloads, false)?;
-        let request = self
-            .provider
-            .json_request(CHAT_PATH, &self.model_name, &body, settings)?;
+        let mut request =
+            self.provider
+                .json_request(CHAT_PATH, &self.model_name, &body, settings)?;
+        self.provider
+            .authorize(&mut request, &self.model_name)
+            .await?;
         let client = self.provider.client();
         let bytes = client.post_for_body(&request, &self.model_name).await?;
         self.parse_response(&bytes)
@@ -664,9 +661,12 @@ impl Model for OpenAIChatModel {
     ) -> Result<ResponseStream> {
         let downloads = self.download_media(messages).await?;
         let body = self.wire_body(messages, settings, params, &downloads, true)?;
-        let request = self
-            .provider
-            .json_request(CHAT_PATH, &self.model_name, &body, settings)?;
+        let mut request =
+            self.provider
+                .json_request(CHAT_PATH, &self.model_name, &body, settings)?;
+        self.provider
+            .authorize(&mut request, &self.model_name)
+            .await?;
         let client = self.provider.client();
         let events = client
             .post_for_events(&request, &self.model_name, settings.stream_idle_timeout)
@@ -674,7 +674,7 @@ impl Model for OpenAIChatModel {
         let model_name = self.model_name.clone();
         let this = self.clone();
         let stream = async_stream::try_stream! {
-            let mut state = ChunkProcessor::new(this.provider.name());
+            let mut state = ChunkProcessor::new(this.provider.name(), &this.profile);
             let mut finished = false;
             futures::pin_mut!(events);
             while let Some(event) = events.next().await {
@@ -859,14 +859,6 @@ enum WireMessage<'a> {
     Value(Value),
 }
 
-/// A tool definition: cached, or built for this request (with a cache breakpoint).
-#[derive(serde::Serialize)]
-#[serde(untagged)]
-enum WireTool {
-    Cached(Fragment),
-    Built(Value),
-}
-
 enum ResponseFormat {
     JsonSchema(Fragment),
     JsonObject,
@@ -884,70 +876,6 @@ struct StreamOptions {
 }
 
 // ---- wire types (lenient: every field optional, unknown fields kept) ----
-
-/// A map key, borrowed from the input when it has no escapes.
-struct Key<'de>(std::borrow::Cow<'de, str>);
-
-impl<'de> Deserialize<'de> for Key<'de> {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> serde::de::Visitor<'de> for V {
-            type Value = Key<'de>;
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("a string key")
-            }
-            fn visit_borrowed_str<E>(self, v: &'de str) -> std::result::Result<Key<'de>, E> {
-                Ok(Key(std::borrow::Cow::Borrowed(v)))
-            }
-            fn visit_str<E>(self, v: &str) -> std::result::Result<Key<'de>, E> {
-                Ok(Key(std::borrow::Cow::Owned(v.to_owned())))
-            }
-        }
-        d.deserialize_str(V)
-    }
-}
-
-/// A struct of optional known fields, with the other fields kept in `extra` (and the
-/// fields in `ignore` skipped), read in one pass without buffering.
-macro_rules! lenient_struct {
-    ($name:ident { $($field:ident : $ty:ty),* $(,)? } ignore [$($skip:literal),*]) => {
-        #[derive(Debug, Default)]
-        struct $name {
-            $($field: Option<$ty>,)*
-            extra: Map<String, Value>,
-        }
-
-        impl<'de> Deserialize<'de> for $name {
-            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-                struct V;
-                impl<'de> serde::de::Visitor<'de> for V {
-                    type Value = $name;
-                    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                        f.write_str(stringify!($name))
-                    }
-                    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> std::result::Result<$name, A::Error> {
-                        let mut out = $name::default();
-                        while let Some(Key(key)) = map.next_key::<Key<'de>>()? {
-                            match key.as_ref() {
-                                $(stringify!($field) => out.$field = map.next_value()?,)*
-                                $($skip => { map.next_value::<serde::de::IgnoredAny>()?; })*
-                                _ => {
-                                    // nulls are "absent" everywhere these are read
-                                    let v: Value = map.next_value()?;
-                                    if !v.is_null() {
-                                        out.extra.insert(key.into_owned(), v);
-                                    }
-                                }
-                            }
-                        }
-                        Ok(out)
-                    }
-                }
-                d.deserialize_map(V)
-            }
-        }
-    };
-}
 
 lenient_struct!(Completion {
     id: String,
@@ -1009,11 +937,12 @@ struct ChunkProcessor {
 }
 
 impl ChunkProcessor {
-    fn new(provider: &str) -> Self {
+    fn new(provider: &str, profile: &ModelProfile) -> Self {
+        let (start, end) = &profile.thinking_tags;
         ChunkProcessor {
             provider: provider.to_owned(),
             parts: PartsManager::new(),
-            tags: TagSplitter::new("<think>", "</think>"),
+            tags: TagSplitter::new(start.as_str(), end.as_str()),
             tool_ids: Vec::new(),
             saw_finish_reason: false,
             seen_metadata: false,
@@ -1259,64 +1188,8 @@ fn map_usage(u: &WireUsage) -> RequestUsage {
     usage
 }
 
-/// Splits text into thinking and non-thinking pieces at `<think>`/`</think>` tags,
-/// however the text is cut into deltas.
-struct TagSplitter {
-    start: &'static str,
-    end: &'static str,
-    thinking: bool,
-    pending: String,
-}
-
-impl TagSplitter {
-    fn new(start: &'static str, end: &'static str) -> Self {
-        TagSplitter {
-            start,
-            end,
-            thinking: false,
-            pending: String::new(),
-        }
-    }
-
-    fn feed(&mut self, text: &str) -> Vec<(bool, String)> {
-        let mut buf = std::mem::take(&mut self.pending);
-        buf.push_str(text);
-        let mut out = Vec::new();
-        loop {
-            let tag = if self.thinking { self.end } else { self.start };
-            if let Some(pos) = buf.find(tag) {
-                let (before, rest) = buf.split_at(pos);
-                if !before.is_empty() {
-                    out.push((self.thinking, before.to_owned()));
-                }
-                buf = rest.get(tag.len()..).unwrap_or_default().to_owned();
-                self.thinking = !self.thinking;
-                continue;
-            }
-            // keep a suffix that could be the start of the tag
-            let keep = (1..tag.len().min(buf.len() + 1))
-                .rev()
-                .find(|&n| {
-                    buf.is_char_boundary(buf.len() - n) && tag.starts_with(&buf[buf.len() - n..])
-                })
-                .unwrap_or(0);
-            let cut = buf.len() - keep;
-            if cut > 0 {
-                out.push((self.thinking, buf.get(..cut).unwrap_or_default().to_owned()));
-            }
-            self.pending = buf.get(cut..).unwrap_or_default().to_owned();
-            return out;
-        }
-    }
-
-    fn finish(&mut self) -> Option<(bool, String)> {
-        let rest = std::mem::take(&mut self.pending);
-        (!rest.is_empty()).then_some((self.thinking, rest))
-    }
-}
-
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
 mod tests {
     use super::*;
 
@@ -1324,7 +1197,7 @@ mod tests {
     fn usage_counts_and_details_from_every_place_providers_put_them() {
         let usage = |json: &str| {
             let c: Completion = serde_json::from_str(json).unwrap();
-            let mut p = ChunkProcessor::new("openai");
+            let mut p = ChunkProcessor::new("openai", &ModelProfile::default());
             p.chunk(c).unwrap().into_iter().find_map(|e| match e {
                 ModelStreamEvent::Usage(u) => Some(u),
                 _ => None,
@@ -1355,30 +1228,25 @@ mod tests {
     }
 
     #[test]
-    fn tag_splitting_does_not_depend_on_how_text_is_cut() {
-        let text = "<think>\nhmm, <b>bold</b>\n</think>\n\nThe answer <thin";
-        let whole = {
-            let mut s = TagSplitter::new("<think>", "</think>");
-            let mut v = s.feed(text);
-            v.extend(s.finish());
-            v
+    fn thinking_is_split_at_the_profiles_tags() {
+        let provider = crate::providers::openai_compatible::OpenAICompatibleProvider::builder()
+            .base_url("http://localhost:1/v1")
+            .build()
+            .unwrap();
+        let profile = ModelProfile {
+            thinking_tags: ("<reasoning>".into(), "</reasoning>".into()),
+            ..ModelProfile::default()
         };
-        for n in 1..text.len() {
-            let mut s = TagSplitter::new("<think>", "</think>");
-            let mut pieces: Vec<(bool, String)> = Vec::new();
-            for chunk in text.as_bytes().chunks(n) {
-                pieces.extend(s.feed(std::str::from_utf8(chunk).unwrap()));
-            }
-            pieces.extend(s.finish());
-            let join = |thinking: bool, v: &[(bool, String)]| -> String {
-                v.iter()
-                    .filter(|(t, _)| *t == thinking)
-                    .map(|(_, s)| s.as_str())
-                    .collect()
-            };
-            assert_eq!(join(true, &pieces), join(true, &whole), "cut {n}");
-            assert_eq!(join(false, &pieces), join(false, &whole), "cut {n}");
-        }
-        assert_eq!(whole[0], (true, "\nhmm, <b>bold</b>\n".to_owned()));
+        let m = OpenAIChatModel::new("m", provider).with_profile(profile);
+        let body = br#"{"choices":[{"message":{"content":"<reasoning>hmm <think>x</think></reasoning>The answer"},"finish_reason":"stop"}]}"#;
+        let response = m.parse_response(body).unwrap();
+        let ModelResponsePart::Thinking(thinking) = &response.parts[0] else {
+            panic!("{:?}", response.parts)
+        };
+        assert_eq!(thinking.content, "hmm <think>x</think>");
+        let ModelResponsePart::Text(text) = &response.parts[1] else {
+            panic!("{:?}", response.parts)
+        };
+        assert_eq!(text.content, "The answer");
     }
 }

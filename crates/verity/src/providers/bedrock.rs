@@ -21,7 +21,15 @@ use aws_credential_types::Credentials;
 use aws_sdk_bedrockruntime::Client;
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::error::Result;
+use aws_sdk_bedrockruntime::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_bedrockruntime::primitives::Blob;
+use aws_sdk_bedrockruntime::types as bt;
+use bytes::Bytes;
+use futures::future::BoxFuture;
+use serde_json::{Value, json};
+
+use crate::error::{Error, Result};
+use crate::providers::transport::InvokeTransport;
 
 /// Where Bedrock requests go, and with which credentials.
 #[derive(Clone)]
@@ -149,5 +157,150 @@ impl BedrockProviderBuilder {
         Ok(BedrockProvider {
             client: Client::new(&config),
         })
+    }
+}
+
+/// The `anthropic_version` of Anthropic bodies sent to Bedrock.
+pub const BEDROCK_ANTHROPIC_VERSION: &str = "bedrock-2023-05-31";
+
+/// The base URL shown as `provider_url` of InvokeModel responses.
+const BEDROCK_RUNTIME_URL: &str = "https://bedrock-runtime.amazonaws.com";
+
+/// Bedrock's InvokeModel (and CountTokens) as a
+/// [`Transport`](crate::providers::transport::Transport): the wire API's body
+/// goes as it is, without `model` and `stream`, with Bedrock's `anthropic_version`.
+#[derive(Debug, Clone)]
+pub struct BedrockInvokeModel {
+    provider: BedrockProvider,
+}
+
+impl BedrockInvokeModel {
+    /// InvokeModel with Anthropic Messages bodies, on `provider`.
+    pub fn anthropic(provider: BedrockProvider) -> Self {
+        BedrockInvokeModel { provider }
+    }
+
+    fn body(body: Value) -> Result<Vec<u8>> {
+        let mut body = body;
+        if let Value::Object(map) = &mut body {
+            map.remove("model");
+            map.remove("stream");
+            map.insert("anthropic_version".into(), json!(BEDROCK_ANTHROPIC_VERSION));
+        }
+        Ok(serde_json::to_vec(&body)?)
+    }
+}
+
+impl InvokeTransport for BedrockInvokeModel {
+    fn name(&self) -> &str {
+        "bedrock"
+    }
+
+    fn public_base_url(&self) -> &str {
+        BEDROCK_RUNTIME_URL
+    }
+
+    fn invoke<'a>(&'a self, model_name: &'a str, body: Value) -> BoxFuture<'a, Result<Bytes>> {
+        Box::pin(async move {
+            let body = Self::body(body)?;
+            let output = self
+                .provider
+                .client()
+                .invoke_model()
+                .model_id(model_name)
+                .content_type("application/json")
+                .accept("application/json")
+                .body(Blob::new(body))
+                .send()
+                .await
+                .map_err(|e| sdk_error(model_name, e))?;
+            Ok(Bytes::copy_from_slice(output.body().as_ref()))
+        })
+    }
+
+    fn count_tokens<'a>(&'a self, model_name: &'a str, body: Value) -> BoxFuture<'a, Result<u64>> {
+        Box::pin(async move {
+            let body = Self::body(body)?;
+            let input = bt::InvokeModelTokensRequest::builder()
+                .body(Blob::new(body))
+                .build()
+                .map_err(|e| Error::User(format!("invalid Bedrock request: {e}")))?;
+            let output = self
+                .provider
+                .client()
+                .count_tokens()
+                .model_id(model_name)
+                .input(bt::CountTokensInput::InvokeModel(input))
+                .send()
+                .await
+                .map_err(|e| sdk_error(model_name, e))?;
+            Ok(u64::try_from(output.input_tokens()).unwrap_or(0))
+        })
+    }
+}
+
+/// Turn an SDK error into Verity's: service errors keep status, code and message.
+pub(crate) fn sdk_error<E, R>(model_id: &str, err: SdkError<E, R>) -> Error
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + StatusOf,
+{
+    if let SdkError::ServiceError(ctx) = &err {
+        let e = ctx.err();
+        let body = match (e.code(), e.message(), ctx.raw().body_text()) {
+            (None, None, Some(raw)) => raw,
+            (code, message, _) => json!({"code": code, "message": message}).to_string(),
+        };
+        return match ctx.raw().status_of() {
+            Some(status) => Error::ModelHttp {
+                status,
+                model_name: model_id.to_owned(),
+                body,
+                retry_after: None,
+            },
+            // an exception event inside the stream
+            None => Error::ModelApi {
+                model_name: model_id.to_owned(),
+                message: format!("error in event stream: {body}"),
+            },
+        };
+    }
+    Error::ModelApi {
+        model_name: model_id.to_owned(),
+        message: aws_sdk_bedrockruntime::error::DisplayErrorContext(&err).to_string(),
+    }
+}
+
+/// The HTTP status and body of a raw SDK response, when it has them.
+pub(crate) trait StatusOf {
+    fn status_of(&self) -> Option<u16>;
+    fn body_text(&self) -> Option<String>;
+}
+
+impl StatusOf for aws_smithy_runtime_api::http::Response {
+    fn status_of(&self) -> Option<u16> {
+        Some(self.status().as_u16())
+    }
+    fn body_text(&self) -> Option<String> {
+        self.body()
+            .bytes()
+            .map(|b| String::from_utf8_lossy(b).into_owned())
+    }
+}
+
+impl StatusOf for aws_smithy_types::event_stream::RawMessage {
+    fn status_of(&self) -> Option<u16> {
+        None
+    }
+    fn body_text(&self) -> Option<String> {
+        match self {
+            aws_smithy_types::event_stream::RawMessage::Decoded(m) => {
+                Some(String::from_utf8_lossy(m.payload()).into_owned())
+            }
+            aws_smithy_types::event_stream::RawMessage::Invalid(bytes) => bytes
+                .as_ref()
+                .map(|b| String::from_utf8_lossy(b).into_owned()),
+            _ => None,
+        }
     }
 }

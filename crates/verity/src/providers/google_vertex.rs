@@ -5,7 +5,9 @@
 //!
 //! With the `vertex` feature, tokens come from Google credentials through `gcp_auth`:
 //! [`application_default_credentials`] or [`service_account_credentials`], passed to
-//! `GeminiModel::with_google_credentials` (or use `GeminiModel::vertex`).
+//! `GeminiModel::with_google_credentials` (or use `GeminiModel::vertex`). They are the
+//! provider's [`Auth::Dynamic`](crate::providers::Auth::Dynamic) credentials: the
+//! provider adds a fresh bearer token to every request.
 
 use crate::error::{Error, Result};
 use crate::profiles;
@@ -47,7 +49,24 @@ impl GoogleVertexProvider {
             std::env::var("GOOGLE_CLOUD_LOCATION").unwrap_or_else(|_| "us-central1".into());
         Ok(Self::builder(&project, &location))
     }
+
+    /// What `google-vertex:<model>` strings use: [`from_env_builder`](Self::from_env_builder),
+    /// with a static token (`GOOGLE_CLOUD_ACCESS_TOKEN`) as it is, and otherwise, with
+    /// the `vertex` feature, application-default credentials loaded on the first request.
+    pub fn configured() -> Result<ProviderBuilder> {
+        let builder = Self::from_env_builder()?;
+        #[cfg(feature = "vertex")]
+        let builder = if std::env::var_os("GOOGLE_CLOUD_ACCESS_TOKEN").is_none() {
+            builder.credentials(std::sync::Arc::new(GoogleCredentials::application_default()))
+        } else {
+            builder
+        };
+        Ok(builder)
+    }
 }
+
+/// The OAuth scope of Vertex AI requests.
+pub const CLOUD_PLATFORM_SCOPE: &str = "https://www.googleapis.com/auth/cloud-platform";
 
 /// Application-default credentials: `GOOGLE_APPLICATION_CREDENTIALS`, gcloud's, or the
 /// metadata server's.
@@ -67,4 +86,71 @@ pub fn service_account_credentials(
     let account = gcp_auth::CustomServiceAccount::from_json(key_json)
         .map_err(|e| Error::User(format!("invalid service-account key: {e}")))?;
     Ok(std::sync::Arc::new(account))
+}
+
+#[cfg(feature = "vertex")]
+pub use credentials::GoogleCredentials;
+
+#[cfg(feature = "vertex")]
+mod credentials {
+    use std::sync::Arc;
+
+    use futures::future::BoxFuture;
+    use secrecy::SecretString;
+
+    use super::{CLOUD_PLATFORM_SCOPE, application_default_credentials};
+    use crate::error::{Error, Result};
+    use crate::providers::Credentials;
+
+    /// Google credentials as a provider's per-request credentials: a bearer token with
+    /// the cloud-platform scope, cached and refreshed by `gcp_auth`.
+    pub struct GoogleCredentials {
+        source: Source,
+    }
+
+    enum Source {
+        Given(Arc<dyn gcp_auth::TokenProvider>),
+        /// Application-default credentials, loaded on the first request.
+        Lazy(tokio::sync::OnceCell<Arc<dyn gcp_auth::TokenProvider>>),
+    }
+
+    impl GoogleCredentials {
+        /// Tokens from `provider` (application default or a service account).
+        pub fn new(provider: Arc<dyn gcp_auth::TokenProvider>) -> Self {
+            GoogleCredentials {
+                source: Source::Given(provider),
+            }
+        }
+
+        /// Application-default credentials, looked up on the first request.
+        pub fn application_default() -> Self {
+            GoogleCredentials {
+                source: Source::Lazy(tokio::sync::OnceCell::new()),
+            }
+        }
+
+        async fn provider(&self) -> Result<&Arc<dyn gcp_auth::TokenProvider>> {
+            match &self.source {
+                Source::Given(p) => Ok(p),
+                Source::Lazy(cell) => cell.get_or_try_init(application_default_credentials).await,
+            }
+        }
+    }
+
+    impl Credentials for GoogleCredentials {
+        fn header_value<'a>(&'a self, model_name: &'a str) -> BoxFuture<'a, Result<SecretString>> {
+            Box::pin(async move {
+                let token = self
+                    .provider()
+                    .await?
+                    .token(&[CLOUD_PLATFORM_SCOPE])
+                    .await
+                    .map_err(|e| Error::ModelApi {
+                        model_name: model_name.to_owned(),
+                        message: format!("could not get a Google access token: {e}"),
+                    })?;
+                Ok(SecretString::from(format!("Bearer {}", token.as_str())))
+            })
+        }
+    }
 }

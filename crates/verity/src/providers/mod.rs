@@ -30,10 +30,12 @@ pub mod openai;
 pub mod openai_compatible;
 pub mod openrouter;
 pub mod together;
+pub mod transport;
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures::future::BoxFuture;
 use reqwest::header::HeaderMap;
 use secrecy::{ExposeSecret, SecretString};
 
@@ -43,6 +45,7 @@ use crate::model::ModelProfile;
 
 /// How a provider authenticates.
 #[derive(Clone)]
+#[non_exhaustive]
 pub enum Auth {
     /// No credentials.
     None,
@@ -50,6 +53,22 @@ pub enum Auth {
     Bearer(SecretString),
     /// The key in a header of its own (`api-key`, `x-api-key`, …).
     Header(&'static str, SecretString),
+    /// Credentials asked for a header value on every request (tokens that expire,
+    /// such as Google's OAuth tokens for Vertex AI).
+    Dynamic(Arc<dyn Credentials>),
+}
+
+/// Credentials that give a fresh header value for each request; the provider adds it
+/// (`Authorization: Bearer <token>` by default). Implementations cache and refresh
+/// tokens themselves.
+pub trait Credentials: Send + Sync + 'static {
+    /// The header the value goes in.
+    fn header_name(&self) -> &'static str {
+        "authorization"
+    }
+
+    /// The header value for the next request to `model_name` (named in errors).
+    fn header_value<'a>(&'a self, model_name: &'a str) -> BoxFuture<'a, Result<SecretString>>;
 }
 
 impl std::fmt::Debug for Auth {
@@ -58,6 +77,7 @@ impl std::fmt::Debug for Auth {
             Auth::None => f.write_str("None"),
             Auth::Bearer(_) => f.write_str("Bearer([REDACTED])"),
             Auth::Header(name, _) => write!(f, "Header({name}, [REDACTED])"),
+            Auth::Dynamic(c) => write!(f, "Dynamic({}: [REDACTED])", c.header_name()),
         }
     }
 }
@@ -100,6 +120,7 @@ pub struct Provider {
     inner: Arc<ProviderInner>,
 }
 
+#[derive(Clone)]
 struct ProviderInner {
     name: String,
     base_url: String,
@@ -193,6 +214,40 @@ impl Provider {
         })
     }
 
+    /// Add the header of [`Auth::Dynamic`] credentials to `request` (a fresh token);
+    /// other credentials are already in the provider's headers.
+    pub async fn authorize(
+        &self,
+        request: &mut crate::http::HttpRequest,
+        model_name: &str,
+    ) -> Result<()> {
+        if let Auth::Dynamic(credentials) = &self.inner.auth {
+            let value = credentials.header_value(model_name).await?;
+            let headers = header_map([(credentials.header_name(), value.expose_secret())])?;
+            request.headers.extend(headers);
+        }
+        Ok(())
+    }
+
+    /// The same endpoint authenticated by `credentials` on every request instead of
+    /// its key.
+    pub fn with_credentials(&self, credentials: Arc<dyn Credentials>) -> Provider {
+        let mut inner = (*self.inner).clone();
+        match &inner.auth {
+            Auth::Bearer(_) => {
+                inner.headers.remove(reqwest::header::AUTHORIZATION);
+            }
+            Auth::Header(name, _) => {
+                inner.headers.remove(*name);
+            }
+            Auth::None | Auth::Dynamic(_) => {}
+        }
+        inner.auth = Auth::Dynamic(credentials);
+        Provider {
+            inner: Arc::new(inner),
+        }
+    }
+
     /// Headers for a request: the provider's, its credentials, then `extra`.
     pub fn headers(&self, extra: &std::collections::BTreeMap<String, String>) -> Result<HeaderMap> {
         let mut headers = self.inner.headers.clone();
@@ -214,6 +269,8 @@ fn headers_with_auth(mut headers: HeaderMap, auth: &Auth) -> Result<HeaderMap> {
             header_map([("authorization", value.as_str())])?
         }
         Auth::Header(name, key) => header_map([(*name, key.expose_secret())])?,
+        // added per request by `Provider::authorize`
+        Auth::Dynamic(_) => HeaderMap::new(),
     };
     headers.extend(auth);
     Ok(headers)
@@ -264,6 +321,8 @@ pub struct ProviderBuilder {
     stream_idle_timeout: Option<Duration>,
     connect_timeout: Option<Duration>,
     profile: Option<ProfileFn>,
+    /// `Auth::Dynamic` credentials, replacing the key.
+    dynamic_auth: Option<Auth>,
 }
 
 impl ProviderBuilder {
@@ -283,6 +342,7 @@ impl ProviderBuilder {
             stream_idle_timeout: None,
             connect_timeout: None,
             profile: None,
+            dynamic_auth: None,
         }
     }
 
@@ -358,6 +418,13 @@ impl ProviderBuilder {
         self
     }
 
+    /// Authenticate every request with a fresh header value from `credentials`
+    /// (instead of a key).
+    pub fn credentials(mut self, credentials: Arc<dyn Credentials>) -> Self {
+        self.dynamic_auth = Some(Auth::Dynamic(credentials));
+        self
+    }
+
     /// Replace the profile function.
     pub fn profile(mut self, profile: ProfileFn) -> Self {
         self.profile = Some(profile);
@@ -382,17 +449,18 @@ impl ProviderBuilder {
                 .find_map(|v| env(v))
                 .map(SecretString::from)
         });
-        let auth = match (key, p.auth_style) {
-            (Some(k), AuthStyle::Bearer) => Auth::Bearer(k),
-            (Some(k), AuthStyle::Header(h)) => Auth::Header(h, k),
-            (None, _) if p.key_required && custom_base.is_none() => {
+        let auth = match (self.dynamic_auth, key, p.auth_style) {
+            (Some(dynamic), _, _) => dynamic,
+            (None, Some(k), AuthStyle::Bearer) => Auth::Bearer(k),
+            (None, Some(k), AuthStyle::Header(h)) => Auth::Header(h, k),
+            (None, None, _) if p.key_required && custom_base.is_none() => {
                 return Err(Error::User(format!(
                     "provider `{}` needs an API key: pass `api_key` or set {}",
                     p.name,
                     p.key_env.join(" or ")
                 )));
             }
-            (None, _) => Auth::None,
+            (None, None, _) => Auth::None,
         };
         let headers = header_map(self.headers.iter().map(|(k, v)| (k.as_str(), v.as_str())))?;
         let headers = headers_with_auth(headers, &auth)?;
@@ -448,32 +516,6 @@ macro_rules! provider_preset {
     };
 }
 pub(crate) use provider_preset;
-
-/// Resolve a provider by the name used in model strings (`openai`, `deepseek`, …).
-pub fn provider_by_name(name: &str) -> Option<ProviderBuilder> {
-    let preset = match name {
-        "anthropic" => return Some(anthropic::AnthropicProvider::builder()),
-        "openai" => openai::OpenAIProvider::PRESET,
-        "azure" => azure::AzureProvider::PRESET,
-        "deepseek" => deepseek::DeepSeekProvider::PRESET,
-        "ollama" => ollama::OllamaProvider::PRESET,
-        "openrouter" => openrouter::OpenRouterProvider::PRESET,
-        "together" => together::TogetherProvider::PRESET,
-        "fireworks" => fireworks::FireworksProvider::PRESET,
-        "grok" | "xai" => grok::GrokProvider::PRESET,
-        "groq" => groq::GroqProvider::PRESET,
-        "github" => github::GitHubProvider::PRESET,
-        "cerebras" => cerebras::CerebrasProvider::PRESET,
-        "huggingface" => huggingface::HuggingFaceProvider::PRESET,
-        _ => return None,
-    };
-    let builder = ProviderBuilder::new(preset);
-    Some(if name == "azure" {
-        azure::configure(builder)
-    } else {
-        builder
-    })
-}
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]

@@ -701,7 +701,7 @@ async fn fallback_model_moves_on_only_for_chosen_errors() {
 
 #[test]
 fn run_sync_works_from_plain_threads_and_inside_a_runtime() {
-    let agent = Agent::builder("test").build();
+    let agent = Agent::builder(infer_model("test").unwrap()).build();
     assert_eq!(
         agent.run("hi").blocking().unwrap().output,
         "success (no tool calls)"
@@ -724,8 +724,18 @@ fn run_sync_works_from_plain_threads_and_inside_a_runtime() {
 
 #[tokio::test]
 async fn unknown_model_string_is_a_typed_error() {
-    let agent = Agent::builder("nosuch:model").build();
-    assert!(matches!(agent.run("x").await.unwrap_err(), Error::User(_)));
+    // an unknown model string fails when it is converted, naming the closest prefix
+    let Err(Error::User(message)) = infer_model("nosuch:model") else {
+        panic!("`nosuch:model` resolved")
+    };
+    assert!(
+        message.contains("unknown model provider 'nosuch'"),
+        "{message}"
+    );
+    let Err(Error::User(message)) = infer_model("opnai:gpt-4o") else {
+        panic!("`opnai:gpt-4o` resolved")
+    };
+    assert!(message.contains("did you mean 'openai'?"), "{message}");
 }
 
 #[tokio::test]

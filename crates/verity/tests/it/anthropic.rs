@@ -65,13 +65,12 @@ fn snapshot_tools_thinking_caching_multimodal() {
         "toolu_1",
     ))]);
     let params = ModelRequestParameters {
-        function_tools: vec![ToolDefinition {
-            name: "get_weather".into(),
-            description: Some("Weather in a city.".into()),
-            parameters_json_schema: json!({"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}),
-            kind: ToolKind::Function,
-            ..Default::default()
-        }],
+        function_tools: vec![ToolDefinition::new(
+            "get_weather",
+            json!({"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}),
+        )
+        .with_description("Weather in a city.")
+        .with_kind(ToolKind::Function)],
         allow_text_output: true,
         ..Default::default()
     };

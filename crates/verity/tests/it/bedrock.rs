@@ -77,19 +77,17 @@ async fn snapshot_tools_system_and_settings() {
         "tooluse_1",
     ))]);
     let params = ModelRequestParameters {
-        function_tools: vec![ToolDefinition {
-            name: "lookup".into(),
-            description: Some("Look up a capital.".into()),
-            parameters_json_schema: json!({"type": "object", "properties": {"country": {"type": "string"}}, "required": ["country"]}),
-            kind: ToolKind::Function,
-            ..Default::default()
-        }],
-        output_tools: vec![ToolDefinition {
-            name: "final_result".into(),
-            parameters_json_schema: json!({"type": "object", "properties": {"city": {"type": "string"}}}),
-            kind: ToolKind::Output,
-            ..Default::default()
-        }],
+        function_tools: vec![ToolDefinition::new(
+            "lookup",
+            json!({"type": "object", "properties": {"country": {"type": "string"}}, "required": ["country"]}),
+        )
+        .with_description("Look up a capital.")
+        .with_kind(ToolKind::Function)],
+        output_tools: vec![ToolDefinition::new(
+            "final_result",
+            json!({"type": "object", "properties": {"city": {"type": "string"}}}),
+        )
+        .with_kind(ToolKind::Output)],
         allow_text_output: false,
         ..Default::default()
     };
@@ -200,6 +198,6 @@ fn model_names_and_families() {
         BedrockModelName::from("meta.llama3-3-70b-instruct-v1:0").family(),
         "meta"
     );
-    let m = verity::model::infer_model("bedrock:anthropic.claude-3-sonnet-20240229-v1:0").unwrap();
+    let m = verity::infer_model("bedrock:anthropic.claude-3-sonnet-20240229-v1:0").unwrap();
     assert_eq!(m.system(), "bedrock");
 }

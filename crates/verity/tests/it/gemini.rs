@@ -62,13 +62,11 @@ fn snapshot_schema_multimodal_and_signatures() {
         "$defs": {"Place": {"type": "object", "properties": {"country": {"type": "string"}}}}
     });
     let params = ModelRequestParameters {
-        function_tools: vec![ToolDefinition {
-            name: "lookup".into(),
-            description: Some("Look up a species.".into()),
-            parameters_json_schema: schema.clone(),
-            kind: ToolKind::Function,
-            ..Default::default()
-        }],
+        function_tools: vec![
+            ToolDefinition::new("lookup", schema.clone())
+                .with_description("Look up a species.")
+                .with_kind(ToolKind::Function),
+        ],
         output_mode: OutputMode::Native,
         output_object: Some(OutputObjectDefinition {
             name: "Answer".into(),

@@ -410,22 +410,20 @@ fn reverse(body: &Value) -> Result<(String, bool, Reversed), String> {
                 }
             }
             let name = t["name"].as_str().unwrap_or_default().to_owned();
-            let def = ToolDefinition {
-                kind: if name.starts_with("final_result") {
-                    ToolKind::Output
-                } else {
-                    ToolKind::Function
-                },
-                name,
-                description: t
-                    .get("description")
-                    .and_then(Value::as_str)
-                    .filter(|d| !d.is_empty())
-                    .map(str::to_owned),
-                parameters_json_schema: t["input_schema"].clone(),
-                strict: t.get("strict").and_then(Value::as_bool),
-                extra_fields,
+            let kind = if name.starts_with("final_result") {
+                ToolKind::Output
+            } else {
+                ToolKind::Function
             };
+            let mut def = ToolDefinition::new(name, t["input_schema"].clone())
+                .with_kind(kind)
+                .with_strict(t.get("strict").and_then(Value::as_bool));
+            def.description = t
+                .get("description")
+                .and_then(Value::as_str)
+                .filter(|d| !d.is_empty())
+                .map(str::to_owned);
+            def.extra_fields = extra_fields;
             match def.kind {
                 ToolKind::Output => params.output_tools.push(def),
                 ToolKind::Function => params.function_tools.push(def),

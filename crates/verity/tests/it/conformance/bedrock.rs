@@ -322,28 +322,28 @@ fn reverse(body: &Value) -> Result<Reversed, String> {
                 continue;
             }
             if let Some(system_tool) = t.get("systemTool") {
-                params.function_tools.push(ToolDefinition {
-                    name: system_tool["name"].as_str().unwrap_or_default().to_owned(),
-                    extra_fields: Map::from_iter([("systemTool".to_owned(), system_tool.clone())]),
-                    ..Default::default()
-                });
+                params.function_tools.push(
+                    ToolDefinition::new(
+                        system_tool["name"].as_str().unwrap_or_default(),
+                        Value::Null,
+                    )
+                    .with_extra_field("systemTool", system_tool.clone()),
+                );
                 continue;
             }
             let spec = &t["toolSpec"];
-            let def = ToolDefinition {
-                name: spec["name"].as_str().unwrap_or_default().to_owned(),
-                description: spec
-                    .get("description")
-                    .and_then(Value::as_str)
-                    .map(str::to_owned),
-                parameters_json_schema: spec
-                    .pointer("/inputSchema/json")
+            let mut def = ToolDefinition::new(
+                spec["name"].as_str().unwrap_or_default(),
+                spec.pointer("/inputSchema/json")
                     .cloned()
                     .unwrap_or(json!({})),
-                strict: spec.get("strict").and_then(Value::as_bool),
-                kind: ToolKind::Function,
-                ..Default::default()
-            };
+            )
+            .with_strict(spec.get("strict").and_then(Value::as_bool))
+            .with_kind(ToolKind::Function);
+            def.description = spec
+                .get("description")
+                .and_then(Value::as_str)
+                .map(str::to_owned);
             params.function_tools.push(def);
         }
         settings.tool_choice = match tc.get("toolChoice") {

@@ -470,22 +470,21 @@ fn reverse(body: &Value, provider: &str) -> Result<Reversed, String> {
                         extra_fields.insert(k.clone(), v.clone());
                     }
                 }
-                params.function_tools.push(ToolDefinition {
-                    name: d["name"].as_str().unwrap_or_default().to_owned(),
-                    description: d
-                        .get("description")
-                        .and_then(Value::as_str)
-                        .filter(|s| !s.is_empty())
-                        .map(str::to_owned),
-                    parameters_json_schema: d
-                        .get("parametersJsonSchema")
+                let mut def = ToolDefinition::new(
+                    d["name"].as_str().unwrap_or_default(),
+                    d.get("parametersJsonSchema")
                         .or_else(|| d.get("parameters"))
                         .cloned()
                         .unwrap_or(json!({})),
-                    kind: ToolKind::Function,
-                    extra_fields,
-                    ..Default::default()
-                });
+                )
+                .with_kind(ToolKind::Function);
+                def.description = d
+                    .get("description")
+                    .and_then(Value::as_str)
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_owned);
+                def.extra_fields = extra_fields;
+                params.function_tools.push(def);
             }
         }
     }

@@ -11,10 +11,9 @@ use verity::messages::{
     ToolCallPart, ToolReturnPart, UploadedFile, UserContent, UserPromptPart,
 };
 use verity::model::{ModelRequestParameters, OutputObjectDefinition, ToolDefinition, ToolKind};
+use verity::models::infer::provider_by_name;
 use verity::models::openai::OpenAIChatModel;
-use verity::providers::{
-    ProviderBuilder, openai_compatible::OpenAICompatibleProvider, provider_by_name,
-};
+use verity::providers::{ProviderBuilder, openai_compatible::OpenAICompatibleProvider};
 use verity::{IntoModel, ModelSettings, OutputMode};
 
 use super::{
@@ -212,22 +211,19 @@ fn reverse(body: &Value, provider: &str) -> Result<Replay, String> {
                     }
                 }
             }
-            let def = ToolDefinition {
-                name: f["name"].as_str().unwrap_or_default().to_owned(),
-                description: f
-                    .get("description")
-                    .and_then(Value::as_str)
-                    .map(str::to_owned),
-                parameters_json_schema: f.get("parameters").cloned().unwrap_or(json!({})),
-                strict: f.get("strict").and_then(Value::as_bool),
-                kind: ToolKind::Function,
-                extra_fields,
-            };
+            let mut def = ToolDefinition::new(
+                f["name"].as_str().unwrap_or_default(),
+                f.get("parameters").cloned().unwrap_or(json!({})),
+            )
+            .with_strict(f.get("strict").and_then(Value::as_bool))
+            .with_kind(ToolKind::Function);
+            def.description = f
+                .get("description")
+                .and_then(Value::as_str)
+                .map(str::to_owned);
+            def.extra_fields = extra_fields;
             if def.name.starts_with("final_result") {
-                params.output_tools.push(ToolDefinition {
-                    kind: ToolKind::Output,
-                    ..def
-                });
+                params.output_tools.push(def.with_kind(ToolKind::Output));
             } else {
                 params.function_tools.push(def);
             }

@@ -1,79 +1,22 @@
-//! Facts about model families: output modes, tool-choice and strict-schema support,
-//! where thinking goes, and the JSON-schema transforms each family needs.
+//! JSON-schema helpers: the schema rewrites model families need (OpenAI's strict mode,
+//! Gemini's JSON-schema fields and older OpenAPI subset). A leaf module: it imports
+//! nothing from the models, the providers or the agent.
 
 use serde_json::{Map, Value, json};
 
-use crate::model::{CacheControlStyle, ModelProfile, SchemaTransform};
-
-/// Any OpenAI-compatible endpoint: JSON-schema output, forced tool choice, system role.
-pub fn openai_compatible(_model: &str) -> ModelProfile {
-    ModelProfile {
-        supports_json_schema_output: true,
-        supports_json_object_output: true,
-        ..ModelProfile::default()
-    }
+/// A rewrite of JSON schemas a model family needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SchemaTransform {
+    /// OpenAI strict mode: closed objects, every property required.
+    OpenAIStrict,
 }
 
-/// OpenAI's own models: strict tools (with OpenAI's strict schema rewrite) and
-/// `max_completion_tokens`.
-pub fn openai(model: &str) -> ModelProfile {
-    ModelProfile {
-        supports_strict_tools: true,
-        strict_schema_transform: Some(SchemaTransform::OpenAIStrict),
-        max_tokens_field: "max_completion_tokens",
-        ..openai_compatible(model)
-    }
-}
-
-/// DeepSeek: reasoning comes as `reasoning_content` and goes back the same way.
-pub fn deepseek(model: &str) -> ModelProfile {
-    ModelProfile {
-        supports_strict_tools: true,
-        strict_schema_transform: Some(SchemaTransform::OpenAIStrict),
-        supports_json_schema_output: false,
-        thinking_field: Some("reasoning_content"),
-        ..openai_compatible(model)
-    }
-}
-
-/// OpenRouter: `max_completion_tokens`, reasoning in `reasoning`, document URLs
-/// passed through, and the prompt caching of the model family behind the route
-/// (`anthropic/…` with TTLs, `google/…` without; OpenAI models cache on their own).
-pub fn openrouter(model: &str) -> ModelProfile {
-    let family = model.split('/').next().unwrap_or_default();
-    ModelProfile {
-        supports_strict_tools: true,
-        strict_schema_transform: (family == "openai").then_some(SchemaTransform::OpenAIStrict),
-        max_tokens_field: "max_completion_tokens",
-        thinking_field: Some("reasoning"),
-        supports_document_urls: true,
-        cache_control: match family {
-            "anthropic" => CacheControlStyle::EphemeralWithTtl,
-            "google" => CacheControlStyle::Ephemeral,
-            _ => CacheControlStyle::None,
-        },
-        ..openai_compatible(model)
-    }
-}
-
-/// Anthropic's Claude models: strict tools, native JSON-schema output, prompt caching with
-/// TTLs.
-pub fn anthropic(_model: &str) -> ModelProfile {
-    ModelProfile {
-        supports_strict_tools: true,
-        supports_json_schema_output: true,
-        cache_control: CacheControlStyle::EphemeralWithTtl,
-        supports_document_urls: true,
-        ..ModelProfile::default()
-    }
-}
-
-/// Gemini models: native JSON-schema output, forced tool calls.
-pub fn gemini(_model: &str) -> ModelProfile {
-    ModelProfile {
-        supports_json_schema_output: true,
-        supports_json_object_output: true,
-        ..ModelProfile::default()
+impl SchemaTransform {
+    /// Rewrite `schema`.
+    pub fn apply(self, schema: &Value) -> Value {
+        match self {
+            SchemaTransform::OpenAIStrict => openai_strict_schema(schema),
+        }
     }
 }
 
@@ -181,15 +124,6 @@ fn inline_refs(v: &mut Value, defs: &Value, depth: usize) {
             .for_each(|(_, c)| inline_refs(c, defs, depth + 1)),
         Value::Array(a) => a.iter_mut().for_each(|c| inline_refs(c, defs, depth + 1)),
         _ => {}
-    }
-}
-
-/// Endpoints that return reasoning in a `reasoning` field and take it back there
-/// (Ollama, Cerebras, Groq's reasoning models read it; they get it back as tags).
-pub fn reasoning_field(model: &str) -> ModelProfile {
-    ModelProfile {
-        thinking_field: Some("reasoning"),
-        ..openai_compatible(model)
     }
 }
 

@@ -1,0 +1,75 @@
+//! Facts about model families that change how requests are built: output modes,
+//! tool-choice and strict-schema support, thinking tags, and (in [`OpenAIProfile`]) the
+//! facts only Chat Completions bodies use. One function per family
+//! ([`openai`], [`deepseek`], [`anthropic`], [`gemini`], …) gives a model's profile
+//! from its name; providers pick the function.
+//!
+//! A leaf module: it imports nothing from the models, the providers or the agent.
+
+mod families;
+mod openai_chat;
+
+pub use families::{
+    anthropic, deepseek, gemini, openai, openai_compatible, openrouter, reasoning_field,
+};
+pub use openai_chat::{CacheControlStyle, OpenAIProfile};
+
+pub use crate::schema::{SchemaTransform, gemini_inline_refs, gemini_schema, openai_strict_schema};
+
+use crate::request::OutputMode;
+
+/// Facts about a model family that change how requests are built.
+///
+/// Wire APIs read the general facts here; facts only one wire API uses live in its
+/// group ([`ModelProfile::openai`]), as PydanticAI's `OpenAIModelProfile` extends
+/// `ModelProfile`.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct ModelProfile {
+    /// Whether the model can be given a JSON schema for its output (native mode).
+    pub supports_json_schema_output: bool,
+    /// Whether the model has a plain JSON mode.
+    pub supports_json_object_output: bool,
+    /// The output mode used when the agent does not choose one.
+    pub default_structured_output_mode: OutputMode,
+    /// The instructions of prompted output mode; `{schema}` is replaced by the schema.
+    pub prompted_output_template: String,
+    /// Opening and closing tags of thinking embedded in text (split out of responses,
+    /// and used to send thinking back in text).
+    pub thinking_tags: (String, String),
+    /// Whether tool definitions may ask for strict schema adherence.
+    pub supports_strict_tools: bool,
+    /// Whether the model can be forced to call a tool (`tool_choice: "required"`).
+    pub supports_tool_choice_required: bool,
+    /// Rewrites a tool or output schema for strict mode, when strict is asked for.
+    pub strict_schema_transform: Option<SchemaTransform>,
+    /// Facts of OpenAI Chat Completions bodies.
+    pub openai: OpenAIProfile,
+}
+
+impl Default for ModelProfile {
+    fn default() -> Self {
+        ModelProfile {
+            supports_json_schema_output: false,
+            supports_json_object_output: false,
+            default_structured_output_mode: OutputMode::Tool,
+            prompted_output_template: DEFAULT_PROMPTED_OUTPUT_TEMPLATE.to_owned(),
+            thinking_tags: ("<think>".to_owned(), "</think>".to_owned()),
+            supports_strict_tools: false,
+            supports_tool_choice_required: true,
+            strict_schema_transform: None,
+            openai: OpenAIProfile::default(),
+        }
+    }
+}
+
+/// The default instructions of prompted output mode.
+pub const DEFAULT_PROMPTED_OUTPUT_TEMPLATE: &str = "Always respond with a JSON object that's compatible with this schema:\n\n{schema}\n\nDon't include any text or Markdown fencing before or after.\n";
+
+/// The profile of a model that says nothing about itself.
+pub fn default_profile() -> &'static ModelProfile {
+    &DEFAULT_PROFILE
+}
+
+static DEFAULT_PROFILE: std::sync::LazyLock<ModelProfile> =
+    std::sync::LazyLock::new(ModelProfile::default);
