@@ -66,7 +66,8 @@ pub struct AnthropicModel {
 
 impl AnthropicModel {
     /// `model_name` on `provider`.
-    pub fn new(model_name: impl Into<String>, provider: Provider) -> Self {
+    pub fn new(model_name: impl Into<String>, provider: impl Into<Provider>) -> Self {
+        let provider: Provider = provider.into();
         Self::with_transport(model_name, Transport::Http(provider))
     }
 

@@ -68,7 +68,8 @@ impl std::fmt::Debug for GeminiModel {
 
 impl GeminiModel {
     /// `model_name` on `provider`.
-    pub fn new(model_name: impl Into<String>, provider: Provider) -> Self {
+    pub fn new(model_name: impl Into<String>, provider: impl Into<Provider>) -> Self {
+        let provider: Provider = provider.into();
         let model_name = model_name.into();
         let profile = provider.model_profile(&model_name);
         GeminiModel {

@@ -72,56 +72,54 @@ pub const MODEL_PREFIXES: &[PrefixRow] = &[
         provider: None,
     },
     row(&["openai"], WireApi::OpenAIChat, || {
-        Ok(providers::openai::OpenAIProvider::configured())
+        Ok(providers::openai::OpenAIProvider::builder().build_as())
     }),
     row(&["anthropic"], WireApi::Anthropic, || {
-        Ok(providers::anthropic::AnthropicProvider::builder())
+        Ok(providers::anthropic::AnthropicProvider::builder().build_as())
     }),
     row(&["google-gla", "gemini"], WireApi::Gemini, || {
-        Ok(providers::google_gla::GoogleGlaProvider::builder())
+        Ok(providers::google_gla::GoogleGlaProvider::builder().build_as())
     }),
-    row(
-        &["google-vertex"],
-        WireApi::Gemini,
-        providers::google_vertex::GoogleVertexProvider::configured,
-    ),
+    row(&["google-vertex"], WireApi::Gemini, || {
+        Ok(providers::google_vertex::GoogleVertexProvider::builder_from_env()?.build_as())
+    }),
     PrefixRow {
         prefixes: &["bedrock"],
         wire: WireApi::BedrockConverse,
         provider: None,
     },
     row(&["azure"], WireApi::OpenAIChat, || {
-        Ok(providers::azure::AzureProvider::configured())
+        Ok(providers::azure::AzureProvider::builder().build_as())
     }),
     row(&["deepseek"], WireApi::OpenAIChat, || {
-        Ok(providers::deepseek::DeepSeekProvider::builder())
+        Ok(providers::deepseek::DeepSeekProvider::builder().build_as())
     }),
     row(&["ollama"], WireApi::OpenAIChat, || {
-        Ok(providers::ollama::OllamaProvider::builder())
+        Ok(providers::ollama::OllamaProvider::builder().build_as())
     }),
     row(&["openrouter"], WireApi::OpenAIChat, || {
-        Ok(providers::openrouter::OpenRouterProvider::builder())
+        Ok(providers::openrouter::OpenRouterProvider::builder().build_as())
     }),
     row(&["together"], WireApi::OpenAIChat, || {
-        Ok(providers::together::TogetherProvider::builder())
+        Ok(providers::together::TogetherProvider::builder().build_as())
     }),
     row(&["fireworks"], WireApi::OpenAIChat, || {
-        Ok(providers::fireworks::FireworksProvider::builder())
+        Ok(providers::fireworks::FireworksProvider::builder().build_as())
     }),
     row(&["grok", "xai"], WireApi::OpenAIChat, || {
-        Ok(providers::grok::GrokProvider::builder())
+        Ok(providers::grok::GrokProvider::builder().build_as())
     }),
     row(&["groq"], WireApi::OpenAIChat, || {
-        Ok(providers::groq::GroqProvider::builder())
+        Ok(providers::groq::GroqProvider::builder().build_as())
     }),
     row(&["github"], WireApi::OpenAIChat, || {
-        Ok(providers::github::GitHubProvider::builder())
+        Ok(providers::github::GitHubProvider::builder().build_as())
     }),
     row(&["cerebras"], WireApi::OpenAIChat, || {
-        Ok(providers::cerebras::CerebrasProvider::builder())
+        Ok(providers::cerebras::CerebrasProvider::builder().build_as())
     }),
     row(&["huggingface"], WireApi::OpenAIChat, || {
-        Ok(providers::huggingface::HuggingFaceProvider::builder())
+        Ok(providers::huggingface::HuggingFaceProvider::builder().build_as())
     }),
 ];
 

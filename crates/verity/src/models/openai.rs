@@ -55,7 +55,8 @@ pub struct OpenAIChatModel {
 
 impl OpenAIChatModel {
     /// `model_name` on `provider` (its profile comes from the provider).
-    pub fn new(model_name: impl Into<String>, provider: Provider) -> Self {
+    pub fn new(model_name: impl Into<String>, provider: impl Into<Provider>) -> Self {
+        let provider: Provider = provider.into();
         let model_name = model_name.into();
         let profile = provider.model_profile(&model_name);
         OpenAIChatModel {
@@ -69,8 +70,10 @@ impl OpenAIChatModel {
 
     /// `model_name` on OpenAI, with the key and base URL from the environment.
     pub fn from_env(model_name: impl Into<String>) -> Result<Self> {
-        let provider = crate::providers::openai::OpenAIProvider::configured().build()?;
-        Ok(Self::new(model_name, provider))
+        Ok(Self::new(
+            model_name,
+            crate::providers::openai::OpenAIProvider::from_env()?,
+        ))
     }
 
     /// Settings applied under the agent's and the run's.

@@ -2,18 +2,15 @@
 //! `anthropic-version` header on every request.
 
 use crate::profiles;
-use crate::providers::{AuthStyle, Preset, Provider, ProviderBuilder};
+use crate::providers::{AuthStyle, Preset, ProviderBuilder, provider_preset};
 
 /// The API version sent in `anthropic-version`.
 pub const ANTHROPIC_VERSION: &str = "2023-06-01";
 
-/// Anthropic's Messages API.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct AnthropicProvider;
-
-impl AnthropicProvider {
-    /// The preset this provider starts from.
-    pub const PRESET: Preset = Preset {
+provider_preset!(
+    /// Anthropic's Messages API (`ANTHROPIC_API_KEY`, `ANTHROPIC_BASE_URL`).
+    AnthropicProvider,
+    Preset {
         name: "anthropic",
         default_base_url: Some("https://api.anthropic.com"),
         key_env: &["ANTHROPIC_API_KEY"],
@@ -21,15 +18,10 @@ impl AnthropicProvider {
         auth_style: AuthStyle::Header("x-api-key"),
         key_required: true,
         profile: profiles::anthropic,
-    };
+    },
+    version_header
+);
 
-    /// A builder starting from this provider's preset, with the version header.
-    pub fn builder() -> ProviderBuilder {
-        ProviderBuilder::new(Self::PRESET).header("anthropic-version", ANTHROPIC_VERSION)
-    }
-
-    /// The provider with its base URL and key from the environment.
-    pub fn from_env() -> crate::Result<Provider> {
-        Self::builder().build()
-    }
+fn version_header(b: ProviderBuilder<AnthropicProvider>) -> ProviderBuilder<AnthropicProvider> {
+    b.header("anthropic-version", ANTHROPIC_VERSION)
 }

@@ -3,11 +3,11 @@
 //! deployment in the path.
 
 use crate::profiles;
-use crate::providers::{AuthStyle, Preset, ProviderBuilder, provider_preset};
+use crate::providers::{AuthStyle, FromProvider, Preset, ProviderBuilder, provider_preset};
 
 provider_preset!(
-    /// Azure OpenAI. Use [`AzureProvider::configured`] to apply the API version from
-    /// `OPENAI_API_VERSION`, or set it with [`api_version`].
+    /// Azure OpenAI. With `OPENAI_API_VERSION` set (or [`api_version`] called), the
+    /// classic deployment URLs with that `api-version` are used.
     AzureProvider,
     Preset {
         name: "azure",
@@ -17,22 +17,20 @@ provider_preset!(
         auth_style: AuthStyle::Header("api-key"),
         key_required: true,
         profile: profiles::openai,
-    }
+    },
+    configure
 );
 
-impl AzureProvider {
-    /// A builder with the API version from `OPENAI_API_VERSION`, when set.
-    pub fn configured() -> ProviderBuilder {
-        configure(Self::builder())
-    }
-}
-
 /// Use the classic deployment URLs with this `api-version`.
-pub fn api_version(builder: ProviderBuilder, version: &str) -> ProviderBuilder {
+pub fn api_version<P: FromProvider>(
+    builder: ProviderBuilder<P>,
+    version: &str,
+) -> ProviderBuilder<P> {
     builder.deployment_path(true).query("api-version", version)
 }
 
-pub(crate) fn configure(builder: ProviderBuilder) -> ProviderBuilder {
+/// The API version from `OPENAI_API_VERSION`, when set.
+pub(crate) fn configure<P: FromProvider>(builder: ProviderBuilder<P>) -> ProviderBuilder<P> {
     match std::env::var("OPENAI_API_VERSION") {
         Ok(v) if !v.trim().is_empty() => api_version(builder, v.trim()),
         _ => builder,

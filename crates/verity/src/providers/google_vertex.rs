@@ -11,11 +11,12 @@
 
 use crate::error::{Error, Result};
 use crate::profiles;
-use crate::providers::{AuthStyle, Preset, ProviderBuilder};
+use crate::providers::{AuthStyle, Preset, ProviderBuilder, provider_type};
 
-/// Vertex AI.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct GoogleVertexProvider;
+provider_type!(
+    /// Vertex AI: a project and location, with an OAuth bearer token.
+    GoogleVertexProvider
+);
 
 impl GoogleVertexProvider {
     /// The preset this provider starts from.
@@ -30,31 +31,29 @@ impl GoogleVertexProvider {
     };
 
     /// A builder for `project` in `location`.
-    pub fn builder(project: &str, location: &str) -> ProviderBuilder {
+    pub fn builder(project: &str, location: &str) -> ProviderBuilder<GoogleVertexProvider> {
         let host = if location == "global" {
             "aiplatform.googleapis.com".to_owned()
         } else {
             format!("{location}-aiplatform.googleapis.com")
         };
-        ProviderBuilder::new(Self::PRESET).base_url(format!(
-            "https://{host}/v1beta1/projects/{project}/locations/{location}/publishers/google"
-        ))
+        ProviderBuilder::new(Self::PRESET)
+            .build_as()
+            .base_url(format!(
+                "https://{host}/v1beta1/projects/{project}/locations/{location}/publishers/google"
+            ))
     }
 
-    /// A builder with project and location from the environment.
-    pub fn from_env_builder() -> Result<ProviderBuilder> {
+    /// A builder with project and location from the environment
+    /// (`GOOGLE_CLOUD_PROJECT`, `GOOGLE_CLOUD_LOCATION`, default `us-central1`), a static
+    /// token from `GOOGLE_CLOUD_ACCESS_TOKEN`, and otherwise, with the `vertex` feature,
+    /// application-default credentials loaded on the first request.
+    pub fn builder_from_env() -> Result<ProviderBuilder<GoogleVertexProvider>> {
         let project = std::env::var("GOOGLE_CLOUD_PROJECT")
             .map_err(|_| Error::User("set GOOGLE_CLOUD_PROJECT for Vertex AI".into()))?;
         let location =
             std::env::var("GOOGLE_CLOUD_LOCATION").unwrap_or_else(|_| "us-central1".into());
-        Ok(Self::builder(&project, &location))
-    }
-
-    /// What `google-vertex:<model>` strings use: [`from_env_builder`](Self::from_env_builder),
-    /// with a static token (`GOOGLE_CLOUD_ACCESS_TOKEN`) as it is, and otherwise, with
-    /// the `vertex` feature, application-default credentials loaded on the first request.
-    pub fn configured() -> Result<ProviderBuilder> {
-        let builder = Self::from_env_builder()?;
+        let builder = Self::builder(&project, &location);
         #[cfg(feature = "vertex")]
         let builder = if std::env::var_os("GOOGLE_CLOUD_ACCESS_TOKEN").is_none() {
             builder.credentials(std::sync::Arc::new(GoogleCredentials::application_default()))
@@ -62,6 +61,12 @@ impl GoogleVertexProvider {
             builder
         };
         Ok(builder)
+    }
+
+    /// The provider configured from the environment alone: see
+    /// [`builder_from_env`](Self::builder_from_env).
+    pub fn from_env() -> Result<Self> {
+        Self::builder_from_env()?.build()
     }
 }
 

@@ -305,9 +305,25 @@ pub fn redact_url(url: &str) -> String {
     out
 }
 
-/// Builds a [`Provider`] from a preset.
+/// What a [`ProviderBuilder`] builds: [`Provider`] itself, or the provider type of a
+/// preset (`OpenAIProvider`, `AnthropicProvider`, …), which wraps one.
+pub trait FromProvider: Sized {
+    /// Wrap a resolved provider.
+    #[doc(hidden)]
+    fn from_provider(provider: Provider) -> Self;
+}
+
+impl FromProvider for Provider {
+    fn from_provider(provider: Provider) -> Self {
+        provider
+    }
+}
+
+/// Builds a provider from a preset: `P` is what [`build`](Self::build) returns (the
+/// preset's own provider type, or [`Provider`]).
 #[derive(Debug)]
-pub struct ProviderBuilder {
+pub struct ProviderBuilder<P = Provider> {
+    target: std::marker::PhantomData<fn() -> P>,
     preset: Preset,
     name: Option<String>,
     base_url: Option<String>,
@@ -325,10 +341,11 @@ pub struct ProviderBuilder {
     dynamic_auth: Option<Auth>,
 }
 
-impl ProviderBuilder {
+impl ProviderBuilder<Provider> {
     /// A builder starting from `preset`.
     pub fn new(preset: Preset) -> Self {
         ProviderBuilder {
+            target: std::marker::PhantomData,
             preset,
             name: None,
             base_url: None,
@@ -343,6 +360,29 @@ impl ProviderBuilder {
             connect_timeout: None,
             profile: None,
             dynamic_auth: None,
+        }
+    }
+}
+
+impl<P: FromProvider> ProviderBuilder<P> {
+    /// The same builder, building another provider type.
+    pub fn build_as<Q: FromProvider>(self) -> ProviderBuilder<Q> {
+        ProviderBuilder {
+            target: std::marker::PhantomData,
+            preset: self.preset,
+            name: self.name,
+            base_url: self.base_url,
+            api_key: self.api_key,
+            headers: self.headers,
+            query: self.query,
+            deployment_path: self.deployment_path,
+            client: self.client,
+            retry: self.retry,
+            max_body_bytes: self.max_body_bytes,
+            stream_idle_timeout: self.stream_idle_timeout,
+            connect_timeout: self.connect_timeout,
+            profile: self.profile,
+            dynamic_auth: self.dynamic_auth,
         }
     }
 
@@ -432,7 +472,11 @@ impl ProviderBuilder {
     }
 
     /// Resolve the base URL and key (from the builder, then the environment) and build.
-    pub fn build(self) -> Result<Provider> {
+    pub fn build(self) -> Result<P> {
+        self.resolve().map(P::from_provider)
+    }
+
+    fn resolve(self) -> Result<Provider> {
         let p = self.preset;
         let env = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
         let custom_base = self
@@ -492,24 +536,69 @@ impl ProviderBuilder {
     }
 }
 
-/// Declare a provider preset: a unit struct with `builder()` and `from_env()`.
+/// Declare a provider type: a newtype around the [`Provider`] it resolves to, which
+/// models take (`impl Into<Provider>`) and which derefs to it.
+macro_rules! provider_type {
+    ($(#[$doc:meta])* $ty:ident) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone)]
+        pub struct $ty($crate::providers::Provider);
+
+        impl $ty {
+            /// The resolved provider.
+            pub fn provider(&self) -> &$crate::providers::Provider {
+                &self.0
+            }
+        }
+
+        impl $crate::providers::FromProvider for $ty {
+            fn from_provider(provider: $crate::providers::Provider) -> Self {
+                $ty(provider)
+            }
+        }
+
+        impl From<$ty> for $crate::providers::Provider {
+            fn from(p: $ty) -> Self {
+                p.0
+            }
+        }
+
+        impl std::ops::Deref for $ty {
+            type Target = $crate::providers::Provider;
+            fn deref(&self) -> &$crate::providers::Provider {
+                &self.0
+            }
+        }
+    };
+}
+pub(crate) use provider_type;
+
+/// Declare a provider made from a preset: its type (see `provider_type!`), `builder()`
+/// (the preset, then the environment, then what the caller sets) and `from_env()` (the
+/// builder as it is). An optional `configure` function adds what the endpoint reads
+/// from the environment beyond its key and base URL, or headers it always sends.
 macro_rules! provider_preset {
     ($(#[$doc:meta])* $ty:ident, $preset:expr) => {
-        $(#[$doc])*
-        #[derive(Debug, Clone, Copy, Default)]
-        pub struct $ty;
+        $crate::providers::provider_preset!($(#[$doc])* $ty, $preset, |b| b);
+    };
+    ($(#[$doc:meta])* $ty:ident, $preset:expr, $configure:expr) => {
+        $crate::providers::provider_type!($(#[$doc])* $ty);
 
         impl $ty {
             /// The preset this provider starts from.
             pub const PRESET: $crate::providers::Preset = $preset;
 
-            /// A builder starting from this provider's preset.
-            pub fn builder() -> $crate::providers::ProviderBuilder {
-                $crate::providers::ProviderBuilder::new(Self::PRESET)
+            /// A builder starting from this provider's preset and environment.
+            pub fn builder() -> $crate::providers::ProviderBuilder<$ty> {
+                let configure: fn(
+                    $crate::providers::ProviderBuilder<$ty>,
+                ) -> $crate::providers::ProviderBuilder<$ty> = $configure;
+                configure($crate::providers::ProviderBuilder::new(Self::PRESET).build_as())
             }
 
-            /// The provider with its base URL and key from the environment.
-            pub fn from_env() -> $crate::Result<$crate::providers::Provider> {
+            /// The provider configured from the environment alone (its key, base URL
+            /// and the endpoint's other variables).
+            pub fn from_env() -> $crate::Result<Self> {
                 Self::builder().build()
             }
         }

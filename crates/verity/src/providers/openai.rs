@@ -1,10 +1,12 @@
-//! OpenAI (`OPENAI_API_KEY`, `OPENAI_BASE_URL`; organization and project as headers).
+//! OpenAI (`OPENAI_API_KEY`, `OPENAI_BASE_URL`; organization and project as headers
+//! from `OPENAI_ORG_ID` and `OPENAI_PROJECT_ID`).
 
 use crate::profiles;
-use crate::providers::{AuthStyle, Preset, provider_preset};
+use crate::providers::{AuthStyle, Preset, ProviderBuilder, provider_preset};
 
 provider_preset!(
-    /// OpenAI (`OPENAI_API_KEY`, `OPENAI_BASE_URL`; organization and project as headers).
+    /// OpenAI (`OPENAI_API_KEY`, `OPENAI_BASE_URL`; `OpenAI-Organization` /
+    /// `OpenAI-Project` headers from `OPENAI_ORG_ID` / `OPENAI_PROJECT_ID` when set).
     OpenAIProvider,
     Preset {
         name: "openai",
@@ -14,24 +16,20 @@ provider_preset!(
         auth_style: AuthStyle::Bearer,
         key_required: true,
         profile: profiles::openai,
-    }
+    },
+    organization_headers
 );
 
-impl OpenAIProvider {
-    /// A builder that also sends `OpenAI-Organization` / `OpenAI-Project` from
-    /// `OPENAI_ORG_ID` / `OPENAI_PROJECT_ID` when they are set.
-    pub fn configured() -> crate::providers::ProviderBuilder {
-        let mut b = Self::builder();
-        for (var, header) in [
-            ("OPENAI_ORG_ID", "OpenAI-Organization"),
-            ("OPENAI_PROJECT_ID", "OpenAI-Project"),
-        ] {
-            if let Ok(v) = std::env::var(var)
-                && !v.trim().is_empty()
-            {
-                b = b.header(header, v.trim());
-            }
+fn organization_headers(mut b: ProviderBuilder<OpenAIProvider>) -> ProviderBuilder<OpenAIProvider> {
+    for (var, header) in [
+        ("OPENAI_ORG_ID", "OpenAI-Organization"),
+        ("OPENAI_PROJECT_ID", "OpenAI-Project"),
+    ] {
+        if let Ok(v) = std::env::var(var)
+            && !v.trim().is_empty()
+        {
+            b = b.header(header, v.trim());
         }
-        b
     }
+    b
 }

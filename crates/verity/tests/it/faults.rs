@@ -67,9 +67,9 @@ fn unterminated_stream(api: Api) -> String {
 
 fn builder(api: Api) -> ProviderBuilder {
     match api {
-        Api::OpenAI => OpenAIProvider::builder(),
-        Api::Anthropic => AnthropicProvider::builder(),
-        Api::Gemini => GoogleGlaProvider::builder(),
+        Api::OpenAI => OpenAIProvider::builder().build_as(),
+        Api::Anthropic => AnthropicProvider::builder().build_as(),
+        Api::Gemini => GoogleGlaProvider::builder().build_as(),
     }
 }
 

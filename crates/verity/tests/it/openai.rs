@@ -24,9 +24,10 @@ fn provider(url: &str) -> Provider {
         .api_key("sk-test")
         .build()
         .unwrap()
+        .into()
 }
 
-fn model_on(p: Provider, name: &str) -> OpenAIChatModel {
+fn model_on(p: impl Into<Provider>, name: &str) -> OpenAIChatModel {
     OpenAIChatModel::new(name, p)
 }
 

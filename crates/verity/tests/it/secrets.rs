@@ -130,14 +130,14 @@ async fn keys_stay_out_of_debug_errors_and_traces() {
         texts.push((format!("{name}: error Display"), err.to_string()));
         texts.push((format!("{name}: error Debug"), format!("{err:?}")));
     }
-    for (name, p) in [
-        ("openai", &openai),
-        ("anthropic", &anthropic),
-        ("gemini", &gemini),
-        ("vertex", &vertex),
-        ("refused", &refused),
+    for (name, typed, p) in [
+        ("openai", &openai as &dyn std::fmt::Debug, openai.provider()),
+        ("anthropic", &anthropic, anthropic.provider()),
+        ("gemini", &gemini, gemini.provider()),
+        ("vertex", &vertex, vertex.provider()),
+        ("refused", &refused, refused.provider()),
     ] {
-        texts.push((format!("{name}: provider Debug"), format!("{p:?}")));
+        texts.push((format!("{name}: provider Debug"), format!("{typed:?}")));
         texts.push((
             format!("{name}: headers Debug"),
             format!("{:?}", p.headers(&Default::default()).unwrap()),

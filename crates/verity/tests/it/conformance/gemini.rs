@@ -85,11 +85,15 @@ impl WireApi for Gemini {
         Box::pin(async move {
             let root = url.trim_end_matches("/v1");
             let builder: ProviderBuilder = if on_vertex(call) {
-                GoogleVertexProvider::builder("project", "us-central1").base_url(format!(
-                    "{root}/v1beta1/projects/p/locations/l/publishers/google"
-                ))
+                GoogleVertexProvider::builder("project", "us-central1")
+                    .base_url(format!(
+                        "{root}/v1beta1/projects/p/locations/l/publishers/google"
+                    ))
+                    .build_as()
             } else {
-                GoogleGlaProvider::builder().base_url(format!("{root}/v1beta"))
+                GoogleGlaProvider::builder()
+                    .base_url(format!("{root}/v1beta"))
+                    .build_as()
             };
             let provider = test_provider(builder)?;
             Ok(GeminiModel::new(replay.model.clone(), provider).into_model())

@@ -29,7 +29,7 @@ use futures::future::BoxFuture;
 use serde_json::Value;
 use verity::messages::{ModelMessage, ModelResponse, ModelResponsePart};
 use verity::model::ModelRequestParameters;
-use verity::providers::{Provider, ProviderBuilder};
+use verity::providers::{FromProvider, Provider, ProviderBuilder};
 use verity::settings::CacheTtl;
 use verity::stream::ResponseAccumulator;
 use verity::{Error, ModelRef, ModelSettings};
@@ -168,11 +168,14 @@ pub(crate) type ModelFuture<'a> = BoxFuture<'a, Result<ModelRef, String>>;
 
 /// A provider with the test key and no retries: one recorded response answers one
 /// request.
-pub(crate) fn test_provider(builder: ProviderBuilder) -> Result<Provider, String> {
+pub(crate) fn test_provider<P: FromProvider + Into<Provider>>(
+    builder: ProviderBuilder<P>,
+) -> Result<Provider, String> {
     builder
         .api_key("test-key")
         .max_retries(0)
         .build()
+        .map(Into::into)
         .map_err(|e| e.to_string())
 }
 

@@ -116,9 +116,9 @@ fn provider_builder(name: &str) -> ProviderBuilder {
         | "heroku"
         | "snowflake"
         | "crusoe"
-        | "zai" => OpenAICompatibleProvider::builder().name(name),
+        | "zai" => OpenAICompatibleProvider::builder().name(name).build_as(),
         other => provider_by_name(other)
-            .unwrap_or_else(|| OpenAICompatibleProvider::builder().name(other)),
+            .unwrap_or_else(|| OpenAICompatibleProvider::builder().name(other).build_as()),
     }
 }
 
