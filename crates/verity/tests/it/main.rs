@@ -16,6 +16,7 @@ mod support;
 
 mod agent;
 mod anthropic;
+mod architecture;
 #[cfg(feature = "bedrock")]
 mod bedrock;
 mod conformance;
