@@ -8,8 +8,9 @@ use serde::de::DeserializeOwned;
 use serde_json::{Map, Value, json};
 
 use crate::messages::ToolCallArgs;
-use crate::model::{ModelProfile, OutputObjectDefinition, ToolDefinition, ToolKind};
-use crate::tools::parameters_schema;
+use crate::profiles::ModelProfile;
+use crate::request::{OutputObjectDefinition, ToolDefinition, ToolKind};
+use crate::schema::parameters_schema;
 use crate::validation::{ValidationErrors, from_value};
 
 pub use crate::request::OutputMode;

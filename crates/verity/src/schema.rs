@@ -2,6 +2,7 @@
 //! Gemini's JSON-schema fields and older OpenAPI subset). A leaf module: it imports
 //! nothing from the models, the providers or the agent.
 
+use schemars::JsonSchema;
 use serde_json::{Map, Value, json};
 
 /// A rewrite of JSON schemas a model family needs.
@@ -247,6 +248,28 @@ fn is_nullable(schema: &Value) -> bool {
             .and_then(Value::as_array)
             .is_some_and(|alts| alts.iter().any(is_nullable))
     })
+}
+
+/// The JSON schema of `T` as a tool-parameter schema: `$schema` and `title` removed,
+/// an object schema guaranteed.
+pub fn parameters_schema<T: JsonSchema>() -> Value {
+    let settings = schemars::generate::SchemaSettings::draft2020_12();
+    let generator = settings.into_generator();
+    let schema = generator.into_root_schema_for::<T>();
+    let mut value = schema.to_value();
+    if let Value::Object(map) = &mut value {
+        map.remove("$schema");
+        map.remove("title");
+        if !map.contains_key("type") && !map.contains_key("$ref") {
+            map.insert("type".into(), Value::String("object".into()));
+        }
+        if map.get("type") == Some(&Value::String("object".into()))
+            && !map.contains_key("properties")
+        {
+            map.insert("properties".into(), Value::Object(Default::default()));
+        }
+    }
+    value
 }
 
 #[cfg(test)]

@@ -62,6 +62,7 @@ pub struct ResponseMetadata {
 
 /// One event of a streamed response.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub enum ModelStreamEvent {
     /// A new part at `index` (indexes count up from 0 in order of appearance).
     PartStart {

@@ -10,7 +10,8 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use crate::messages::ModelMessage;
-use crate::model::{ToolDefinition, ToolKind};
+use crate::request::{ToolDefinition, ToolKind};
+pub use crate::schema::parameters_schema;
 use crate::usage::RunUsage;
 use crate::validation::{ValidationErrors, from_value};
 
@@ -328,28 +329,6 @@ impl<D> std::fmt::Debug for Tool<D> {
             .field("max_retries", &self.max_retries)
             .finish_non_exhaustive()
     }
-}
-
-/// The JSON schema of `T` as a tool-parameter schema: `$schema` and `title` removed,
-/// an object schema guaranteed.
-pub fn parameters_schema<T: JsonSchema>() -> Value {
-    let settings = schemars::generate::SchemaSettings::draft2020_12();
-    let generator = settings.into_generator();
-    let schema = generator.into_root_schema_for::<T>();
-    let mut value = schema.to_value();
-    if let Value::Object(map) = &mut value {
-        map.remove("$schema");
-        map.remove("title");
-        if !map.contains_key("type") && !map.contains_key("$ref") {
-            map.insert("type".into(), Value::String("object".into()));
-        }
-        if map.get("type") == Some(&Value::String("object".into()))
-            && !map.contains_key("properties")
-        {
-            map.insert("properties".into(), Value::Object(Default::default()));
-        }
-    }
-    value
 }
 
 impl<D: Send + Sync + 'static> Tool<D> {

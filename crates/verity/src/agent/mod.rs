@@ -20,8 +20,10 @@ use serde::de::DeserializeOwned;
 
 use crate::error::Result;
 use crate::messages::{ModelMessage, messages_from_json, messages_to_json};
-use crate::model::{IntoModel, ModelProfile, ModelRef, ModelRequestParameters};
+use crate::model::{IntoModel, ModelRef};
 use crate::output::{OutputMode, OutputSpec};
+use crate::profiles::ModelProfile;
+use crate::request::ModelRequestParameters;
 use crate::settings::ModelSettings;
 use crate::tools::{IntoTool, RunContext, Tool, ToolError};
 use crate::usage::{RunUsage, UsageLimits};
@@ -155,7 +157,7 @@ impl<D, O> std::fmt::Debug for Agent<D, O> {
 impl Agent<(), String> {
     /// Start building an agent on a model: any [`Model`](crate::Model) or a
     /// [`ModelRef`] (model strings resolve through
-    /// [`infer_model`](crate::model::infer_model)).
+    /// [`infer_model`](crate::infer_model)).
     pub fn builder(model: impl IntoModel) -> AgentBuilder<(), String> {
         AgentBuilder {
             config: AgentConfig {

@@ -13,7 +13,8 @@ use crate::messages::{
     ModelMessage, ModelRequest, ModelRequestPart, ModelResponse, ModelResponsePart,
     SystemPromptPart, ToolCallPart, UserPrompt, UserPromptPart,
 };
-use crate::model::{ModelRef, ModelRequestParameters};
+use crate::model::ModelRef;
+use crate::request::ModelRequestParameters;
 use crate::run_stream::AgentEvent;
 use crate::settings::ModelSettings;
 use crate::stream::{ModelStreamEvent, ResponseAccumulator};

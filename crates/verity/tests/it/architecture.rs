@@ -136,7 +136,10 @@ fn the_agent_knows_models_only_through_the_model_trait() {
     let graph = graph();
     let agent = &graph["agent"];
     // the reader sees what the agent does import
-    assert!(agent.contains("messages") && agent.contains("model"), "{agent:?}");
+    assert!(
+        agent.contains("messages") && agent.contains("model"),
+        "{agent:?}"
+    );
     assert!(
         !agent.contains("models") && !agent.contains("providers"),
         "agent imports {agent:?}"
