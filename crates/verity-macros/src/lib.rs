@@ -1,4 +1,5 @@
 //! Procedural macros for Verity. See `verity::tool` for the documentation.
+#![forbid(clippy::dbg_macro)]
 
 use proc_macro::TokenStream;
 use proc_macro2::{Span, TokenStream as TokenStream2};

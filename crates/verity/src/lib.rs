@@ -31,6 +31,7 @@
 //! ```
 //!
 //! See `ARCHITECTURE.md` in the repository for how the modules fit together.
+#![forbid(clippy::dbg_macro)]
 
 extern crate self as verity;
 
