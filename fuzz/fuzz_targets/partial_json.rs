@@ -2,7 +2,7 @@
 //! never panics.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use verity::partial_json::{parse_partial, strip_open_fence};
+use verity::internals::{parse_partial, strip_open_fence};
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else { return };

@@ -2,7 +2,7 @@
 //! decoding in pieces gives the same events as decoding at once.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use verity::http::sse::SseDecoder;
+use verity::internals::SseDecoder;
 
 fuzz_target!(|data: &[u8]| {
     let Some((&cut, bytes)) = data.split_first() else { return };

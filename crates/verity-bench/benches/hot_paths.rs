@@ -7,11 +7,11 @@ use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use serde_json::json;
-use verity::http::sse::SseDecoder;
+use verity::internals::SseDecoder;
 use verity::messages::{ModelMessage, ModelRequest, messages_from_json, messages_to_json};
 use verity::model::{ModelRequestParameters, ToolDefinition, ToolKind};
 use verity::models::openai::OpenAIChatModel;
-use verity::partial_json::parse_partial;
+use verity::internals::parse_partial;
 use verity::providers::openai::OpenAIProvider;
 use verity::settings::ModelSettings;
 

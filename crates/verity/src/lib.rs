@@ -42,7 +42,7 @@ pub mod messages;
 pub mod model;
 pub mod models;
 pub mod output;
-pub mod partial_json;
+mod partial_json;
 pub mod profiles;
 pub mod providers;
 pub mod request;
@@ -107,6 +107,14 @@ pub mod prelude {
 #[cfg(doctest)]
 #[doc = include_str!("../../../README.md")]
 pub struct ReadmeDoctests;
+
+/// Pieces that are public only so that the fuzz targets and benchmarks can reach them;
+/// not part of the API and free to change.
+#[doc(hidden)]
+pub mod internals {
+    pub use crate::http::sse::{SseDecoder, SseEvent};
+    pub use crate::partial_json::{parse_partial, strip_open_fence};
+}
 
 #[doc(hidden)]
 pub mod __private {

@@ -2,7 +2,7 @@
 //! backoff and jitter (honouring `Retry-After`), typed errors that keep status and body,
 //! and a limit on body size.
 
-pub mod sse;
+pub(crate) mod sse;
 
 use std::time::Duration;
 
