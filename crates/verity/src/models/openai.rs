@@ -96,6 +96,7 @@ impl OpenAIChatModel {
 
     /// The JSON body of a request. `downloads` holds the bytes of audio and document
     /// URLs, which Chat Completions only takes inline.
+    #[doc(hidden)] // for snapshots, benchmarks and fuzzing; not part of the API
     pub fn build_request_body(
         &self,
         messages: &[ModelMessage],
@@ -117,6 +118,7 @@ impl OpenAIChatModel {
     /// history and the cached tool definitions, without the intermediate `Value` of
     /// [`build_request_body`](Self::build_request_body) (unless the settings carry an
     /// `extra_body` to merge in).
+    #[doc(hidden)] // for snapshots, benchmarks and fuzzing; not part of the API
     pub fn serialize_request_body(
         &self,
         messages: &[ModelMessage],
@@ -581,6 +583,7 @@ impl OpenAIChatModel {
     }
 
     /// Parse a non-streamed response body.
+    #[doc(hidden)] // for snapshots, benchmarks and fuzzing; not part of the API
     pub fn parse_response(&self, body: &[u8]) -> Result<ModelResponse> {
         let completion: Completion = serde_json::from_slice(body)
             .map_err(|e| Error::unexpected_body(format!("invalid chat completion: {e}"), body))?;
