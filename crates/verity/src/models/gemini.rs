@@ -122,6 +122,20 @@ impl GeminiModel {
         })
     }
 
+    /// The JSON body of a request as the bytes that are sent: written straight from the
+    /// history and the cached function declarations, without the intermediate `Value`
+    /// of [`build_request_body`](Self::build_request_body) (unless the settings carry
+    /// an `extra_body` to merge in).
+    pub fn serialize_request_body(
+        &self,
+        messages: &[ModelMessage],
+        settings: &ModelSettings,
+        params: &ModelRequestParameters,
+    ) -> Result<Vec<u8>> {
+        let body = self.wire_body(messages, settings, params)?;
+        Ok(serde_json::to_vec(&body)?)
+    }
+
     /// The body to send: a [`GenerateRequest`] written directly, or the `Value` with
     /// the settings' `extra_body` merged in.
     fn wire_body(
