@@ -8,10 +8,14 @@ use std::hint::black_box;
 use criterion::{Criterion, criterion_group, criterion_main};
 use serde_json::json;
 use verity::internals::SseDecoder;
+use verity::internals::parse_partial;
 use verity::messages::{ModelMessage, ModelRequest, messages_from_json, messages_to_json};
 use verity::model::{ModelRequestParameters, ToolDefinition, ToolKind};
+use verity::models::anthropic::AnthropicModel;
+use verity::models::gemini::GeminiModel;
 use verity::models::openai::OpenAIChatModel;
-use verity::internals::parse_partial;
+use verity::providers::anthropic::AnthropicProvider;
+use verity::providers::google_gla::GoogleGlaProvider;
 use verity::providers::openai::OpenAIProvider;
 use verity::settings::ModelSettings;
 
@@ -22,6 +26,24 @@ fn model() -> OpenAIChatModel {
         .build()
         .unwrap();
     OpenAIChatModel::new("gpt-4o", p)
+}
+
+fn anthropic_model() -> AnthropicModel {
+    let p = AnthropicProvider::builder()
+        .base_url("http://127.0.0.1:1")
+        .api_key("sk")
+        .build()
+        .unwrap();
+    AnthropicModel::new("claude-sonnet-4-5", p)
+}
+
+fn gemini_model() -> GeminiModel {
+    let p = GoogleGlaProvider::builder()
+        .base_url("http://127.0.0.1:1/v1beta")
+        .api_key("k")
+        .build()
+        .unwrap();
+    GeminiModel::new("gemini-2.5-flash", p)
 }
 
 fn params() -> ModelRequestParameters {
@@ -58,6 +80,51 @@ fn hot_paths(c: &mut Criterion) {
         })
     });
 
+    // a history with a tool call, a tool return and a structured output
+    #[derive(serde::Deserialize, schemars::JsonSchema)]
+    #[allow(dead_code)]
+    struct City {
+        city: String,
+        country: String,
+    }
+    #[derive(serde::Deserialize, schemars::JsonSchema)]
+    struct Args {
+        city: String,
+    }
+    let agent =
+        verity::Agent::builder(verity::models::test::TestModel::new())
+            .tool(verity::Tool::new(
+                "get_weather",
+                "Weather.",
+                |_ctx, a: Args| async move {
+                    Ok::<_, verity::ToolError>(format!("sunny in {}", a.city))
+                },
+            ))
+            .output::<City>()
+            .build();
+    let parsed = agent
+        .run("Where were the olympics held in 2012?")
+        .blocking()
+        .unwrap()
+        .all_messages()
+        .to_vec();
+    // the same history (a prompt, a tool call and its return, the output tool call) as
+    // Anthropic and Gemini bodies
+    let am = anthropic_model();
+    c.bench_function("anthropic_build_request_body", |b| {
+        b.iter(|| {
+            am.serialize_request_body(black_box(&parsed), &settings, &p, false)
+                .unwrap()
+        })
+    });
+    let gm = gemini_model();
+    c.bench_function("gemini_build_request_body", |b| {
+        b.iter(|| {
+            gm.serialize_request_body(black_box(&parsed), &settings, &p)
+                .unwrap()
+        })
+    });
+
     let response = json!({
         "id": "chatcmpl-1", "object": "chat.completion", "created": 1700000000, "model": "gpt-4o",
         "choices": [{"index": 0, "finish_reason": "tool_calls", "message": {"role": "assistant", "content": null,
@@ -90,34 +157,6 @@ fn hot_paths(c: &mut Criterion) {
         b.iter(|| parse_partial(black_box(partial)))
     });
 
-    // a history with a tool call, a tool return and a structured output
-    #[derive(serde::Deserialize, schemars::JsonSchema)]
-    #[allow(dead_code)]
-    struct City {
-        city: String,
-        country: String,
-    }
-    #[derive(serde::Deserialize, schemars::JsonSchema)]
-    struct Args {
-        city: String,
-    }
-    let agent =
-        verity::Agent::builder(verity::models::test::TestModel::new())
-            .tool(verity::Tool::new(
-                "get_weather",
-                "Weather.",
-                |_ctx, a: Args| async move {
-                    Ok::<_, verity::ToolError>(format!("sunny in {}", a.city))
-                },
-            ))
-            .output::<City>()
-            .build();
-    let parsed = agent
-        .run("Where were the olympics held in 2012?")
-        .blocking()
-        .unwrap()
-        .all_messages()
-        .to_vec();
     let history = messages_to_json(&parsed).unwrap();
     c.bench_function("history_serialize", |b| {
         b.iter(|| messages_to_json(black_box(&parsed)).unwrap())

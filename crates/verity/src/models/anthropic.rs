@@ -20,10 +20,12 @@
 //! results, compaction, …) are kept as parts carrying the raw block, and sent back
 //! unchanged to Anthropic.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use futures::StreamExt;
+use serde::{Deserialize as _, Serialize as _};
 use serde_json::{Map, Value, json};
 
 use crate::error::{Error, Result};
@@ -35,7 +37,7 @@ use crate::messages::{
 use crate::model::{
     Model, ModelProfile, ModelRequestParameters, OutputObjectDefinition, ToolDefinition,
 };
-use crate::models::wire::{Fragment, Fragments, WireTool};
+use crate::models::wire::{Base64, CallArgs, Fragment, Fragments, WireTool};
 use crate::output::OutputMode;
 use crate::providers::Provider;
 use crate::providers::transport::Transport;
@@ -98,7 +100,10 @@ impl AnthropicModel {
         json!({"type": "ephemeral", "ttl": ttl.unwrap_or_default().as_str()})
     }
 
-    /// The JSON body of a request.
+    /// The JSON body of a request, built as a `Value` (the reference the bytes of
+    /// [`serialize_request_body`](Self::serialize_request_body) are tested against;
+    /// bodies with an `extra_body`, token counts and other transports use it).
+    #[doc(hidden)] // for snapshots, benchmarks and fuzzing; not part of the API
     pub fn build_request_body(
         &self,
         messages: &[ModelMessage],
@@ -106,81 +111,170 @@ impl AnthropicModel {
         params: &ModelRequestParameters,
         stream: bool,
     ) -> Result<Value> {
-        let body =
-            serde_json::to_value(self.messages_request(messages, settings, params, stream)?)?;
+        let body = serde_json::to_value(
+            self.messages_request(messages, settings, params, stream, false)?,
+        )?;
         Ok(match &settings.extra_body {
             Some(extra) => merge_json(body, extra),
             None => body,
         })
     }
 
-    /// The body to send: a [`MessagesRequest`] written directly, or the `Value` with the
-    /// settings' `extra_body` merged in.
-    fn wire_body(
+    /// The JSON body of a request as the bytes that are sent: written straight from the
+    /// history and the cached tool definitions, without the intermediate `Value` of
+    /// [`build_request_body`](Self::build_request_body) (unless the settings carry an
+    /// `extra_body` to merge in).
+    #[doc(hidden)] // for snapshots, benchmarks and fuzzing; not part of the API
+    pub fn serialize_request_body(
         &self,
         messages: &[ModelMessage],
         settings: &ModelSettings,
         params: &ModelRequestParameters,
         stream: bool,
-    ) -> Result<WireBody> {
+    ) -> Result<Vec<u8>> {
+        let body = self.wire_body(messages, settings, params, stream)?;
+        Ok(serde_json::to_vec(&body)?)
+    }
+
+    /// The body to send: a [`MessagesRequest`] written directly, or the `Value` with the
+    /// settings' `extra_body` merged in.
+    fn wire_body<'a>(
+        &'a self,
+        messages: &'a [ModelMessage],
+        settings: &'a ModelSettings,
+        params: &ModelRequestParameters,
+        stream: bool,
+    ) -> Result<WireBody<'a>> {
         Ok(if settings.extra_body.is_some() {
             WireBody::Merged(self.build_request_body(messages, settings, params, stream)?)
         } else {
-            WireBody::Direct(self.messages_request(messages, settings, params, stream)?)
+            WireBody::Direct(self.messages_request(messages, settings, params, stream, true)?)
         })
     }
 
-    fn messages_request(
-        &self,
-        messages: &[ModelMessage],
-        settings: &ModelSettings,
+    /// The body's fields; the conversation (`system` and `messages`) borrowed from the
+    /// history when `direct`, else built as JSON (the reference the direct form is
+    /// tested against).
+    fn messages_request<'a>(
+        &'a self,
+        messages: &'a [ModelMessage],
+        settings: &'a ModelSettings,
         params: &ModelRequestParameters,
         stream: bool,
-    ) -> Result<MessagesRequest> {
-        let (system, turns) = self.map_messages(messages);
-        let mut fields = Map::new();
-        fields.insert("model".into(), json!(self.model_name));
-        fields.insert(
-            "max_tokens".into(),
-            json!(settings.max_tokens.unwrap_or(DEFAULT_MAX_TOKENS)),
-        );
-        fields.insert(
-            "messages".into(),
-            Value::Array(
-                turns
+        direct: bool,
+    ) -> Result<MessagesRequest<'a>> {
+        let conversation = if direct {
+            let (system, turns) = self.wire_turns(messages);
+            Conversation::Direct {
+                system: wire_system(system, settings),
+                turns,
+            }
+        } else {
+            let (system, turns) = self.map_messages(messages);
+            Conversation::Tree {
+                system: system_field(system, settings),
+                turns: turns
                     .into_iter()
                     .map(|(role, content)| json!({"role": role, "content": content}))
                     .collect(),
-            ),
-        );
-        if let Some(system) = system_field(system, settings) {
-            fields.insert("system".into(), system);
-        }
+            }
+        };
         let tools = self.map_tools(params, settings)?;
-        if !tools.is_empty() {
-            fields.insert("tool_choice".into(), tool_choice(settings, params));
-        }
+        let tool_choice = (!tools.is_empty()).then(|| tool_choice(settings, params));
         let output_config = match (params.output_mode, &params.output_object) {
             (OutputMode::Native, Some(obj)) => {
                 Some(self.fragments.output_schemas.get(obj, output_config)?)
             }
             _ => None,
         };
-        fields.insert("stream".into(), json!(stream));
-        if let Some(t) = settings.temperature {
-            fields.insert("temperature".into(), json!(t));
-        }
-        if let Some(t) = settings.top_p {
-            fields.insert("top_p".into(), json!(t));
-        }
-        if let Some(s) = &settings.stop_sequences {
-            fields.insert("stop_sequences".into(), json!(s));
-        }
         Ok(MessagesRequest {
-            fields,
+            model: &self.model_name,
+            max_tokens: settings.max_tokens.unwrap_or(DEFAULT_MAX_TOKENS),
+            conversation,
             tools,
+            tool_choice,
             output_config,
+            stream,
+            temperature: settings.temperature,
+            top_p: settings.top_p,
+            stop_sequences: settings.stop_sequences.as_deref(),
         })
+    }
+
+    /// The system texts (instructions, then the first request's system prompts) and
+    /// the turns, borrowed from the history: the direct form of
+    /// [`map_messages`](Self::map_messages).
+    fn wire_turns<'a>(&self, messages: &'a [ModelMessage]) -> (Vec<&'a str>, Vec<Turn<'a>>) {
+        let mut system: Vec<&'a str> = Vec::new();
+        if let Some(ins) = messages
+            .iter()
+            .rev()
+            .find_map(ModelMessage::as_request)
+            .and_then(|r| r.instructions.as_deref())
+        {
+            system.push(ins);
+        }
+        let mut turns = Vec::with_capacity(messages.len());
+        for (i, message) in messages.iter().enumerate() {
+            match message {
+                ModelMessage::Request(r) => {
+                    let blocks = wire_request_blocks(r, i == 0, &mut system, &mut turns);
+                    push_wire_turn(&mut turns, "user", blocks);
+                }
+                ModelMessage::Response(r) => {
+                    let blocks = self.wire_response_blocks(r);
+                    push_wire_turn(&mut turns, "assistant", blocks);
+                }
+            }
+        }
+        (system, turns)
+    }
+
+    /// The blocks of an assistant turn, borrowed: the direct form of
+    /// [`response_blocks`](Self::response_blocks).
+    fn wire_response_blocks<'a>(&self, r: &'a ModelResponse) -> Vec<WireBlock<'a>> {
+        let provider = self.transport.name();
+        let mut blocks = Vec::with_capacity(r.parts.len());
+        for part in &r.parts {
+            let block = match part {
+                ModelResponsePart::Text(t) if !t.content.is_empty() => {
+                    Block::Text(Cow::Borrowed(&t.content))
+                }
+                ModelResponsePart::Text(_) => continue,
+                ModelResponsePart::ToolCall(c) => Block::ToolUse {
+                    id: &c.tool_call_id,
+                    name: &c.tool_name,
+                    input: CallArgs::of(&c.args),
+                },
+                ModelResponsePart::Thinking(t) if t.provider_name.as_deref() == Some(provider) => {
+                    match t
+                        .provider_details
+                        .as_ref()
+                        .and_then(|d| d.get("redacted_data"))
+                    {
+                        Some(data) => Block::RedactedThinking(data),
+                        None => Block::Thinking {
+                            thinking: &t.content,
+                            signature: t.signature.as_deref().unwrap_or_default(),
+                        },
+                    }
+                }
+                // thinking from other providers cannot be verified here: left out
+                ModelResponsePart::Thinking(_) => continue,
+                ModelResponsePart::Unknown(map) => {
+                    let same = map.get("provider_name").and_then(Value::as_str) == Some(provider);
+                    match (
+                        same,
+                        map.get("provider_details").and_then(|d| d.get(RAW_BLOCK)),
+                    ) {
+                        (true, Some(raw)) => Block::Raw(raw),
+                        _ => continue,
+                    }
+                }
+            };
+            blocks.push(WireBlock::new(block));
+        }
+        blocks
     }
 
     /// The system blocks (instructions, then the first request's system prompts) and
@@ -319,6 +413,7 @@ impl AnthropicModel {
     }
 
     /// Parse a non-streamed response body.
+    #[doc(hidden)] // for snapshots, benchmarks and fuzzing; not part of the API
     pub fn parse_response(&self, body: &[u8]) -> Result<ModelResponse> {
         let message: Value = serde_json::from_slice(body)
             .map_err(|e| Error::unexpected_body(format!("invalid Anthropic message: {e}"), body))?;
@@ -795,26 +890,76 @@ fn output_config(obj: &OutputObjectDefinition) -> Value {
     json!({"format": {"type": "json_schema", "schema": obj.json_schema}})
 }
 
-/// A Messages request body: the top-level fields as JSON, the tool definitions and
-/// the output schema written from the model's cached fragments.
-struct MessagesRequest {
-    fields: Map<String, Value>,
+// ---- request body ----
+
+/// A Messages request body, written field by field: the conversation borrowed from the
+/// history (or built as JSON, see [`Conversation`]), the tool definitions and the
+/// output schema from the model's cached fragments.
+struct MessagesRequest<'a> {
+    model: &'a str,
+    max_tokens: u32,
+    conversation: Conversation<'a>,
     tools: Vec<WireTool>,
+    tool_choice: Option<Value>,
     output_config: Option<Fragment>,
+    stream: bool,
+    temperature: Option<f64>,
+    top_p: Option<f64>,
+    stop_sequences: Option<&'a [String]>,
 }
 
-impl serde::Serialize for MessagesRequest {
+/// `system` and `messages`.
+enum Conversation<'a> {
+    /// Borrowed from the history: the body that is sent.
+    Direct {
+        system: Option<WireSystem<'a>>,
+        turns: Vec<Turn<'a>>,
+    },
+    /// Built as JSON: [`AnthropicModel::build_request_body`].
+    Tree {
+        system: Option<Value>,
+        turns: Vec<Value>,
+    },
+}
+
+impl serde::Serialize for MessagesRequest<'_> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
         use serde::ser::SerializeMap;
         let mut map = s.serialize_map(None)?;
-        for (key, value) in &self.fields {
-            map.serialize_entry(key, value)?;
+        map.serialize_entry("model", self.model)?;
+        map.serialize_entry("max_tokens", &self.max_tokens)?;
+        match &self.conversation {
+            Conversation::Direct { system, turns } => {
+                map.serialize_entry("messages", turns)?;
+                if let Some(system) = system {
+                    map.serialize_entry("system", system)?;
+                }
+            }
+            Conversation::Tree { system, turns } => {
+                map.serialize_entry("messages", turns)?;
+                if let Some(system) = system {
+                    map.serialize_entry("system", system)?;
+                }
+            }
         }
         if !self.tools.is_empty() {
             map.serialize_entry("tools", &self.tools)?;
         }
+        if let Some(choice) = &self.tool_choice {
+            map.serialize_entry("tool_choice", choice)?;
+        }
         if let Some(config) = &self.output_config {
             map.serialize_entry("output_config", config)?;
+        }
+        map.serialize_entry("stream", &self.stream)?;
+        if let Some(t) = self.temperature {
+            map.serialize_entry("temperature", &t)?;
+        }
+        if let Some(t) = self.top_p {
+            map.serialize_entry("top_p", &t)?;
+        }
+        if let Some(stop) = self.stop_sequences {
+            map.serialize_entry("stop_sequences", stop)?;
         }
         map.end()
     }
@@ -823,9 +968,416 @@ impl serde::Serialize for MessagesRequest {
 /// A request body as sent.
 #[derive(serde::Serialize)]
 #[serde(untagged)]
-enum WireBody {
-    Direct(MessagesRequest),
+#[allow(clippy::large_enum_variant)] // lives on the stack while it is serialized
+enum WireBody<'a> {
+    Direct(MessagesRequest<'a>),
     Merged(Value),
+}
+
+/// `system`, borrowed: a plain string, or text blocks when there are several or the
+/// last is cached.
+#[derive(serde::Serialize)]
+#[serde(untagged)]
+enum WireSystem<'a> {
+    Text(&'a str),
+    Blocks(Vec<WireBlock<'a>>),
+}
+
+/// A turn, borrowed.
+#[derive(serde::Serialize)]
+struct Turn<'a> {
+    role: &'static str,
+    content: Vec<WireBlock<'a>>,
+}
+
+/// `{"type": "ephemeral", "ttl": …}`.
+#[derive(Debug, Clone, Copy)]
+struct CacheControl(CacheTtl);
+
+impl serde::Serialize for CacheControl {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = s.serialize_map(Some(2))?;
+        map.serialize_entry("type", "ephemeral")?;
+        map.serialize_entry("ttl", self.0.as_str())?;
+        map.end()
+    }
+}
+
+/// A content block and the cache breakpoint a [`CachePoint`](crate::messages::CachePoint)
+/// after it puts on it.
+struct WireBlock<'a> {
+    block: Block<'a>,
+    cache_control: Option<CacheControl>,
+}
+
+impl<'a> WireBlock<'a> {
+    fn new(block: Block<'a>) -> Self {
+        WireBlock {
+            block,
+            cache_control: None,
+        }
+    }
+}
+
+/// A content block borrowed from the history (tool results and the texts made from
+/// them own theirs).
+enum Block<'a> {
+    Text(Cow<'a, str>),
+    Image(Source<'a>),
+    Document(Source<'a>),
+    ToolUse {
+        id: &'a str,
+        name: &'a str,
+        input: CallArgs<'a>,
+    },
+    ToolResult {
+        tool_use_id: &'a str,
+        content: ResultContent<'a>,
+        is_error: bool,
+    },
+    Thinking {
+        thinking: &'a str,
+        signature: &'a str,
+    },
+    RedactedThinking(&'a Value),
+    /// A raw Anthropic block, sent unchanged.
+    Raw(&'a Value),
+    /// A file a tool returned (read from the tool's JSON result), written as the
+    /// block of a user prompt's file.
+    Media(Box<UserContent>),
+}
+
+impl Block<'_> {
+    /// Whether a cache point after the block marks it (every block but a raw one that
+    /// is not an object).
+    fn takes_cache_point(&self) -> bool {
+        !matches!(self, Block::Raw(raw) if !raw.is_object())
+    }
+}
+
+/// The `source` of an image or document.
+enum Source<'a> {
+    Base64 { media_type: &'a str, data: &'a [u8] },
+    Text(Cow<'a, str>),
+    Url(&'a str),
+    File(&'a str),
+}
+
+impl serde::Serialize for Source<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = s.serialize_map(None)?;
+        match self {
+            Source::Base64 { media_type, data } => {
+                map.serialize_entry("type", "base64")?;
+                map.serialize_entry("media_type", media_type)?;
+                map.serialize_entry("data", &Base64(data))?;
+            }
+            Source::Text(text) => {
+                map.serialize_entry("type", "text")?;
+                map.serialize_entry("media_type", "text/plain")?;
+                map.serialize_entry("data", text)?;
+            }
+            Source::Url(url) => {
+                map.serialize_entry("type", "url")?;
+                map.serialize_entry("url", url)?;
+            }
+            Source::File(file_id) => {
+                map.serialize_entry("type", "file")?;
+                map.serialize_entry("file_id", file_id)?;
+            }
+        }
+        map.end()
+    }
+}
+
+/// The `content` of a tool result.
+#[derive(serde::Serialize)]
+#[serde(untagged)]
+enum ResultContent<'a> {
+    Text(String),
+    Blocks(Vec<Block<'a>>),
+}
+
+impl serde::Serialize for Block<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        write_block(self, None, s)
+    }
+}
+
+impl serde::Serialize for WireBlock<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        write_block(&self.block, self.cache_control, s)
+    }
+}
+
+/// One block as the `Value` builder writes it, with `cache_control` when given.
+fn write_block<S: serde::Serializer>(
+    block: &Block<'_>,
+    cache_control: Option<CacheControl>,
+    s: S,
+) -> std::result::Result<S::Ok, S::Error> {
+    use serde::ser::SerializeMap;
+    let mut map = match block {
+        Block::Raw(raw) => match (raw, cache_control) {
+            (Value::Object(fields), Some(_)) => {
+                let mut map = s.serialize_map(None)?;
+                for (key, value) in fields.iter().filter(|(k, _)| *k != "cache_control") {
+                    map.serialize_entry(key, value)?;
+                }
+                map
+            }
+            _ => return raw.serialize(s),
+        },
+        Block::Media(item) => {
+            return match media_block(item) {
+                Some(block) => write_block(&block, cache_control, s),
+                None => s.serialize_unit(),
+            };
+        }
+        Block::Text(text) => {
+            let mut map = s.serialize_map(None)?;
+            map.serialize_entry("type", "text")?;
+            map.serialize_entry("text", text)?;
+            map
+        }
+        Block::Image(source) => {
+            let mut map = s.serialize_map(None)?;
+            map.serialize_entry("type", "image")?;
+            map.serialize_entry("source", source)?;
+            map
+        }
+        Block::Document(source) => {
+            let mut map = s.serialize_map(None)?;
+            map.serialize_entry("type", "document")?;
+            map.serialize_entry("source", source)?;
+            map
+        }
+        Block::ToolUse { id, name, input } => {
+            let mut map = s.serialize_map(None)?;
+            map.serialize_entry("type", "tool_use")?;
+            map.serialize_entry("id", id)?;
+            map.serialize_entry("name", name)?;
+            map.serialize_entry("input", input)?;
+            map
+        }
+        Block::ToolResult {
+            tool_use_id,
+            content,
+            is_error,
+        } => {
+            let mut map = s.serialize_map(None)?;
+            map.serialize_entry("type", "tool_result")?;
+            map.serialize_entry("tool_use_id", tool_use_id)?;
+            map.serialize_entry("content", content)?;
+            map.serialize_entry("is_error", is_error)?;
+            map
+        }
+        Block::Thinking {
+            thinking,
+            signature,
+        } => {
+            let mut map = s.serialize_map(None)?;
+            map.serialize_entry("type", "thinking")?;
+            map.serialize_entry("thinking", thinking)?;
+            map.serialize_entry("signature", signature)?;
+            map
+        }
+        Block::RedactedThinking(data) => {
+            let mut map = s.serialize_map(None)?;
+            map.serialize_entry("type", "redacted_thinking")?;
+            map.serialize_entry("data", data)?;
+            map
+        }
+    };
+    if let Some(cache_control) = cache_control {
+        map.serialize_entry("cache_control", &cache_control)?;
+    }
+    map.end()
+}
+
+/// The block of a file in a user prompt (or returned by a tool): `None` for content
+/// the Messages API does not take (audio, video) and for cache points.
+fn media_block(item: &UserContent) -> Option<Block<'_>> {
+    Some(match item {
+        UserContent::Text(t) => Block::Text(Cow::Borrowed(t)),
+        UserContent::ImageUrl(u) => Block::Image(Source::Url(&u.url)),
+        UserContent::DocumentUrl(u) => Block::Document(Source::Url(&u.url)),
+        UserContent::Binary(b) => wire_binary_block(b),
+        UserContent::UploadedFile(f) => Block::Document(Source::File(&f.file_id)),
+        UserContent::Unknown(map) => Block::Raw(map.get(RAW_BLOCK)?),
+        // audio and video are not taken by the Messages API
+        UserContent::AudioUrl(_) | UserContent::VideoUrl(_) | UserContent::CachePoint(_) => {
+            return None;
+        }
+    })
+}
+
+/// The direct form of `binary_block`.
+fn wire_binary_block(b: &BinaryContent) -> Block<'_> {
+    if b.media_type.starts_with("image/") {
+        return Block::Image(Source::Base64 {
+            media_type: &b.media_type,
+            data: &b.data,
+        });
+    }
+    if b.media_type.starts_with("text/") {
+        return Block::Document(Source::Text(String::from_utf8_lossy(&b.data)));
+    }
+    Block::Document(Source::Base64 {
+        media_type: &b.media_type,
+        data: &b.data,
+    })
+}
+
+/// The blocks of a user prompt, borrowed: the direct form of `user_blocks`.
+fn wire_user_blocks<'a>(prompt: &'a UserPrompt, blocks: &mut Vec<WireBlock<'a>>) {
+    let items = match prompt {
+        UserPrompt::Text(t) => {
+            blocks.push(WireBlock::new(Block::Text(Cow::Borrowed(t))));
+            return;
+        }
+        UserPrompt::Parts(items) => items,
+    };
+    for item in items {
+        match item {
+            UserContent::CachePoint(point) => {
+                if let Some(last) = blocks.last_mut()
+                    && last.block.takes_cache_point()
+                {
+                    let ttl = point.ttl.as_deref().and_then(CacheTtl::parse);
+                    last.cache_control = Some(CacheControl(ttl.unwrap_or_default()));
+                }
+            }
+            item => {
+                if let Some(block) = media_block(item) {
+                    blocks.push(WireBlock::new(block));
+                }
+            }
+        }
+    }
+}
+
+/// The content of a tool result, borrowed where it can be: the direct form of
+/// `tool_result_content`.
+fn wire_tool_result_content<'a>(content: &'a Value, text: String) -> ResultContent<'a> {
+    let is_block = |v: &Value| v.get("kind").is_some() || v.get(RAW_BLOCK).is_some();
+    let Value::Array(items) = content else {
+        return ResultContent::Text(text);
+    };
+    if !items.iter().any(is_block) {
+        return ResultContent::Text(text);
+    }
+    let mut blocks = Vec::with_capacity(items.len());
+    for item in items {
+        if let Some(raw) = item.get(RAW_BLOCK) {
+            blocks.push(Block::Raw(raw));
+            continue;
+        }
+        match UserContent::deserialize(item) {
+            Ok(UserContent::Text(t)) => blocks.push(Block::Text(Cow::Owned(t))),
+            Ok(
+                media @ (UserContent::Binary(_)
+                | UserContent::ImageUrl(_)
+                | UserContent::DocumentUrl(_)
+                | UserContent::UploadedFile(_)),
+            ) => blocks.push(Block::Media(Box::new(media))),
+            _ => blocks.push(Block::Text(Cow::Owned(item.to_string()))),
+        }
+    }
+    ResultContent::Blocks(blocks)
+}
+
+/// The blocks of a user turn, borrowed: the direct form of `request_blocks`.
+fn wire_request_blocks<'a>(
+    r: &'a crate::messages::ModelRequest,
+    first: bool,
+    system: &mut Vec<&'a str>,
+    turns: &mut Vec<Turn<'a>>,
+) -> Vec<WireBlock<'a>> {
+    let mut blocks = Vec::new();
+    for part in &r.parts {
+        match part {
+            ModelRequestPart::SystemPrompt(p) => {
+                let raw = p.extra.get(RAW_BLOCK).and_then(Value::as_array);
+                if first && raw.is_none() {
+                    system.push(&p.content);
+                } else {
+                    // a system prompt later in the conversation stays in place
+                    if !blocks.is_empty() {
+                        push_wire_turn(turns, "user", std::mem::take(&mut blocks));
+                    }
+                    let content = match raw {
+                        Some(raw) => raw.iter().map(|b| WireBlock::new(Block::Raw(b))).collect(),
+                        None => vec![WireBlock::new(Block::Text(Cow::Borrowed(&p.content)))],
+                    };
+                    turns.push(Turn {
+                        role: "system",
+                        content,
+                    });
+                }
+            }
+            ModelRequestPart::UserPrompt(p) => wire_user_blocks(&p.content, &mut blocks),
+            ModelRequestPart::ToolReturn(p) => {
+                let retried = p.outcome == ToolOutcome::Retried;
+                let content = if retried {
+                    ResultContent::Text(p.model_response_str())
+                } else {
+                    wire_tool_result_content(&p.content, p.model_response_str())
+                };
+                blocks.push(WireBlock::new(Block::ToolResult {
+                    tool_use_id: &p.tool_call_id,
+                    content,
+                    is_error: retried,
+                }));
+            }
+            ModelRequestPart::RetryPrompt(p) => {
+                let block = match &p.tool_name {
+                    Some(_) => Block::ToolResult {
+                        tool_use_id: &p.tool_call_id,
+                        content: ResultContent::Text(p.model_response_str()),
+                        is_error: true,
+                    },
+                    None => Block::Text(Cow::Owned(p.model_response_str())),
+                };
+                blocks.push(WireBlock::new(block));
+            }
+            ModelRequestPart::Unknown(_) => {}
+        }
+    }
+    blocks
+}
+
+/// Each message is its own turn: the direct form of `push_turn`.
+fn push_wire_turn<'a>(turns: &mut Vec<Turn<'a>>, role: &'static str, blocks: Vec<WireBlock<'a>>) {
+    if !blocks.is_empty() {
+        turns.push(Turn {
+            role,
+            content: blocks,
+        });
+    }
+}
+
+/// `system`, borrowed: the direct form of `system_field`.
+fn wire_system<'a>(system: Vec<&'a str>, settings: &ModelSettings) -> Option<WireSystem<'a>> {
+    match (system.as_slice(), settings.cache_instructions) {
+        ([], _) => None,
+        ([only], None) => Some(WireSystem::Text(only)),
+        (_, ttl) => {
+            let last = system.len().saturating_sub(1);
+            Some(WireSystem::Blocks(
+                system
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, text)| WireBlock {
+                        block: Block::Text(Cow::Borrowed(text)),
+                        cache_control: ttl.filter(|_| i == last).map(CacheControl),
+                    })
+                    .collect(),
+            ))
+        }
+    }
 }
 
 impl Model for AnthropicModel {
@@ -1022,5 +1574,150 @@ mod tests {
                 .get("cache_control")
                 .is_none()
         );
+    }
+
+    /// A history with every kind of part the Messages API takes.
+    fn rich_history() -> Vec<ModelMessage> {
+        let png = "iVBORw0KGgo=";
+        let pdf = "JVBERi0xLjQ=";
+        let text = "aGVsbG8g/3dvcmxk"; // not UTF-8: sent lossily
+        let raw = json!({"type": "web_search_tool_result", "tool_use_id": "srvtoolu_1", "content": [{"type": "web_search_result", "url": "https://x.test"}]});
+        let history = json!([
+            {"kind": "request", "instructions": "Be concise.", "parts": [
+                {"part_kind": "system-prompt", "content": "You are a travel agent."},
+                {"part_kind": "system-prompt", "content": "Second system prompt."},
+                {"part_kind": "system-prompt", "content": "raw", "anthropic_block": [{"type": "text", "text": "raw system"}]},
+                {"part_kind": "user-prompt", "content": [
+                    "Plan a trip using this map.",
+                    {"kind": "binary", "data": png, "media_type": "image/png"},
+                    {"kind": "cache-point", "ttl": "1h"},
+                    {"kind": "binary", "data": pdf, "media_type": "application/pdf"},
+                    {"kind": "binary", "data": text, "media_type": "text/markdown"},
+                    {"kind": "image-url", "url": "https://x.test/a.jpg"},
+                    {"kind": "document-url", "url": "https://x.test/a.pdf"},
+                    {"kind": "audio-url", "url": "https://x.test/a.mp3"},
+                    {"kind": "video-url", "url": "https://x.test/a.mp4"},
+                    {"kind": "uploaded-file", "file_id": "file_1"},
+                    {"kind": "cache-point"},
+                    {"kind": "something-new", "anthropic_block": {"type": "search_result", "source": "s", "cache_control": {"type": "ephemeral"}}},
+                    {"kind": "cache-point", "ttl": "5m"},
+                    {"kind": "something-else"},
+                    {"kind": "raw-string", "anthropic_block": "just a string"},
+                    {"kind": "cache-point", "ttl": "1h"}
+                ]}
+            ]},
+            {"kind": "response", "parts": [
+                {"part_kind": "thinking", "content": "Let me think.", "signature": "sig-1", "provider_name": "anthropic"},
+                {"part_kind": "thinking", "content": "unsigned", "provider_name": "anthropic"},
+                {"part_kind": "thinking", "content": "", "provider_name": "anthropic", "provider_details": {"redacted_data": "opaque"}},
+                {"part_kind": "thinking", "content": "elsewhere", "signature": "x", "provider_name": "openai"},
+                {"part_kind": "text", "content": "Checking."},
+                {"part_kind": "text", "content": ""},
+                {"part_kind": "tool-call", "tool_name": "get_weather", "args": "{\"city\": \"Rome\", \"days\": [1, 2.5]}", "tool_call_id": "toolu_1"},
+                {"part_kind": "tool-call", "tool_name": "get_map", "args": {"zoom": 3}, "tool_call_id": "toolu_2"},
+                {"part_kind": "tool-call", "tool_name": "noop", "args": "", "tool_call_id": "toolu_3"},
+                {"part_kind": "tool-call", "tool_name": "broken", "args": "{oops", "tool_call_id": "toolu_4"},
+                {"part_kind": "builtin-tool-return", "provider_name": "anthropic", "provider_details": {"anthropic_block": raw}},
+                {"part_kind": "provider-block", "provider_name": "openai", "provider_details": {"anthropic_block": raw}}
+            ]},
+            {"kind": "request", "parts": [
+                {"part_kind": "tool-return", "tool_name": "get_weather", "content": {"temp": 21}, "tool_call_id": "toolu_1"},
+                {"part_kind": "tool-return", "tool_name": "get_map", "content": [
+                    "the map:",
+                    {"kind": "binary", "data": png, "media_type": "image/png"},
+                    {"kind": "image-url", "url": "https://x.test/m.jpg"},
+                    {"kind": "document-url", "url": "https://x.test/m.pdf"},
+                    {"kind": "uploaded-file", "file_id": "file_2"},
+                    {"kind": "binary", "data": pdf, "media_type": "application/pdf"},
+                    {"kind": "audio-url", "url": "https://x.test/m.mp3"},
+                    {"anthropic_block": {"type": "text", "text": "raw in result"}},
+                    {"n": 1}
+                ], "tool_call_id": "toolu_2"},
+                {"part_kind": "cache-point-less", "whatever": 1},
+                {"part_kind": "tool-return", "tool_name": "noop", "content": "bad args", "tool_call_id": "toolu_3", "outcome": "retried"},
+                {"part_kind": "retry-prompt", "tool_name": "broken", "content": "fix the JSON", "tool_call_id": "toolu_4"},
+                {"part_kind": "retry-prompt", "content": [{"type": "missing", "loc": ["city"], "msg": "required"}], "tool_call_id": "x"},
+                {"part_kind": "user-prompt", "content": [
+                    "and now?",
+                    {"kind": "cache-point"}
+                ]},
+                {"part_kind": "system-prompt", "content": "A later system prompt."},
+                {"part_kind": "user-prompt", "content": [{"kind": "cache-point"}, "after it"]}
+            ]},
+            {"kind": "response", "parts": [{"part_kind": "text", "content": "Done."}]},
+            {"kind": "request", "instructions": "Latest instructions.", "parts": [
+                {"part_kind": "user-prompt", "content": "plain text"}
+            ]}
+        ]);
+        crate::messages::messages_from_json(&history.to_string()).unwrap()
+    }
+
+    /// The bytes sent are the `Value` body, for every kind of part and the settings
+    /// that change `system` and cache points.
+    #[test]
+    fn direct_bytes_are_the_value_body() {
+        let provider = crate::providers::anthropic::AnthropicProvider::builder()
+            .api_key("k")
+            .build()
+            .unwrap();
+        let m = AnthropicModel::new("claude", provider);
+        let history = rich_history();
+        let params = ModelRequestParameters {
+            function_tools: vec![ToolDefinition::new(
+                "get_weather",
+                json!({"type": "object"}),
+            )],
+            ..Default::default()
+        };
+        let single = [ModelMessage::Request(ModelRequest::user_prompt("hi"))];
+        let mut with_system = ModelRequest::user_prompt("hi");
+        with_system.instructions = Some("only instructions".into());
+        let with_system = [ModelMessage::Request(with_system)];
+        let plain = ModelSettings::default();
+        let cached = ModelSettings::new()
+            .cache_instructions(CacheTtl::OneHour)
+            .temperature(0.5)
+            .top_p(0.9)
+            .max_tokens(100)
+            .stop_sequences(["END"]);
+        for messages in [&history[..], &single[..], &with_system[..], &history[..1]] {
+            for settings in [&plain, &cached] {
+                for stream in [false, true] {
+                    let bytes = m
+                        .serialize_request_body(messages, settings, &params, stream)
+                        .unwrap();
+                    let sent: Value = serde_json::from_slice(&bytes).unwrap();
+                    let expected = m
+                        .build_request_body(messages, settings, &params, stream)
+                        .unwrap();
+                    assert_eq!(sent, expected);
+                }
+            }
+        }
+        // the rich history reaches every path
+        let body = m
+            .build_request_body(&history, &cached, &params, false)
+            .unwrap();
+        let text = body.to_string();
+        for needle in [
+            "redacted_thinking",
+            "\"signature\":\"sig-1\"",
+            "web_search_tool_result",
+            "raw system",
+            "raw in result",
+            "\"type\":\"file\"",
+            "\"type\":\"url\"",
+            "\"type\":\"base64\"",
+            "text/plain",
+            "\"ttl\":\"1h\"",
+            "just a string",
+            "A later system prompt.",
+            "\"is_error\":true",
+            "Latest instructions.",
+        ] {
+            assert!(text.contains(needle), "{needle} not in {text}");
+        }
+        assert!(body["system"].is_array());
+        assert!(!text.contains("elsewhere"));
     }
 }

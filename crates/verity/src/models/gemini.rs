@@ -19,6 +19,7 @@
 //! parts they came with and sent back to Google; parts Verity does not model
 //! (executable code, code execution results, server tool calls) are kept raw.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -32,7 +33,7 @@ use crate::messages::{
     ToolCallArgs, ToolCallPart, ToolOutcome, UserContent, UserPrompt,
 };
 use crate::model::{Model, ModelProfile, ModelRequestParameters, ToolDefinition};
-use crate::models::wire::{Fragment, Fragments};
+use crate::models::wire::{Base64, CallArgs, Fragment, Fragments};
 use crate::output::OutputMode;
 use crate::providers::{Credentials, Provider};
 use crate::settings::{ModelSettings, ToolChoice, merge_json};
@@ -109,60 +110,90 @@ impl GeminiModel {
         name.is_some_and(|n| n.starts_with("google"))
     }
 
-    /// The JSON body of a request.
+    /// The JSON body of a request, built as a `Value` (the reference the bytes of
+    /// [`serialize_request_body`](Self::serialize_request_body) are tested against;
+    /// bodies with an `extra_body` use it).
+    #[doc(hidden)] // for snapshots, benchmarks and fuzzing; not part of the API
     pub fn build_request_body(
         &self,
         messages: &[ModelMessage],
         settings: &ModelSettings,
         params: &ModelRequestParameters,
     ) -> Result<Value> {
-        let body = serde_json::to_value(self.generate_request(messages, settings, params)?)?;
+        let body = serde_json::to_value(self.generate_request(messages, settings, params, false)?)?;
         Ok(match &settings.extra_body {
             Some(extra) => merge_json(body, extra),
             None => body,
         })
     }
 
-    /// The body to send: a [`GenerateRequest`] written directly, or the `Value` with
-    /// the settings' `extra_body` merged in.
-    fn wire_body(
+    /// The JSON body of a request as the bytes that are sent: written straight from the
+    /// history and the cached function declarations, without the intermediate `Value`
+    /// of [`build_request_body`](Self::build_request_body) (unless the settings carry
+    /// an `extra_body` to merge in).
+    #[doc(hidden)] // for snapshots, benchmarks and fuzzing; not part of the API
+    pub fn serialize_request_body(
         &self,
         messages: &[ModelMessage],
         settings: &ModelSettings,
         params: &ModelRequestParameters,
-    ) -> Result<WireBody> {
+    ) -> Result<Vec<u8>> {
+        let body = self.wire_body(messages, settings, params)?;
+        Ok(serde_json::to_vec(&body)?)
+    }
+
+    /// The body to send: a [`GenerateRequest`] written directly, or the `Value` with
+    /// the settings' `extra_body` merged in.
+    fn wire_body<'a>(
+        &self,
+        messages: &'a [ModelMessage],
+        settings: &ModelSettings,
+        params: &ModelRequestParameters,
+    ) -> Result<WireBody<'a>> {
         Ok(if settings.extra_body.is_some() {
             WireBody::Merged(self.build_request_body(messages, settings, params)?)
         } else {
-            WireBody::Direct(self.generate_request(messages, settings, params)?)
+            WireBody::Direct(self.generate_request(messages, settings, params, true)?)
         })
     }
 
-    fn generate_request(
+    /// The body's fields; the conversation (`systemInstruction` and `contents`)
+    /// borrowed from the history when `direct`, else built as JSON (the reference the
+    /// direct form is tested against).
+    fn generate_request<'a>(
         &self,
-        messages: &[ModelMessage],
+        messages: &'a [ModelMessage],
         settings: &ModelSettings,
         params: &ModelRequestParameters,
-    ) -> Result<GenerateRequest> {
-        let (system_parts, contents) = self.map_messages(messages);
-        let mut fields = Map::new();
-        fields.insert("contents".into(), Value::Array(contents));
-        if !system_parts.is_empty() {
-            fields.insert(
-                "systemInstruction".into(),
-                json!({"role": "user", "parts": system_parts}),
-            );
-        }
+        direct: bool,
+    ) -> Result<GenerateRequest<'a>> {
+        let conversation = if direct {
+            let (system, contents) = self.wire_contents(messages);
+            Conversation::Direct {
+                system: (!system.is_empty()).then_some(WireContent {
+                    role: "user",
+                    parts: system,
+                }),
+                contents,
+            }
+        } else {
+            let (system_parts, contents) = self.map_messages(messages);
+            Conversation::Tree {
+                system: (!system_parts.is_empty())
+                    .then(|| json!({"role": "user", "parts": system_parts})),
+                contents,
+            }
+        };
         let mut declarations =
             Vec::with_capacity(params.function_tools.len() + params.output_tools.len());
         for tool in params.all_tools() {
             declarations.push(self.fragments.tools.get(tool, function_declaration)?);
         }
-        if !declarations.is_empty()
-            && let Some(c) = function_calling_config(settings, params)
-        {
-            fields.insert("toolConfig".into(), json!({"functionCallingConfig": c}));
-        }
+        let tool_config = if declarations.is_empty() {
+            None
+        } else {
+            function_calling_config(settings, params).map(|c| json!({"functionCallingConfig": c}))
+        };
         let response_schema = match (params.output_mode, &params.output_object) {
             (OutputMode::Native, Some(obj)) => Some(
                 self.fragments
@@ -172,11 +203,203 @@ impl GeminiModel {
             _ => None,
         };
         Ok(GenerateRequest {
-            fields,
+            conversation,
+            tool_config,
             declarations,
             generation: generation_config(settings, params),
             response_schema,
         })
+    }
+
+    /// The system parts and the contents borrowed from the history: the direct form of
+    /// [`map_messages`](Self::map_messages).
+    fn wire_contents<'a>(
+        &self,
+        messages: &'a [ModelMessage],
+    ) -> (Vec<WirePart<'a>>, Vec<WireContent<'a>>) {
+        let mut system: Vec<WirePart<'a>> = Vec::new();
+        if let Some(ins) = messages
+            .iter()
+            .rev()
+            .find_map(ModelMessage::as_request)
+            .and_then(|r| r.instructions.as_deref())
+        {
+            system.push(WirePart::text(ins));
+        }
+        let mut contents = Vec::with_capacity(messages.len());
+        for message in messages {
+            match message {
+                ModelMessage::Request(r) => {
+                    let (parts, after_parts) = self.wire_request_parts(r, &mut system);
+                    if !parts.is_empty() {
+                        contents.push(WireContent {
+                            role: "user",
+                            parts,
+                        });
+                    }
+                    // files a tool returned, for models that take no media in function responses
+                    if !after_parts.is_empty() {
+                        contents.push(WireContent {
+                            role: "user",
+                            parts: after_parts,
+                        });
+                    }
+                }
+                ModelMessage::Response(r) => {
+                    let parts = self.wire_model_parts(r);
+                    if !parts.is_empty() {
+                        contents.push(WireContent {
+                            role: "model",
+                            parts,
+                        });
+                    }
+                }
+            }
+        }
+        (system, contents)
+    }
+
+    /// The direct form of [`request_parts`](Self::request_parts).
+    fn wire_request_parts<'a>(
+        &self,
+        r: &'a crate::messages::ModelRequest,
+        system: &mut Vec<WirePart<'a>>,
+    ) -> (Vec<WirePart<'a>>, Vec<WirePart<'a>>) {
+        let mut parts = Vec::with_capacity(r.parts.len());
+        let mut after_parts = Vec::new();
+        for part in &r.parts {
+            match part {
+                ModelRequestPart::SystemPrompt(p) => system.push(WirePart::text(&p.content)),
+                ModelRequestPart::UserPrompt(p) => wire_user_parts(&p.content, &mut parts),
+                ModelRequestPart::ToolReturn(p) if p.outcome == ToolOutcome::Retried => {
+                    parts.push(WirePart::FunctionResponse {
+                        id: &p.tool_call_id,
+                        name: &p.tool_name,
+                        response: FunctionResult::Error(p.model_response_str()),
+                        parts: Vec::new(),
+                    });
+                }
+                ModelRequestPart::ToolReturn(p) => {
+                    parts.push(self.wire_function_response(p, &mut after_parts));
+                }
+                ModelRequestPart::RetryPrompt(p) => match &p.tool_name {
+                    Some(name) => parts.push(WirePart::FunctionResponse {
+                        id: &p.tool_call_id,
+                        name,
+                        response: FunctionResult::Error(p.model_response_str()),
+                        parts: Vec::new(),
+                    }),
+                    None => parts.push(WirePart::Text {
+                        text: Cow::Owned(p.model_response_str()),
+                        thought: false,
+                        signature: None,
+                    }),
+                },
+                ModelRequestPart::Unknown(_) => {}
+            }
+        }
+        (parts, after_parts)
+    }
+
+    /// The direct form of [`function_response`](Self::function_response): the result
+    /// is borrowed unless the tool returned files.
+    fn wire_function_response<'a>(
+        &self,
+        p: &'a crate::messages::ToolReturnPart,
+        after_parts: &mut Vec<WirePart<'a>>,
+    ) -> WirePart<'a> {
+        let has_media = match &p.content {
+            Value::Array(items) => items.iter().any(is_media),
+            v => is_media(v),
+        };
+        let (values, media) = if has_media {
+            split_media(&p.content)
+        } else {
+            (None, Vec::new())
+        };
+        if media.is_empty() {
+            // no file: the values are the content itself
+            let response = match &p.content {
+                Value::Object(o) => FunctionResult::Object(o),
+                v => FunctionResult::ReturnValue(v),
+            };
+            return WirePart::FunctionResponse {
+                id: &p.tool_call_id,
+                name: &p.tool_name,
+                response,
+                parts: Vec::new(),
+            };
+        }
+        let mut inline = Vec::new();
+        let mut files = Vec::new();
+        for m in media {
+            let id = media_id(&m);
+            if self.function_response_parts() && takes_inline(&m) {
+                inline.push(WirePart::Media(Box::new(m)));
+            } else {
+                files.push(format!("See file {id}."));
+                after_parts.push(WirePart::Text {
+                    text: Cow::Owned(format!("This is file {id}:")),
+                    thought: false,
+                    signature: None,
+                });
+                after_parts.push(WirePart::Media(Box::new(m)));
+            }
+        }
+        WirePart::FunctionResponse {
+            id: &p.tool_call_id,
+            name: &p.tool_name,
+            response: FunctionResult::WithFiles { values, files },
+            parts: inline,
+        }
+    }
+
+    /// The direct form of [`model_parts`](Self::model_parts).
+    fn wire_model_parts<'a>(&self, response: &'a ModelResponse) -> Vec<WirePart<'a>> {
+        let signature_of = |details: &'a Option<Map<String, Value>>, provider: Option<&str>| {
+            details
+                .as_ref()
+                .and_then(|d| d.get(THOUGHT_SIGNATURE))
+                .filter(|_| Self::is_google(provider))
+                .map(Signature::Value)
+        };
+        let mut parts = Vec::with_capacity(response.parts.len());
+        for part in &response.parts {
+            parts.push(match part {
+                ModelResponsePart::Text(t) => WirePart::Text {
+                    text: Cow::Borrowed(&t.content),
+                    thought: false,
+                    signature: signature_of(&t.provider_details, t.provider_name.as_deref()),
+                },
+                ModelResponsePart::ToolCall(c) => WirePart::FunctionCall {
+                    id: &c.tool_call_id,
+                    name: &c.tool_name,
+                    args: CallArgs::of(&c.args),
+                    signature: signature_of(&c.provider_details, c.provider_name.as_deref()),
+                },
+                ModelResponsePart::Thinking(t) if Self::is_google(t.provider_name.as_deref()) => {
+                    WirePart::Text {
+                        text: Cow::Borrowed(&t.content),
+                        thought: true,
+                        signature: t.signature.as_deref().map(Signature::Str),
+                    }
+                }
+                ModelResponsePart::Thinking(_) => continue,
+                ModelResponsePart::Unknown(map) => {
+                    match map.get("provider_details").and_then(|d| d.get(RAW_PART)) {
+                        Some(raw)
+                            if Self::is_google(
+                                map.get("provider_name").and_then(Value::as_str),
+                            ) =>
+                        {
+                            WirePart::Raw(raw)
+                        }
+                        _ => continue,
+                    }
+                }
+            });
+        }
+        parts
     }
 
     /// The system parts (instructions first, then system prompts) and the contents:
@@ -354,6 +577,7 @@ impl GeminiModel {
     }
 
     /// Parse a non-streamed response body.
+    #[doc(hidden)] // for snapshots, benchmarks and fuzzing; not part of the API
     pub fn parse_response(&self, body: &[u8]) -> Result<ModelResponse> {
         let value: Value = serde_json::from_slice(body)
             .map_err(|e| Error::unexpected_body(format!("invalid Gemini response: {e}"), body))?;
@@ -455,16 +679,34 @@ fn generation_config(
     generation
 }
 
-/// A `generateContent` body: the top-level fields as JSON, the function declarations
-/// and the response schema written from the model's cached fragments.
-struct GenerateRequest {
-    fields: Map<String, Value>,
+// ---- request body ----
+
+/// A `generateContent` body, written field by field: the conversation borrowed from
+/// the history (or built as JSON, see [`Conversation`]), the function declarations and
+/// the response schema from the model's cached fragments.
+struct GenerateRequest<'a> {
+    conversation: Conversation<'a>,
+    tool_config: Option<Value>,
     declarations: Vec<Fragment>,
     generation: Map<String, Value>,
     response_schema: Option<Fragment>,
 }
 
-impl serde::Serialize for GenerateRequest {
+/// `systemInstruction` and `contents`.
+enum Conversation<'a> {
+    /// Borrowed from the history: the body that is sent.
+    Direct {
+        system: Option<WireContent<'a>>,
+        contents: Vec<WireContent<'a>>,
+    },
+    /// Built as JSON: [`GeminiModel::build_request_body`].
+    Tree {
+        system: Option<Value>,
+        contents: Vec<Value>,
+    },
+}
+
+impl serde::Serialize for GenerateRequest<'_> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
         use serde::ser::SerializeMap;
         #[derive(serde::Serialize)]
@@ -489,8 +731,22 @@ impl serde::Serialize for GenerateRequest {
             }
         }
         let mut map = s.serialize_map(None)?;
-        for (key, value) in &self.fields {
-            map.serialize_entry(key, value)?;
+        match &self.conversation {
+            Conversation::Direct { system, contents } => {
+                map.serialize_entry("contents", contents)?;
+                if let Some(system) = system {
+                    map.serialize_entry("systemInstruction", system)?;
+                }
+            }
+            Conversation::Tree { system, contents } => {
+                map.serialize_entry("contents", contents)?;
+                if let Some(system) = system {
+                    map.serialize_entry("systemInstruction", system)?;
+                }
+            }
+        }
+        if let Some(config) = &self.tool_config {
+            map.serialize_entry("toolConfig", config)?;
         }
         if !self.declarations.is_empty() {
             map.serialize_entry(
@@ -511,9 +767,308 @@ impl serde::Serialize for GenerateRequest {
 /// A request body as sent.
 #[derive(serde::Serialize)]
 #[serde(untagged)]
-enum WireBody {
-    Direct(GenerateRequest),
+#[allow(clippy::large_enum_variant)] // lives on the stack while it is serialized
+enum WireBody<'a> {
+    Direct(GenerateRequest<'a>),
     Merged(Value),
+}
+
+/// A content (and `systemInstruction`), borrowed.
+#[derive(serde::Serialize)]
+struct WireContent<'a> {
+    role: &'static str,
+    parts: Vec<WirePart<'a>>,
+}
+
+/// A thought signature: kept in `provider_details` (any JSON) or on a thinking part.
+#[derive(serde::Serialize)]
+#[serde(untagged)]
+enum Signature<'a> {
+    Value(&'a Value),
+    Str(&'a str),
+}
+
+/// A part borrowed from the history (texts made for the request and files a tool
+/// returned own theirs).
+enum WirePart<'a> {
+    Text {
+        text: Cow<'a, str>,
+        thought: bool,
+        signature: Option<Signature<'a>>,
+    },
+    InlineData {
+        mime_type: &'a str,
+        data: &'a [u8],
+    },
+    FileData {
+        file_uri: &'a str,
+        mime_type: Cow<'a, str>,
+    },
+    VideoMetadata(&'a Value),
+    FunctionCall {
+        id: &'a str,
+        name: &'a str,
+        args: CallArgs<'a>,
+        signature: Option<Signature<'a>>,
+    },
+    FunctionResponse {
+        id: &'a str,
+        name: &'a str,
+        response: FunctionResult<'a>,
+        /// Files riding in the response (Gemini 3, Vertex AI).
+        parts: Vec<WirePart<'a>>,
+    },
+    /// A raw Gemini part, sent unchanged.
+    Raw(&'a Value),
+    /// A file a tool returned (read from the tool's JSON result), written as the part
+    /// of a user prompt's file.
+    Media(Box<UserContent>),
+}
+
+impl<'a> WirePart<'a> {
+    fn text(text: &'a str) -> Self {
+        WirePart::Text {
+            text: Cow::Borrowed(text),
+            thought: false,
+            signature: None,
+        }
+    }
+}
+
+/// `functionResponse.response`.
+enum FunctionResult<'a> {
+    /// An object result is the response itself.
+    Object(&'a Map<String, Value>),
+    /// `{"return_value": …}`.
+    ReturnValue(&'a Value),
+    /// `{"error": …}`.
+    Error(String),
+    /// A result with files: the other values and the files' references.
+    WithFiles {
+        values: Option<Value>,
+        files: Vec<String>,
+    },
+}
+
+impl serde::Serialize for FunctionResult<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        match self {
+            FunctionResult::Object(o) => o.serialize(s),
+            FunctionResult::ReturnValue(v) => {
+                let mut map = s.serialize_map(Some(1))?;
+                map.serialize_entry("return_value", v)?;
+                map.end()
+            }
+            FunctionResult::Error(e) => {
+                let mut map = s.serialize_map(Some(1))?;
+                map.serialize_entry("error", e)?;
+                map.end()
+            }
+            FunctionResult::WithFiles { values, files } => {
+                let mut map = s.serialize_map(None)?;
+                if let Some(v) = values {
+                    map.serialize_entry("return_value", v)?;
+                }
+                if !files.is_empty() {
+                    map.serialize_entry("files", files)?;
+                }
+                map.end()
+            }
+        }
+    }
+}
+
+impl serde::Serialize for WirePart<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        /// `{"mimeType", "data"}` of `inlineData`.
+        struct Inline<'b>(&'b str, &'b [u8]);
+        impl serde::Serialize for Inline<'_> {
+            fn serialize<S: serde::Serializer>(
+                &self,
+                s: S,
+            ) -> std::result::Result<S::Ok, S::Error> {
+                let mut map = s.serialize_map(Some(2))?;
+                map.serialize_entry("mimeType", self.0)?;
+                map.serialize_entry("data", &Base64(self.1))?;
+                map.end()
+            }
+        }
+        #[derive(serde::Serialize)]
+        struct FileData<'b> {
+            #[serde(rename = "fileUri")]
+            file_uri: &'b str,
+            #[serde(rename = "mimeType")]
+            mime_type: &'b str,
+        }
+        #[derive(serde::Serialize)]
+        struct Call<'b, 'a> {
+            id: &'b str,
+            name: &'b str,
+            args: &'b CallArgs<'a>,
+        }
+        #[derive(serde::Serialize)]
+        struct Response<'b, 'a> {
+            id: &'b str,
+            name: &'b str,
+            #[serde(skip_serializing_if = "<[_]>::is_empty")]
+            parts: &'b [WirePart<'a>],
+            response: &'b FunctionResult<'a>,
+        }
+        match self {
+            WirePart::Raw(raw) => raw.serialize(s),
+            WirePart::Media(item) => match file_part(item) {
+                Some(part) => part.serialize(s),
+                None => s.serialize_unit(),
+            },
+            WirePart::Text {
+                text,
+                thought,
+                signature,
+            } => {
+                let mut map = s.serialize_map(None)?;
+                map.serialize_entry("text", text)?;
+                if *thought {
+                    map.serialize_entry("thought", &true)?;
+                }
+                if let Some(sig) = signature {
+                    map.serialize_entry("thoughtSignature", sig)?;
+                }
+                map.end()
+            }
+            WirePart::InlineData { mime_type, data } => {
+                let mut map = s.serialize_map(Some(1))?;
+                map.serialize_entry("inlineData", &Inline(mime_type, data))?;
+                map.end()
+            }
+            WirePart::FileData {
+                file_uri,
+                mime_type,
+            } => {
+                let mut map = s.serialize_map(Some(1))?;
+                map.serialize_entry(
+                    "fileData",
+                    &FileData {
+                        file_uri,
+                        mime_type,
+                    },
+                )?;
+                map.end()
+            }
+            WirePart::VideoMetadata(meta) => {
+                let mut map = s.serialize_map(Some(1))?;
+                map.serialize_entry("videoMetadata", meta)?;
+                map.end()
+            }
+            WirePart::FunctionCall {
+                id,
+                name,
+                args,
+                signature,
+            } => {
+                let mut map = s.serialize_map(None)?;
+                map.serialize_entry("functionCall", &Call { id, name, args })?;
+                if let Some(sig) = signature {
+                    map.serialize_entry("thoughtSignature", sig)?;
+                }
+                map.end()
+            }
+            WirePart::FunctionResponse {
+                id,
+                name,
+                response,
+                parts,
+            } => {
+                let mut map = s.serialize_map(Some(1))?;
+                map.serialize_entry(
+                    "functionResponse",
+                    &Response {
+                        id,
+                        name,
+                        parts,
+                        response,
+                    },
+                )?;
+                map.end()
+            }
+        }
+    }
+}
+
+/// The part of a file in a user prompt (or returned by a tool), without its video
+/// metadata: `None` for text, cache points and unknown items.
+fn file_part(item: &UserContent) -> Option<WirePart<'_>> {
+    Some(match item {
+        UserContent::Binary(b) => WirePart::InlineData {
+            mime_type: &b.media_type,
+            data: &b.data,
+        },
+        UserContent::ImageUrl(u)
+        | UserContent::AudioUrl(u)
+        | UserContent::VideoUrl(u)
+        | UserContent::DocumentUrl(u) => WirePart::FileData {
+            file_uri: &u.url,
+            mime_type: match u.media_type() {
+                Some(mime) => Cow::Owned(mime),
+                None => Cow::Borrowed(match item {
+                    UserContent::ImageUrl(_) => "image/jpeg",
+                    UserContent::AudioUrl(_) => "audio/mpeg",
+                    UserContent::VideoUrl(_) => "video/mp4",
+                    _ => "application/pdf",
+                }),
+            },
+        },
+        UserContent::UploadedFile(f) => WirePart::FileData {
+            file_uri: &f.file_id,
+            mime_type: Cow::Borrowed(
+                f.media_type
+                    .as_deref()
+                    .unwrap_or("application/octet-stream"),
+            ),
+        },
+        UserContent::Text(_) | UserContent::Unknown(_) | UserContent::CachePoint(_) => {
+            return None;
+        }
+    })
+}
+
+/// The parts of a user prompt, borrowed: the direct form of `user_parts`.
+fn wire_user_parts<'a>(prompt: &'a UserPrompt, parts: &mut Vec<WirePart<'a>>) {
+    let items = match prompt {
+        UserPrompt::Text(t) => {
+            parts.push(WirePart::text(t));
+            return;
+        }
+        UserPrompt::Parts(items) => items,
+    };
+    for item in items {
+        match item {
+            UserContent::Text(t) => parts.push(WirePart::text(t)),
+            UserContent::Unknown(map) => {
+                if let Some(raw) = map.get(RAW_PART) {
+                    parts.push(WirePart::Raw(raw));
+                }
+            }
+            UserContent::CachePoint(_) => {}
+            item => {
+                if let Some(part) = file_part(item) {
+                    parts.push(part);
+                }
+                if let UserContent::ImageUrl(u)
+                | UserContent::AudioUrl(u)
+                | UserContent::VideoUrl(u)
+                | UserContent::DocumentUrl(u) = item
+                    && let Some(meta) = u
+                        .extra
+                        .get("vendor_metadata")
+                        .and_then(|v| v.get("video_metadata").or_else(|| v.get("videoMetadata")))
+                {
+                    parts.push(WirePart::VideoMetadata(meta));
+                }
+            }
+        }
+    }
 }
 
 fn user_parts(prompt: &UserPrompt, parts: &mut Vec<Value>) {
@@ -615,6 +1170,17 @@ fn split_media(content: &Value) -> (Option<Value>, Vec<UserContent>) {
 /// The short identifier PydanticAI gives a file (the first six hex digits of the SHA-1 of
 /// its bytes or URL), and the part that carries it.
 fn media_part(item: &UserContent) -> (String, Value) {
+    let mut parts = Vec::new();
+    user_parts(&UserPrompt::Parts(vec![item.clone()]), &mut parts);
+    (
+        media_id(item),
+        parts.into_iter().next().unwrap_or(Value::Null),
+    )
+}
+
+/// The short identifier PydanticAI gives a file: its `identifier`, or the first six
+/// hex digits of the SHA-1 of its bytes or URL.
+fn media_id(item: &UserContent) -> String {
     let hash = |bytes: &[u8]| {
         sha1_smol::Sha1::from(bytes)
             .digest()
@@ -623,9 +1189,7 @@ fn media_part(item: &UserContent) -> (String, Value) {
             .take(6)
             .collect::<String>()
     };
-    let mut parts = Vec::new();
-    user_parts(&UserPrompt::Parts(vec![item.clone()]), &mut parts);
-    let id = match item {
+    match item {
         UserContent::Binary(b) => b
             .extra
             .get("identifier")
@@ -643,8 +1207,7 @@ fn media_part(item: &UserContent) -> (String, Value) {
             .unwrap_or_else(|| hash(u.url.as_bytes())),
         UserContent::UploadedFile(f) => hash(f.file_id.as_bytes()),
         _ => String::new(),
-    };
-    (id, parts.into_iter().next().unwrap_or(Value::Null))
+    }
 }
 
 /// Turns response chunks (a whole response is one chunk) into stream events.
@@ -1011,5 +1574,136 @@ mod tests {
             sent(&params)["tools"][0]["functionDeclarations"][0]["name"],
             "u"
         );
+    }
+
+    /// A history with every kind of part `generateContent` takes.
+    fn rich_history() -> Vec<ModelMessage> {
+        let png = "iVBORw0KGgo=";
+        let pdf = "JVBERi0xLjQ=";
+        let raw = json!({"executableCode": {"language": "PYTHON", "code": "print(1)"}});
+        let history = json!([
+            {"kind": "request", "instructions": "Be concise.", "parts": [
+                {"part_kind": "system-prompt", "content": "You are a travel agent."},
+                {"part_kind": "user-prompt", "content": [
+                    "Plan a trip using this map.",
+                    {"kind": "binary", "data": png, "media_type": "image/png"},
+                    {"kind": "image-url", "url": "https://x.test/a.jpg"},
+                    {"kind": "image-url", "url": "https://x.test/a"},
+                    {"kind": "document-url", "url": "https://x.test/a"},
+                    {"kind": "audio-url", "url": "https://x.test/a"},
+                    {"kind": "video-url", "url": "https://x.test/a.webm", "vendor_metadata": {"video_metadata": {"start_offset": "1s"}}},
+                    {"kind": "video-url", "url": "https://x.test/b", "vendor_metadata": {"videoMetadata": {"fps": 2}}},
+                    {"kind": "uploaded-file", "file_id": "files/1"},
+                    {"kind": "uploaded-file", "file_id": "files/2", "media_type": "text/csv"},
+                    {"kind": "cache-point"},
+                    {"kind": "something-new", "gemini_part": {"codeExecutionResult": {"outcome": "OUTCOME_OK"}}},
+                    {"kind": "something-else"}
+                ]}
+            ]},
+            {"kind": "response", "parts": [
+                {"part_kind": "thinking", "content": "Let me think.", "signature": "sig-1", "provider_name": "google-gla"},
+                {"part_kind": "thinking", "content": "unsigned", "provider_name": "google-vertex"},
+                {"part_kind": "thinking", "content": "elsewhere", "signature": "x", "provider_name": "anthropic"},
+                {"part_kind": "text", "content": "Checking.", "provider_name": "google-gla", "provider_details": {"thought_signature": "sig-2"}},
+                {"part_kind": "text", "content": "", "provider_name": "openai", "provider_details": {"thought_signature": "not sent"}},
+                {"part_kind": "tool-call", "tool_name": "get_weather", "args": "{\"city\": \"Rome\", \"days\": [1, 2.5]}", "tool_call_id": "c1", "provider_name": "google-gla", "provider_details": {"thought_signature": "sig-3"}},
+                {"part_kind": "tool-call", "tool_name": "get_map", "args": {"zoom": 3}, "tool_call_id": "c2"},
+                {"part_kind": "tool-call", "tool_name": "noop", "args": "", "tool_call_id": "c3"},
+                {"part_kind": "tool-call", "tool_name": "broken", "args": "{oops", "tool_call_id": "c4"},
+                {"part_kind": "provider-block", "provider_name": "google-gla", "provider_details": {"gemini_part": raw}},
+                {"part_kind": "provider-block", "provider_name": "openai", "provider_details": {"gemini_part": raw}}
+            ]},
+            {"kind": "request", "parts": [
+                {"part_kind": "tool-return", "tool_name": "get_weather", "content": {"temp": 21}, "tool_call_id": "c1"},
+                {"part_kind": "tool-return", "tool_name": "get_map", "content": [
+                    "the map:",
+                    {"kind": "binary", "data": png, "media_type": "image/png"},
+                    {"kind": "binary", "data": pdf, "media_type": "application/pdf", "identifier": "abc123"},
+                    {"kind": "image-url", "url": "https://x.test/m.jpg"},
+                    {"kind": "audio-url", "url": "https://x.test/m.mp3"},
+                    {"kind": "uploaded-file", "file_id": "files/3", "media_type": "image/png"},
+                    {"kind": "binary", "data": 5},
+                    {"n": 1}
+                ], "tool_call_id": "c2"},
+                {"part_kind": "tool-return", "tool_name": "one_file", "content": {"kind": "document-url", "url": "https://x.test/d.pdf"}, "tool_call_id": "c5"},
+                {"part_kind": "tool-return", "tool_name": "bad_file", "content": {"kind": "binary", "data": 5}, "tool_call_id": "c6"},
+                {"part_kind": "tool-return", "tool_name": "only_files", "content": [{"kind": "video-url", "url": "https://x.test/v.mp4"}], "tool_call_id": "c7"},
+                {"part_kind": "tool-return", "tool_name": "text", "content": "plain", "tool_call_id": "c8"},
+                {"part_kind": "tool-return", "tool_name": "list", "content": [1, "two"], "tool_call_id": "c9"},
+                {"part_kind": "tool-return", "tool_name": "null", "content": null, "tool_call_id": "c10"},
+                {"part_kind": "tool-return", "tool_name": "noop", "content": "bad args", "tool_call_id": "c3", "outcome": "retried"},
+                {"part_kind": "retry-prompt", "tool_name": "broken", "content": "fix the JSON", "tool_call_id": "c4"},
+                {"part_kind": "retry-prompt", "content": [{"type": "missing", "loc": ["city"], "msg": "required"}], "tool_call_id": "x"},
+                {"part_kind": "mystery", "whatever": 1},
+                {"part_kind": "system-prompt", "content": "A later system prompt."}
+            ]},
+            {"kind": "response", "parts": [{"part_kind": "text", "content": "Done."}]},
+            {"kind": "request", "instructions": "Latest instructions.", "parts": [
+                {"part_kind": "user-prompt", "content": "plain text"}
+            ]},
+            {"kind": "response", "parts": [{"part_kind": "thinking", "content": "dropped", "provider_name": "openai"}]}
+        ]);
+        crate::messages::messages_from_json(&history.to_string()).unwrap()
+    }
+
+    /// The bytes sent are the `Value` body, for every kind of part, on models that take
+    /// files in function responses and models that take them after.
+    #[test]
+    fn direct_bytes_are_the_value_body() {
+        let history = rich_history();
+        let params = ModelRequestParameters {
+            function_tools: vec![ToolDefinition::new(
+                "get_weather",
+                json!({"type": "object"}),
+            )],
+            ..Default::default()
+        };
+        let single = [ModelMessage::Request(ModelRequest::user_prompt("hi"))];
+        let settings = ModelSettings::new().temperature(0.5).max_tokens(100);
+        let mut bodies = Vec::new();
+        for name in ["gemini-2.5-flash", "gemini-3-pro-preview"] {
+            let provider = crate::providers::google_gla::GoogleGlaProvider::builder()
+                .api_key("k")
+                .build()
+                .unwrap();
+            let m = GeminiModel::new(name, provider);
+            for messages in [&history[..], &single[..], &history[..1]] {
+                let bytes = m
+                    .serialize_request_body(messages, &settings, &params)
+                    .unwrap();
+                let sent: Value = serde_json::from_slice(&bytes).unwrap();
+                let expected = m.build_request_body(messages, &settings, &params).unwrap();
+                assert_eq!(sent, expected);
+            }
+            bodies.push(m.build_request_body(&history, &settings, &params).unwrap());
+        }
+        // the rich history reaches every path
+        let (older, newer) = (&bodies[0], &bodies[1]);
+        let text = older.to_string();
+        for needle in [
+            "\"thoughtSignature\":\"sig-1\"",
+            "\"thoughtSignature\":\"sig-2\"",
+            "\"thoughtSignature\":\"sig-3\"",
+            "\"thought\":true",
+            "executableCode",
+            "codeExecutionResult",
+            "inlineData",
+            "fileData",
+            "videoMetadata",
+            "start_offset",
+            "See file abc123.",
+            "This is file abc123:",
+            "return_value",
+            "\"error\":\"fix the JSON",
+            "A later system prompt.",
+            "Latest instructions.",
+            "text/csv",
+            "application/octet-stream",
+        ] {
+            assert!(text.contains(needle), "{needle} not in {text}");
+        }
+        assert!(!text.contains("not sent") && !text.contains("elsewhere"));
+        let newer = newer.to_string();
+        assert!(newer.contains("\"parts\":[{\"inlineData\""), "{newer}");
     }
 }

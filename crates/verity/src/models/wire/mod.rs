@@ -3,9 +3,11 @@
 //! ([`lenient_struct!`](crate::models::wire::lenient_struct)), the think-tag splitter
 //! ([`TagSplitter`]), and token-count answers.
 
+mod borrowed;
 mod lenient;
 mod think_tags;
 
+pub(crate) use borrowed::{Base64, CallArgs};
 pub(crate) use lenient::{Key, lenient_struct};
 pub(crate) use think_tags::TagSplitter;
 
