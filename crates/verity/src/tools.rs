@@ -84,6 +84,29 @@ impl<D> RunContext<D> {
         }
     }
 
+    /// The context the agent hands out at a step of a run (no allocation).
+    pub(crate) fn for_run(
+        deps: Arc<D>,
+        usage: RunUsage,
+        messages: Arc<Vec<ModelMessage>>,
+        model_name: Arc<str>,
+        run_id: Arc<str>,
+        run_step: u64,
+    ) -> Self {
+        RunContext {
+            deps,
+            usage,
+            messages,
+            model_name,
+            run_id,
+            run_step,
+            retry: 0,
+            max_retries: 0,
+            tool_name: None,
+            tool_call_id: None,
+        }
+    }
+
     /// The dependencies.
     pub fn deps(&self) -> &D {
         &self.deps

@@ -233,11 +233,14 @@ impl<D: Send + Sync + 'static, O: Send + Sync + 'static> AgentRun<D, O> {
     }
 
     pub(super) fn context(&self) -> RunContext<D> {
-        RunContext::from_shared(Arc::clone(&self.deps))
-            .with_usage(self.state.usage.clone())
-            .with_messages(Arc::clone(&self.state.messages))
-            .with_model_name(Arc::clone(&self.model_name))
-            .with_run(Arc::clone(&self.state.run_id), self.state.run_step)
+        RunContext::for_run(
+            Arc::clone(&self.deps),
+            self.state.usage.clone(),
+            Arc::clone(&self.state.messages),
+            Arc::clone(&self.model_name),
+            Arc::clone(&self.state.run_id),
+            self.state.run_step,
+        )
     }
 
     async fn user_prompt(&mut self) -> Result<AgentNode<O>> {

@@ -1,21 +1,33 @@
 //! Thinking embedded in text between tags.
 
+use std::borrow::Cow;
+
+/// The default tags are borrowed: a response of a model with the usual tags allocates
+/// nothing for them.
+fn tag(text: &str) -> Cow<'static, str> {
+    match text {
+        "<think>" => Cow::Borrowed("<think>"),
+        "</think>" => Cow::Borrowed("</think>"),
+        other => Cow::Owned(other.to_owned()),
+    }
+}
+
 /// Splits text into thinking and non-thinking pieces at a profile's thinking tags
 /// (`<think>`/`</think>` by default), however the text is cut into deltas.
 #[derive(Debug)]
 pub(crate) struct TagSplitter {
-    start: String,
-    end: String,
+    start: Cow<'static, str>,
+    end: Cow<'static, str>,
     thinking: bool,
     pending: String,
 }
 
 impl TagSplitter {
     /// A splitter for the tags `start` and `end`; an empty tag never matches.
-    pub(crate) fn new(start: impl Into<String>, end: impl Into<String>) -> Self {
+    pub(crate) fn new(start: &str, end: &str) -> Self {
         TagSplitter {
-            start: start.into(),
-            end: end.into(),
+            start: tag(start),
+            end: tag(end),
             thinking: false,
             pending: String::new(),
         }
@@ -39,7 +51,7 @@ impl TagSplitter {
                 }
                 return out;
             }
-            if let Some(pos) = buf.find(tag.as_str()) {
+            if let Some(pos) = buf.find(&**tag) {
                 let (before, rest) = buf.split_at(pos);
                 if !before.is_empty() {
                     out.push((self.thinking, before.to_owned()));
