@@ -236,7 +236,7 @@ fn finish<O: Send + Sync + 'static>(
                 Ok(o)
             })
             .build(),
-        Some(other) => panic!("unknown output validator: {other}"),
+        Some(other) => return Err(format!("unknown output validator `{other}`")),
     })
 }
 
@@ -384,8 +384,8 @@ where
     for (run_index, spec) in sc.runs.iter().enumerate() {
         let start = |rec: &Arc<Recorder>| {
             let model_rec = Arc::clone(rec);
-            let model = FunctionModel::new(move |m, i| model_rec.model(m, i))
-                .with_name("differential");
+            let model =
+                FunctionModel::new(move |m, i| model_rec.model(m, i)).with_name("differential");
             let agent = make(model)?;
             let mut req = agent.run(spec.prompt.clone()).deps(Arc::clone(rec));
             if spec.history.as_deref() == Some("previous") {
@@ -440,10 +440,7 @@ where
                 (run.messages().to_vec(), rec)
             }
         };
-        result.insert(
-            "messages".into(),
-            serde_json::to_value(&messages).unwrap(),
-        );
+        result.insert("messages".into(), serde_json::to_value(&messages).unwrap());
         result.insert(
             "requests".into(),
             Value::Array(rec.requests.lock().unwrap().clone()),
@@ -472,7 +469,9 @@ pub async fn run_scenario(sc: &Scenario) -> Value {
         "CityLocation" => play(sc, |m| finish(base(m).output::<CityLocation>(), sc)).await,
         "Risk" => play(sc, |m| finish(base(m).output::<Risk>(), sc)).await,
         "CityOrCountry" => play(sc, |m| finish(base(m).output::<CityOrCountry>(), sc)).await,
-        "StrOrCity" => json!({"unsupported": "Verity has no text-or-structured output type (str | CityLocation)"}),
+        "StrOrCity" => {
+            json!({"unsupported": "Verity has no text-or-structured output type (str | CityLocation)"})
+        }
         other => panic!("unknown output type in the catalogue: {other}"),
     }
 }
