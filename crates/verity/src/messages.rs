@@ -119,9 +119,14 @@ pub enum ModelRequestPart {
     /// The result of a tool call (or its failure, when `outcome` says so).
     #[serde(rename = "tool-return")]
     ToolReturn(ToolReturnPart),
-    /// A request to the model to try again.
+    /// A request to the model to try again (PydanticAI 1.x shape; still read and
+    /// written for histories that hold it).
     #[serde(rename = "retry-prompt")]
     RetryPrompt(RetryPromptPart),
+    /// Feedback about a response that could not be used, not tied to a tool call
+    /// (PydanticAI 2.x): invalid output text, an output validator's retry, no output.
+    #[serde(rename = "retry-feedback")]
+    RetryFeedback(RetryFeedbackPart),
     /// A part of a kind Verity does not model, kept whole.
     #[serde(untagged)]
     Unknown(Extra),
@@ -171,6 +176,7 @@ impl<'de> Deserialize<'de> for ModelRequestPart {
             Some("user-prompt") => Self::UserPrompt(from_map(map, "part_kind")?),
             Some("tool-return") => Self::ToolReturn(from_map(map, "part_kind")?),
             Some("retry-prompt") => Self::RetryPrompt(from_map(map, "part_kind")?),
+            Some("retry-feedback") => Self::RetryFeedback(from_map(map, "part_kind")?),
             Some(_) => Self::Unknown(map),
             None => return Err(serde::de::Error::missing_field("part_kind")),
         })
@@ -721,6 +727,52 @@ impl RetryPromptPart {
     /// The text the model is sent.
     pub fn model_response_str(&self) -> String {
         retry_text(&self.content)
+    }
+}
+
+/// Feedback about a model response that could not be used as a whole, never bound to a
+/// tool call (PydanticAI 2.x `retry-feedback`): structured output that failed
+/// validation, an output validator's `ModelRetry`, or a response with no output.
+/// `retry.cause` (`validation_error`, `model_retry`, `no_output`) decides how a model is
+/// shown it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RetryFeedbackPart {
+    /// Why: validation error details (a list), or a message.
+    pub content: Value,
+    /// The cause, and which output retry this is.
+    pub retry: RetryInfo,
+    /// When the retry was triggered.
+    #[serde(default)]
+    pub timestamp: Option<DateTime<Utc>>,
+    /// Fields not modelled by Verity.
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+impl RetryFeedbackPart {
+    /// The text the model is sent.
+    pub fn model_response_str(&self) -> String {
+        retry_text(&self.content)
+    }
+
+    /// Feedback with this content and cause, stamped now.
+    pub fn new(
+        content: impl Into<Value>,
+        cause: impl Into<String>,
+        attempt: u32,
+        max_retries: u32,
+    ) -> Self {
+        RetryFeedbackPart {
+            content: content.into(),
+            retry: RetryInfo {
+                cause: cause.into(),
+                attempt,
+                max_retries,
+                extra: Extra::new(),
+            },
+            timestamp: Some(Utc::now()),
+            extra: Extra::new(),
+        }
     }
 }
 

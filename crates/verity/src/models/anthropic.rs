@@ -846,6 +846,9 @@ fn request_blocks(
                 })),
                 None => blocks.push(json!({"type": "text", "text": p.model_response_str()})),
             },
+            ModelRequestPart::RetryFeedback(f) => {
+                blocks.push(json!({"type": "text", "text": f.model_response_str()}));
+            }
             ModelRequestPart::Unknown(_) => {}
         }
     }
@@ -1342,6 +1345,11 @@ fn wire_request_blocks<'a>(
                     None => Block::Text(Cow::Owned(p.model_response_str())),
                 };
                 blocks.push(WireBlock::new(block));
+            }
+            ModelRequestPart::RetryFeedback(f) => {
+                blocks.push(WireBlock::new(Block::Text(Cow::Owned(
+                    f.model_response_str(),
+                ))));
             }
             ModelRequestPart::Unknown(_) => {}
         }

@@ -283,6 +283,9 @@ impl BedrockConverseModel {
                     )),
                     None => blocks.push(bt::ContentBlock::Text(p.model_response_str())),
                 },
+                ModelRequestPart::RetryFeedback(f) => {
+                    blocks.push(bt::ContentBlock::Text(f.model_response_str()));
+                }
                 ModelRequestPart::Unknown(_) => {}
             }
         }

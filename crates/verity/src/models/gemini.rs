@@ -295,6 +295,13 @@ impl GeminiModel {
                         signature: None,
                     }),
                 },
+                ModelRequestPart::RetryFeedback(f) => {
+                    parts.push(WirePart::Text {
+                        text: Cow::Owned(f.model_response_str()),
+                        thought: false,
+                        signature: None,
+                    });
+                }
                 ModelRequestPart::Unknown(_) => {}
             }
         }
@@ -464,6 +471,9 @@ impl GeminiModel {
                     }})),
                     None => parts.push(json!({"text": p.model_response_str()})),
                 },
+                ModelRequestPart::RetryFeedback(f) => {
+                    parts.push(json!({"text": f.model_response_str()}));
+                }
                 ModelRequestPart::Unknown(_) => {}
             }
         }

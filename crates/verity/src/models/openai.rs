@@ -356,6 +356,12 @@ impl OpenAIChatModel {
                                     content: p.model_response_str(),
                                 }),
                             },
+                            ModelRequestPart::RetryFeedback(f) => {
+                                out.push(WireMessage::OwnedText {
+                                    role: "user",
+                                    content: f.model_response_str(),
+                                });
+                            }
                             ModelRequestPart::Unknown(_) => {}
                         }
                     }

@@ -209,6 +209,7 @@ pub fn estimate_usage(messages: &[ModelMessage], response: &ModelResponse) -> Re
                         ModelRequestPart::UserPrompt(u) => word_count(&u.content.text()),
                         ModelRequestPart::ToolReturn(t) => word_count(&t.model_response_str()),
                         ModelRequestPart::RetryPrompt(r) => word_count(&r.model_response_str()),
+                        ModelRequestPart::RetryFeedback(f) => word_count(&f.model_response_str()),
                         ModelRequestPart::Unknown(_) => 0,
                     };
                 }
