@@ -129,13 +129,13 @@ impl UsageLimits {
         }
     }
 
-    /// Error if one more request would pass the request limit.
+    /// Error if one more request would pass the request limit (PydanticAI's wording).
     pub fn check_before_request(&self, usage: &RunUsage) -> Result<()> {
         if let Some(limit) = self.request_limit
             && usage.requests + 1 > limit
         {
-            return Err(Error::UsageLimitExceeded(format!(
-                "the next request would exceed the request_limit of {limit}"
+            return Err(limit_exceeded(format!(
+                "The next request would exceed the request_limit of {limit}"
             )));
         }
         Ok(())
@@ -146,8 +146,8 @@ impl UsageLimits {
         if let Some(limit) = self.tool_calls_limit
             && usage.tool_calls + new_calls > limit
         {
-            return Err(Error::UsageLimitExceeded(format!(
-                "the next tool call(s) would exceed the tool_calls_limit of {limit} (tool_calls={})",
+            return Err(limit_exceeded(format!(
+                "The next tool call(s) would exceed the tool_calls_limit of {limit} (tool_calls={})",
                 usage.tool_calls + new_calls
             )));
         }
@@ -173,11 +173,18 @@ impl UsageLimits {
             if let Some(limit) = limit
                 && value > limit
             {
-                return Err(Error::UsageLimitExceeded(format!(
-                    "exceeded the {name}_limit of {limit} ({name}={value})"
+                return Err(limit_exceeded(format!(
+                    "Exceeded the {name}_limit of {limit} ({name}={value})"
                 )));
             }
         }
         Ok(())
     }
+}
+
+/// PydanticAI's usage-limit message: what was exceeded, then where to read on.
+fn limit_exceeded(message: String) -> Error {
+    Error::UsageLimitExceeded(format!(
+        "{message}. Consider raising the limit, or see the docs on usage limits for budget-aware patterns: https://pydantic.dev/docs/ai/core-concepts/agent/#usage-limits"
+    ))
 }

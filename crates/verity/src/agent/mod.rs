@@ -32,14 +32,21 @@ pub use request::{DefaultDeps, DepsSource, RunRequest, WithDeps};
 pub use run::{AgentNode, AgentRun};
 pub use state::RunState;
 
-/// What to do with other tool calls once a final result is found in a response.
+/// What happens to the other tool calls of a response that holds the final result
+/// (PydanticAI 2.x's `end_strategy`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum EndStrategy {
-    /// Stop at the first valid output; other tool calls are not run.
-    #[default]
+    /// Output calls first, in order, stopping at the first valid one; function calls
+    /// are then not executed (they run only when no output call was valid).
     Early,
-    /// Run every function tool call of the response, then end.
+    /// Calls in the order the model made them: function calls before an output call run
+    /// first, function calls after it run too; output calls after the first valid one are
+    /// not used. A function tool's retry holds back the output. The default.
+    #[default]
+    Graceful,
+    /// Every call runs; the first valid output by order is the final result. A function
+    /// tool's retry holds back the output.
     Exhaustive,
 }
 
@@ -168,7 +175,7 @@ impl Agent<(), String> {
                     tool_retries: 1,
                     settings: ModelSettings::default(),
                     usage_limits: UsageLimits::default(),
-                    end_strategy: EndStrategy::Early,
+                    end_strategy: EndStrategy::Graceful,
                 },
                 instructions: Vec::new(),
                 system_prompts: Vec::new(),

@@ -244,6 +244,9 @@ impl<D: Send + Sync + 'static, O: Send + Sync + 'static> AgentRun<D, O> {
     }
 
     async fn user_prompt(&mut self) -> Result<AgentNode<O>> {
+        if ends_interrupted(&self.state.messages) {
+            repair_interrupted_tail(Arc::make_mut(&mut self.state.messages).as_mut_slice());
+        }
         let mut parts = Vec::new();
         if self.state.messages.is_empty() {
             let ctx = self.context();
@@ -258,14 +261,14 @@ impl<D: Send + Sync + 'static, O: Send + Sync + 'static> AgentRun<D, O> {
         Ok(AgentNode::ModelRequest(ModelRequest::new(parts)))
     }
 
-    /// Check limits, render instructions, prepare tools and append the request to the
-    /// history. Returns the request parameters.
+    /// Render instructions, prepare tools, append the request to the history and check
+    /// the request limit. Returns the request parameters.
     async fn prepare_request(
         &mut self,
         mut request: ModelRequest,
     ) -> Result<Arc<ModelRequestParameters>> {
-        self.limits.check_before_request(&self.state.usage)?;
         self.state.run_step += 1;
+        self.state.carry_tool_retries();
         let config = &self.agent.inner.config;
         let dynamic = !config
             .instructions
@@ -292,6 +295,9 @@ impl<D: Send + Sync + 'static, O: Send + Sync + 'static> AgentRun<D, O> {
         drop(ctx);
         self.state.push_request(request);
         self.params = Some(Arc::clone(&params));
+        // checked with the request in the history, as PydanticAI does: the returns it
+        // carries stay in the history of the failed run
+        self.limits.check_before_request(&self.state.usage)?;
         Ok(params)
     }
 
@@ -418,4 +424,62 @@ impl<D: Send + Sync + 'static, O: Send + Sync + 'static> AgentRun<D, O> {
         self.state.push_response(response);
         self.limits.check_tokens(&self.state.usage)
     }
+}
+
+/// Whether the history ends with a request a failed run left interrupted.
+fn ends_interrupted(messages: &[ModelMessage]) -> bool {
+    matches!(messages.last(), Some(ModelMessage::Request(r))
+        if r.extra.get("state").and_then(serde_json::Value::as_str) == Some("interrupted"))
+}
+
+/// What PydanticAI writes as the return of a call that was never answered.
+const INTERRUPTED_TOOL_RETURN: &str = "The tool call was interrupted before a result was produced.";
+
+/// A history whose last request was interrupted (a run failed while its tools ran)
+/// leaves tool calls that will never be answered; providers reject such a history. As
+/// PydanticAI does, each open call gets a synthesized return (outcome `interrupted`,
+/// marked in its metadata), placed after the request's own tool results.
+fn repair_interrupted_tail(messages: &mut [ModelMessage]) {
+    let Some((ModelMessage::Request(last), earlier)) = messages.split_last_mut() else {
+        return;
+    };
+    let Some(response) = earlier.iter().rev().find_map(ModelMessage::as_response) else {
+        return;
+    };
+    let answered = |id: &str| {
+        last.parts.iter().any(|p| match p {
+            ModelRequestPart::ToolReturn(r) => r.tool_call_id == id,
+            ModelRequestPart::RetryPrompt(r) => r.tool_name.is_some() && r.tool_call_id == id,
+            _ => false,
+        })
+    };
+    let synthesized: Vec<ModelRequestPart> = response
+        .tool_calls()
+        .filter(|c| !answered(&c.tool_call_id))
+        .map(|c| {
+            let mut part = crate::messages::ToolReturnPart::new(
+                c.tool_name.clone(),
+                INTERRUPTED_TOOL_RETURN,
+                c.tool_call_id.clone(),
+            );
+            part.outcome = crate::messages::ToolOutcome::Other("interrupted".into());
+            part.timestamp = response.timestamp;
+            part.metadata = Some(serde_json::json!({"pydantic_ai_synthesized_tool_return": true}));
+            ModelRequestPart::ToolReturn(part)
+        })
+        .collect();
+    if synthesized.is_empty() {
+        return;
+    }
+    let insert_at = last
+        .parts
+        .iter()
+        .rposition(|p| {
+            matches!(p, ModelRequestPart::ToolReturn(_))
+                || matches!(p, ModelRequestPart::RetryPrompt(r) if r.tool_name.is_some())
+        })
+        .map_or(0, |i| i + 1);
+    let tail = last.parts.split_off(insert_at.min(last.parts.len()));
+    last.parts.extend(synthesized);
+    last.parts.extend(tail);
 }

@@ -1,6 +1,6 @@
 //! The state of a run, apart from the agent's configuration: what a run has done so far.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
@@ -25,8 +25,15 @@ pub struct RunState {
     pub usage: RunUsage,
     /// Output retries used so far.
     pub output_retries_used: u32,
-    /// Retries used so far per tool name.
+    /// Retries used so far per tool name (function, output or unknown), as of the last
+    /// step: a tool that succeeds in a step starts again from zero at the next one.
     pub tool_retries_used: BTreeMap<String, u32>,
+    /// Tools that asked for a retry in the current step (counted once per step).
+    #[serde(default)]
+    pub step_failed_tools: BTreeSet<String>,
+    /// Tools that succeeded in the current step.
+    #[serde(default)]
+    pub step_succeeded_tools: BTreeSet<String>,
     /// How many model requests the run has made.
     pub run_step: u64,
     /// The run's id.
@@ -42,6 +49,8 @@ impl RunState {
             usage: RunUsage::default(),
             output_retries_used: 0,
             tool_retries_used: BTreeMap::new(),
+            step_failed_tools: BTreeSet::new(),
+            step_succeeded_tools: BTreeSet::new(),
             run_step: 0,
             run_id: Arc::from(
                 &*crate::messages::uuid_v7()
@@ -65,27 +74,53 @@ impl RunState {
         Arc::make_mut(&mut self.messages).push(ModelMessage::Response(response));
     }
 
-    /// Count an output retry against `max`; past it the run fails.
-    pub(crate) fn bump_output_retries(&mut self, max: u32) -> Result<u32> {
+    /// Count an output retry of a response without a usable output (text, or nothing)
+    /// against `max`; past it the run fails. Returns the attempt.
+    pub(crate) fn consume_output_retry(&mut self, max: u32) -> Result<u32> {
         self.output_retries_used += 1;
         if self.output_retries_used > max {
             return Err(Error::unexpected(format!(
-                "Exceeded maximum retries ({max}) for output validation"
+                "Exceeded maximum output retries ({max})"
             )));
         }
         Ok(self.output_retries_used)
     }
 
-    /// Retries used so far by `tool`.
+    /// Retries used so far by `tool`, as of the last step.
     pub(crate) fn tool_retries(&self, tool: &str) -> u32 {
         self.tool_retries_used.get(tool).copied().unwrap_or(0)
     }
 
-    /// Count a retry of `tool`; returns the attempt number.
-    pub(crate) fn bump_tool_retries(&mut self, tool: &str) -> u32 {
-        let used = self.tool_retries_used.entry(tool.to_owned()).or_insert(0);
-        *used += 1;
-        *used
+    /// Charge a retry of `tool` against `max`: the attempt it makes, or `None` when the
+    /// budget is spent. Several failures of one tool in one step count once.
+    pub(crate) fn charge_tool_retry(&mut self, tool: &str, max: u32) -> Option<u32> {
+        let used = self.tool_retries(tool);
+        if used >= max {
+            return None;
+        }
+        self.step_failed_tools.insert(tool.to_owned());
+        Some(used + 1)
+    }
+
+    /// Record that `tool` succeeded in this step.
+    pub(crate) fn tool_succeeded(&mut self, tool: &str) {
+        if !self.step_succeeded_tools.contains(tool) {
+            self.step_succeeded_tools.insert(tool.to_owned());
+        }
+    }
+
+    /// Start a new step: tools that succeeded start again from zero, tools that failed
+    /// have used one more retry.
+    pub(crate) fn carry_tool_retries(&mut self) {
+        if self.step_failed_tools.is_empty() && self.step_succeeded_tools.is_empty() {
+            return;
+        }
+        let succeeded = std::mem::take(&mut self.step_succeeded_tools);
+        self.tool_retries_used
+            .retain(|name, _| !succeeded.contains(name));
+        for name in std::mem::take(&mut self.step_failed_tools) {
+            *self.tool_retries_used.entry(name).or_insert(0) += 1;
+        }
     }
 }
 
@@ -96,12 +131,27 @@ mod tests {
     use crate::messages::{ModelRequestPart, UserPromptPart};
 
     #[test]
+    fn tool_retries_reset_after_a_success_and_count_once_per_step() {
+        let mut state = RunState::new(Vec::new());
+        assert_eq!(state.charge_tool_retry("flaky", 1), Some(1));
+        assert_eq!(state.charge_tool_retry("flaky", 1), Some(1));
+        state.carry_tool_retries();
+        assert_eq!(state.tool_retries("flaky"), 1);
+        assert_eq!(state.charge_tool_retry("flaky", 1), None);
+        state.tool_succeeded("flaky");
+        state.carry_tool_retries();
+        assert_eq!(state.tool_retries("flaky"), 0);
+        assert_eq!(state.charge_tool_retry("flaky", 1), Some(1));
+    }
+
+    #[test]
     fn state_round_trips_through_json() {
         let mut state = RunState::new(Vec::new());
         state.push_request(ModelRequest::new(vec![ModelRequestPart::UserPrompt(
             UserPromptPart::new("hi"),
         )]));
-        state.bump_tool_retries("get_weather");
+        assert_eq!(state.charge_tool_retry("get_weather", 1), Some(1));
+        state.carry_tool_retries();
         state.run_step = 1;
         let json = serde_json::to_string(&state).unwrap();
         let back: RunState = serde_json::from_str(&json).unwrap();

@@ -220,6 +220,7 @@ fn finish<O: Send + Sync + 'static>(
     match cfg.end_strategy.as_deref() {
         None => {}
         Some("early") => b = b.end_strategy(EndStrategy::Early),
+        Some("graceful") => b = b.end_strategy(EndStrategy::Graceful),
         Some("exhaustive") => b = b.end_strategy(EndStrategy::Exhaustive),
         Some(other) => return Err(format!("Verity has no end strategy `{other}`")),
     }
@@ -332,6 +333,9 @@ fn part_view(part: &ModelRequestPart) -> Value {
             json!({"part_kind": kind, "text": text})
         }
         ModelRequestPart::SystemPrompt(s) => json!({"part_kind": kind, "text": s.content}),
+        ModelRequestPart::RetryFeedback(f) => {
+            json!({"part_kind": kind, "text": f.model_response_str()})
+        }
         _ => json!({"part_kind": kind}),
     }
 }
@@ -342,7 +346,7 @@ fn retry_texts(messages: &[ModelMessage]) -> Vec<Value> {
         .filter_map(|m| m.as_request())
         .flat_map(|r| r.parts.iter())
         .filter(|p| match p {
-            ModelRequestPart::RetryPrompt(_) => true,
+            ModelRequestPart::RetryPrompt(_) | ModelRequestPart::RetryFeedback(_) => true,
             ModelRequestPart::ToolReturn(r) => r.outcome != ToolOutcome::Success,
             _ => false,
         })
