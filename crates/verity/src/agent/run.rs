@@ -247,6 +247,16 @@ impl<D: Send + Sync + 'static, O: Send + Sync + 'static> AgentRun<D, O> {
         if ends_interrupted(&self.state.messages) {
             repair_interrupted_tail(Arc::make_mut(&mut self.state.messages).as_mut_slice());
         }
+        if let Some(ModelMessage::Response(last)) = self.state.messages.last()
+            && last.tool_calls().next().is_some()
+        {
+            // a provider would reject the calls left without returns
+            return Err(crate::Error::User(
+                "Cannot provide a new user prompt when the message history contains unprocessed \
+                 tool calls. Add their tool returns to the history first."
+                    .into(),
+            ));
+        }
         let mut parts = Vec::new();
         if self.state.messages.is_empty() {
             let ctx = self.context();

@@ -807,3 +807,26 @@ fn a_run_future_that_has_not_started_is_small() {
     let started = agent.run("hello").iter();
     assert!(std::mem::size_of_val(&started) < 1024);
 }
+
+#[tokio::test]
+async fn a_new_prompt_after_unanswered_tool_calls_is_an_error() {
+    let model = FunctionModel::new(|_, _| ModelResponse::text("never asked"));
+    let agent = Agent::builder(model).build();
+    let history = vec![
+        ModelMessage::Request(verity::messages::ModelRequest::user_prompt("weather?")),
+        ModelMessage::Response(calls(vec![call(
+            "get_weather",
+            json!({"city": "Paris"}),
+            "c1",
+        )])),
+    ];
+    match agent.run("and now?").message_history(history).await {
+        Err(Error::User(message)) => assert!(
+            message.starts_with(
+                "Cannot provide a new user prompt when the message history contains unprocessed tool calls."
+            ),
+            "{message}"
+        ),
+        other => panic!("{other:?}"),
+    }
+}
