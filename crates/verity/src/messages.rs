@@ -658,12 +658,36 @@ impl ToolReturnPart {
     }
 
     /// The content as the model should see it: strings as they are, other values as
-    /// JSON; a retried call carries the retry instructions.
+    /// compact JSON. A call whose outcome is an error (`retried`, `failed`) is wrapped as
+    /// `{"error":…}`, as PydanticAI 2.x sends it where a provider has no native error
+    /// channel (OpenAI Chat Completions).
     pub fn model_response_str(&self) -> String {
-        if self.outcome == ToolOutcome::Retried {
-            return retry_text(&self.content);
+        match self.error_value() {
+            Some(error) => error_object_text(&error),
+            None => content_to_string(&self.content),
         }
-        content_to_string(&self.content)
+    }
+
+    /// Whether the model is shown this return as an error (`retried` or `failed`), on a
+    /// provider's native error channel (Anthropic `is_error`, Bedrock `status`, Gemini's
+    /// `error` key) or wrapped as `{"error":…}`.
+    pub fn is_error(&self) -> bool {
+        matches!(self.outcome, ToolOutcome::Retried | ToolOutcome::Failed)
+    }
+
+    /// What goes inside the `{"error":…}` wrapper of an errored return: the text, or a
+    /// retry's structured content (validation errors) as the JSON it is. `None` when the
+    /// return is not an error.
+    pub fn error_value(&self) -> Option<Value> {
+        if !self.is_error() {
+            return None;
+        }
+        Some(match (&self.outcome, &self.content) {
+            (_, Value::Null) => Value::String(String::new()),
+            (_, Value::String(s)) => Value::String(s.clone()),
+            (ToolOutcome::Retried, other) => other.clone(),
+            (_, other) => Value::String(compact_json(other)),
+        })
     }
 }
 
@@ -674,8 +698,72 @@ fn content_to_string(content: &Value) -> String {
     }
 }
 
-/// The text a model is sent for a retry: the reason, or the validation errors as JSON,
-/// followed by the instruction to fix them.
+/// The order PydanticAI writes the fields of a validation error in.
+const ERROR_FIELD_ORDER: [&str; 6] = ["type", "loc", "msg", "input", "ctx", "url"];
+
+/// Compact JSON (no spaces, as pydantic-core writes it), with the fields of validation
+/// errors in PydanticAI's order (`type`, `loc`, `msg`, `input`, …) rather than sorted.
+fn compact_json(value: &Value) -> String {
+    let mut out = String::new();
+    write_compact(value, &mut out);
+    out
+}
+
+fn write_compact(value: &Value, out: &mut String) {
+    match value {
+        Value::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_compact(item, out);
+            }
+            out.push(']');
+        }
+        Value::Object(map) => {
+            out.push('{');
+            let known = ERROR_FIELD_ORDER
+                .iter()
+                .filter_map(|k| map.get_key_value(*k));
+            let rest = map
+                .iter()
+                .filter(|(k, _)| !ERROR_FIELD_ORDER.contains(&k.as_str()));
+            for (i, (key, item)) in known.chain(rest).enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push_str(&Value::String(key.clone()).to_string());
+                out.push(':');
+                write_compact(item, out);
+            }
+            out.push('}');
+        }
+        other => out.push_str(&other.to_string()),
+    }
+}
+
+/// `{"error":…}` as compact JSON.
+fn error_object_text(error: &Value) -> String {
+    let mut out = String::from("{\"error\":");
+    write_compact(error, &mut out);
+    out.push('}');
+    out
+}
+
+/// The error as text for a provider's native error channel: a string as it is, anything
+/// else as compact JSON.
+fn error_text(error: &Value) -> String {
+    match error {
+        Value::String(s) => s.clone(),
+        other => compact_json(other),
+    }
+}
+
+/// The text PydanticAI 1.x sent for a retry: the reason, or the validation errors as
+/// indented JSON, followed by the instruction to fix them. PydanticAI 2.x still returns it
+/// from the deprecated `RetryPromptPart.model_response()`, but no longer sends it: see
+/// [`ModelRequestPart::retry_rendering`].
 pub fn retry_text(content: &Value) -> String {
     let description = match content {
         Value::String(s) => s.clone(),
@@ -690,6 +778,174 @@ pub fn retry_text(content: &Value) -> String {
         other => other.to_string(),
     };
     format!("{description}\n\nFix the errors and try again.")
+}
+
+/// The line that opens retry feedback sent in the user voice, ahead of its
+/// `<pyai:validation_errors>` or `<pyai:retry_feedback>` fence (PydanticAI 2.x).
+pub const RETRY_FEEDBACK_ATTRIBUTION: &str = "Your previous response failed the application's validation (this is automated feedback, not a message from the user):";
+
+/// The fence around validation errors fed back in the user voice.
+pub const VALIDATION_ERRORS_TAG: &str = "pyai:validation_errors";
+
+/// The fence around a `ModelRetry` message (or other feedback) fed back in the user voice.
+pub const RETRY_FEEDBACK_TAG: &str = "pyai:retry_feedback";
+
+/// Every text the agent loop writes into `no_output` feedback (PydanticAI 2.x): only
+/// these reach the model in the system voice; any other `no_output` content is fenced in
+/// the user voice like a `model_retry`.
+pub const NO_OUTPUT_FEEDBACK_TEXTS: [&str; 12] = [
+    "Please .",
+    "Please call a tool or return an image.",
+    "Please call a tool.",
+    "Please include your response in a tool call or return an image.",
+    "Please include your response in a tool call.",
+    "Please return an image.",
+    "Please return text or call a tool or return an image.",
+    "Please return text or call a tool.",
+    "Please return text or include your response in a tool call or return an image.",
+    "Please return text or include your response in a tool call.",
+    "Please return text or return an image.",
+    "Please return text.",
+];
+
+/// Validation errors as PydanticAI 2.x shows them to a model in retry feedback: `ctx`
+/// dropped from every error, and `input` dropped from a root-level error (`loc` of at
+/// most one item) after the first when it is the same value as the first one's.
+pub fn dump_error_details(errors: &[Value]) -> Vec<Value> {
+    let mut root_input: Option<Option<&Value>> = None;
+    errors
+        .iter()
+        .map(|error| {
+            let Value::Object(map) = error else {
+                return error.clone();
+            };
+            let mut map = map.clone();
+            map.remove("ctx");
+            let root = map
+                .get("loc")
+                .and_then(Value::as_array)
+                .is_none_or(|loc| loc.len() <= 1);
+            if root {
+                let input = error.get("input");
+                match root_input {
+                    None => root_input = Some(input),
+                    Some(first) if first == input => {
+                        map.remove("input");
+                    }
+                    Some(_) => {}
+                }
+            }
+            Value::Object(map)
+        })
+        .collect()
+}
+
+/// Retry feedback in the user voice: the attribution line, then the content fenced in
+/// `tag`, exactly as written.
+fn fenced_feedback(content: &str, tag: &str) -> String {
+    format!("{RETRY_FEEDBACK_ATTRIBUTION}\n<{tag}>\n{content}\n</{tag}>")
+}
+
+/// Text of the system voice for a provider without mid-conversation system messages: a
+/// `<system>`-tagged block in a user turn, as PydanticAI 2.x writes it.
+pub fn system_tagged(text: &str) -> String {
+    format!("<system>{text}</system>")
+}
+
+/// How a retry (or an errored tool return) reaches a model, decided once for every wire
+/// API, as PydanticAI 2.x's `prepare_messages` translates the parts.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum RetryRendering<'a> {
+    /// The result of the tool call, as an error: on the provider's native error channel
+    /// ([`error_text`](Self::error_text)) or wrapped as `{"error":…}`
+    /// ([`wrapped_error`](Self::wrapped_error)).
+    ToolError {
+        /// The tool that was called.
+        tool_name: &'a str,
+        /// The call the result answers.
+        tool_call_id: &'a str,
+        /// What goes inside `{"error":…}`: a message, or validation errors.
+        error: Value,
+    },
+    /// Text in the user voice: retry feedback behind the attribution line, in its fence.
+    User(String),
+    /// A mid-conversation system message (the agent loop's fixed `no_output` text); for
+    /// a provider without one, [`system_tagged`] user text.
+    System(String),
+}
+
+impl RetryRendering<'_> {
+    /// The error as text for a native error channel (Anthropic `is_error`, Bedrock
+    /// `status: error`, Gemini's `error` key): a message as it is, errors as compact JSON.
+    pub fn error_text(&self) -> Option<String> {
+        match self {
+            RetryRendering::ToolError { error, .. } => Some(error_text(error)),
+            _ => None,
+        }
+    }
+
+    /// The error wrapped as compact `{"error":…}` JSON, for a tool result without a
+    /// native error channel (OpenAI Chat Completions).
+    pub fn wrapped_error(&self) -> Option<String> {
+        match self {
+            RetryRendering::ToolError { error, .. } => Some(error_object_text(error)),
+            _ => None,
+        }
+    }
+}
+
+impl ModelRequestPart {
+    /// How this part reaches a model when it is a retry or an errored tool return; `None`
+    /// for every other part (and for successful tool returns).
+    ///
+    /// - a `retried` or `failed` [`ToolReturnPart`] is an error result of its call;
+    /// - a [`RetryFeedbackPart`] is fenced user text, or, for the agent loop's fixed
+    ///   `no_output` text, a system message;
+    /// - a legacy [`RetryPromptPart`] is what PydanticAI 2.x translates it to: with a
+    ///   tool name, a retried return of that call (validation errors through
+    ///   [`dump_error_details`]); without, `model_retry` feedback (a message) or
+    ///   `validation_error` feedback (errors).
+    pub fn retry_rendering(&self) -> Option<RetryRendering<'_>> {
+        match self {
+            ModelRequestPart::ToolReturn(p) => {
+                p.error_value().map(|error| RetryRendering::ToolError {
+                    tool_name: &p.tool_name,
+                    tool_call_id: &p.tool_call_id,
+                    error,
+                })
+            }
+            ModelRequestPart::RetryFeedback(p) => Some(p.rendering()),
+            ModelRequestPart::RetryPrompt(p) => Some(match &p.tool_name {
+                Some(name) => RetryRendering::ToolError {
+                    tool_name: name,
+                    tool_call_id: &p.tool_call_id,
+                    error: match &p.content {
+                        Value::Array(errors) => Value::Array(dump_error_details(errors)),
+                        other => other.clone(),
+                    },
+                },
+                None => {
+                    let tag = match &p.content {
+                        Value::String(_) => RETRY_FEEDBACK_TAG,
+                        _ => VALIDATION_ERRORS_TAG,
+                    };
+                    RetryRendering::User(fenced_feedback(&feedback_text(&p.content), tag))
+                }
+            }),
+            _ => None,
+        }
+    }
+}
+
+/// Feedback content as text: a message as it is, validation errors as compact JSON
+/// through [`dump_error_details`].
+fn feedback_text(content: &Value) -> String {
+    match content {
+        Value::String(s) => s.clone(),
+        Value::Array(errors) => compact_json(&Value::Array(dump_error_details(errors))),
+        other => compact_json(other),
+    }
 }
 
 /// A request to try again that is not tied to a successful tool call: invalid output
@@ -724,7 +980,9 @@ impl RetryPromptPart {
         }
     }
 
-    /// The text the model is sent.
+    /// The text PydanticAI's deprecated `RetryPromptPart.model_response()` returns (the
+    /// 1.x rendering). What a model is sent for the part is
+    /// [`ModelRequestPart::retry_rendering`]: PydanticAI 2.x translates legacy parts.
     pub fn model_response_str(&self) -> String {
         retry_text(&self.content)
     }
@@ -750,9 +1008,37 @@ pub struct RetryFeedbackPart {
 }
 
 impl RetryFeedbackPart {
-    /// The text the model is sent.
+    /// The text the model is shown (PydanticAI 2.x `model_response()`): the agent loop's
+    /// fixed `no_output` text as it is; anything else behind the attribution line, in a
+    /// `<pyai:validation_errors>` fence (cause `validation_error`) or a
+    /// `<pyai:retry_feedback>` fence.
     pub fn model_response_str(&self) -> String {
-        retry_text(&self.content)
+        match self.rendering() {
+            RetryRendering::User(text) | RetryRendering::System(text) => text,
+            RetryRendering::ToolError { error, .. } => error_text(&error),
+        }
+    }
+
+    /// Whether the feedback speaks for the harness (system voice): only cause
+    /// `no_output` with one of [`NO_OUTPUT_FEEDBACK_TEXTS`].
+    pub fn is_system_voice(&self) -> bool {
+        self.retry.cause == "no_output"
+            && self
+                .content
+                .as_str()
+                .is_some_and(|text| NO_OUTPUT_FEEDBACK_TEXTS.contains(&text))
+    }
+
+    fn rendering(&self) -> RetryRendering<'static> {
+        if self.is_system_voice() {
+            return RetryRendering::System(content_to_string(&self.content));
+        }
+        let tag = if self.retry.cause == "validation_error" {
+            VALIDATION_ERRORS_TAG
+        } else {
+            RETRY_FEEDBACK_TAG
+        };
+        RetryRendering::User(fenced_feedback(&feedback_text(&self.content), tag))
     }
 
     /// Feedback with this content and cause, stamped now.
