@@ -66,13 +66,67 @@ pub fn messages_to_json(messages: &[ModelMessage]) -> Result<String> {
     Ok(serde_json::to_string(messages)?)
 }
 
+/// Timestamps as PydanticAI writes them: `2025-01-02T03:04:05.085000Z`, microseconds
+/// always (six digits) unless they are zero, then none; `Z` for UTC. Any RFC 3339 form is
+/// read.
+mod pyai_timestamp {
+    use chrono::{DateTime, SecondsFormat, Timelike, Utc};
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(super) fn format(t: &DateTime<Utc>) -> String {
+        if t.nanosecond() % 1_000_000_000 == 0 {
+            t.to_rfc3339_opts(SecondsFormat::Secs, true)
+        } else {
+            // microseconds, as Python's datetime holds them
+            let micros = (t.nanosecond() % 1_000_000_000) / 1_000;
+            format!("{}.{micros:06}Z", t.format("%Y-%m-%dT%H:%M:%S"))
+        }
+    }
+
+    pub fn serialize<S: Serializer>(t: &Option<DateTime<Utc>>, s: S) -> Result<S::Ok, S::Error> {
+        match t {
+            Some(t) => s.serialize_str(&format(t)),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<DateTime<Utc>>, D::Error> {
+        Option::<DateTime<Utc>>::deserialize(d)
+    }
+}
+
+/// A field PydanticAI writes even when it is `null`: absent (`None`, not written),
+/// present as `null` (`Some(None)`) or with a value, so histories round-trip exactly.
+mod present_or_absent {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<S: Serializer, T: Serialize>(
+        v: &Option<Option<T>>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        match v {
+            Some(inner) => inner.serialize(s),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+        d: D,
+    ) -> Result<Option<Option<T>>, D::Error> {
+        Option::<T>::deserialize(d).map(Some)
+    }
+}
+
+/// The `state` PydanticAI 2.x writes on a message that is whole.
+pub const MESSAGE_STATE_COMPLETE: &str = "complete";
+
 /// A request: everything the framework sends the model in one turn.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ModelRequest {
     /// The parts of the request.
     pub parts: Vec<ModelRequestPart>,
     /// When the request was made.
-    #[serde(default)]
+    #[serde(default, with = "pyai_timestamp")]
     pub timestamp: Option<DateTime<Utc>>,
     /// Instructions for the model in force for this request.
     #[serde(default)]
@@ -80,6 +134,26 @@ pub struct ModelRequest {
     /// The run that produced the request.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub run_id: Option<String>,
+    /// The conversation the request belongs to (PydanticAI 2.x); `Some(None)` is written
+    /// as `null`, `None` not at all.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "present_or_absent"
+    )]
+    pub conversation_id: Option<Option<String>>,
+    /// Metadata for the application, never sent to the model (PydanticAI 2.x);
+    /// `Some(None)` is written as `null`, `None` not at all.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "present_or_absent"
+    )]
+    pub metadata: Option<Option<Value>>,
+    /// Whether the message is whole: [`MESSAGE_STATE_COMPLETE`] for every message Verity
+    /// makes (PydanticAI 2.x); not written when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<String>,
     /// Fields not modelled by Verity, kept as they were.
     #[serde(flatten)]
     pub extra: Extra,
@@ -93,6 +167,9 @@ impl ModelRequest {
             timestamp: Some(Utc::now()),
             instructions: None,
             run_id: None,
+            conversation_id: None,
+            metadata: Some(None),
+            state: Some(MESSAGE_STATE_COMPLETE.to_owned()),
             extra: Extra::new(),
         }
     }
@@ -203,7 +280,7 @@ pub struct SystemPromptPart {
     /// The prompt text.
     pub content: String,
     /// When the part was made.
-    #[serde(default)]
+    #[serde(default, with = "pyai_timestamp")]
     pub timestamp: Option<DateTime<Utc>>,
     /// Reference of the dynamic system prompt function that made it, if any.
     #[serde(default)]
@@ -231,7 +308,7 @@ pub struct UserPromptPart {
     /// The prompt.
     pub content: UserPrompt,
     /// When the part was made.
-    #[serde(default)]
+    #[serde(default, with = "pyai_timestamp")]
     pub timestamp: Option<DateTime<Utc>>,
     /// Fields not modelled by Verity.
     #[serde(flatten)]
@@ -621,11 +698,19 @@ pub struct ToolReturnPart {
     pub content: Value,
     /// The id of the call this answers.
     pub tool_call_id: String,
+    /// What the tool is, independent of its name (PydanticAI 2.x `tool_kind`);
+    /// `Some(None)` is written as `null`, `None` not at all.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "present_or_absent"
+    )]
+    pub tool_kind: Option<Option<String>>,
     /// Metadata for the application, not sent to the model.
     #[serde(default)]
     pub metadata: Option<Value>,
     /// When the tool returned.
-    #[serde(default)]
+    #[serde(default, with = "pyai_timestamp")]
     pub timestamp: Option<DateTime<Utc>>,
     /// What became of the call.
     #[serde(default)]
@@ -649,6 +734,7 @@ impl ToolReturnPart {
             tool_name: tool_name.into(),
             content: content.into(),
             tool_call_id: tool_call_id.into(),
+            tool_kind: Some(None),
             metadata: None,
             timestamp: Some(Utc::now()),
             outcome: ToolOutcome::Success,
@@ -961,7 +1047,7 @@ pub struct RetryPromptPart {
     #[serde(default)]
     pub tool_call_id: String,
     /// When the part was made.
-    #[serde(default)]
+    #[serde(default, with = "pyai_timestamp")]
     pub timestamp: Option<DateTime<Utc>>,
     /// Fields not modelled by Verity.
     #[serde(flatten)]
@@ -1000,7 +1086,7 @@ pub struct RetryFeedbackPart {
     /// The cause, and which output retry this is.
     pub retry: RetryInfo,
     /// When the retry was triggered.
-    #[serde(default)]
+    #[serde(default, with = "pyai_timestamp")]
     pub timestamp: Option<DateTime<Utc>>,
     /// Fields not modelled by Verity.
     #[serde(flatten)]
@@ -1124,7 +1210,7 @@ pub struct ModelResponse {
     #[serde(default)]
     pub model_name: Option<String>,
     /// When the response arrived.
-    #[serde(default)]
+    #[serde(default, with = "pyai_timestamp")]
     pub timestamp: Option<DateTime<Utc>>,
     /// Who served it (`openai`, `anthropic`, …).
     #[serde(default)]
@@ -1144,6 +1230,26 @@ pub struct ModelResponse {
     /// The run that produced the response.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub run_id: Option<String>,
+    /// The conversation the response belongs to (PydanticAI 2.x); `Some(None)` is
+    /// written as `null`, `None` not at all.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "present_or_absent"
+    )]
+    pub conversation_id: Option<Option<String>>,
+    /// Metadata for the application (PydanticAI 2.x); `Some(None)` is written as `null`,
+    /// `None` not at all.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "present_or_absent"
+    )]
+    pub metadata: Option<Option<Value>>,
+    /// Whether the message is whole: [`MESSAGE_STATE_COMPLETE`] for every response
+    /// Verity makes (PydanticAI 2.x); not written when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<String>,
     /// Fields not modelled by Verity.
     #[serde(flatten)]
     pub extra: Extra,
@@ -1162,6 +1268,9 @@ impl Default for ModelResponse {
             provider_response_id: None,
             finish_reason: None,
             run_id: None,
+            conversation_id: None,
+            metadata: Some(None),
+            state: Some(MESSAGE_STATE_COMPLETE.to_owned()),
             extra: Extra::new(),
         }
     }
@@ -1296,6 +1405,14 @@ pub struct ToolCallPart {
     /// The call's id, echoed in the tool's return.
     #[serde(default)]
     pub tool_call_id: String,
+    /// What the tool is, independent of its name (PydanticAI 2.x `tool_kind`);
+    /// `Some(None)` is written as `null`, `None` not at all.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "present_or_absent"
+    )]
+    pub tool_kind: Option<Option<String>>,
     /// The provider's id for the part.
     #[serde(default)]
     pub id: Option<String>,
@@ -1325,6 +1442,7 @@ impl ToolCallPart {
             tool_name: tool_name.into(),
             args,
             tool_call_id: id,
+            tool_kind: Some(None),
             id: None,
             provider_name: None,
             provider_details: None,
