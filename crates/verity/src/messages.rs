@@ -117,6 +117,13 @@ mod present_or_absent {
     }
 }
 
+/// The current time to the microsecond, as PydanticAI (Python's `datetime`) holds it, so
+/// a timestamp Verity makes survives being written and read back unchanged.
+pub fn now() -> DateTime<Utc> {
+    use chrono::SubsecRound as _;
+    Utc::now().trunc_subsecs(6)
+}
+
 /// The `state` PydanticAI 2.x writes on a message that is whole.
 pub const MESSAGE_STATE_COMPLETE: &str = "complete";
 
@@ -164,7 +171,7 @@ impl ModelRequest {
     pub fn new(parts: Vec<ModelRequestPart>) -> Self {
         ModelRequest {
             parts,
-            timestamp: Some(Utc::now()),
+            timestamp: Some(now()),
             instructions: None,
             run_id: None,
             conversation_id: None,
@@ -295,7 +302,7 @@ impl SystemPromptPart {
     pub fn new(content: impl Into<String>) -> Self {
         SystemPromptPart {
             content: content.into(),
-            timestamp: Some(Utc::now()),
+            timestamp: Some(now()),
             dynamic_ref: None,
             extra: Extra::new(),
         }
@@ -320,7 +327,7 @@ impl UserPromptPart {
     pub fn new(content: impl Into<UserPrompt>) -> Self {
         UserPromptPart {
             content: content.into(),
-            timestamp: Some(Utc::now()),
+            timestamp: Some(now()),
             extra: Extra::new(),
         }
     }
@@ -736,7 +743,7 @@ impl ToolReturnPart {
             tool_call_id: tool_call_id.into(),
             tool_kind: Some(None),
             metadata: None,
-            timestamp: Some(Utc::now()),
+            timestamp: Some(now()),
             outcome: ToolOutcome::Success,
             retry: None,
             extra: Extra::new(),
@@ -1061,7 +1068,7 @@ impl RetryPromptPart {
             content: content.into(),
             tool_name,
             tool_call_id,
-            timestamp: Some(Utc::now()),
+            timestamp: Some(now()),
             extra: Extra::new(),
         }
     }
@@ -1142,7 +1149,7 @@ impl RetryFeedbackPart {
                 max_retries,
                 extra: Extra::new(),
             },
-            timestamp: Some(Utc::now()),
+            timestamp: Some(now()),
             extra: Extra::new(),
         }
     }
@@ -1261,7 +1268,7 @@ impl Default for ModelResponse {
             parts: Vec::new(),
             usage: RequestUsage::default(),
             model_name: None,
-            timestamp: Some(Utc::now()),
+            timestamp: Some(now()),
             provider_name: None,
             provider_url: None,
             provider_details: None,
