@@ -66,13 +66,74 @@ pub fn messages_to_json(messages: &[ModelMessage]) -> Result<String> {
     Ok(serde_json::to_string(messages)?)
 }
 
+/// Timestamps as PydanticAI writes them: `2025-01-02T03:04:05.085000Z`, microseconds
+/// always (six digits) unless they are zero, then none; `Z` for UTC. Any RFC 3339 form is
+/// read.
+mod pyai_timestamp {
+    use chrono::{DateTime, SecondsFormat, Timelike, Utc};
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(super) fn format(t: &DateTime<Utc>) -> String {
+        if t.nanosecond() % 1_000_000_000 == 0 {
+            t.to_rfc3339_opts(SecondsFormat::Secs, true)
+        } else {
+            // microseconds, as Python's datetime holds them
+            let micros = (t.nanosecond() % 1_000_000_000) / 1_000;
+            format!("{}.{micros:06}Z", t.format("%Y-%m-%dT%H:%M:%S"))
+        }
+    }
+
+    pub fn serialize<S: Serializer>(t: &Option<DateTime<Utc>>, s: S) -> Result<S::Ok, S::Error> {
+        match t {
+            Some(t) => s.serialize_str(&format(t)),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<DateTime<Utc>>, D::Error> {
+        Option::<DateTime<Utc>>::deserialize(d)
+    }
+}
+
+/// A field PydanticAI writes even when it is `null`: absent (`None`, not written),
+/// present as `null` (`Some(None)`) or with a value, so histories round-trip exactly.
+mod present_or_absent {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<S: Serializer, T: Serialize>(
+        v: &Option<Option<T>>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        match v {
+            Some(inner) => inner.serialize(s),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+        d: D,
+    ) -> Result<Option<Option<T>>, D::Error> {
+        Option::<T>::deserialize(d).map(Some)
+    }
+}
+
+/// The current time to the microsecond, as PydanticAI (Python's `datetime`) holds it, so
+/// a timestamp Verity makes survives being written and read back unchanged.
+pub fn now() -> DateTime<Utc> {
+    use chrono::SubsecRound as _;
+    Utc::now().trunc_subsecs(6)
+}
+
+/// The `state` PydanticAI 2.x writes on a message that is whole.
+pub const MESSAGE_STATE_COMPLETE: &str = "complete";
+
 /// A request: everything the framework sends the model in one turn.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ModelRequest {
     /// The parts of the request.
     pub parts: Vec<ModelRequestPart>,
     /// When the request was made.
-    #[serde(default)]
+    #[serde(default, with = "pyai_timestamp")]
     pub timestamp: Option<DateTime<Utc>>,
     /// Instructions for the model in force for this request.
     #[serde(default)]
@@ -80,6 +141,26 @@ pub struct ModelRequest {
     /// The run that produced the request.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub run_id: Option<String>,
+    /// The conversation the request belongs to (PydanticAI 2.x); `Some(None)` is written
+    /// as `null`, `None` not at all.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "present_or_absent"
+    )]
+    pub conversation_id: Option<Option<String>>,
+    /// Metadata for the application, never sent to the model (PydanticAI 2.x);
+    /// `Some(None)` is written as `null`, `None` not at all.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "present_or_absent"
+    )]
+    pub metadata: Option<Option<Value>>,
+    /// Whether the message is whole: [`MESSAGE_STATE_COMPLETE`] for every message Verity
+    /// makes (PydanticAI 2.x); not written when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<String>,
     /// Fields not modelled by Verity, kept as they were.
     #[serde(flatten)]
     pub extra: Extra,
@@ -90,9 +171,12 @@ impl ModelRequest {
     pub fn new(parts: Vec<ModelRequestPart>) -> Self {
         ModelRequest {
             parts,
-            timestamp: Some(Utc::now()),
+            timestamp: Some(now()),
             instructions: None,
             run_id: None,
+            conversation_id: None,
+            metadata: Some(None),
+            state: Some(MESSAGE_STATE_COMPLETE.to_owned()),
             extra: Extra::new(),
         }
     }
@@ -203,7 +287,7 @@ pub struct SystemPromptPart {
     /// The prompt text.
     pub content: String,
     /// When the part was made.
-    #[serde(default)]
+    #[serde(default, with = "pyai_timestamp")]
     pub timestamp: Option<DateTime<Utc>>,
     /// Reference of the dynamic system prompt function that made it, if any.
     #[serde(default)]
@@ -218,7 +302,7 @@ impl SystemPromptPart {
     pub fn new(content: impl Into<String>) -> Self {
         SystemPromptPart {
             content: content.into(),
-            timestamp: Some(Utc::now()),
+            timestamp: Some(now()),
             dynamic_ref: None,
             extra: Extra::new(),
         }
@@ -231,7 +315,7 @@ pub struct UserPromptPart {
     /// The prompt.
     pub content: UserPrompt,
     /// When the part was made.
-    #[serde(default)]
+    #[serde(default, with = "pyai_timestamp")]
     pub timestamp: Option<DateTime<Utc>>,
     /// Fields not modelled by Verity.
     #[serde(flatten)]
@@ -243,7 +327,7 @@ impl UserPromptPart {
     pub fn new(content: impl Into<UserPrompt>) -> Self {
         UserPromptPart {
             content: content.into(),
-            timestamp: Some(Utc::now()),
+            timestamp: Some(now()),
             extra: Extra::new(),
         }
     }
@@ -621,11 +705,19 @@ pub struct ToolReturnPart {
     pub content: Value,
     /// The id of the call this answers.
     pub tool_call_id: String,
+    /// What the tool is, independent of its name (PydanticAI 2.x `tool_kind`);
+    /// `Some(None)` is written as `null`, `None` not at all.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "present_or_absent"
+    )]
+    pub tool_kind: Option<Option<String>>,
     /// Metadata for the application, not sent to the model.
     #[serde(default)]
     pub metadata: Option<Value>,
     /// When the tool returned.
-    #[serde(default)]
+    #[serde(default, with = "pyai_timestamp")]
     pub timestamp: Option<DateTime<Utc>>,
     /// What became of the call.
     #[serde(default)]
@@ -649,8 +741,9 @@ impl ToolReturnPart {
             tool_name: tool_name.into(),
             content: content.into(),
             tool_call_id: tool_call_id.into(),
+            tool_kind: Some(None),
             metadata: None,
-            timestamp: Some(Utc::now()),
+            timestamp: Some(now()),
             outcome: ToolOutcome::Success,
             retry: None,
             extra: Extra::new(),
@@ -658,12 +751,36 @@ impl ToolReturnPart {
     }
 
     /// The content as the model should see it: strings as they are, other values as
-    /// JSON; a retried call carries the retry instructions.
+    /// compact JSON. A call whose outcome is an error (`retried`, `failed`) is wrapped as
+    /// `{"error":…}`, as PydanticAI 2.x sends it where a provider has no native error
+    /// channel (OpenAI Chat Completions).
     pub fn model_response_str(&self) -> String {
-        if self.outcome == ToolOutcome::Retried {
-            return retry_text(&self.content);
+        match self.error_value() {
+            Some(error) => error_object_text(&error),
+            None => content_to_string(&self.content),
         }
-        content_to_string(&self.content)
+    }
+
+    /// Whether the model is shown this return as an error (`retried` or `failed`), on a
+    /// provider's native error channel (Anthropic `is_error`, Bedrock `status`, Gemini's
+    /// `error` key) or wrapped as `{"error":…}`.
+    pub fn is_error(&self) -> bool {
+        matches!(self.outcome, ToolOutcome::Retried | ToolOutcome::Failed)
+    }
+
+    /// What goes inside the `{"error":…}` wrapper of an errored return: the text, or a
+    /// retry's structured content (validation errors) as the JSON it is. `None` when the
+    /// return is not an error.
+    pub fn error_value(&self) -> Option<Value> {
+        if !self.is_error() {
+            return None;
+        }
+        Some(match (&self.outcome, &self.content) {
+            (_, Value::Null) => Value::String(String::new()),
+            (_, Value::String(s)) => Value::String(s.clone()),
+            (ToolOutcome::Retried, other) => other.clone(),
+            (_, other) => Value::String(compact_json(other)),
+        })
     }
 }
 
@@ -674,8 +791,72 @@ fn content_to_string(content: &Value) -> String {
     }
 }
 
-/// The text a model is sent for a retry: the reason, or the validation errors as JSON,
-/// followed by the instruction to fix them.
+/// The order PydanticAI writes the fields of a validation error in.
+const ERROR_FIELD_ORDER: [&str; 6] = ["type", "loc", "msg", "input", "ctx", "url"];
+
+/// Compact JSON (no spaces, as pydantic-core writes it), with the fields of validation
+/// errors in PydanticAI's order (`type`, `loc`, `msg`, `input`, …) rather than sorted.
+fn compact_json(value: &Value) -> String {
+    let mut out = String::new();
+    write_compact(value, &mut out);
+    out
+}
+
+fn write_compact(value: &Value, out: &mut String) {
+    match value {
+        Value::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_compact(item, out);
+            }
+            out.push(']');
+        }
+        Value::Object(map) => {
+            out.push('{');
+            let known = ERROR_FIELD_ORDER
+                .iter()
+                .filter_map(|k| map.get_key_value(*k));
+            let rest = map
+                .iter()
+                .filter(|(k, _)| !ERROR_FIELD_ORDER.contains(&k.as_str()));
+            for (i, (key, item)) in known.chain(rest).enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push_str(&Value::String(key.clone()).to_string());
+                out.push(':');
+                write_compact(item, out);
+            }
+            out.push('}');
+        }
+        other => out.push_str(&other.to_string()),
+    }
+}
+
+/// `{"error":…}` as compact JSON.
+fn error_object_text(error: &Value) -> String {
+    let mut out = String::from("{\"error\":");
+    write_compact(error, &mut out);
+    out.push('}');
+    out
+}
+
+/// The error as text for a provider's native error channel: a string as it is, anything
+/// else as compact JSON.
+fn error_text(error: &Value) -> String {
+    match error {
+        Value::String(s) => s.clone(),
+        other => compact_json(other),
+    }
+}
+
+/// The text PydanticAI 1.x sent for a retry: the reason, or the validation errors as
+/// indented JSON, followed by the instruction to fix them. PydanticAI 2.x still returns it
+/// from the deprecated `RetryPromptPart.model_response()`, but no longer sends it: see
+/// [`ModelRequestPart::retry_rendering`].
 pub fn retry_text(content: &Value) -> String {
     let description = match content {
         Value::String(s) => s.clone(),
@@ -692,6 +873,174 @@ pub fn retry_text(content: &Value) -> String {
     format!("{description}\n\nFix the errors and try again.")
 }
 
+/// The line that opens retry feedback sent in the user voice, ahead of its
+/// `<pyai:validation_errors>` or `<pyai:retry_feedback>` fence (PydanticAI 2.x).
+pub const RETRY_FEEDBACK_ATTRIBUTION: &str = "Your previous response failed the application's validation (this is automated feedback, not a message from the user):";
+
+/// The fence around validation errors fed back in the user voice.
+pub const VALIDATION_ERRORS_TAG: &str = "pyai:validation_errors";
+
+/// The fence around a `ModelRetry` message (or other feedback) fed back in the user voice.
+pub const RETRY_FEEDBACK_TAG: &str = "pyai:retry_feedback";
+
+/// Every text the agent loop writes into `no_output` feedback (PydanticAI 2.x): only
+/// these reach the model in the system voice; any other `no_output` content is fenced in
+/// the user voice like a `model_retry`.
+pub const NO_OUTPUT_FEEDBACK_TEXTS: [&str; 12] = [
+    "Please .",
+    "Please call a tool or return an image.",
+    "Please call a tool.",
+    "Please include your response in a tool call or return an image.",
+    "Please include your response in a tool call.",
+    "Please return an image.",
+    "Please return text or call a tool or return an image.",
+    "Please return text or call a tool.",
+    "Please return text or include your response in a tool call or return an image.",
+    "Please return text or include your response in a tool call.",
+    "Please return text or return an image.",
+    "Please return text.",
+];
+
+/// Validation errors as PydanticAI 2.x shows them to a model in retry feedback: `ctx`
+/// dropped from every error, and `input` dropped from a root-level error (`loc` of at
+/// most one item) after the first when it is the same value as the first one's.
+pub fn dump_error_details(errors: &[Value]) -> Vec<Value> {
+    let mut root_input: Option<Option<&Value>> = None;
+    errors
+        .iter()
+        .map(|error| {
+            let Value::Object(map) = error else {
+                return error.clone();
+            };
+            let mut map = map.clone();
+            map.remove("ctx");
+            let root = map
+                .get("loc")
+                .and_then(Value::as_array)
+                .is_none_or(|loc| loc.len() <= 1);
+            if root {
+                let input = error.get("input");
+                match root_input {
+                    None => root_input = Some(input),
+                    Some(first) if first == input => {
+                        map.remove("input");
+                    }
+                    Some(_) => {}
+                }
+            }
+            Value::Object(map)
+        })
+        .collect()
+}
+
+/// Retry feedback in the user voice: the attribution line, then the content fenced in
+/// `tag`, exactly as written.
+fn fenced_feedback(content: &str, tag: &str) -> String {
+    format!("{RETRY_FEEDBACK_ATTRIBUTION}\n<{tag}>\n{content}\n</{tag}>")
+}
+
+/// Text of the system voice for a provider without mid-conversation system messages: a
+/// `<system>`-tagged block in a user turn, as PydanticAI 2.x writes it.
+pub fn system_tagged(text: &str) -> String {
+    format!("<system>{text}</system>")
+}
+
+/// How a retry (or an errored tool return) reaches a model, decided once for every wire
+/// API, as PydanticAI 2.x's `prepare_messages` translates the parts.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum RetryRendering<'a> {
+    /// The result of the tool call, as an error: on the provider's native error channel
+    /// ([`error_text`](Self::error_text)) or wrapped as `{"error":…}`
+    /// ([`wrapped_error`](Self::wrapped_error)).
+    ToolError {
+        /// The tool that was called.
+        tool_name: &'a str,
+        /// The call the result answers.
+        tool_call_id: &'a str,
+        /// What goes inside `{"error":…}`: a message, or validation errors.
+        error: Value,
+    },
+    /// Text in the user voice: retry feedback behind the attribution line, in its fence.
+    User(String),
+    /// A mid-conversation system message (the agent loop's fixed `no_output` text); for
+    /// a provider without one, [`system_tagged`] user text.
+    System(String),
+}
+
+impl RetryRendering<'_> {
+    /// The error as text for a native error channel (Anthropic `is_error`, Bedrock
+    /// `status: error`, Gemini's `error` key): a message as it is, errors as compact JSON.
+    pub fn error_text(&self) -> Option<String> {
+        match self {
+            RetryRendering::ToolError { error, .. } => Some(error_text(error)),
+            _ => None,
+        }
+    }
+
+    /// The error wrapped as compact `{"error":…}` JSON, for a tool result without a
+    /// native error channel (OpenAI Chat Completions).
+    pub fn wrapped_error(&self) -> Option<String> {
+        match self {
+            RetryRendering::ToolError { error, .. } => Some(error_object_text(error)),
+            _ => None,
+        }
+    }
+}
+
+impl ModelRequestPart {
+    /// How this part reaches a model when it is a retry or an errored tool return; `None`
+    /// for every other part (and for successful tool returns).
+    ///
+    /// - a `retried` or `failed` [`ToolReturnPart`] is an error result of its call;
+    /// - a [`RetryFeedbackPart`] is fenced user text, or, for the agent loop's fixed
+    ///   `no_output` text, a system message;
+    /// - a legacy [`RetryPromptPart`] is what PydanticAI 2.x translates it to: with a
+    ///   tool name, a retried return of that call (validation errors through
+    ///   [`dump_error_details`]); without, `model_retry` feedback (a message) or
+    ///   `validation_error` feedback (errors).
+    pub fn retry_rendering(&self) -> Option<RetryRendering<'_>> {
+        match self {
+            ModelRequestPart::ToolReturn(p) => {
+                p.error_value().map(|error| RetryRendering::ToolError {
+                    tool_name: &p.tool_name,
+                    tool_call_id: &p.tool_call_id,
+                    error,
+                })
+            }
+            ModelRequestPart::RetryFeedback(p) => Some(p.rendering()),
+            ModelRequestPart::RetryPrompt(p) => Some(match &p.tool_name {
+                Some(name) => RetryRendering::ToolError {
+                    tool_name: name,
+                    tool_call_id: &p.tool_call_id,
+                    error: match &p.content {
+                        Value::Array(errors) => Value::Array(dump_error_details(errors)),
+                        other => other.clone(),
+                    },
+                },
+                None => {
+                    let tag = match &p.content {
+                        Value::String(_) => RETRY_FEEDBACK_TAG,
+                        _ => VALIDATION_ERRORS_TAG,
+                    };
+                    RetryRendering::User(fenced_feedback(&feedback_text(&p.content), tag))
+                }
+            }),
+            _ => None,
+        }
+    }
+}
+
+/// Feedback content as text: a message as it is, validation errors as compact JSON
+/// through [`dump_error_details`].
+fn feedback_text(content: &Value) -> String {
+    match content {
+        Value::String(s) => s.clone(),
+        Value::Array(errors) => compact_json(&Value::Array(dump_error_details(errors))),
+        other => compact_json(other),
+    }
+}
+
 /// A request to try again that is not tied to a successful tool call: invalid output
 /// text, an unknown tool, a response with nothing in it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -705,7 +1054,7 @@ pub struct RetryPromptPart {
     #[serde(default)]
     pub tool_call_id: String,
     /// When the part was made.
-    #[serde(default)]
+    #[serde(default, with = "pyai_timestamp")]
     pub timestamp: Option<DateTime<Utc>>,
     /// Fields not modelled by Verity.
     #[serde(flatten)]
@@ -719,12 +1068,14 @@ impl RetryPromptPart {
             content: content.into(),
             tool_name,
             tool_call_id,
-            timestamp: Some(Utc::now()),
+            timestamp: Some(now()),
             extra: Extra::new(),
         }
     }
 
-    /// The text the model is sent.
+    /// The text PydanticAI's deprecated `RetryPromptPart.model_response()` returns (the
+    /// 1.x rendering). What a model is sent for the part is
+    /// [`ModelRequestPart::retry_rendering`]: PydanticAI 2.x translates legacy parts.
     pub fn model_response_str(&self) -> String {
         retry_text(&self.content)
     }
@@ -742,7 +1093,7 @@ pub struct RetryFeedbackPart {
     /// The cause, and which output retry this is.
     pub retry: RetryInfo,
     /// When the retry was triggered.
-    #[serde(default)]
+    #[serde(default, with = "pyai_timestamp")]
     pub timestamp: Option<DateTime<Utc>>,
     /// Fields not modelled by Verity.
     #[serde(flatten)]
@@ -750,9 +1101,37 @@ pub struct RetryFeedbackPart {
 }
 
 impl RetryFeedbackPart {
-    /// The text the model is sent.
+    /// The text the model is shown (PydanticAI 2.x `model_response()`): the agent loop's
+    /// fixed `no_output` text as it is; anything else behind the attribution line, in a
+    /// `<pyai:validation_errors>` fence (cause `validation_error`) or a
+    /// `<pyai:retry_feedback>` fence.
     pub fn model_response_str(&self) -> String {
-        retry_text(&self.content)
+        match self.rendering() {
+            RetryRendering::User(text) | RetryRendering::System(text) => text,
+            RetryRendering::ToolError { error, .. } => error_text(&error),
+        }
+    }
+
+    /// Whether the feedback speaks for the harness (system voice): only cause
+    /// `no_output` with one of [`NO_OUTPUT_FEEDBACK_TEXTS`].
+    pub fn is_system_voice(&self) -> bool {
+        self.retry.cause == "no_output"
+            && self
+                .content
+                .as_str()
+                .is_some_and(|text| NO_OUTPUT_FEEDBACK_TEXTS.contains(&text))
+    }
+
+    fn rendering(&self) -> RetryRendering<'static> {
+        if self.is_system_voice() {
+            return RetryRendering::System(content_to_string(&self.content));
+        }
+        let tag = if self.retry.cause == "validation_error" {
+            VALIDATION_ERRORS_TAG
+        } else {
+            RETRY_FEEDBACK_TAG
+        };
+        RetryRendering::User(fenced_feedback(&feedback_text(&self.content), tag))
     }
 
     /// Feedback with this content and cause, stamped now.
@@ -770,7 +1149,7 @@ impl RetryFeedbackPart {
                 max_retries,
                 extra: Extra::new(),
             },
-            timestamp: Some(Utc::now()),
+            timestamp: Some(now()),
             extra: Extra::new(),
         }
     }
@@ -838,7 +1217,7 @@ pub struct ModelResponse {
     #[serde(default)]
     pub model_name: Option<String>,
     /// When the response arrived.
-    #[serde(default)]
+    #[serde(default, with = "pyai_timestamp")]
     pub timestamp: Option<DateTime<Utc>>,
     /// Who served it (`openai`, `anthropic`, …).
     #[serde(default)]
@@ -858,6 +1237,26 @@ pub struct ModelResponse {
     /// The run that produced the response.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub run_id: Option<String>,
+    /// The conversation the response belongs to (PydanticAI 2.x); `Some(None)` is
+    /// written as `null`, `None` not at all.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "present_or_absent"
+    )]
+    pub conversation_id: Option<Option<String>>,
+    /// Metadata for the application (PydanticAI 2.x); `Some(None)` is written as `null`,
+    /// `None` not at all.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "present_or_absent"
+    )]
+    pub metadata: Option<Option<Value>>,
+    /// Whether the message is whole: [`MESSAGE_STATE_COMPLETE`] for every response
+    /// Verity makes (PydanticAI 2.x); not written when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<String>,
     /// Fields not modelled by Verity.
     #[serde(flatten)]
     pub extra: Extra,
@@ -869,13 +1268,16 @@ impl Default for ModelResponse {
             parts: Vec::new(),
             usage: RequestUsage::default(),
             model_name: None,
-            timestamp: Some(Utc::now()),
+            timestamp: Some(now()),
             provider_name: None,
             provider_url: None,
             provider_details: None,
             provider_response_id: None,
             finish_reason: None,
             run_id: None,
+            conversation_id: None,
+            metadata: Some(None),
+            state: Some(MESSAGE_STATE_COMPLETE.to_owned()),
             extra: Extra::new(),
         }
     }
@@ -1010,6 +1412,14 @@ pub struct ToolCallPart {
     /// The call's id, echoed in the tool's return.
     #[serde(default)]
     pub tool_call_id: String,
+    /// What the tool is, independent of its name (PydanticAI 2.x `tool_kind`);
+    /// `Some(None)` is written as `null`, `None` not at all.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "present_or_absent"
+    )]
+    pub tool_kind: Option<Option<String>>,
     /// The provider's id for the part.
     #[serde(default)]
     pub id: Option<String>,
@@ -1039,6 +1449,7 @@ impl ToolCallPart {
             tool_name: tool_name.into(),
             args,
             tool_call_id: id,
+            tool_kind: Some(None),
             id: None,
             provider_name: None,
             provider_details: None,

@@ -32,7 +32,7 @@ use crate::error::{Error, Result};
 use crate::http::HttpRequest;
 use crate::messages::{
     BinaryContent, FinishReason, ModelMessage, ModelRequestPart, ModelResponse, ModelResponsePart,
-    ThinkingPart, ToolCallArgs, ToolCallPart, ToolOutcome, UserContent, UserPrompt,
+    RetryRendering, ThinkingPart, ToolCallArgs, ToolCallPart, UserContent, UserPrompt,
 };
 use crate::model::{
     Model, ModelProfile, ModelRequestParameters, OutputObjectDefinition, ToolDefinition,
@@ -807,6 +807,25 @@ fn request_blocks(
 ) -> Vec<Value> {
     let mut blocks = Vec::new();
     for part in &r.parts {
+        if let Some(rendering) = part.retry_rendering() {
+            match rendering {
+                RetryRendering::ToolError { tool_call_id, .. } => blocks.push(json!({
+                    "type": "tool_result",
+                    "tool_use_id": tool_call_id,
+                    "content": rendering.error_text().unwrap_or_default(),
+                    "is_error": true,
+                })),
+                RetryRendering::User(text) => blocks.push(json!({"type": "text", "text": text})),
+                RetryRendering::System(text) => {
+                    // a mid-conversation system message, like a later system prompt
+                    if !blocks.is_empty() {
+                        push_turn(turns, "user", std::mem::take(&mut blocks));
+                    }
+                    turns.push(("system".into(), vec![json!({"type": "text", "text": text})]));
+                }
+            }
+            continue;
+        }
         match part {
             ModelRequestPart::SystemPrompt(p) => {
                 let raw = p.extra.get(RAW_BLOCK).and_then(Value::as_array).cloned();
@@ -824,31 +843,16 @@ fn request_blocks(
             }
             ModelRequestPart::UserPrompt(p) => user_blocks(&p.content, &mut blocks),
             ModelRequestPart::ToolReturn(p) => {
-                let retried = p.outcome == ToolOutcome::Retried;
-                let content = if retried {
-                    json!(p.model_response_str())
-                } else {
-                    tool_result_content(&p.content, &p.model_response_str())
-                };
+                let content = tool_result_content(&p.content, &p.model_response_str());
                 blocks.push(json!({
                     "type": "tool_result",
                     "tool_use_id": p.tool_call_id,
                     "content": content,
-                    "is_error": retried,
+                    "is_error": false,
                 }));
             }
-            ModelRequestPart::RetryPrompt(p) => match &p.tool_name {
-                Some(_) => blocks.push(json!({
-                    "type": "tool_result",
-                    "tool_use_id": p.tool_call_id,
-                    "content": p.model_response_str(),
-                    "is_error": true,
-                })),
-                None => blocks.push(json!({"type": "text", "text": p.model_response_str()})),
-            },
-            ModelRequestPart::RetryFeedback(f) => {
-                blocks.push(json!({"type": "text", "text": f.model_response_str()}));
-            }
+            // retries and retry feedback are rendered above
+            ModelRequestPart::RetryPrompt(_) | ModelRequestPart::RetryFeedback(_) => {}
             ModelRequestPart::Unknown(_) => {}
         }
     }
@@ -1301,6 +1305,32 @@ fn wire_request_blocks<'a>(
 ) -> Vec<WireBlock<'a>> {
     let mut blocks = Vec::new();
     for part in &r.parts {
+        if let Some(rendering) = part.retry_rendering() {
+            match rendering {
+                RetryRendering::ToolError { tool_call_id, .. } => {
+                    let text = rendering.error_text().unwrap_or_default();
+                    blocks.push(WireBlock::new(Block::ToolResult {
+                        tool_use_id: tool_call_id,
+                        content: ResultContent::Text(text),
+                        is_error: true,
+                    }));
+                }
+                RetryRendering::User(text) => {
+                    blocks.push(WireBlock::new(Block::Text(Cow::Owned(text))));
+                }
+                RetryRendering::System(text) => {
+                    // a mid-conversation system message, like a later system prompt
+                    if !blocks.is_empty() {
+                        push_wire_turn(turns, "user", std::mem::take(&mut blocks));
+                    }
+                    turns.push(Turn {
+                        role: "system",
+                        content: vec![WireBlock::new(Block::Text(Cow::Owned(text)))],
+                    });
+                }
+            }
+            continue;
+        }
         match part {
             ModelRequestPart::SystemPrompt(p) => {
                 let raw = p.extra.get(RAW_BLOCK).and_then(Value::as_array);
@@ -1323,34 +1353,14 @@ fn wire_request_blocks<'a>(
             }
             ModelRequestPart::UserPrompt(p) => wire_user_blocks(&p.content, &mut blocks),
             ModelRequestPart::ToolReturn(p) => {
-                let retried = p.outcome == ToolOutcome::Retried;
-                let content = if retried {
-                    ResultContent::Text(p.model_response_str())
-                } else {
-                    wire_tool_result_content(&p.content, p.model_response_str())
-                };
                 blocks.push(WireBlock::new(Block::ToolResult {
                     tool_use_id: &p.tool_call_id,
-                    content,
-                    is_error: retried,
+                    content: wire_tool_result_content(&p.content, p.model_response_str()),
+                    is_error: false,
                 }));
             }
-            ModelRequestPart::RetryPrompt(p) => {
-                let block = match &p.tool_name {
-                    Some(_) => Block::ToolResult {
-                        tool_use_id: &p.tool_call_id,
-                        content: ResultContent::Text(p.model_response_str()),
-                        is_error: true,
-                    },
-                    None => Block::Text(Cow::Owned(p.model_response_str())),
-                };
-                blocks.push(WireBlock::new(block));
-            }
-            ModelRequestPart::RetryFeedback(f) => {
-                blocks.push(WireBlock::new(Block::Text(Cow::Owned(
-                    f.model_response_str(),
-                ))));
-            }
+            // retries and retry feedback are rendered above
+            ModelRequestPart::RetryPrompt(_) | ModelRequestPart::RetryFeedback(_) => {}
             ModelRequestPart::Unknown(_) => {}
         }
     }

@@ -29,7 +29,8 @@ use serde_json::{Map, Value, json};
 use crate::error::{Error, Result};
 use crate::messages::{
     BinaryContent, FileUrl, FinishReason, ModelMessage, ModelRequestPart, ModelResponse,
-    ModelResponsePart, ThinkingPart, ToolCallArgs, ToolCallPart, UserContent, UserPrompt,
+    ModelResponsePart, RetryRendering, ThinkingPart, ToolCallArgs, ToolCallPart, UserContent,
+    UserPrompt, system_tagged,
 };
 use crate::model::{Model, ModelProfile, ModelRequestParameters};
 use crate::output::OutputMode;
@@ -243,6 +244,24 @@ impl BedrockConverseModel {
     ) -> Result<Vec<bt::ContentBlock>> {
         let mut blocks = Vec::new();
         for part in &r.parts {
+            if let Some(rendering) = part.retry_rendering() {
+                blocks.push(match rendering {
+                    RetryRendering::ToolError { tool_call_id, .. } => bt::ContentBlock::ToolResult(
+                        bt::ToolResultBlock::builder()
+                            .tool_use_id(tool_call_id)
+                            .content(bt::ToolResultContentBlock::Text(
+                                rendering.error_text().unwrap_or_default(),
+                            ))
+                            .status(bt::ToolResultStatus::Error)
+                            .build()
+                            .map_err(build_error)?,
+                    ),
+                    RetryRendering::User(text) => bt::ContentBlock::Text(text),
+                    // no mid-conversation system role: `<system>`-tagged user text
+                    RetryRendering::System(text) => bt::ContentBlock::Text(system_tagged(&text)),
+                });
+                continue;
+            }
             match part {
                 ModelRequestPart::SystemPrompt(p) => {
                     system.push(bt::SystemContentBlock::Text(p.content.clone()));
@@ -251,41 +270,17 @@ impl BedrockConverseModel {
                     self.user_blocks(&p.content, &mut blocks, document_count)?;
                 }
                 ModelRequestPart::ToolReturn(p) => {
-                    let retried = p.outcome == crate::messages::ToolOutcome::Retried;
-                    let (status, content) = if retried {
-                        (
-                            bt::ToolResultStatus::Error,
-                            vec![bt::ToolResultContentBlock::Text(p.model_response_str())],
-                        )
-                    } else {
-                        (
-                            bt::ToolResultStatus::Success,
-                            tool_result_content(&p.content, document_count)?,
-                        )
-                    };
                     blocks.push(bt::ContentBlock::ToolResult(
                         bt::ToolResultBlock::builder()
                             .tool_use_id(&p.tool_call_id)
-                            .set_content(Some(content))
-                            .status(status)
+                            .set_content(Some(tool_result_content(&p.content, document_count)?))
+                            .status(bt::ToolResultStatus::Success)
                             .build()
                             .map_err(build_error)?,
                     ));
                 }
-                ModelRequestPart::RetryPrompt(p) => match &p.tool_name {
-                    Some(_) => blocks.push(bt::ContentBlock::ToolResult(
-                        bt::ToolResultBlock::builder()
-                            .tool_use_id(&p.tool_call_id)
-                            .content(bt::ToolResultContentBlock::Text(p.model_response_str()))
-                            .status(bt::ToolResultStatus::Error)
-                            .build()
-                            .map_err(build_error)?,
-                    )),
-                    None => blocks.push(bt::ContentBlock::Text(p.model_response_str())),
-                },
-                ModelRequestPart::RetryFeedback(f) => {
-                    blocks.push(bt::ContentBlock::Text(f.model_response_str()));
-                }
+                // retries and retry feedback are rendered above
+                ModelRequestPart::RetryPrompt(_) | ModelRequestPart::RetryFeedback(_) => {}
                 ModelRequestPart::Unknown(_) => {}
             }
         }

@@ -29,8 +29,8 @@ use serde_json::{Map, Value, json};
 use crate::error::{Error, Result};
 use crate::http::HttpRequest;
 use crate::messages::{
-    FinishReason, ModelMessage, ModelRequestPart, ModelResponse, ModelResponsePart, TextPart,
-    ToolCallArgs, ToolCallPart, ToolOutcome, UserContent, UserPrompt,
+    FinishReason, ModelMessage, ModelRequestPart, ModelResponse, ModelResponsePart, RetryRendering,
+    TextPart, ToolCallArgs, ToolCallPart, UserContent, UserPrompt, system_tagged,
 };
 use crate::model::{Model, ModelProfile, ModelRequestParameters, ToolDefinition};
 use crate::models::wire::{Base64, CallArgs, Fragment, Fragments};
@@ -268,40 +268,40 @@ impl GeminiModel {
         let mut parts = Vec::with_capacity(r.parts.len());
         let mut after_parts = Vec::new();
         for part in &r.parts {
+            if let Some(rendering) = part.retry_rendering() {
+                parts.push(match rendering {
+                    RetryRendering::ToolError {
+                        tool_name,
+                        tool_call_id,
+                        ..
+                    } => WirePart::FunctionResponse {
+                        id: tool_call_id,
+                        name: tool_name,
+                        response: FunctionResult::Error(rendering.error_text().unwrap_or_default()),
+                        parts: Vec::new(),
+                    },
+                    RetryRendering::User(text) => WirePart::Text {
+                        text: Cow::Owned(text),
+                        thought: false,
+                        signature: None,
+                    },
+                    // no mid-conversation system role: `<system>`-tagged user text
+                    RetryRendering::System(text) => WirePart::Text {
+                        text: Cow::Owned(system_tagged(&text)),
+                        thought: false,
+                        signature: None,
+                    },
+                });
+                continue;
+            }
             match part {
                 ModelRequestPart::SystemPrompt(p) => system.push(WirePart::text(&p.content)),
                 ModelRequestPart::UserPrompt(p) => wire_user_parts(&p.content, &mut parts),
-                ModelRequestPart::ToolReturn(p) if p.outcome == ToolOutcome::Retried => {
-                    parts.push(WirePart::FunctionResponse {
-                        id: &p.tool_call_id,
-                        name: &p.tool_name,
-                        response: FunctionResult::Error(p.model_response_str()),
-                        parts: Vec::new(),
-                    });
-                }
                 ModelRequestPart::ToolReturn(p) => {
                     parts.push(self.wire_function_response(p, &mut after_parts));
                 }
-                ModelRequestPart::RetryPrompt(p) => match &p.tool_name {
-                    Some(name) => parts.push(WirePart::FunctionResponse {
-                        id: &p.tool_call_id,
-                        name,
-                        response: FunctionResult::Error(p.model_response_str()),
-                        parts: Vec::new(),
-                    }),
-                    None => parts.push(WirePart::Text {
-                        text: Cow::Owned(p.model_response_str()),
-                        thought: false,
-                        signature: None,
-                    }),
-                },
-                ModelRequestPart::RetryFeedback(f) => {
-                    parts.push(WirePart::Text {
-                        text: Cow::Owned(f.model_response_str()),
-                        thought: false,
-                        signature: None,
-                    });
-                }
+                // retries and retry feedback are rendered above
+                ModelRequestPart::RetryPrompt(_) | ModelRequestPart::RetryFeedback(_) => {}
                 ModelRequestPart::Unknown(_) => {}
             }
         }
@@ -455,25 +455,31 @@ impl GeminiModel {
         let mut parts = Vec::new();
         let mut after_parts = Vec::new();
         for part in &r.parts {
+            if let Some(rendering) = part.retry_rendering() {
+                parts.push(match rendering {
+                    RetryRendering::ToolError {
+                        tool_name,
+                        tool_call_id,
+                        ..
+                    } => json!({"functionResponse": {
+                        "id": tool_call_id,
+                        "name": tool_name,
+                        "response": {"error": rendering.error_text()},
+                    }}),
+                    RetryRendering::User(text) => json!({"text": text}),
+                    // no mid-conversation system role: `<system>`-tagged user text
+                    RetryRendering::System(text) => json!({"text": system_tagged(&text)}),
+                });
+                continue;
+            }
             match part {
                 ModelRequestPart::SystemPrompt(p) => system_parts.push(json!({"text": p.content})),
                 ModelRequestPart::UserPrompt(p) => user_parts(&p.content, &mut parts),
-                ModelRequestPart::ToolReturn(p) if p.outcome == ToolOutcome::Retried => {
-                    let response = json!({"error": p.model_response_str()});
-                    parts.push(json!({"functionResponse": {"id": p.tool_call_id, "name": p.tool_name, "response": response}}));
-                }
                 ModelRequestPart::ToolReturn(p) => {
                     parts.push(self.function_response(p, &mut after_parts));
                 }
-                ModelRequestPart::RetryPrompt(p) => match &p.tool_name {
-                    Some(name) => parts.push(json!({"functionResponse": {
-                        "id": p.tool_call_id, "name": name, "response": {"error": p.model_response_str()}
-                    }})),
-                    None => parts.push(json!({"text": p.model_response_str()})),
-                },
-                ModelRequestPart::RetryFeedback(f) => {
-                    parts.push(json!({"text": f.model_response_str()}));
-                }
+                // retries and retry feedback are rendered above
+                ModelRequestPart::RetryPrompt(_) | ModelRequestPart::RetryFeedback(_) => {}
                 ModelRequestPart::Unknown(_) => {}
             }
         }

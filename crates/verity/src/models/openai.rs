@@ -24,7 +24,7 @@ use serde_json::{Map, Value, json};
 use crate::error::{Error, Result};
 use crate::messages::{
     BinaryContent, FileUrl, FinishReason, ModelMessage, ModelRequestPart, ModelResponse,
-    ModelResponsePart, UserContent, UserPrompt,
+    ModelResponsePart, RetryRendering, UserContent, UserPrompt,
 };
 use crate::model::{
     CacheControlStyle, Model, ModelProfile, ModelRequestParameters, OutputObjectDefinition,
@@ -325,6 +325,10 @@ impl OpenAIChatModel {
             match message {
                 ModelMessage::Request(request) => {
                     for part in &request.parts {
+                        if let Some(rendering) = part.retry_rendering() {
+                            out.push(retry_message(rendering, role));
+                            continue;
+                        }
                         match part {
                             ModelRequestPart::SystemPrompt(p) => out.push(WireMessage::Text {
                                 role,
@@ -345,23 +349,9 @@ impl OpenAIChatModel {
                                 tool_call_id: &p.tool_call_id,
                                 content: p.model_response_str(),
                             }),
-                            ModelRequestPart::RetryPrompt(p) => match &p.tool_name {
-                                Some(_) => out.push(WireMessage::Tool {
-                                    role: "tool",
-                                    tool_call_id: &p.tool_call_id,
-                                    content: p.model_response_str(),
-                                }),
-                                None => out.push(WireMessage::OwnedText {
-                                    role: "user",
-                                    content: p.model_response_str(),
-                                }),
-                            },
-                            ModelRequestPart::RetryFeedback(f) => {
-                                out.push(WireMessage::OwnedText {
-                                    role: "user",
-                                    content: f.model_response_str(),
-                                });
-                            }
+                            // retries and retry feedback are rendered above
+                            ModelRequestPart::RetryPrompt(_)
+                            | ModelRequestPart::RetryFeedback(_) => {}
                             ModelRequestPart::Unknown(_) => {}
                         }
                     }
@@ -1198,6 +1188,27 @@ fn map_usage(u: &WireUsage) -> RequestUsage {
         }
     }
     usage
+}
+
+/// A retry as Chat Completions carries it: an errored tool result as a `tool` message
+/// holding `{"error":…}`, feedback as a `user` message, the agent loop's fixed
+/// `no_output` text as a message in the profile's system role.
+fn retry_message<'a>(rendering: RetryRendering<'a>, system_role: &'static str) -> WireMessage<'a> {
+    match rendering {
+        RetryRendering::ToolError { tool_call_id, .. } => WireMessage::Tool {
+            role: "tool",
+            tool_call_id,
+            content: rendering.wrapped_error().unwrap_or_default(),
+        },
+        RetryRendering::System(text) => WireMessage::OwnedText {
+            role: system_role,
+            content: text,
+        },
+        RetryRendering::User(text) => WireMessage::OwnedText {
+            role: "user",
+            content: text,
+        },
+    }
 }
 
 #[cfg(test)]

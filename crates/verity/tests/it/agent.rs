@@ -143,9 +143,12 @@ async fn output_retry_names_the_failing_field() {
             assert_eq!(ret.outcome, ToolOutcome::Retried);
             assert_eq!(ret.content[0]["loc"], json!(["country"]));
             assert_eq!(ret.content[0]["type"], "missing");
+            // PydanticAI 2.x: the errors as compact JSON inside {"error":…}
             assert!(
                 ret.model_response_str()
-                    .contains("Fix the errors and try again.")
+                    .starts_with(r#"{"error":[{"type":"missing","loc":["country"]"#),
+                "{}",
+                ret.model_response_str()
             );
             assert_eq!(ret.retry.as_ref().unwrap().attempt, 1);
             calls(vec![call(

@@ -27,6 +27,7 @@ mod interop;
 mod local_model;
 mod openai;
 mod readme;
+mod retry_rendering;
 mod secrets;
 mod streaming;
 mod test_model;

@@ -5,8 +5,8 @@
 use serde_json::{Map, Value, json};
 use verity::messages::{
     BinaryContent, CachePoint, FileUrl, ModelMessage, ModelRequest, ModelRequestPart,
-    ModelResponse, ModelResponsePart, RetryPromptPart, SystemPromptPart, TextPart, ThinkingPart,
-    ToolCallArgs, ToolCallPart, ToolReturnPart, UploadedFile, UserContent, UserPromptPart,
+    ModelResponse, ModelResponsePart, SystemPromptPart, TextPart, ThinkingPart, ToolCallArgs,
+    ToolCallPart, ToolOutcome, ToolReturnPart, UploadedFile, UserContent, UserPromptPart,
 };
 use verity::model::{ModelRequestParameters, OutputObjectDefinition, ToolDefinition, ToolKind};
 use verity::models::anthropic::{AnthropicModel, RAW_BLOCK};
@@ -15,9 +15,8 @@ use verity::settings::ToolChoice;
 use verity::{IntoModel, ModelRef, ModelSettings, OutputMode};
 
 use super::{
-    Call, Expected, ExpectedCall, ExpectedResponse, Mode, ModelFuture, RETRY_SUFFIX, Replay,
-    Reversed, WireApi, compare_bodies, decode_base64, sse_events, strings, test_provider, truncate,
-    ttl_of,
+    Call, Expected, ExpectedCall, ExpectedResponse, Mode, ModelFuture, Replay, Reversed, WireApi,
+    compare_bodies, decode_base64, sse_events, strings, test_provider, truncate, ttl_of,
 };
 use crate::support::Received;
 
@@ -342,15 +341,11 @@ fn reverse(body: &Value) -> Result<(String, bool, Reversed), String> {
                                 _ => String::new(),
                             };
                             if b["is_error"].as_bool() == Some(true) {
-                                let text = content
-                                    .strip_suffix(RETRY_SUFFIX)
-                                    .unwrap_or(&content)
-                                    .to_owned();
-                                pending.push(ModelRequestPart::RetryPrompt(RetryPromptPart::new(
-                                    Value::String(text),
-                                    Some(name),
-                                    id,
-                                )));
+                                // an error result is sent as its text: a retried return
+                                let mut part =
+                                    ToolReturnPart::new(name, Value::String(content), id);
+                                part.outcome = ToolOutcome::Retried;
+                                pending.push(ModelRequestPart::ToolReturn(part));
                             } else {
                                 pending.push(ModelRequestPart::ToolReturn(ToolReturnPart::new(
                                     name,

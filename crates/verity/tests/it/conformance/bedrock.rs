@@ -6,8 +6,8 @@
 use serde_json::{Map, Value, json};
 use verity::messages::{
     BinaryContent, CachePoint, FileUrl, ModelMessage, ModelRequest, ModelRequestPart,
-    ModelResponse, ModelResponsePart, RetryPromptPart, SystemPromptPart, TextPart, ThinkingPart,
-    ToolCallArgs, ToolCallPart, ToolOutcome, ToolReturnPart, UserContent, UserPromptPart,
+    ModelResponse, ModelResponsePart, SystemPromptPart, TextPart, ThinkingPart, ToolCallArgs,
+    ToolCallPart, ToolOutcome, ToolReturnPart, UserContent, UserPromptPart,
 };
 use verity::model::{ModelRequestParameters, OutputObjectDefinition, ToolDefinition, ToolKind};
 use verity::models::bedrock::BedrockConverseModel;
@@ -15,8 +15,8 @@ use verity::settings::{CacheTtl, ToolChoice};
 use verity::{IntoModel, ModelSettings, OutputMode};
 
 use super::{
-    Call, Expected, ExpectedCall, ExpectedResponse, Mode, ModelFuture, RETRY_SUFFIX, Replay,
-    Reversed, WireApi, bedrock_provider, compare_bodies, decode_base64, strings, truncate,
+    Call, Expected, ExpectedCall, ExpectedResponse, Mode, ModelFuture, Replay, Reversed, WireApi,
+    bedrock_provider, compare_bodies, decode_base64, strings, truncate,
 };
 use crate::support::Received;
 
@@ -282,19 +282,14 @@ fn reverse(body: &Value) -> Result<Reversed, String> {
                     id,
                 );
                 if r["status"] == "error" {
+                    // an error result is sent as its text: a retried return
                     part.outcome = ToolOutcome::Retried;
-                    // the text is sent as it is: keep it a plain message
-                    part.content = Value::String(String::new());
-                    let text = r
-                        .pointer("/content/0/text")
-                        .and_then(Value::as_str)
-                        .unwrap_or_default();
-                    parts.push(ModelRequestPart::RetryPrompt(RetryPromptPart::new(
-                        Value::String(text.trim_end_matches(RETRY_SUFFIX).to_owned()),
-                        Some(part.tool_name.clone()),
-                        id.to_owned(),
-                    )));
-                    continue;
+                    part.content = Value::String(
+                        r.pointer("/content/0/text")
+                            .and_then(Value::as_str)
+                            .unwrap_or_default()
+                            .to_owned(),
+                    );
                 }
                 parts.push(ModelRequestPart::ToolReturn(part));
             } else {

@@ -5,8 +5,8 @@
 use serde_json::{Map, Value, json};
 use verity::messages::{
     BinaryContent, FileUrl, ModelMessage, ModelRequest, ModelRequestPart, ModelResponse,
-    ModelResponsePart, RetryPromptPart, SystemPromptPart, TextPart, ThinkingPart, ToolCallArgs,
-    ToolCallPart, ToolReturnPart, UserContent, UserPromptPart,
+    ModelResponsePart, SystemPromptPart, TextPart, ThinkingPart, ToolCallArgs, ToolCallPart,
+    ToolOutcome, ToolReturnPart, UserContent, UserPromptPart,
 };
 use verity::model::{ModelRequestParameters, OutputObjectDefinition, ToolDefinition, ToolKind};
 use verity::models::gemini::{GeminiModel, RAW_PART, THOUGHT_SIGNATURE};
@@ -16,8 +16,8 @@ use verity::providers::google_vertex::GoogleVertexProvider;
 use verity::{IntoModel, ModelSettings, OutputMode};
 
 use super::{
-    Call, Expected, ExpectedCall, ExpectedResponse, Mode, ModelFuture, RETRY_SUFFIX, Replay,
-    Reversed, WireApi, compare_bodies, decode_base64, sse_events, strings, test_provider, truncate,
+    Call, Expected, ExpectedCall, ExpectedResponse, Mode, ModelFuture, Replay, Reversed, WireApi,
+    compare_bodies, decode_base64, sse_events, strings, test_provider, truncate,
 };
 use crate::support::Received;
 
@@ -331,12 +331,10 @@ fn reverse(body: &Value, provider: &str) -> Result<Reversed, String> {
                 let id = r["id"].as_str().unwrap_or_default().to_owned();
                 let name = r["name"].as_str().unwrap_or_default().to_owned();
                 if let Some(err) = r.pointer("/response/error").and_then(Value::as_str) {
-                    let text = err.strip_suffix(RETRY_SUFFIX).unwrap_or(err).to_owned();
-                    request_parts.push(ModelRequestPart::RetryPrompt(RetryPromptPart::new(
-                        Value::String(text),
-                        Some(name),
-                        id,
-                    )));
+                    // an error result is sent as its text: a retried return
+                    let mut part = ToolReturnPart::new(name, Value::String(err.to_owned()), id);
+                    part.outcome = ToolOutcome::Retried;
+                    request_parts.push(ModelRequestPart::ToolReturn(part));
                 } else {
                     let response_obj = r
                         .get("response")

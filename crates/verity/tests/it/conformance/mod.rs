@@ -678,9 +678,6 @@ pub(crate) fn sse_events(text: &str) -> Vec<(Option<String>, String)> {
 // ---------------------------------------------------------------------------------
 // helpers the wire APIs share
 
-/// What PydanticAI appends to a retry prompt sent to the model.
-pub(crate) const RETRY_SUFFIX: &str = "\n\nFix the errors and try again.";
-
 /// The cache lifetime in a `cache_control` block.
 pub(crate) fn ttl_of(cache_control: &Value) -> CacheTtl {
     cache_control["ttl"]
