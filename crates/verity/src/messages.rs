@@ -945,6 +945,63 @@ pub fn system_tagged(text: &str) -> String {
     format!("<system>{text}</system>")
 }
 
+/// The messages as a model that takes PydanticAI's message types is shown them (what
+/// PydanticAI 2.x's `prepare_messages` hands a `FunctionModel`): retry feedback (and
+/// legacy retry prompts not bound to a call) become the user-prompt or system-prompt
+/// part their rendering calls for, and consecutive requests are merged into one.
+/// Borrowed as it is when there is nothing to change.
+pub fn prepare_for_model(messages: &[ModelMessage]) -> std::borrow::Cow<'_, [ModelMessage]> {
+    let needs_change = messages
+        .windows(2)
+        .any(|w| matches!(w, [ModelMessage::Request(_), ModelMessage::Request(_)]))
+        || messages
+            .iter()
+            .filter_map(ModelMessage::as_request)
+            .any(|r| {
+                r.parts.iter().any(|p| {
+                    matches!(p, ModelRequestPart::RetryFeedback(_))
+                        || matches!(p, ModelRequestPart::RetryPrompt(r) if r.tool_name.is_none())
+                })
+            });
+    if !needs_change {
+        return std::borrow::Cow::Borrowed(messages);
+    }
+    let mut out: Vec<ModelMessage> = Vec::with_capacity(messages.len());
+    for message in messages {
+        let ModelMessage::Request(request) = message else {
+            out.push(message.clone());
+            continue;
+        };
+        let mut request = request.clone();
+        for part in &mut request.parts {
+            let converted = match part.retry_rendering() {
+                Some(RetryRendering::User(text))
+                    if !matches!(part, ModelRequestPart::ToolReturn(_)) =>
+                {
+                    Some(ModelRequestPart::UserPrompt(UserPromptPart::new(text)))
+                }
+                Some(RetryRendering::System(text)) => {
+                    Some(ModelRequestPart::SystemPrompt(SystemPromptPart::new(text)))
+                }
+                _ => None,
+            };
+            if let Some(converted) = converted {
+                *part = converted;
+            }
+        }
+        match out.last_mut() {
+            Some(ModelMessage::Request(previous)) => {
+                previous.parts.extend(request.parts);
+                if request.instructions.is_some() {
+                    previous.instructions = request.instructions;
+                }
+            }
+            _ => out.push(ModelMessage::Request(request)),
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 /// How a retry (or an errored tool return) reaches a model, decided once for every wire
 /// API, as PydanticAI 2.x's `prepare_messages` translates the parts.
 #[derive(Debug, Clone, PartialEq)]

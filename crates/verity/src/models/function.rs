@@ -7,7 +7,7 @@ use futures::future::BoxFuture;
 use futures::stream::{BoxStream, Stream, StreamExt};
 
 use crate::error::Result;
-use crate::messages::{ModelMessage, ModelResponse};
+use crate::messages::{ModelMessage, ModelResponse, prepare_for_model};
 use crate::model::{Model, ModelProfile, ModelRequestParameters, ToolDefinition};
 use crate::models::test::estimate_usage;
 use crate::output::OutputMode;
@@ -93,7 +93,9 @@ enum Behaviour {
     Stream(Arc<StreamFn>),
 }
 
-/// A model played by a closure: it gets the messages and an [`AgentInfo`] and returns
+/// A model played by a closure: it gets the messages (as PydanticAI's `FunctionModel`
+/// is shown them: retry feedback as the user or system prompt it renders to, consecutive
+/// requests merged; see [`prepare_for_model`]) and an [`AgentInfo`] and returns
 /// the response. Usage is estimated when the closure sets none.
 ///
 /// ```
@@ -257,6 +259,9 @@ impl Model for FunctionModel {
         settings: &ModelSettings,
         params: &ModelRequestParameters,
     ) -> Result<ModelResponse> {
+        // the closure sees the messages as PydanticAI's FunctionModel does
+        let prepared = prepare_for_model(messages);
+        let messages = &*prepared;
         let mut response = match &self.behaviour {
             Behaviour::Sync(f) => f(messages, &AgentInfo::new(messages, settings, params)),
             Behaviour::Async(f) => {
@@ -291,7 +296,9 @@ impl Model for FunctionModel {
         params: &ModelRequestParameters,
     ) -> Result<ResponseStream> {
         match &self.behaviour {
-            Behaviour::Stream(f) => Ok(self.stream_events(f, messages, settings, params)),
+            Behaviour::Stream(f) => {
+                Ok(self.stream_events(f, &prepare_for_model(messages), settings, params))
+            }
             _ => {
                 let response = self.request(messages, settings, params).await?;
                 Ok(crate::stream::stream_from_response(response))
