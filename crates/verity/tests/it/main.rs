@@ -30,3 +30,4 @@ mod readme;
 mod secrets;
 mod streaming;
 mod test_model;
+mod validation;
