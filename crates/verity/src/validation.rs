@@ -307,10 +307,9 @@ impl Validator {
         {
             return Ok(v);
         }
-        match self.validate(value)? {
-            Some(coerced) => from_value(&coerced),
-            None => from_value(value),
-        }
+        let coerced = self.validate(value)?;
+        let value = coerced.as_ref().unwrap_or(value);
+        T::deserialize(value).or_else(|_| from_value(value))
     }
 
     /// [`deserialize`](Self::deserialize) for JSON text; text that is not JSON gives
@@ -736,8 +735,8 @@ fn coerce(t: u8, value: &Value, lax: bool) -> Result<Value, (&'static str, &'sta
             }
             match value {
                 Value::Number(n) => match n.as_f64() {
-                    Some(f) if f == 0.0 => Ok(Value::Bool(false)),
-                    Some(f) if f == 1.0 => Ok(Value::Bool(true)),
+                    Some(0.0) => Ok(Value::Bool(false)),
+                    Some(1.0) => Ok(Value::Bool(true)),
                     _ => Err(BOOL_PARSING),
                 },
                 Value::String(s) => match s.trim().to_ascii_lowercase().as_str() {
@@ -757,9 +756,9 @@ fn coerce(t: u8, value: &Value, lax: bool) -> Result<Value, (&'static str, &'sta
 }
 
 fn int_value(f: f64) -> Option<Value> {
-    if f >= -9.223_372_036_854_776e18 && f < 9.223_372_036_854_776e18 {
+    if (-9.223_372_036_854_776e18..9.223_372_036_854_776e18).contains(&f) {
         Some(json!(f as i64))
-    } else if f >= 0.0 && f < 1.844_674_407_370_955_2e19 {
+    } else if (0.0..1.844_674_407_370_955_2e19).contains(&f) {
         Some(json!(f as u64))
     } else {
         None

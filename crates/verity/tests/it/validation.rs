@@ -17,7 +17,10 @@ fn call(name: &str, args: Value, id: &str) -> ModelResponse {
 }
 
 fn responses(messages: &[ModelMessage]) -> usize {
-    messages.iter().filter(|m| m.as_response().is_some()).count()
+    messages
+        .iter()
+        .filter(|m| m.as_response().is_some())
+        .count()
 }
 
 /// The content of the tool return (or retry prompt) in the last request.
@@ -101,7 +104,11 @@ async fn output_constraints_are_enforced() {
         0 => call("final_result", json!({"score": 42, "reason": ""}), "o1"),
         _ => {
             seen2.lock().unwrap().push(last_feedback(messages));
-            call("final_result", json!({"score": "7", "reason": "good"}), "o2")
+            call(
+                "final_result",
+                json!({"score": "7", "reason": "good"}),
+                "o2",
+            )
         }
     });
     let agent = Agent::builder(model).output::<Rating>().build();
