@@ -861,6 +861,8 @@ fn format_bounds(format: &str) -> Option<(i128, i128)> {
         "uint16" => (0, u16::MAX.into()),
         "uint32" => (0, u32::MAX.into()),
         "uint64" | "uint" => (0, u64::MAX.into()),
+        "int128" => (i128::MIN, i128::MAX),
+        "uint128" => (0, i128::MAX),
         _ => return None,
     })
 }
