@@ -11,7 +11,7 @@ use crate::messages::ToolCallArgs;
 use crate::profiles::ModelProfile;
 use crate::request::{OutputObjectDefinition, ToolDefinition, ToolKind};
 use crate::schema::parameters_schema;
-use crate::validation::{ValidationErrors, from_value};
+use crate::validation::{ValidationErrors, Validator, from_value, json_invalid};
 
 pub use crate::request::OutputMode;
 
@@ -28,6 +28,7 @@ struct Variant {
     description: Option<String>,
     schema: Value,
     wrapped: bool,
+    validator: Arc<Validator>,
 }
 
 type ParseFn<O> = dyn Fn(&Value) -> Result<O, ValidationErrors> + Send + Sync;
@@ -47,6 +48,11 @@ pub struct OutputSpec<O> {
     /// Straight from JSON text to `O`, for arguments that are valid: no `Value` tree and
     /// no path tracking. Anything it rejects goes through `parse` for the errors.
     parse_json: Option<fn(&str) -> Option<O>>,
+    /// The validator of `object_schema` (structured outputs).
+    validator: Option<Arc<Validator>>,
+    /// Text answers taken as they are: plain-text output, or the text side of
+    /// [`TextOr`].
+    plain: Option<fn(String) -> O>,
 }
 
 impl<O> Clone for OutputSpec<O> {
@@ -62,6 +68,8 @@ impl<O> Clone for OutputSpec<O> {
             variants: self.variants.clone(),
             parse: Arc::clone(&self.parse),
             parse_json: self.parse_json,
+            validator: self.validator.clone(),
+            plain: self.plain,
         }
     }
 }
@@ -94,6 +102,8 @@ impl OutputSpec<String> {
                 other => Ok(other.to_string()),
             }),
             parse_json: None,
+            validator: None,
+            plain: Some(|s| s),
         }
     }
 }
@@ -119,6 +129,7 @@ impl<O: DeserializeOwned + JsonSchema + Send + Sync + 'static> OutputSpec<O> {
             .map(str::to_owned);
         let variants = union_variants(&schema).unwrap_or_default();
         let (object_schema, wrapped) = object_or_wrapped(schema);
+        let validator = Some(Arc::new(Validator::new(&object_schema)));
         OutputSpec {
             mode: None,
             text: false,
@@ -130,6 +141,44 @@ impl<O: DeserializeOwned + JsonSchema + Send + Sync + 'static> OutputSpec<O> {
             variants,
             parse: Arc::new(|v: &Value| from_value::<O>(v)),
             parse_json: Some(|text: &str| serde_json::from_str::<O>(text).ok()),
+            validator,
+            plain: None,
+        }
+    }
+}
+
+/// The output of an agent that may answer in plain text or with structured data:
+/// PydanticAI's `output_type=str | T`. Made with [`OutputSpec::text_or`].
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum TextOr<T> {
+    /// The model answered in text.
+    Text(String),
+    /// The model called the output tool.
+    Structured(T),
+}
+
+impl<T: DeserializeOwned + JsonSchema + Send + Sync + 'static> OutputSpec<TextOr<T>> {
+    /// Text or structured output of type `T` (PydanticAI's `str | T`): the output tool
+    /// of `T` is offered and text is allowed too. A text answer becomes
+    /// [`TextOr::Text`], a call of the output tool [`TextOr::Structured`].
+    pub fn text_or() -> Self {
+        let inner = OutputSpec::<T>::structured();
+        let parse = Arc::clone(&inner.parse);
+        OutputSpec {
+            mode: Some(OutputMode::Tool),
+            text: false,
+            name: inner.name,
+            description: inner.description,
+            strict: inner.strict,
+            object_schema: inner.object_schema,
+            wrapped: inner.wrapped,
+            variants: inner.variants,
+            parse: Arc::new(move |v: &Value| parse(v).map(TextOr::Structured)),
+            parse_json: Some(|text: &str| {
+                serde_json::from_str::<T>(text).ok().map(TextOr::Structured)
+            }),
+            validator: inner.validator,
+            plain: Some(TextOr::Text),
         }
     }
 }
@@ -137,7 +186,7 @@ impl<O: DeserializeOwned + JsonSchema + Send + Sync + 'static> OutputSpec<O> {
 impl<O> OutputSpec<O> {
     /// Choose the mode (structured outputs only; text output stays text).
     pub fn with_mode(mut self, mode: OutputMode) -> Self {
-        if !self.text && mode != OutputMode::Text {
+        if !self.text && self.plain.is_none() && mode != OutputMode::Text {
             self.mode = Some(mode);
         }
         self
@@ -181,13 +230,16 @@ impl<O> OutputSpec<O> {
                 instructions: None,
             };
         }
-        let mode = self.mode.unwrap_or(profile.default_structured_output_mode);
+        let mode = match self.plain {
+            Some(_) => OutputMode::Tool,
+            None => self.mode.unwrap_or(profile.default_structured_output_mode),
+        };
         match mode {
             OutputMode::Tool | OutputMode::Text => OutputRequest {
                 mode: OutputMode::Tool,
                 output_tools: self.output_tools(),
                 output_object: None,
-                allow_text_output: false,
+                allow_text_output: self.plain.is_some(),
                 instructions: None,
             },
             OutputMode::Native => OutputRequest {
@@ -274,50 +326,86 @@ impl<O> OutputSpec<O> {
         let (ToolCallArgs::Json(text), Some(parse)) = (args, self.parse_json) else {
             return None;
         };
-        if self.wrapped || self.variants.iter().any(|v| v.tool_name == tool_name) {
+        if self.wrapped
+            || self.validator.as_ref().is_some_and(|v| v.needs_check())
+            || self.variants.iter().any(|v| v.tool_name == tool_name)
+        {
             return None;
         }
         parse(text)
     }
 
-    /// Validate the arguments of an output-tool call.
+    /// Validate the arguments of an output-tool call: every error pydantic would report
+    /// (missing and extra fields, types, constraints), with its lax coercions.
     pub(crate) fn parse_tool_args(
         &self,
         tool_name: &str,
         args: &Value,
     ) -> Result<O, ValidationErrors> {
         if let Some(variant) = self.variants.iter().find(|v| v.tool_name == tool_name) {
-            let inner = if variant.wrapped {
-                unwrap_response(args)?
-            } else {
-                args.clone()
-            };
-            let mut tagged = Map::new();
-            tagged.insert(variant.tag.clone(), inner);
-            return (self.parse)(&Value::Object(tagged))
-                .map_err(|e| strip_loc_prefix(e, &variant.tag));
+            return checked(Some(&variant.validator), args, |args| {
+                let inner = if variant.wrapped {
+                    unwrap_response(args)?
+                } else {
+                    args.clone()
+                };
+                let mut tagged = Map::new();
+                tagged.insert(variant.tag.clone(), inner);
+                (self.parse)(&Value::Object(tagged)).map_err(|e| {
+                    let e = strip_loc_prefix(e, &variant.tag);
+                    if variant.wrapped {
+                        add_loc_prefix(e, "response")
+                    } else {
+                        e
+                    }
+                })
+            });
         }
-        if self.wrapped {
-            let inner = unwrap_response(args)?;
-            return (self.parse)(&inner).map_err(|e| add_loc_prefix(e, "response"));
-        }
-        (self.parse)(args)
+        self.parse_object(args)
     }
 
-    /// Validate a text answer: the text itself for text output, JSON otherwise.
+    /// A JSON value for the output object (`{"response": …}` when wrapped).
+    fn parse_object(&self, args: &Value) -> Result<O, ValidationErrors> {
+        checked(self.validator.as_deref(), args, |args| {
+            if self.wrapped {
+                let inner = unwrap_response(args)?;
+                return (self.parse)(&inner).map_err(|e| add_loc_prefix(e, "response"));
+            }
+            (self.parse)(args)
+        })
+    }
+
+    /// Validate a text answer: the text itself for text output (and the text side of
+    /// [`TextOr`]), JSON otherwise.
     pub(crate) fn parse_text(&self, text: &str) -> Result<O, ValidationErrors> {
-        if self.text {
-            return (self.parse)(&Value::String(text.to_owned()));
+        if let Some(plain) = self.plain {
+            return Ok(plain(text.to_owned()));
         }
         let json_text = strip_fences(text);
-        let value: Value = serde_json::from_str(json_text).map_err(|e| {
-            ValidationErrors::message("json_invalid", format!("Invalid JSON: {e}"), json!(text))
-        })?;
-        if self.wrapped {
-            let inner = unwrap_response(&value)?;
-            return (self.parse)(&inner).map_err(|e| add_loc_prefix(e, "response"));
-        }
-        (self.parse)(&value)
+        let value: Value = serde_json::from_str(json_text).map_err(|e| json_invalid(text, &e))?;
+        self.parse_object(&value)
+    }
+}
+
+/// Deserialize with `finish`; when the schema has constraints serde does not check, or
+/// `finish` fails, validate first (every error, lax coercions) and finish on the
+/// coerced value.
+fn checked<O>(
+    validator: Option<&Validator>,
+    args: &Value,
+    finish: impl Fn(&Value) -> Result<O, ValidationErrors>,
+) -> Result<O, ValidationErrors> {
+    let Some(validator) = validator else {
+        return finish(args);
+    };
+    if !validator.needs_check()
+        && let Ok(o) = finish(args)
+    {
+        return Ok(o);
+    }
+    match validator.validate(args)? {
+        Some(coerced) => finish(&coerced),
+        None => finish(args),
     }
 }
 
@@ -336,9 +424,9 @@ impl<O> OutputSpec<O> {
 
     /// A partial output from text that is still arriving.
     pub(crate) fn parse_partial_text(&self, text: &str) -> Option<(Value, O)> {
-        if self.text {
+        if let Some(plain) = self.plain {
             let value = Value::String(text.to_owned());
-            return (self.parse)(&value).ok().map(|o| (value, o));
+            return Some((value, plain(text.to_owned())));
         }
         let value =
             crate::partial_json::parse_partial(crate::partial_json::strip_open_fence(text))?;
@@ -449,7 +537,17 @@ fn union_variants(root: &Value) -> Option<Vec<Variant>> {
         if required.first()?.as_str()? != tag {
             return None;
         }
-        let payload = resolve_ref(root, payload).clone();
+        let mut payload = resolve_ref(root, payload).clone();
+        // a field-less struct: an object with no properties, not a value to wrap
+        if let Value::Object(map) = &mut payload
+            && map.get("type") == Some(&json!("object"))
+            && !map.contains_key("properties")
+            && !map
+                .get("additionalProperties")
+                .is_some_and(Value::is_object)
+        {
+            map.insert("properties".into(), Value::Object(Map::new()));
+        }
         let description = alt
             .get("description")
             .or_else(|| payload.get("description"))
@@ -459,12 +557,14 @@ fn union_variants(root: &Value) -> Option<Vec<Variant>> {
         if let (Some(defs), Value::Object(map)) = (&defs, &mut schema) {
             map.entry("$defs").or_insert_with(|| defs.clone());
         }
+        let validator = Arc::new(Validator::new(&schema));
         variants.push(Variant {
             tag: tag.clone(),
             tool_name: format!("{DEFAULT_OUTPUT_TOOL_NAME}_{tag}"),
             description,
             schema,
             wrapped,
+            validator,
         });
     }
     (!variants.is_empty()).then_some(variants)

@@ -13,7 +13,7 @@ use crate::messages::ModelMessage;
 use crate::request::{ToolDefinition, ToolKind};
 pub use crate::schema::parameters_schema;
 use crate::usage::RunUsage;
-use crate::validation::{ValidationErrors, from_value};
+use crate::validation::{ValidationErrors, Validator};
 
 /// What a tool, an instruction function or an output validator can see of the run.
 ///
@@ -371,10 +371,12 @@ impl<D: Send + Sync + 'static> Tool<D> {
         Fut: Future<Output = Result<T, E>> + Send + 'static,
     {
         let description: String = description.into();
+        let schema = function_parameters_schema(parameters_schema::<A>());
+        let validator = Arc::new(Validator::new(&schema));
         let def = ToolDefinition {
             name: name.into(),
             description: (!description.is_empty()).then_some(description),
-            parameters_json_schema: parameters_schema::<A>(),
+            parameters_json_schema: schema,
             strict: None,
             kind: ToolKind::Function,
             extra_fields: Default::default(),
@@ -384,8 +386,9 @@ impl<D: Send + Sync + 'static> Tool<D> {
                          args: Value|
               -> BoxFuture<'static, Result<Value, ToolCallError>> {
             let f = Arc::clone(&f);
+            let validated = validator.deserialize::<A>(&args);
             Box::pin(async move {
-                let args: A = from_value(&args)?;
+                let args: A = validated?;
                 match f(ctx, args).await {
                     Ok(v) => {
                         serde_json::to_value(v).map_err(|e| ToolCallError::Failed(Box::new(e)))
@@ -401,6 +404,22 @@ impl<D: Send + Sync + 'static> Tool<D> {
             prepare: None,
         }
     }
+}
+
+/// A function tool's parameter schema closed the way PydanticAI closes the schema of a
+/// function's signature: `additionalProperties: false` on the top-level object, so extra
+/// arguments are rejected (`extra_forbidden`) rather than dropped. Schemas that say
+/// otherwise already, or that combine subschemas, are left alone.
+fn function_parameters_schema(mut schema: Value) -> Value {
+    if let Value::Object(map) = &mut schema
+        && map.contains_key("properties")
+        && !["additionalProperties", "anyOf", "oneOf", "allOf", "$ref"]
+            .iter()
+            .any(|k| map.contains_key(*k))
+    {
+        map.insert("additionalProperties".into(), Value::Bool(false));
+    }
+    schema
 }
 
 impl<D> Tool<D> {

@@ -31,3 +31,4 @@ mod retry_rendering;
 mod secrets;
 mod streaming;
 mod test_model;
+mod validation;
