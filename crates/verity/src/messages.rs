@@ -945,10 +945,11 @@ pub fn system_tagged(text: &str) -> String {
     format!("<system>{text}</system>")
 }
 
-/// The messages as a model that takes PydanticAI's message types is shown them (what
-/// PydanticAI 2.x's `prepare_messages` hands a `FunctionModel`): retry feedback (and
-/// legacy retry prompts not bound to a call) become the user-prompt or system-prompt
-/// part their rendering calls for, and consecutive requests are merged into one.
+/// The messages as PydanticAI 2.x's `prepare_messages` hands them to a `FunctionModel`:
+/// retry feedback (and legacy retry prompts not bound to a call) become a user-prompt
+/// part with the text their rendering calls for (the system voice as `<system>`-tagged
+/// text: such a model has no mid-conversation system message), and consecutive requests
+/// are merged into one.
 /// Borrowed as it is when there is nothing to change.
 pub fn prepare_for_model(messages: &[ModelMessage]) -> std::borrow::Cow<'_, [ModelMessage]> {
     let needs_change = messages
@@ -980,9 +981,10 @@ pub fn prepare_for_model(messages: &[ModelMessage]) -> std::borrow::Cow<'_, [Mod
                 {
                     Some(ModelRequestPart::UserPrompt(UserPromptPart::new(text)))
                 }
-                Some(RetryRendering::System(text)) => {
-                    Some(ModelRequestPart::SystemPrompt(SystemPromptPart::new(text)))
-                }
+                // PydanticAI's FunctionModel takes no mid-conversation system message
+                Some(RetryRendering::System(text)) => Some(ModelRequestPart::UserPrompt(
+                    UserPromptPart::new(system_tagged(&text)),
+                )),
                 _ => None,
             };
             if let Some(converted) = converted {

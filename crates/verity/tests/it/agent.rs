@@ -438,13 +438,19 @@ async fn text_output_validator_retry_uses_retry_feedback() {
     let model = FunctionModel::new(|messages, _| match count_responses(messages) {
         0 => ModelResponse::text("short"),
         _ => {
-            // PydanticAI 2.x: a retry-feedback part with the validator's message
+            // PydanticAI 2.x: the model is shown the validator's message, fenced, in the
+            // user voice (the history keeps a retry-feedback part, checked below)
             let parts = last_request_parts(messages);
-            let ModelRequestPart::RetryFeedback(r) = &parts[0] else {
+            let ModelRequestPart::UserPrompt(u) = &parts[0] else {
                 panic!("{parts:?}")
             };
-            assert_eq!(r.retry.cause, "model_retry");
-            assert_eq!(r.content, json!("too short"));
+            let text = serde_json::to_value(&u.content).unwrap();
+            assert!(
+                text.as_str()
+                    .unwrap()
+                    .contains("<pyai:retry_feedback>\ntoo short\n</pyai:retry_feedback>"),
+                "{text}"
+            );
             ModelResponse::text("a long enough answer")
         }
     });
@@ -457,7 +463,15 @@ async fn text_output_validator_retry_uses_retry_feedback() {
             }
         })
         .build();
-    assert_eq!(agent.run("x").await.unwrap().output, "a long enough answer");
+    let result = agent.run("x").await.unwrap();
+    assert_eq!(result.output, "a long enough answer");
+    let ModelRequestPart::RetryFeedback(r) =
+        &result.all_messages()[2].as_request().unwrap().parts[0]
+    else {
+        panic!("{:?}", result.all_messages())
+    };
+    assert_eq!(r.retry.cause, "model_retry");
+    assert_eq!(r.content, json!("too short"));
 }
 
 #[tokio::test]

@@ -48,94 +48,10 @@ pub const DELIBERATE_DIFFERENCES: &[(&str, &str)] = &[
     ),
 ];
 
-/// Scenario name → what differs today. Issue #14 fixes these; a fixed scenario must be
-/// removed from the list (the test fails when a listed scenario no longer diverges).
-pub const KNOWN_DIVERGENCES: &[(&str, &str)] = &[
-    (
-        "tool_retry_then_output_graceful",
-        "retry text of a retried tool return: PydanticAI sends {\"error\": <message>}, Verity '<message>\\n\\nFix the errors and try again.'",
-    ),
-    (
-        "invalid_then_valid_output_calls",
-        "retry text of a validation error: PydanticAI sends {\"error\": [<errors as compact JSON>]}, Verity 'N validation error(s):\\n```json <pretty JSON>```\\n\\nFix the errors and try again.'",
-    ),
-    (
-        "tool_retry_then_success",
-        "retry text of a retried tool return: PydanticAI sends {\"error\": <message>}, Verity '<message>\\n\\nFix the errors and try again.'",
-    ),
-    (
-        "tool_retry_count_resets",
-        "retry text of a retried tool return: PydanticAI sends {\"error\": <message>}, Verity '<message>\\n\\nFix the errors and try again.'",
-    ),
-    (
-        "tool_retries_exhausted",
-        "retry text of a retried tool return: PydanticAI sends {\"error\": <message>}, Verity '<message>\\n\\nFix the errors and try again.'",
-    ),
-    (
-        "output_validation_error_then_success",
-        "retry text of a validation error: PydanticAI sends {\"error\": [<errors as compact JSON>]}, Verity 'N validation error(s):\\n```json <pretty JSON>```\\n\\nFix the errors and try again.'",
-    ),
-    (
-        "output_retries_exhausted",
-        "retry text of a validation error: PydanticAI sends {\"error\": [<errors as compact JSON>]}, Verity 'N validation error(s):\\n```json <pretty JSON>```\\n\\nFix the errors and try again.'",
-    ),
-    (
-        "output_retries_2",
-        "retry text of a validation error: PydanticAI sends {\"error\": [<errors as compact JSON>]}, Verity 'N validation error(s):\\n```json <pretty JSON>```\\n\\nFix the errors and try again.'",
-    ),
-    (
-        "unknown_tool",
-        "retry text of a retried tool return: PydanticAI sends {\"error\": <message>}, Verity '<message>\\n\\nFix the errors and try again.'",
-    ),
-    (
-        "empty_response",
-        "a retry-feedback part reaches the model as PydanticAI renders it (a user-prompt part with the fenced text, or a system prompt for no_output); Verity's FunctionModel sees the stored retry-feedback part with the 1.x retry text",
-    ),
-    (
-        "empty_text_response",
-        "a retry-feedback part reaches the model as PydanticAI renders it (a user-prompt part with the fenced text, or a system prompt for no_output); Verity's FunctionModel sees the stored retry-feedback part with the 1.x retry text",
-    ),
-    (
-        "text_when_structured_required",
-        "a retry-feedback part reaches the model as PydanticAI renders it (a user-prompt part with the fenced text, or a system prompt for no_output); Verity's FunctionModel sees the stored retry-feedback part with the 1.x retry text",
-    ),
-    (
-        "output_validator_retry",
-        "a retry-feedback part reaches the model as PydanticAI renders it (a user-prompt part with the fenced text, or a system prompt for no_output); Verity's FunctionModel sees the stored retry-feedback part with the 1.x retry text",
-    ),
-    (
-        "output_validator_retry_tool",
-        "retry text of a retried tool return: PydanticAI sends {\"error\": <message>}, Verity '<message>\\n\\nFix the errors and try again.'",
-    ),
-    (
-        "str_or_city_text",
-        "Verity has no text-or-structured output type (str | CityLocation)",
-    ),
-    (
-        "str_or_city_tool",
-        "Verity has no text-or-structured output type (str | CityLocation)",
-    ),
-    (
-        "tool_extra_argument",
-        "PydanticAI rejects the unexpected argument 'unit' (extra_forbidden, retried) and runs get_weather once; Verity ignores it and runs get_weather twice",
-    ),
-    (
-        "tool_args_wrong_type",
-        "validation error for x='two': PydanticAI {type int_parsing, msg 'Input should be a valid integer, unable to parse string as an integer'}, Verity {type invalid_type, msg 'invalid type: string \"two\", expected i64'}; plus retry text of a validation error: PydanticAI sends {\"error\": [<errors as compact JSON>]}, Verity 'N validation error(s):\\n```json <pretty JSON>```\\n\\nFix the errors and try again.'",
-    ),
-    (
-        "tool_args_invalid_json",
-        "retry text of a validation error: PydanticAI sends {\"error\": [<errors as compact JSON>]}, Verity 'N validation error(s):\\n```json <pretty JSON>```\\n\\nFix the errors and try again.' (the json_invalid error itself matches)",
-    ),
-    (
-        "constraint_violation",
-        "Verity does not enforce the schema's range (score 0..=10): it accepts score 42 after 1 request; PydanticAI retries (less_than_equal) and returns score 4",
-    ),
-    (
-        "failed_run_history",
-        "run 2: PydanticAI's model sees the synthesized return of the dangling call and the new prompt in one request (it merges consecutive requests before a model sees them); Verity's FunctionModel sees them as two requests; plus retry text of a retried tool return: PydanticAI sends {\"error\": <message>}, Verity '<message>\\n\\nFix the errors and try again.'",
-    ),
-];
+/// Scenario name → what differs today. Empty: every scenario behaves as in PydanticAI.
+/// A divergence found later is listed here with what differs, and removed once fixed
+/// (the test fails when a listed scenario no longer diverges).
+pub const KNOWN_DIVERGENCES: &[(&str, &str)] = &[];
 
 fn cache_dir() -> PathBuf {
     let base = std::env::var_os("XDG_CACHE_HOME")

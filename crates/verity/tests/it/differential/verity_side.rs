@@ -12,6 +12,7 @@ use verity::agent::builder_state::OutputOpen;
 use verity::messages::{
     ModelRequestPart, ModelResponsePart, ToolCallArgs, ToolCallPart, ToolOutcome,
 };
+use verity::output::{OutputSpec, TextOr};
 use verity::prelude::*;
 use verity::usage::UsageLimits;
 use verity::{ModelRetry, ToolError};
@@ -104,6 +105,16 @@ pub trait OutputJson {
 impl OutputJson for String {
     fn output_json(&self) -> Value {
         json!(self)
+    }
+}
+
+/// PydanticAI's `str | CityLocation` output is either the text or the model.
+impl OutputJson for TextOr<CityLocation> {
+    fn output_json(&self) -> Value {
+        match self {
+            TextOr::Text(t) => json!(t),
+            TextOr::Structured(c) => serde_json::to_value(c).unwrap(),
+        }
     }
 }
 
@@ -474,7 +485,13 @@ pub async fn run_scenario(sc: &Scenario) -> Value {
         "Risk" => play(sc, |m| finish(base(m).output::<Risk>(), sc)).await,
         "CityOrCountry" => play(sc, |m| finish(base(m).output::<CityOrCountry>(), sc)).await,
         "StrOrCity" => {
-            json!({"unsupported": "Verity has no text-or-structured output type (str | CityLocation)"})
+            play(sc, |m| {
+                finish(
+                    base(m).output_spec(OutputSpec::<TextOr<CityLocation>>::text_or()),
+                    sc,
+                )
+            })
+            .await
         }
         other => panic!("unknown output type in the catalogue: {other}"),
     }
