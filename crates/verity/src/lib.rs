@@ -65,7 +65,7 @@ pub use messages::{
 };
 pub use model::{IntoModel, Model, ModelProfile, ModelRef, ModelRequestParameters, ToolDefinition};
 pub use models::infer::{KnownModel, infer_model};
-pub use output::{OutputMode, OutputSpec};
+pub use output::{OutputMode, OutputSpec, TextOr};
 pub use run_stream::{AgentEvent, StreamedRun};
 pub use settings::ModelSettings;
 pub use tools::{IntoTool, ModelRetry, RunContext, Tool, ToolError};
@@ -95,7 +95,7 @@ pub mod prelude {
     pub use crate::models::function::{AgentInfo, FunctionModel};
     pub use crate::models::infer::infer_model;
     pub use crate::models::test::TestModel;
-    pub use crate::output::OutputMode;
+    pub use crate::output::{OutputMode, OutputSpec, TextOr};
     pub use crate::run_stream::{AgentEvent, StreamedRun};
     pub use crate::settings::ModelSettings;
     pub use crate::tool;
