@@ -124,8 +124,44 @@ pub fn now() -> DateTime<Utc> {
     Utc::now().trunc_subsecs(6)
 }
 
-/// The `state` PydanticAI 2.x writes on a message that is whole.
-pub const MESSAGE_STATE_COMPLETE: &str = "complete";
+/// Whether a message is whole: the `state` PydanticAI 2.x writes on messages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum MessageState {
+    /// The message is whole (every message a run finishes).
+    Complete,
+    /// A run stopped while this message was being made (a request whose tools failed).
+    Interrupted,
+    /// Another state, kept as written.
+    Other(String),
+}
+
+impl MessageState {
+    /// The state as PydanticAI writes it.
+    pub fn as_str(&self) -> &str {
+        match self {
+            MessageState::Complete => "complete",
+            MessageState::Interrupted => "interrupted",
+            MessageState::Other(s) => s,
+        }
+    }
+}
+
+impl Serialize for MessageState {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for MessageState {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        Ok(match String::deserialize(d)?.as_str() {
+            "complete" => MessageState::Complete,
+            "interrupted" => MessageState::Interrupted,
+            other => MessageState::Other(other.to_owned()),
+        })
+    }
+}
 
 /// A request: everything the framework sends the model in one turn.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -157,10 +193,10 @@ pub struct ModelRequest {
         with = "present_or_absent"
     )]
     pub metadata: Option<Option<Value>>,
-    /// Whether the message is whole: [`MESSAGE_STATE_COMPLETE`] for every message Verity
+    /// Whether the message is whole: [`MessageState::Complete`] for every message Verity
     /// makes (PydanticAI 2.x); not written when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub state: Option<String>,
+    pub state: Option<MessageState>,
     /// Fields not modelled by Verity, kept as they were.
     #[serde(flatten)]
     pub extra: Extra,
@@ -176,7 +212,7 @@ impl ModelRequest {
             run_id: None,
             conversation_id: None,
             metadata: Some(None),
-            state: Some(MESSAGE_STATE_COMPLETE.to_owned()),
+            state: Some(MessageState::Complete),
             extra: Extra::new(),
         }
     }
@@ -1312,10 +1348,10 @@ pub struct ModelResponse {
         with = "present_or_absent"
     )]
     pub metadata: Option<Option<Value>>,
-    /// Whether the message is whole: [`MESSAGE_STATE_COMPLETE`] for every response
+    /// Whether the message is whole: [`MessageState::Complete`] for every response
     /// Verity makes (PydanticAI 2.x); not written when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub state: Option<String>,
+    pub state: Option<MessageState>,
     /// Fields not modelled by Verity.
     #[serde(flatten)]
     pub extra: Extra,
@@ -1336,7 +1372,7 @@ impl Default for ModelResponse {
             run_id: None,
             conversation_id: None,
             metadata: Some(None),
-            state: Some(MESSAGE_STATE_COMPLETE.to_owned()),
+            state: Some(MessageState::Complete),
             extra: Extra::new(),
         }
     }

@@ -439,7 +439,7 @@ impl<D: Send + Sync + 'static, O: Send + Sync + 'static> AgentRun<D, O> {
 /// Whether the history ends with a request a failed run left interrupted.
 fn ends_interrupted(messages: &[ModelMessage]) -> bool {
     matches!(messages.last(), Some(ModelMessage::Request(r))
-        if r.extra.get("state").and_then(serde_json::Value::as_str) == Some("interrupted"))
+        if r.state == Some(crate::messages::MessageState::Interrupted))
 }
 
 /// What PydanticAI writes as the return of a call that was never answered.

@@ -104,7 +104,8 @@ impl RunState {
 
     /// Record that `tool` succeeded in this step.
     pub(crate) fn tool_succeeded(&mut self, tool: &str) {
-        if !self.step_succeeded_tools.contains(tool) {
+        // only a count carried from an earlier step has anything to reset
+        if self.tool_retries_used.contains_key(tool) && !self.step_succeeded_tools.contains(tool) {
             self.step_succeeded_tools.insert(tool.to_owned());
         }
     }

@@ -110,9 +110,7 @@ impl<D: Send + Sync + 'static, O: Send + Sync + 'static> AgentRun<D, O> {
             // the history at the error holds the returns of the calls that were settled, in
             // a request marked interrupted (a later run answers the calls left open)
             let mut request = ModelRequest::new(parts);
-            request
-                .extra
-                .insert("state".into(), Value::String("interrupted".into()));
+            request.state = Some(crate::messages::MessageState::Interrupted);
             self.state.push_request(request);
             return Err(e);
         }
