@@ -1091,8 +1091,10 @@ pub fn frame_for_model(
                     at = last + 1;
                 }
                 if is_first
-                    && request.parts[..at]
+                    && request
+                        .parts
                         .iter()
+                        .take(at)
                         .all(|p| matches!(p, ModelRequestPart::SystemPrompt(_)))
                 {
                     at = request.parts.len();
@@ -1106,7 +1108,7 @@ pub fn frame_for_model(
             }
         }
         if !role.is_native() {
-            for part in &mut request.parts[start..] {
+            for part in request.parts.iter_mut().skip(start) {
                 if let ModelRequestPart::SystemPrompt(p) = part
                     && let Some(text) = mid_conversation_system_text(role, &p.content)
                 {
@@ -1122,7 +1124,7 @@ pub fn frame_for_model(
         && !role.is_native()
         && (has_frame || had_system)
         && (standing > 0 || has_instructions)
-        && let Some(ModelMessage::Request(first)) = first_request.map(|i| &mut out[i])
+        && let Some(ModelMessage::Request(first)) = first_request.and_then(|i| out.get_mut(i))
     {
         first.parts.insert(
             0,

@@ -117,10 +117,11 @@ impl AnthropicModel {
             }
         };
         let misplaced = |i: usize, r: &crate::messages::ModelRequest| {
-            let rest = &r.parts[standing(i, r)..];
-            rest.iter()
-                .position(is_system)
-                .is_some_and(|at| rest[at..].iter().any(|p| !is_system(p)))
+            r.parts
+                .iter()
+                .skip(standing(i, r))
+                .skip_while(|p| !is_system(p))
+                .any(|p| !is_system(p))
         };
         let needs_move = framed
             .iter()
