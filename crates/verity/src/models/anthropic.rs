@@ -33,6 +33,7 @@ use crate::http::HttpRequest;
 use crate::messages::{
     BinaryContent, FinishReason, ModelMessage, ModelRequestPart, ModelResponse, ModelResponsePart,
     RetryRendering, ThinkingPart, ToolCallArgs, ToolCallPart, UserContent, UserPrompt,
+    frame_for_wire,
 };
 use crate::model::{
     Model, ModelProfile, ModelRequestParameters, OutputObjectDefinition, ToolDefinition,
@@ -79,7 +80,16 @@ impl AnthropicModel {
         let model_name = model_name.into();
         let profile = match &transport {
             Transport::Http(provider) => provider.model_profile(&model_name),
-            Transport::Invoke(_) => crate::profiles::anthropic(&model_name),
+            Transport::Invoke(_) => {
+                // only the Messages API itself serves a mid-conversation `system` entry
+                let base = model_name
+                    .rsplit("anthropic.")
+                    .next()
+                    .unwrap_or(&model_name);
+                let mut profile = crate::profiles::anthropic(&model_name);
+                profile.system_role = crate::profiles::claude_tagged_system_role(base);
+                profile
+            }
         };
         AnthropicModel {
             model_name,
@@ -88,6 +98,50 @@ impl AnthropicModel {
             settings: None,
             fragments: Arc::default(),
         }
+    }
+
+    /// The history as PydanticAI 2.68 prepares it for this model ([`frame_for_wire`]);
+    /// with a mid-conversation system role, a request's system messages go in a `system`
+    /// entry after its user turn, so they move behind the request's other parts.
+    fn framed<'m>(&self, messages: &'m [ModelMessage]) -> std::borrow::Cow<'m, [ModelMessage]> {
+        let framed = join_standing_prompts(frame_for_wire(messages, self.profile.system_role));
+        if !self.profile.system_role.is_native() {
+            return framed;
+        }
+        let is_system = |p: &ModelRequestPart| matches!(p, ModelRequestPart::SystemPrompt(_));
+        let standing = |i: usize, r: &crate::messages::ModelRequest| {
+            if i == 0 {
+                r.parts.iter().take_while(|p| is_system(p)).count()
+            } else {
+                0
+            }
+        };
+        let misplaced = |i: usize, r: &crate::messages::ModelRequest| {
+            r.parts
+                .iter()
+                .skip(standing(i, r))
+                .skip_while(|p| !is_system(p))
+                .any(|p| !is_system(p))
+        };
+        let needs_move = framed
+            .iter()
+            .enumerate()
+            .any(|(i, m)| m.as_request().is_some_and(|r| misplaced(i, r)));
+        if !needs_move {
+            return framed;
+        }
+        let mut out = framed.into_owned();
+        for (i, message) in out.iter_mut().enumerate() {
+            if let ModelMessage::Request(r) = message {
+                let start = standing(i, r);
+                let rest = r.parts.split_off(start);
+                let (system, other): (Vec<_>, Vec<_>) =
+                    rest.into_iter().partition(|p| is_system(p));
+                r.parts.extend(other);
+                r.parts.extend(system);
+            }
+        }
+        std::borrow::Cow::Owned(out)
     }
 
     /// Settings applied under the agent's and the run's.
@@ -111,6 +165,7 @@ impl AnthropicModel {
         params: &ModelRequestParameters,
         stream: bool,
     ) -> Result<Value> {
+        let messages = &*self.framed(messages);
         let body = serde_json::to_value(
             self.messages_request(messages, settings, params, stream, false)?,
         )?;
@@ -132,6 +187,7 @@ impl AnthropicModel {
         params: &ModelRequestParameters,
         stream: bool,
     ) -> Result<Vec<u8>> {
+        let messages = &*self.framed(messages);
         let body = self.wire_body(messages, settings, params, stream)?;
         Ok(serde_json::to_vec(&body)?)
     }
@@ -201,19 +257,11 @@ impl AnthropicModel {
         })
     }
 
-    /// The system texts (instructions, then the first request's system prompts) and
+    /// The system texts (the first request's system prompts, then the instructions) and
     /// the turns, borrowed from the history: the direct form of
     /// [`map_messages`](Self::map_messages).
     fn wire_turns<'a>(&self, messages: &'a [ModelMessage]) -> (Vec<&'a str>, Vec<Turn<'a>>) {
         let mut system: Vec<&'a str> = Vec::new();
-        if let Some(ins) = messages
-            .iter()
-            .rev()
-            .find_map(ModelMessage::as_request)
-            .and_then(|r| r.instructions.as_deref())
-        {
-            system.push(ins);
-        }
         let mut turns = Vec::with_capacity(messages.len());
         for (i, message) in messages.iter().enumerate() {
             match message {
@@ -226,6 +274,15 @@ impl AnthropicModel {
                     push_wire_turn(&mut turns, "assistant", blocks);
                 }
             }
+        }
+        // the system prompt, then the instructions (PydanticAI 2.68)
+        if let Some(ins) = messages
+            .iter()
+            .rev()
+            .find_map(ModelMessage::as_request)
+            .and_then(|r| r.instructions.as_deref())
+        {
+            system.push(ins);
         }
         (system, turns)
     }
@@ -277,18 +334,10 @@ impl AnthropicModel {
         blocks
     }
 
-    /// The system blocks (instructions, then the first request's system prompts) and
+    /// The system blocks (the first request's system prompts, then the instructions) and
     /// the turns: each message is its own turn.
     fn map_messages(&self, messages: &[ModelMessage]) -> (Vec<Value>, Vec<(String, Vec<Value>)>) {
         let mut system: Vec<Value> = Vec::new();
-        if let Some(ins) = messages
-            .iter()
-            .rev()
-            .find_map(ModelMessage::as_request)
-            .and_then(|r| r.instructions.as_deref())
-        {
-            system.push(json!({"type": "text", "text": ins}));
-        }
         let mut turns: Vec<(String, Vec<Value>)> = Vec::new();
         for (i, message) in messages.iter().enumerate() {
             match message {
@@ -301,6 +350,15 @@ impl AnthropicModel {
                     push_turn(&mut turns, "assistant", blocks);
                 }
             }
+        }
+        // the system prompt, then the instructions (PydanticAI 2.68)
+        if let Some(ins) = messages
+            .iter()
+            .rev()
+            .find_map(ModelMessage::as_request)
+            .and_then(|r| r.instructions.as_deref())
+        {
+            system.push(json!({"type": "text", "text": ins}));
         }
         (system, turns)
     }
@@ -1378,6 +1436,40 @@ fn push_wire_turn<'a>(turns: &mut Vec<Turn<'a>>, role: &'static str, blocks: Vec
 }
 
 /// `system`, borrowed: the direct form of `system_field`.
+/// The standing system prompts joined with blank lines into one, as PydanticAI 2.68
+/// sends them in one `system` block (ahead of the instructions' blocks); raw blocks kept.
+fn join_standing_prompts(messages: Cow<'_, [ModelMessage]>) -> Cow<'_, [ModelMessage]> {
+    let Some(ModelMessage::Request(first)) = messages.first() else {
+        return messages;
+    };
+    let standing: Vec<&crate::messages::SystemPromptPart> = first
+        .parts
+        .iter()
+        .map_while(|p| match p {
+            ModelRequestPart::SystemPrompt(s) => Some(s),
+            _ => None,
+        })
+        .collect();
+    if standing.len() < 2 || standing.iter().any(|p| p.extra.contains_key(RAW_BLOCK)) {
+        return messages;
+    }
+    let count = standing.len();
+    let joined = standing
+        .iter()
+        .map(|p| p.content.as_str())
+        .collect::<Vec<_>>()
+        .join("\n\n");
+    let mut messages = messages.into_owned();
+    if let Some(ModelMessage::Request(first)) = messages.first_mut() {
+        let mut part = crate::messages::SystemPromptPart::new(joined);
+        part.timestamp = None;
+        first
+            .parts
+            .splice(0..count, [ModelRequestPart::SystemPrompt(part)]);
+    }
+    Cow::Owned(messages)
+}
+
 fn wire_system<'a>(system: Vec<&'a str>, settings: &ModelSettings) -> Option<WireSystem<'a>> {
     match (system.as_slice(), settings.cache_instructions) {
         ([], _) => None,
@@ -1407,6 +1499,7 @@ impl Model for AnthropicModel {
     ) -> Result<ModelResponse> {
         let bytes = match &self.transport {
             Transport::Http(provider) => {
+                let messages = &*self.framed(messages);
                 let body = self.wire_body(messages, settings, params, false)?;
                 let request = self.http_request(provider, &body, settings).await?;
                 let client = provider.client();
@@ -1431,6 +1524,7 @@ impl Model for AnthropicModel {
             let response = Model::request(self, messages, settings, params).await?;
             return Ok(crate::stream::stream_from_response(response));
         };
+        let messages = &*self.framed(messages);
         let body = self.wire_body(messages, settings, params, true)?;
         let request = self.http_request(provider, &body, settings).await?;
         let client = provider.client();

@@ -30,7 +30,7 @@ use crate::error::{Error, Result};
 use crate::messages::{
     BinaryContent, FileUrl, FinishReason, ModelMessage, ModelRequestPart, ModelResponse,
     ModelResponsePart, RetryRendering, ThinkingPart, ToolCallArgs, ToolCallPart, UserContent,
-    UserPrompt, system_tagged,
+    UserPrompt, frame_for_wire, system_tagged,
 };
 use crate::model::{Model, ModelProfile, ModelRequestParameters};
 use crate::output::OutputMode;
@@ -106,6 +106,11 @@ pub fn bedrock_profile(model_id: &str) -> ModelProfile {
     ModelProfile {
         supports_tool_choice_required: supports_tool_choice(&family),
         supports_json_schema_output: true,
+        // no mid-conversation system role on Converse: `<system>` blocks, sealed for
+        // the Claude models that need it
+        system_role: crate::profiles::claude_tagged_system_role(
+            model_id.rsplit("anthropic.").next().unwrap_or(model_id),
+        ),
         ..ModelProfile::default()
     }
 }
@@ -189,22 +194,16 @@ impl BedrockConverseModel {
         Ok(request)
     }
 
-    /// The system blocks (instructions, system prompts, a cache point when
+    /// The system blocks (system prompts, instructions, a cache point when
     /// `cache_instructions` is set) and the turns, consecutive requests merged.
     fn map_messages(
         &self,
         messages: &[ModelMessage],
         settings: &ModelSettings,
     ) -> Result<(Vec<bt::SystemContentBlock>, Vec<bt::Message>)> {
+        let framed = frame_for_wire(messages, self.profile.system_role);
+        let messages = &*framed;
         let mut system = Vec::new();
-        if let Some(ins) = messages
-            .iter()
-            .rev()
-            .find_map(ModelMessage::as_request)
-            .and_then(|r| r.instructions.as_deref())
-        {
-            system.push(bt::SystemContentBlock::Text(ins.to_owned()));
-        }
         let mut turns: Vec<(bt::ConversationRole, Vec<bt::ContentBlock>)> = Vec::new();
         let mut document_count = 0;
         for message in messages {
@@ -218,6 +217,15 @@ impl BedrockConverseModel {
                     push_turn(&mut turns, bt::ConversationRole::Assistant, blocks);
                 }
             }
+        }
+        // the system prompts, then the instructions (PydanticAI 2.68)
+        if let Some(ins) = messages
+            .iter()
+            .rev()
+            .find_map(ModelMessage::as_request)
+            .and_then(|r| r.instructions.as_deref())
+        {
+            system.push(bt::SystemContentBlock::Text(ins.to_owned()));
         }
         if settings.cache_instructions.is_some() && !system.is_empty() {
             system.push(bt::SystemContentBlock::CachePoint(cache_point()?));

@@ -30,7 +30,7 @@ use crate::error::{Error, Result};
 use crate::http::HttpRequest;
 use crate::messages::{
     FinishReason, ModelMessage, ModelRequestPart, ModelResponse, ModelResponsePart, RetryRendering,
-    TextPart, ToolCallArgs, ToolCallPart, UserContent, UserPrompt, system_tagged,
+    TextPart, ToolCallArgs, ToolCallPart, UserContent, UserPrompt, frame_for_wire, system_tagged,
 };
 use crate::model::{Model, ModelProfile, ModelRequestParameters, ToolDefinition};
 use crate::models::wire::{Base64, CallArgs, Fragment, Fragments};
@@ -120,6 +120,7 @@ impl GeminiModel {
         settings: &ModelSettings,
         params: &ModelRequestParameters,
     ) -> Result<Value> {
+        let messages = &*frame_for_wire(messages, self.profile.system_role);
         let body = serde_json::to_value(self.generate_request(messages, settings, params, false)?)?;
         Ok(match &settings.extra_body {
             Some(extra) => merge_json(body, extra),
@@ -138,6 +139,7 @@ impl GeminiModel {
         settings: &ModelSettings,
         params: &ModelRequestParameters,
     ) -> Result<Vec<u8>> {
+        let messages = &*frame_for_wire(messages, self.profile.system_role);
         let body = self.wire_body(messages, settings, params)?;
         Ok(serde_json::to_vec(&body)?)
     }
@@ -218,14 +220,6 @@ impl GeminiModel {
         messages: &'a [ModelMessage],
     ) -> (Vec<WirePart<'a>>, Vec<WireContent<'a>>) {
         let mut system: Vec<WirePart<'a>> = Vec::new();
-        if let Some(ins) = messages
-            .iter()
-            .rev()
-            .find_map(ModelMessage::as_request)
-            .and_then(|r| r.instructions.as_deref())
-        {
-            system.push(WirePart::text(ins));
-        }
         let mut contents = Vec::with_capacity(messages.len());
         for message in messages {
             match message {
@@ -255,6 +249,15 @@ impl GeminiModel {
                     }
                 }
             }
+        }
+        // the system prompts, then the instructions (PydanticAI 2.68)
+        if let Some(ins) = messages
+            .iter()
+            .rev()
+            .find_map(ModelMessage::as_request)
+            .and_then(|r| r.instructions.as_deref())
+        {
+            system.push(WirePart::text(ins));
         }
         (system, contents)
     }
@@ -409,19 +412,11 @@ impl GeminiModel {
         parts
     }
 
-    /// The system parts (instructions first, then system prompts) and the contents:
+    /// The system parts (system prompts first, then the instructions) and the contents:
     /// one content per message, plus a user turn for files tools returned when the
     /// model takes none in function responses.
     fn map_messages(&self, messages: &[ModelMessage]) -> (Vec<Value>, Vec<Value>) {
         let mut system_parts: Vec<Value> = Vec::new();
-        if let Some(ins) = messages
-            .iter()
-            .rev()
-            .find_map(ModelMessage::as_request)
-            .and_then(|r| r.instructions.as_deref())
-        {
-            system_parts.push(json!({"text": ins}));
-        }
         let mut contents: Vec<Value> = Vec::new();
         for message in messages {
             match message {
@@ -442,6 +437,15 @@ impl GeminiModel {
                     }
                 }
             }
+        }
+        // the system prompts, then the instructions (PydanticAI 2.68)
+        if let Some(ins) = messages
+            .iter()
+            .rev()
+            .find_map(ModelMessage::as_request)
+            .and_then(|r| r.instructions.as_deref())
+        {
+            system_parts.push(json!({"text": ins}));
         }
         (system_parts, contents)
     }
@@ -1438,6 +1442,7 @@ impl Model for GeminiModel {
         settings: &ModelSettings,
         params: &ModelRequestParameters,
     ) -> Result<ModelResponse> {
+        let messages = &*frame_for_wire(messages, self.profile.system_role);
         let body = self.wire_body(messages, settings, params)?;
         let mut request = self.http_request(&body, settings, "generateContent")?;
         self.authorize(&mut request).await?;
@@ -1452,6 +1457,7 @@ impl Model for GeminiModel {
         settings: &ModelSettings,
         params: &ModelRequestParameters,
     ) -> Result<ResponseStream> {
+        let messages = &*frame_for_wire(messages, self.profile.system_role);
         let body = self.wire_body(messages, settings, params)?;
         let mut request = self.http_request(&body, settings, "streamGenerateContent")?;
         request.url.push_str(if request.url.contains('?') {
@@ -1505,6 +1511,7 @@ impl Model for GeminiModel {
         settings: &ModelSettings,
         params: &ModelRequestParameters,
     ) -> Result<u64> {
+        let messages = &*frame_for_wire(messages, self.profile.system_role);
         let body = self.wire_body(messages, settings, params)?;
         let mut request = self.http_request(&body, settings, "countTokens")?;
         self.authorize(&mut request).await?;

@@ -24,7 +24,7 @@ use serde_json::{Map, Value, json};
 use crate::error::{Error, Result};
 use crate::messages::{
     BinaryContent, FileUrl, FinishReason, ModelMessage, ModelRequestPart, ModelResponse,
-    ModelResponsePart, RetryRendering, UserContent, UserPrompt,
+    ModelResponsePart, RetryRendering, UserContent, UserPrompt, frame_for_wire,
 };
 use crate::model::{
     CacheControlStyle, Model, ModelProfile, ModelRequestParameters, OutputObjectDefinition,
@@ -105,6 +105,7 @@ impl OpenAIChatModel {
         downloads: &HashMap<String, BinaryContent>,
         stream: bool,
     ) -> Result<Value> {
+        let messages = &*frame_for_wire(messages, self.profile.system_role);
         let body = serde_json::to_value(
             self.chat_request(messages, settings, params, downloads, stream)?,
         )?;
@@ -127,6 +128,7 @@ impl OpenAIChatModel {
         downloads: &HashMap<String, BinaryContent>,
         stream: bool,
     ) -> Result<Vec<u8>> {
+        let messages = &*frame_for_wire(messages, self.profile.system_role);
         let body = self.wire_body(messages, settings, params, downloads, stream)?;
         Ok(serde_json::to_vec(&body)?)
     }
@@ -642,6 +644,8 @@ impl Model for OpenAIChatModel {
         settings: &ModelSettings,
         params: &ModelRequestParameters,
     ) -> Result<ModelResponse> {
+        let framed = frame_for_wire(messages, self.profile.system_role);
+        let messages = &*framed;
         let downloads = self.download_media(messages).await?;
         let body = self.wire_body(messages, settings, params, &downloads, false)?;
         let mut request =
@@ -661,6 +665,8 @@ impl Model for OpenAIChatModel {
         settings: &ModelSettings,
         params: &ModelRequestParameters,
     ) -> Result<ResponseStream> {
+        let framed = frame_for_wire(messages, self.profile.system_role);
+        let messages = &*framed;
         let downloads = self.download_media(messages).await?;
         let body = self.wire_body(messages, settings, params, &downloads, true)?;
         let mut request =

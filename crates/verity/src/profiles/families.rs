@@ -1,12 +1,14 @@
 //! One profile function per model family.
 
-use super::{CacheControlStyle, ModelProfile, OpenAIProfile, SchemaTransform};
+use super::{CacheControlStyle, ModelProfile, OpenAIProfile, SchemaTransform, SystemRole};
 
-/// Any OpenAI-compatible endpoint: JSON-schema output, forced tool choice, system role.
+/// Any OpenAI-compatible endpoint: JSON-schema output, forced tool choice, system role
+/// (mid-conversation too, as PydanticAI's `openai_model_profile` says).
 pub fn openai_compatible(_model: &str) -> ModelProfile {
     ModelProfile {
         supports_json_schema_output: true,
         supports_json_object_output: true,
+        system_role: SystemRole::Native,
         ..ModelProfile::default()
     }
 }
@@ -26,11 +28,14 @@ pub fn openai(model: &str) -> ModelProfile {
     }
 }
 
-/// DeepSeek: reasoning comes as `reasoning_content` and goes back the same way.
+/// DeepSeek: reasoning comes as `reasoning_content` and goes back the same way; no
+/// mid-conversation system role (PydanticAI's DeepSeek provider profile does not build on
+/// `openai_model_profile`).
 pub fn deepseek(model: &str) -> ModelProfile {
     let base = openai_compatible(model);
     ModelProfile {
         supports_strict_tools: true,
+        system_role: SystemRole::Tagged,
         strict_schema_transform: Some(SchemaTransform::OpenAIStrict),
         supports_json_schema_output: false,
         openai: OpenAIProfile {
@@ -44,10 +49,23 @@ pub fn deepseek(model: &str) -> ModelProfile {
 /// OpenRouter: `max_completion_tokens`, reasoning in `reasoning`, document URLs
 /// passed through, and the prompt caching of the model family behind the route
 /// (`anthropic/…` with TTLs, `google/…` without; OpenAI models cache on their own).
+/// A mid-conversation system message only on `openai/…` routes other than `gpt-oss-…`
+/// and on the Claude routes that honour one.
 pub fn openrouter(model: &str) -> ModelProfile {
     let family = model.split('/').next().unwrap_or_default();
+    let name = model
+        .split_once('/')
+        .map_or("", |(_, name)| name)
+        .to_lowercase();
     let base = openai_compatible(model);
+    let native = (family == "openai" && !name.starts_with("gpt-oss-"))
+        || (family == "anthropic" && starts_with_any(&name, &ANTHROPIC_INLINE_SYSTEM_PREFIXES));
     ModelProfile {
+        system_role: if native {
+            SystemRole::Native
+        } else {
+            SystemRole::Tagged
+        },
         supports_strict_tools: true,
         strict_schema_transform: (family == "openai").then_some(SchemaTransform::OpenAIStrict),
         openai: OpenAIProfile {
@@ -65,11 +83,46 @@ pub fn openrouter(model: &str) -> ModelProfile {
     }
 }
 
+/// The Claude models that honour a `system` entry inside the Messages API's `messages`
+/// (PydanticAI 2.68 `_INLINE_SYSTEM_PROMPT_MODEL_PREFIXES`).
+pub const ANTHROPIC_INLINE_SYSTEM_PREFIXES: [&str; 4] = [
+    "claude-fable-5",
+    "claude-mythos-5",
+    "claude-opus-4-8",
+    "claude-opus-5",
+];
+
+/// The Claude models whose `<system>` blocks carry `verified` where they have no
+/// mid-conversation system role (PydanticAI 2.68 `needs_sealed_system_blocks`).
+const ANTHROPIC_SEALED_PREFIXES: [&str; 3] =
+    ["claude-sonnet-4-6", "claude-sonnet-5-5", "claude-haiku-5-5"];
+
+fn starts_with_any(name: &str, prefixes: &[&str]) -> bool {
+    prefixes.iter().any(|p| name.starts_with(p))
+}
+
+/// Claude's mid-conversation voice off the Anthropic Messages API (Bedrock, gateways):
+/// `<system>` blocks, sealed for the models that need it.
+pub fn claude_tagged_system_role(model: &str) -> SystemRole {
+    if starts_with_any(model, &ANTHROPIC_SEALED_PREFIXES) {
+        SystemRole::Sealed
+    } else {
+        SystemRole::Tagged
+    }
+}
+
 /// Anthropic's Claude models: strict tools, native JSON-schema output, prompt caching with
 /// TTLs and document URLs (the last two for Claude behind Chat Completions endpoints;
-/// the Messages API does its own).
-pub fn anthropic(_model: &str) -> ModelProfile {
+/// the Messages API does its own). On the Messages API, a mid-conversation `system`
+/// entry for the models that honour one ([`ANTHROPIC_INLINE_SYSTEM_PREFIXES`]); other
+/// transports narrow it to [`claude_tagged_system_role`].
+pub fn anthropic(model: &str) -> ModelProfile {
     ModelProfile {
+        system_role: if starts_with_any(model, &ANTHROPIC_INLINE_SYSTEM_PREFIXES) {
+            SystemRole::Native
+        } else {
+            claude_tagged_system_role(model)
+        },
         supports_strict_tools: true,
         supports_json_schema_output: true,
         openai: OpenAIProfile {

@@ -10,7 +10,8 @@ mod families;
 mod openai_chat;
 
 pub use families::{
-    anthropic, deepseek, gemini, openai, openai_compatible, openrouter, reasoning_field,
+    ANTHROPIC_INLINE_SYSTEM_PREFIXES, anthropic, claude_tagged_system_role, deepseek, gemini,
+    openai, openai_compatible, openrouter, reasoning_field,
 };
 pub use openai_chat::{CacheControlStyle, OpenAIProfile};
 
@@ -43,8 +44,36 @@ pub struct ModelProfile {
     pub supports_tool_choice_required: bool,
     /// Rewrites a tool or output schema for strict mode, when strict is asked for.
     pub strict_schema_transform: Option<SchemaTransform>,
+    /// How the application speaks mid-conversation (later system prompts, the agent
+    /// loop's `no_output` feedback, the framing announcement): PydanticAI 2.x's
+    /// `supports_inline_system_prompts` and `needs_sealed_system_blocks`.
+    pub system_role: SystemRole,
     /// Facts of OpenAI Chat Completions bodies.
     pub openai: OpenAIProfile,
+}
+
+/// Whether a model has a system role mid-conversation, and how the application's voice
+/// reads where it has none (PydanticAI 2.x `supports_inline_system_prompts`,
+/// `needs_sealed_system_blocks`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum SystemRole {
+    /// A system message can go anywhere in the conversation.
+    Native,
+    /// Only the standing system prompt has the system role; later system messages are
+    /// `<system>…</system>` text in user turns.
+    #[default]
+    Tagged,
+    /// As [`Tagged`](Self::Tagged), with `<system verified>…</system>` blocks (Claude
+    /// Sonnet 4.6, Sonnet 5.5, Haiku 5.5).
+    Sealed,
+}
+
+impl SystemRole {
+    /// Whether system messages can go anywhere in the conversation.
+    pub fn is_native(self) -> bool {
+        self == SystemRole::Native
+    }
 }
 
 impl Default for ModelProfile {
@@ -58,6 +87,7 @@ impl Default for ModelProfile {
             supports_strict_tools: false,
             supports_tool_choice_required: true,
             strict_schema_transform: None,
+            system_role: SystemRole::Tagged,
             openai: OpenAIProfile::default(),
         }
     }
