@@ -42,7 +42,7 @@ use crate::models::wire::{Base64, CallArgs, Fragment, Fragments, WireTool};
 use crate::output::OutputMode;
 use crate::providers::Provider;
 use crate::providers::transport::Transport;
-use crate::settings::{CacheTtl, ModelSettings, ToolChoice, merge_json};
+use crate::settings::{CacheTtl, ModelSettings, ToolChoice};
 use crate::stream::{
     ModelStreamEvent, PartsManager, ResponseAccumulator, ResponseMetadata, ResponseStream,
 };
@@ -166,13 +166,10 @@ impl AnthropicModel {
         stream: bool,
     ) -> Result<Value> {
         let messages = &*self.framed(messages);
-        let body = serde_json::to_value(
+        crate::models::wire::body_value(
             self.messages_request(messages, settings, params, stream, false)?,
-        )?;
-        Ok(match &settings.extra_body {
-            Some(extra) => merge_json(body, extra),
-            None => body,
-        })
+            settings,
+        )
     }
 
     /// The JSON body of a request as the bytes that are sent: written straight from the

@@ -36,7 +36,7 @@ use crate::model::{Model, ModelProfile, ModelRequestParameters, ToolDefinition};
 use crate::models::wire::{Base64, CallArgs, Fragment, Fragments};
 use crate::output::OutputMode;
 use crate::providers::{Credentials, Provider};
-use crate::settings::{ModelSettings, ToolChoice, merge_json};
+use crate::settings::{ModelSettings, ToolChoice};
 use crate::stream::{
     ModelStreamEvent, PartsManager, ResponseAccumulator, ResponseMetadata, ResponseStream,
 };
@@ -121,11 +121,10 @@ impl GeminiModel {
         params: &ModelRequestParameters,
     ) -> Result<Value> {
         let messages = &*frame_for_wire(messages, self.profile.system_role);
-        let body = serde_json::to_value(self.generate_request(messages, settings, params, false)?)?;
-        Ok(match &settings.extra_body {
-            Some(extra) => merge_json(body, extra),
-            None => body,
-        })
+        crate::models::wire::body_value(
+            self.generate_request(messages, settings, params, false)?,
+            settings,
+        )
     }
 
     /// The JSON body of a request as the bytes that are sent: written straight from the

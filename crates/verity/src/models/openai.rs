@@ -33,7 +33,7 @@ use crate::model::{
 use crate::models::wire::{Fragment, Fragments, TagSplitter, WireTool, lenient_struct};
 use crate::output::OutputMode;
 use crate::providers::Provider;
-use crate::settings::{CacheTtl, ModelSettings, merge_json};
+use crate::settings::{CacheTtl, ModelSettings};
 use crate::stream::{
     ModelStreamEvent, PartsManager, ResponseAccumulator, ResponseMetadata, ResponseStream,
 };
@@ -106,13 +106,10 @@ impl OpenAIChatModel {
         stream: bool,
     ) -> Result<Value> {
         let messages = &*frame_for_wire(messages, self.profile.system_role);
-        let body = serde_json::to_value(
+        crate::models::wire::body_value(
             self.chat_request(messages, settings, params, downloads, stream)?,
-        )?;
-        Ok(match &settings.extra_body {
-            Some(extra) => merge_json(body, extra),
-            None => body,
-        })
+            settings,
+        )
     }
 
     /// The JSON body of a request as the bytes that are sent: written straight from the

@@ -11,6 +11,19 @@ pub(crate) use borrowed::{Base64, CallArgs};
 pub(crate) use lenient::{Key, lenient_struct};
 pub(crate) use think_tags::TagSplitter;
 
+/// A request body as a JSON value, with the settings' `extra_body` merged in (objects key
+/// by key): the reference form of every wire API's body.
+pub(crate) fn body_value(
+    request: impl serde::Serialize,
+    settings: &crate::settings::ModelSettings,
+) -> crate::Result<serde_json::Value> {
+    let body = serde_json::to_value(request)?;
+    Ok(match &settings.extra_body {
+        Some(extra) => crate::settings::merge_json(body, extra),
+        None => body,
+    })
+}
+
 /// The count in `field` of a token-counting answer from `endpoint`.
 pub(crate) fn token_count(body: &[u8], endpoint: &str, field: &str) -> crate::Result<u64> {
     let value: serde_json::Value = serde_json::from_slice(body)?;
