@@ -155,3 +155,22 @@ pub fn reasoning_field(model: &str) -> ModelProfile {
         ..base
     }
 }
+
+/// Ollama and Cerebras: `reasoning` as the thinking field, and no mid-conversation system
+/// role (PydanticAI's profiles for these hosts do not build on OpenAI's, which is where
+/// inline system prompts come from): later system prompts go as `<system>` user text.
+pub fn reasoning_field_tagged(model: &str) -> ModelProfile {
+    ModelProfile {
+        system_role: SystemRole::Tagged,
+        ..reasoning_field(model)
+    }
+}
+
+/// Together, Fireworks and xAI: OpenAI-compatible bodies without a mid-conversation
+/// system role, as PydanticAI's profiles for these hosts have it.
+pub fn openai_compatible_tagged(model: &str) -> ModelProfile {
+    ModelProfile {
+        system_role: SystemRole::Tagged,
+        ..openai_compatible(model)
+    }
+}

@@ -13,6 +13,6 @@ provider_preset!(
         base_url_env: Some("OLLAMA_BASE_URL"),
         auth_style: AuthStyle::Bearer,
         key_required: false,
-        profile: profiles::reasoning_field,
+        profile: profiles::reasoning_field_tagged,
     }
 );

@@ -13,6 +13,6 @@ provider_preset!(
         base_url_env: None,
         auth_style: AuthStyle::Bearer,
         key_required: true,
-        profile: profiles::openai_compatible,
+        profile: profiles::openai_compatible_tagged,
     }
 );

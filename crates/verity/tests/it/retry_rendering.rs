@@ -733,3 +733,70 @@ fn function_model_sees_later_system_prompts_tagged() {
     let prepared = prepare_for_model(&feedback_history(true, validation_feedback())).into_owned();
     assert_eq!(shape(&prepared)[3..5], [s("user", VE_FEEDBACK), None]);
 }
+
+/// Hosts whose PydanticAI profiles do not build on OpenAI's have no mid-conversation
+/// system role: a later system prompt goes as `<system>` user text; OpenAI's own and
+/// Groq's stay system messages.
+#[test]
+fn openai_compatible_hosts_without_a_mid_conversation_system_role() {
+    use verity::providers::{
+        groq::GroqProvider, ollama::OllamaProvider, together::TogetherProvider,
+    };
+    let history = vec![
+        request(vec![system("standing"), user("hi")]),
+        text_reply("hello"),
+        request(vec![system("later"), user("again")]),
+    ];
+    let roles = |model: OpenAIChatModel| -> Vec<(String, String)> {
+        let body = model
+            .build_request_body(
+                &history,
+                &ModelSettings::new(),
+                &ModelRequestParameters::default(),
+                &HashMap::new(),
+                false,
+            )
+            .unwrap();
+        body["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|m| m["role"] != "assistant")
+            .map(|m| {
+                (
+                    m["role"].as_str().unwrap().to_owned(),
+                    m["content"].as_str().unwrap_or_default().to_owned(),
+                )
+            })
+            .collect()
+    };
+    let url = "http://localhost:1/v1";
+    let ollama = OllamaProvider::builder().base_url(url).build().unwrap();
+    let together = TogetherProvider::builder()
+        .base_url(url)
+        .api_key("k")
+        .build()
+        .unwrap();
+    let groq = GroqProvider::builder()
+        .base_url(url)
+        .api_key("k")
+        .build()
+        .unwrap();
+    for tagged in [
+        roles(OpenAIChatModel::new("llama3.2", ollama)),
+        roles(OpenAIChatModel::new("meta-llama/Llama-3-70b", together)),
+    ] {
+        assert!(
+            tagged.contains(&("user".into(), "<system>later</system>".into())),
+            "{tagged:?}"
+        );
+        // the announcement leads the standing system prompt
+        assert_eq!(tagged[0], ("system".into(), TAGGED_ANNOUNCEMENT.into()));
+        assert_eq!(tagged[1], ("system".into(), "standing".into()));
+    }
+    let native = roles(OpenAIChatModel::new("llama-3.3-70b-versatile", groq));
+    assert!(
+        native.contains(&("system".into(), "later".into())),
+        "{native:?}"
+    );
+}
