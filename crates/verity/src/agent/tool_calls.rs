@@ -94,8 +94,11 @@ impl<D: Send + Sync + 'static, O: Send + Sync + 'static> AgentRun<D, O> {
         let outcome = self
             .run_strategy(config, strategy, &calls, &kinds, &mut step)
             .await;
-        // retry wins: a function tool's retry holds back a valid output (not under early)
+        // retry wins: a function tool's retry holds back a valid output (not under early,
+        // and not in a streamed run, whose output was announced as final while it
+        // streamed — as PydanticAI's run_stream commits it)
         if strategy != EndStrategy::Early
+            && self.sink.is_none()
             && step.function_retried
             && let (Some(_), Some(w)) = (&step.final_result, step.winner)
             && let (Some(Some(ModelRequestPart::ToolReturn(ret))), Some(call)) =

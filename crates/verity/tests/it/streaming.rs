@@ -447,3 +447,51 @@ async fn iter_steps_through_nodes_and_can_change_and_stop() {
     assert!(matches!(node, AgentNode::CallTools(_)));
     assert_eq!(run.usage().requests, 1);
 }
+
+/// In a streamed run the output is committed as it streams, so a function tool's retry
+/// in the same response does not hold it back (PydanticAI's `run_stream`); an awaited run
+/// of the same responses asks the model again (retry wins).
+#[tokio::test]
+async fn a_streamed_output_is_not_held_back_by_a_tool_retry() {
+    #[derive(Debug, Clone, serde::Deserialize, schemars::JsonSchema)]
+    struct Answer {
+        value: i64,
+    }
+    #[derive(serde::Deserialize, schemars::JsonSchema)]
+    struct NoArgs {}
+    let model = FunctionModel::new(|messages, _| {
+        let call = |name: &str, args: Value, id: &str| {
+            ModelResponsePart::ToolCall(verity::messages::ToolCallPart::new(
+                name,
+                verity::messages::ToolCallArgs::from(args),
+                id,
+            ))
+        };
+        let n = responses_so_far(messages);
+        ModelResponse::new(vec![
+            call("final_result", serde_json::json!({"value": n}), "out"),
+            call("flaky", serde_json::json!({}), "f"),
+        ])
+    });
+    let agent = Agent::builder(model)
+        .output::<Answer>()
+        .tool_fn(
+            "flaky",
+            "Asks again once.",
+            |ctx: RunContext<()>, _: NoArgs| async move {
+                if ctx.retry() == 0 {
+                    Err(ModelRetry::new("again"))
+                } else {
+                    Ok("ok")
+                }
+            },
+        )
+        .build();
+    let awaited = agent.run("x").await.unwrap();
+    assert_eq!(
+        awaited.output.value, 1,
+        "retry wins: the second response's output"
+    );
+    let streamed = agent.run("x").stream().finish().await.unwrap();
+    assert_eq!(streamed.output.value, 0, "the streamed output stands");
+}
