@@ -100,12 +100,11 @@ impl<D: Send + Sync + 'static, O: Send + Sync + 'static> AgentRun<D, O> {
         if strategy != EndStrategy::Early
             && self.sink.is_none()
             && step.function_retried
-            && let (Some(_), Some(w)) = (&step.final_result, step.winner)
-            && let (Some(Some(ModelRequestPart::ToolReturn(ret))), Some(call)) =
-                (step.slots.get_mut(w), calls.get(w))
+            && step.final_result.is_some()
+            && let Some(w) = step.winner
+            && let Some(Some(ModelRequestPart::ToolReturn(ret))) = step.slots.get_mut(w)
         {
             ret.content = Value::String(RETRY_WINS.to_owned());
-            let _ = call;
             step.final_result = None;
         }
         let parts = self.write_returns(strategy, &calls, &kinds, step.slots);
