@@ -55,8 +55,8 @@ pub mod usage;
 pub mod validation;
 
 pub use agent::{
-    Agent, AgentBuilder, AgentNode, AgentRun, EndStrategy, FinalResult, RunRequest, RunResult,
-    RunState, load_messages,
+    Agent, AgentBuilder, AgentNode, AgentRun, EndStrategy, FinalResult, MessageCapture, RunRequest,
+    RunResult, RunState, load_messages,
 };
 pub use error::{Error, Result};
 pub use messages::{
@@ -87,7 +87,9 @@ pub use verity_macros::tool;
 
 /// What most programs need, in one import.
 pub mod prelude {
-    pub use crate::agent::{Agent, AgentNode, EndStrategy, FinalResult, RunRequest, RunResult};
+    pub use crate::agent::{
+        Agent, AgentNode, EndStrategy, FinalResult, MessageCapture, RunRequest, RunResult,
+    };
     pub use crate::error::{Error, Result};
     pub use crate::messages::{ModelMessage, ModelResponse, UserContent};
     pub use crate::model::{IntoModel, Model};

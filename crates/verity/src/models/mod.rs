@@ -1,5 +1,6 @@
 //! Models: one file per wire API, plus the test, function and fallback models.
 
+mod allow;
 pub mod anthropic;
 #[cfg(feature = "bedrock")]
 mod anthropic_bedrock;
@@ -14,3 +15,9 @@ pub mod infer;
 pub mod openai;
 pub mod test;
 pub(crate) mod wire;
+
+pub(crate) use allow::check_model_requests_allowed;
+pub use allow::{
+    ALLOW_MODEL_REQUESTS_ENV, model_requests_allowed, set_allow_model_requests,
+    with_model_requests_allowed,
+};
