@@ -241,7 +241,7 @@ impl<O> OutputSpec<O> {
     /// use verity::OutputSpec;
     ///
     /// #[derive(serde::Deserialize, schemars::JsonSchema)]
-    /// enum Answer { Found { name: String }, NotFound }
+    /// enum Answer { Found { name: String }, NotFound { reason: String } }
     ///
     /// let spec = OutputSpec::<Answer>::structured();
     /// assert_eq!(spec.tool_name_for_variant("Found").as_deref(), Some("final_result_Found"));

@@ -3,7 +3,7 @@
 //! that application code holds without changing that code.
 
 use std::any::Any;
-use std::future::Future;
+use std::future::IntoFuture;
 use std::sync::Arc;
 
 use super::Agent;
@@ -101,7 +101,7 @@ impl<D: Send + Sync + 'static, O> OverrideScope<D, O> {
     /// it, on the task that polls it, uses the overridden model and deps. Runs on other
     /// tasks (tests running in parallel) see the agent unchanged. Scopes nest; an inner
     /// one keeps what it does not override from the outer one.
-    pub async fn scope<F: Future>(self, future: F) -> F::Output {
+    pub async fn scope<F: IntoFuture>(self, future: F) -> F::Output {
         let key = identity(&self.agent);
         let mut entries = OVERRIDES.try_with(Clone::clone).unwrap_or_default();
         let outer = entries.iter().rev().find(|e| e.agent == key).cloned();
@@ -119,7 +119,7 @@ impl<D: Send + Sync + 'static, O> OverrideScope<D, O> {
         });
         // the agent is held for the scope's length: its address is not reused meanwhile
         let _agent = self.agent;
-        OVERRIDES.scope(entries, future).await
+        OVERRIDES.scope(entries, future.into_future()).await
     }
 }
 

@@ -17,7 +17,7 @@
 //!    `off` disallow), read once, the first time a request asks;
 //! 4. otherwise requests are allowed.
 
-use std::future::Future;
+use std::future::IntoFuture;
 use std::sync::atomic::{AtomicU8, Ordering};
 
 use crate::error::{Error, Result};
@@ -41,7 +41,7 @@ pub fn set_allow_model_requests(allow: bool) {
     GLOBAL.store(if allow { ALLOW } else { DENY }, Ordering::Relaxed);
 }
 
-/// Run `future` with real model requests allowed (or not), whatever the process-wide
+/// Run `future` (or a run request) with real model requests allowed (or not), whatever the process-wide
 /// switch says. Only requests made on the task that polls `future` are affected:
 /// tests running in parallel on other tasks keep their own setting.
 ///
@@ -56,8 +56,8 @@ pub fn set_allow_model_requests(allow: bool) {
 /// assert_eq!(result.output, "success (no tool calls)");
 /// # });
 /// ```
-pub async fn with_model_requests_allowed<F: Future>(allow: bool, future: F) -> F::Output {
-    SCOPED.scope(allow, future).await
+pub async fn with_model_requests_allowed<F: IntoFuture>(allow: bool, future: F) -> F::Output {
+    SCOPED.scope(allow, future.into_future()).await
 }
 
 /// Whether a real model request may be sent now (see the [module docs](self)).
