@@ -1810,6 +1810,34 @@ impl ThinkingPart {
     }
 }
 
+/// The tool returns of the last request in `messages`: what a
+/// scripted [`FunctionModel`](crate::models::function::FunctionModel) looks at to
+/// decide its next answer. Empty when the last message is not a request.
+pub fn last_tool_returns(messages: &[ModelMessage]) -> Vec<&ToolReturnPart> {
+    match messages.last() {
+        Some(ModelMessage::Request(request)) => request
+            .parts
+            .iter()
+            .filter_map(|p| match p {
+                ModelRequestPart::ToolReturn(r) => Some(r),
+                _ => None,
+            })
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// The text of the last user prompt in `messages`, if any.
+pub fn last_user_prompt(messages: &[ModelMessage]) -> Option<String> {
+    messages.iter().rev().find_map(|m| match m {
+        ModelMessage::Request(request) => request.parts.iter().rev().find_map(|p| match p {
+            ModelRequestPart::UserPrompt(u) => Some(u.content.text()),
+            _ => None,
+        }),
+        ModelMessage::Response(_) => None,
+    })
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
@@ -1863,32 +1891,4 @@ mod tests {
             serde_json::json!({})
         );
     }
-}
-
-/// The tool returns of the last request in `messages`: what a
-/// scripted [`FunctionModel`](crate::models::function::FunctionModel) looks at to
-/// decide its next answer. Empty when the last message is not a request.
-pub fn last_tool_returns(messages: &[ModelMessage]) -> Vec<&ToolReturnPart> {
-    match messages.last() {
-        Some(ModelMessage::Request(request)) => request
-            .parts
-            .iter()
-            .filter_map(|p| match p {
-                ModelRequestPart::ToolReturn(r) => Some(r),
-                _ => None,
-            })
-            .collect(),
-        _ => Vec::new(),
-    }
-}
-
-/// The text of the last user prompt in `messages`, if any.
-pub fn last_user_prompt(messages: &[ModelMessage]) -> Option<String> {
-    messages.iter().rev().find_map(|m| match m {
-        ModelMessage::Request(request) => request.parts.iter().rev().find_map(|p| match p {
-            ModelRequestPart::UserPrompt(u) => Some(u.content.text()),
-            _ => None,
-        }),
-        ModelMessage::Response(_) => None,
-    })
 }

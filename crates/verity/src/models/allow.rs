@@ -60,9 +60,14 @@ pub async fn with_model_requests_allowed<F: IntoFuture>(allow: bool, future: F) 
     SCOPED.scope(allow, future.into_future()).await
 }
 
+/// The setting of the innermost [`with_model_requests_allowed`] scope, if any.
+pub(crate) fn scoped_model_requests_setting() -> Option<bool> {
+    SCOPED.try_with(|allow| *allow).ok()
+}
+
 /// Whether a real model request may be sent now (see the [module docs](self)).
 pub fn model_requests_allowed() -> bool {
-    if let Ok(scoped) = SCOPED.try_with(|allow| *allow) {
+    if let Some(scoped) = scoped_model_requests_setting() {
         return scoped;
     }
     match GLOBAL.load(Ordering::Relaxed) {

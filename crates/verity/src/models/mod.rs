@@ -16,8 +16,8 @@ pub mod openai;
 pub mod test;
 pub(crate) mod wire;
 
-pub(crate) use allow::check_model_requests_allowed;
 pub use allow::{
     ALLOW_MODEL_REQUESTS_ENV, model_requests_allowed, set_allow_model_requests,
     with_model_requests_allowed,
 };
+pub(crate) use allow::{check_model_requests_allowed, scoped_model_requests_setting};
