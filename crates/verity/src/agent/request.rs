@@ -194,8 +194,8 @@ impl<D: Send + Sync + 'static, O: Send + Sync + 'static, S: DepsSource<D>> RunRe
         // started here, so that overrides scoped around this call apply
         let run = self.into_future();
         // and so does a scoped model-request switch
-        let run = match crate::models::scoped_model_requests_setting() {
-            Some(allow) => Box::pin(crate::models::with_model_requests_allowed(allow, run)),
+        let run = match crate::model::scoped_model_requests_setting() {
+            Some(allow) => Box::pin(crate::model::with_model_requests_allowed(allow, run)),
             None => run,
         };
         let block = move || -> Result<RunResult<O>> {

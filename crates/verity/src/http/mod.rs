@@ -151,9 +151,9 @@ impl HttpClient {
     /// last error: [`Error::ModelHttp`] with status and body, or [`Error::ModelApi`].
     ///
     /// Fails with [`Error::ModelRequestsDisallowed`], sending nothing, when real model
-    /// requests are switched off ([`crate::models::model_requests_allowed`]).
+    /// requests are switched off ([`crate::model::model_requests_allowed`]).
     pub async fn post(&self, req: &HttpRequest, model_name: &str) -> Result<reqwest::Response> {
-        crate::models::check_model_requests_allowed(model_name)?;
+        crate::model::check_model_requests_allowed(model_name)?;
         let mut attempt = 0u32;
         loop {
             let outcome = match reqwest::Url::parse(&req.url) {

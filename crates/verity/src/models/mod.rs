@@ -1,6 +1,5 @@
 //! Models: one file per wire API, plus the test, function and fallback models.
 
-mod allow;
 pub mod anthropic;
 #[cfg(feature = "bedrock")]
 mod anthropic_bedrock;
@@ -16,8 +15,7 @@ pub mod openai;
 pub mod test;
 pub(crate) mod wire;
 
-pub use allow::{
+pub use crate::model::{
     ALLOW_MODEL_REQUESTS_ENV, model_requests_allowed, set_allow_model_requests,
     with_model_requests_allowed,
 };
-pub(crate) use allow::{check_model_requests_allowed, scoped_model_requests_setting};
