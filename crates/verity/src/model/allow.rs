@@ -65,7 +65,9 @@ pub(crate) fn scoped_model_requests_setting() -> Option<bool> {
     SCOPED.try_with(|allow| *allow).ok()
 }
 
-/// Whether a real model request may be sent now (see the [module docs](self)).
+/// Whether a real model request may be sent now: a [`with_model_requests_allowed`]
+/// scope, else [`set_allow_model_requests`], else `VERITY_ALLOW_MODEL_REQUESTS` (read
+/// once), else yes.
 pub fn model_requests_allowed() -> bool {
     if let Some(scoped) = scoped_model_requests_setting() {
         return scoped;
