@@ -74,6 +74,19 @@ fn context_deps(ty: &Type) -> Option<Type> {
     }
 }
 
+/// Whether `ty` names `RunContext` (by value or behind references).
+fn names_run_context(ty: &Type) -> bool {
+    match ty {
+        Type::Reference(r) => names_run_context(&r.elem),
+        Type::Path(p) => p
+            .path
+            .segments
+            .last()
+            .is_some_and(|s| s.ident == "RunContext"),
+        _ => false,
+    }
+}
+
 fn returns_result(ret: &ReturnType) -> bool {
     match ret {
         ReturnType::Type(_, ty) => match ty.as_ref() {
@@ -111,6 +124,12 @@ fn expand(options: ToolOptions, func: ItemFn) -> syn::Result<TokenStream2> {
         })
         .collect();
     let doc = doc.join("\n");
+    if doc.trim().is_empty() {
+        return Err(syn::Error::new_spanned(
+            fn_name,
+            "#[tool] functions need a doc comment: it is the tool's description, which the model reads",
+        ));
+    }
 
     let mut deps: Option<Type> = None;
     let mut fields = Vec::new();
@@ -128,6 +147,20 @@ fn expand(options: ToolOptions, func: ItemFn) -> syn::Result<TokenStream2> {
             deps = Some(d);
             call_args.push(quote!(&__ctx));
             continue;
+        }
+        if names_run_context(&pt.ty) {
+            let message = if matches!(pt.ty.as_ref(), Type::Reference(_)) {
+                "the run context must be the tool's first parameter: `ctx: &RunContext<Deps>`"
+            } else {
+                "take the run context by reference, as the first parameter: `ctx: &RunContext<Deps>`"
+            };
+            return Err(syn::Error::new_spanned(&pt.ty, message));
+        }
+        if let Type::Reference(_) = pt.ty.as_ref() {
+            return Err(syn::Error::new_spanned(
+                &pt.ty,
+                "tool parameters must be owned types (use String instead of &str, Vec<T> instead of &[T])",
+            ));
         }
         let Pat::Ident(pi) = pt.pat.as_ref() else {
             return Err(syn::Error::new_spanned(

@@ -60,6 +60,17 @@ pub enum Error {
     /// settings, invalid schema).
     #[error("user error: {0}")]
     User(String),
+    /// A real model request was about to be sent while model requests are disallowed
+    /// (see [`set_allow_model_requests`](crate::models::set_allow_model_requests)):
+    /// nothing was sent.
+    #[error(
+        "model requests are not allowed, but model `{model}` was about to send one \
+         (set VERITY_ALLOW_MODEL_REQUESTS or use a TestModel or FunctionModel)"
+    )]
+    ModelRequestsDisallowed {
+        /// Name of the model that tried to send the request.
+        model: String,
+    },
     /// JSON (de)serialization of messages or other data failed.
     #[error("serialization error: {0}")]
     Serialization(#[from] serde_json::Error),

@@ -55,8 +55,8 @@ pub mod usage;
 pub mod validation;
 
 pub use agent::{
-    Agent, AgentBuilder, AgentNode, AgentRun, EndStrategy, FinalResult, RunRequest, RunResult,
-    RunState, load_messages,
+    Agent, AgentBuilder, AgentNode, AgentRun, EndStrategy, FinalResult, MessageCapture, RunRequest,
+    RunResult, RunState, load_messages,
 };
 pub use error::{Error, Result};
 pub use messages::{
@@ -83,11 +83,59 @@ pub use usage::{RequestUsage, RunUsage, UsageLimits};
 /// (return [`ModelRetry`] to ask the model to try again).
 ///
 /// Options: `#[tool(name = "other_name", retries = 3, strict)]`.
+///
+/// Mistakes are reported at the offending item. Parameters must be owned types:
+///
+/// ```compile_fail
+/// use verity::prelude::*;
+/// /// Greets someone.
+/// #[tool]
+/// fn greet(name: &str) -> String { format!("hi {name}") } // use String
+/// ```
+///
+/// The run context is taken by reference, as the first parameter:
+///
+/// ```compile_fail
+/// use verity::prelude::*;
+/// /// Reads the deps.
+/// #[tool]
+/// fn by_value(ctx: RunContext<u32>) -> u32 { *ctx.deps() }
+/// ```
+///
+/// ```compile_fail
+/// use verity::prelude::*;
+/// /// Reads the deps.
+/// #[tool]
+/// fn not_first(n: u32, ctx: &RunContext<u32>) -> u32 { n + *ctx.deps() }
+/// ```
+///
+/// And a tool needs a doc comment, the description the model reads:
+///
+/// ```compile_fail
+/// use verity::prelude::*;
+/// #[tool]
+/// fn undocumented() -> u32 { 1 }
+/// ```
+///
+/// The same tools, written as the macro wants them:
+///
+/// ```
+/// use verity::prelude::*;
+/// /// Greets someone.
+/// #[tool]
+/// fn greet(name: String) -> String { format!("hi {name}") }
+/// /// Reads the deps.
+/// #[tool]
+/// fn first(ctx: &RunContext<u32>, n: u32) -> u32 { n + *ctx.deps() }
+/// let _agent = Agent::builder(TestModel::new()).deps_type::<u32>().tool(Greet).tool(First).build();
+/// ```
 pub use verity_macros::tool;
 
 /// What most programs need, in one import.
 pub mod prelude {
-    pub use crate::agent::{Agent, AgentNode, EndStrategy, FinalResult, RunRequest, RunResult};
+    pub use crate::agent::{
+        Agent, AgentNode, EndStrategy, FinalResult, MessageCapture, RunRequest, RunResult,
+    };
     pub use crate::error::{Error, Result};
     pub use crate::messages::{ModelMessage, ModelResponse, UserContent};
     pub use crate::model::{IntoModel, Model};

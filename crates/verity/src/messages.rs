@@ -1568,6 +1568,34 @@ impl ModelResponse {
         Self::new(vec![ModelResponsePart::Text(TextPart::new(text))])
     }
 
+    /// A response calling one tool with these arguments (a fresh call id): what a
+    /// scripted [`FunctionModel`](crate::models::function::FunctionModel) answers.
+    ///
+    /// ```
+    /// use verity::ModelResponse;
+    /// let response = ModelResponse::tool_call("get_weather", serde_json::json!({"city": "Paris"}));
+    /// assert_eq!(response.tool_calls().next().unwrap().tool_name, "get_weather");
+    /// ```
+    pub fn tool_call(tool_name: impl Into<String>, args: Value) -> Self {
+        Self::tool_calls_of([(tool_name, args)])
+    }
+
+    /// A response calling several tools at once, in order (fresh call ids).
+    pub fn tool_calls_of<N: Into<String>>(calls: impl IntoIterator<Item = (N, Value)>) -> Self {
+        Self::new(
+            calls
+                .into_iter()
+                .map(|(name, args)| {
+                    ModelResponsePart::ToolCall(ToolCallPart::new(
+                        name,
+                        ToolCallArgs::from(args),
+                        "",
+                    ))
+                })
+                .collect(),
+        )
+    }
+
     /// The text parts joined, or `None` when there is no text.
     pub fn text_content(&self) -> Option<String> {
         let texts: Vec<&str> = self
@@ -1780,6 +1808,34 @@ impl ThinkingPart {
             extra: Extra::new(),
         }
     }
+}
+
+/// The tool returns of the last request in `messages`: what a
+/// scripted [`FunctionModel`](crate::models::function::FunctionModel) looks at to
+/// decide its next answer. Empty when the last message is not a request.
+pub fn last_tool_returns(messages: &[ModelMessage]) -> Vec<&ToolReturnPart> {
+    match messages.last() {
+        Some(ModelMessage::Request(request)) => request
+            .parts
+            .iter()
+            .filter_map(|p| match p {
+                ModelRequestPart::ToolReturn(r) => Some(r),
+                _ => None,
+            })
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// The text of the last user prompt in `messages`, if any.
+pub fn last_user_prompt(messages: &[ModelMessage]) -> Option<String> {
+    messages.iter().rev().find_map(|m| match m {
+        ModelMessage::Request(request) => request.parts.iter().rev().find_map(|p| match p {
+            ModelRequestPart::UserPrompt(u) => Some(u.content.text()),
+            _ => None,
+        }),
+        ModelMessage::Response(_) => None,
+    })
 }
 
 #[cfg(test)]

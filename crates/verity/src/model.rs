@@ -4,6 +4,14 @@
 //! both are re-exported here. This module names no concrete model: model strings are
 //! resolved by [`infer_model`](crate::models::infer::infer_model).
 
+mod allow;
+
+pub use allow::{
+    ALLOW_MODEL_REQUESTS_ENV, model_requests_allowed, set_allow_model_requests,
+    with_model_requests_allowed,
+};
+pub(crate) use allow::{check_model_requests_allowed, scoped_model_requests_setting};
+
 use std::future::Future;
 use std::sync::Arc;
 

@@ -220,6 +220,40 @@ impl<O> OutputSpec<O> {
         self.text
     }
 
+    /// The names of the output tools offered in tool mode: one for a single type,
+    /// one per variant for a union (`final_result_<Variant>`), none for text. A
+    /// [`FunctionModel`](crate::models::function::FunctionModel) answers with a call
+    /// of one of them.
+    pub fn tool_names(&self) -> Vec<String> {
+        if self.text {
+            return Vec::new();
+        }
+        if self.variants.is_empty() {
+            return vec![self.name.clone()];
+        }
+        self.variants.iter().map(|v| v.tool_name.clone()).collect()
+    }
+
+    /// The name of the output tool of the union variant `variant` (as the enum names
+    /// it), or `None` when the output has no such variant.
+    ///
+    /// ```
+    /// use verity::OutputSpec;
+    ///
+    /// #[derive(serde::Deserialize, schemars::JsonSchema)]
+    /// enum Answer { Found { name: String }, NotFound { reason: String } }
+    ///
+    /// let spec = OutputSpec::<Answer>::structured();
+    /// assert_eq!(spec.tool_name_for_variant("Found").as_deref(), Some("final_result_Found"));
+    /// assert_eq!(spec.tool_name_for_variant("Missing"), None);
+    /// ```
+    pub fn tool_name_for_variant(&self, variant: &str) -> Option<String> {
+        self.variants
+            .iter()
+            .find(|v| v.tag == variant)
+            .map(|v| v.tool_name.clone())
+    }
+
     pub(crate) fn resolve(&self, profile: &ModelProfile) -> OutputRequest {
         if self.text {
             return OutputRequest {

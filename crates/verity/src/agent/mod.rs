@@ -6,6 +6,8 @@
 //! - `state.rs`: [`RunState`], the serializable state of a run;
 //! - `tool_calls.rs`: the tool-call step (output calls, function calls, returns).
 
+mod capture;
+mod overrides;
 mod request;
 mod run;
 mod state;
@@ -28,6 +30,8 @@ use crate::settings::ModelSettings;
 use crate::tools::{IntoTool, RunContext, Tool, ToolError};
 use crate::usage::{RunUsage, UsageLimits};
 
+pub use capture::MessageCapture;
+pub use overrides::{Override, OverrideScope};
 pub use request::{DefaultDeps, DepsSource, RunRequest, WithDeps};
 pub use run::{AgentNode, AgentRun};
 pub use state::RunState;

@@ -5,6 +5,7 @@ use std::future::IntoFuture;
 
 use futures::future::BoxFuture;
 
+use super::capture::MessageCapture;
 use super::run::AgentRun;
 use super::state::RunState;
 use super::{Agent, RunResult};
@@ -74,6 +75,7 @@ pub struct RunRequest<D, O, S = DefaultDeps> {
     model: Option<ModelRef>,
     settings: Option<ModelSettings>,
     usage_limits: Option<UsageLimits>,
+    capture: Option<MessageCapture>,
 }
 
 impl<D, O, S> std::fmt::Debug for RunRequest<D, O, S> {
@@ -98,6 +100,7 @@ impl<D: Send + Sync + 'static, O: Send + Sync + 'static> RunRequest<D, O, Defaul
             model: None,
             settings: None,
             usage_limits: None,
+            capture: None,
         }
     }
 
@@ -111,6 +114,7 @@ impl<D: Send + Sync + 'static, O: Send + Sync + 'static> RunRequest<D, O, Defaul
             model: self.model,
             settings: self.settings,
             usage_limits: self.usage_limits,
+            capture: self.capture,
         }
     }
 }
@@ -140,17 +144,39 @@ impl<D: Send + Sync + 'static, O: Send + Sync + 'static, S: DepsSource<D>> RunRe
         self
     }
 
+    /// Leave the run's messages in `capture` when it ends — above all when it fails,
+    /// where the error does not carry them (see [`MessageCapture`]). Awaited, streamed
+    /// and blocking runs capture; a run stepped through with [`iter`](Self::iter) has
+    /// its messages at hand in [`AgentRun::messages`] instead.
+    pub fn capture_messages(mut self, capture: &MessageCapture) -> Self {
+        self.capture = Some(capture.clone());
+        self
+    }
+
     /// Step through the run node by node (see [`AgentRun::next`]).
     pub fn iter(self) -> AgentRun<D, O> {
-        AgentRun::new(
+        // a test's override (agent.override_with(..).scope(..)) wins over the run's own
+        let (model, deps) = match super::overrides::find::<D, O>(&self.agent) {
+            None => (self.model, self.deps.into_deps()),
+            Some((model, deps)) => (
+                model.or(self.model),
+                match deps {
+                    Some(deps) => deps,
+                    None => self.deps.into_deps(),
+                },
+            ),
+        };
+        let mut run = AgentRun::new(
             self.agent,
             self.prompt,
-            self.deps.into_deps(),
+            deps,
             RunState::new(self.message_history),
-            self.model,
+            model,
             self.settings,
             self.usage_limits,
-        )
+        );
+        run.capture = self.capture;
+        run
     }
 
     /// Run with the model's responses streamed: see [`StreamedRun`].
@@ -165,6 +191,13 @@ impl<D: Send + Sync + 'static, O: Send + Sync + 'static, S: DepsSource<D>> RunRe
         D: Send,
         S: Send,
     {
+        // started here, so that overrides scoped around this call apply
+        let run = self.into_future();
+        // and so does a scoped model-request switch
+        let run = match crate::model::scoped_model_requests_setting() {
+            Some(allow) => Box::pin(crate::model::with_model_requests_allowed(allow, run)),
+            None => run,
+        };
         let block = move || -> Result<RunResult<O>> {
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
@@ -172,7 +205,7 @@ impl<D: Send + Sync + 'static, O: Send + Sync + 'static, S: DepsSource<D>> RunRe
                 .map_err(|e| {
                     Error::User(format!("cannot start a runtime for a blocking run: {e}"))
                 })?;
-            rt.block_on(self.into_future())
+            rt.block_on(run)
         };
         if tokio::runtime::Handle::try_current().is_ok() {
             std::thread::scope(|s| {

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use futures::StreamExt;
 use futures::channel::mpsc::UnboundedSender;
 
+use super::capture::MessageCapture;
 use super::state::RunState;
 use super::{Agent, FinalResult, RunResult, Text};
 use crate::error::Result;
@@ -68,6 +69,8 @@ pub struct AgentRun<D, O> {
     pub(super) params: Option<Arc<ModelRequestParameters>>,
     /// Set for streamed runs: the steps send their events here.
     pub(super) sink: Option<EventSink>,
+    /// Where the messages go when the run ends, if anywhere.
+    pub(super) capture: Option<MessageCapture>,
 }
 
 /// What a response asks of the run: its tool calls, or (when it has none) its text.
@@ -138,6 +141,7 @@ impl<D: Send + Sync + 'static, O: Send + Sync + 'static> AgentRun<D, O> {
             model_name,
             params: None,
             sink: None,
+            capture: None,
         }
     }
 
@@ -206,6 +210,15 @@ impl<D: Send + Sync + 'static, O: Send + Sync + 'static> AgentRun<D, O> {
     /// copied for a `CallTools` node nobody looks at. A streamed run (one with an event
     /// sink) streams its model requests and sends events from the steps.
     pub(crate) async fn run_to_end(mut self) -> Result<RunResult<O>> {
+        let outcome = self.drive().await;
+        if let Some(capture) = &self.capture {
+            capture.record(&self.state.messages);
+        }
+        outcome.map(|output| self.into_result(output))
+    }
+
+    /// The loop of [`run_to_end`](Self::run_to_end), up to the output.
+    async fn drive(&mut self) -> Result<O> {
         let mut node = AgentNode::UserPrompt;
         loop {
             node = match node {
@@ -219,7 +232,7 @@ impl<D: Send + Sync + 'static, O: Send + Sync + 'static> AgentRun<D, O> {
                 AgentNode::CallTools(response) => {
                     self.handle_reply(Reply::from_response(response)).await?
                 }
-                AgentNode::End(result) => return Ok(self.into_result(result.output)),
+                AgentNode::End(result) => return Ok(result.output),
             };
         }
     }

@@ -149,7 +149,11 @@ impl HttpClient {
     /// POST the request, retrying on 408/409/429/5xx and connection failures as the
     /// retry policy allows. Returns the successful response (its body unread), or the
     /// last error: [`Error::ModelHttp`] with status and body, or [`Error::ModelApi`].
+    ///
+    /// Fails with [`Error::ModelRequestsDisallowed`], sending nothing, when real model
+    /// requests are switched off ([`crate::model::model_requests_allowed`]).
     pub async fn post(&self, req: &HttpRequest, model_name: &str) -> Result<reqwest::Response> {
+        crate::model::check_model_requests_allowed(model_name)?;
         let mut attempt = 0u32;
         loop {
             let outcome = match reqwest::Url::parse(&req.url) {

@@ -881,6 +881,7 @@ impl Model for BedrockConverseModel {
         params: &ModelRequestParameters,
     ) -> Result<ModelResponse> {
         let req = self.build_request(messages, settings, params, false)?;
+        crate::model::check_model_requests_allowed(&self.model_id)?;
         let client = self.client().await?;
         let output = client
             .converse()
@@ -933,6 +934,7 @@ impl Model for BedrockConverseModel {
         params: &ModelRequestParameters,
     ) -> Result<ResponseStream> {
         let req = self.build_request(messages, settings, params, true)?;
+        crate::model::check_model_requests_allowed(&self.model_id)?;
         let client = self.client().await?;
         let output = client
             .converse_stream()
@@ -1026,6 +1028,7 @@ impl Model for BedrockConverseModel {
             .set_tool_config(req.tool_config)
             .set_additional_model_request_fields(req.additional_fields)
             .build();
+        crate::model::check_model_requests_allowed(&self.model_id)?;
         let client = self.client().await?;
         let output = client
             .count_tokens()

@@ -14,3 +14,8 @@ pub mod infer;
 pub mod openai;
 pub mod test;
 pub(crate) mod wire;
+
+pub use crate::model::{
+    ALLOW_MODEL_REQUESTS_ENV, model_requests_allowed, set_allow_model_requests,
+    with_model_requests_allowed,
+};

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use verity::messages::{
-    ModelRequestPart, ModelResponsePart, ToolCallArgs, ToolCallPart, ToolOutcome,
+    ModelRequestPart, ModelResponsePart, ToolCallArgs, ToolCallPart, ToolOutcome, last_tool_returns,
 };
 use verity::prelude::*;
 use verity::usage::UsageLimits;
@@ -251,7 +251,7 @@ async fn retries_exhausted_is_a_typed_error() {
     fn stubborn() -> Result<String, ModelRetry> {
         Err(ModelRetry::new("no"))
     }
-    let model = FunctionModel::new(|_, _| calls(vec![call("stubborn", json!({}), "")]));
+    let model = FunctionModel::new(|_, _| ModelResponse::tool_call("stubborn", json!({})));
     let agent = Agent::builder(model).tool(Stubborn).build();
     match agent.run("x").await.unwrap_err() {
         Error::UnexpectedModelBehavior { message, .. } => {
@@ -268,7 +268,7 @@ async fn retries_exhausted_is_a_typed_error() {
 
     // output retries
     let model =
-        FunctionModel::new(|_, _| calls(vec![call("final_result", json!({"city": 1}), "")]));
+        FunctionModel::new(|_, _| ModelResponse::tool_call("final_result", json!({"city": 1})));
     let agent = Agent::builder(model)
         .output::<CityLocation>()
         .output_retries(3)
@@ -291,7 +291,7 @@ async fn retries_exhausted_is_a_typed_error() {
 
 #[tokio::test]
 async fn tool_failure_ends_the_run_with_the_tool_error() {
-    let model = FunctionModel::new(|_, _| calls(vec![call("boom", json!({}), "")]));
+    let model = FunctionModel::new(|_, _| ModelResponse::tool_call("boom", json!({})));
     #[derive(serde::Deserialize, schemars::JsonSchema)]
     struct NoArgs {}
     let agent = Agent::builder(model)
@@ -310,7 +310,7 @@ async fn tool_failure_ends_the_run_with_the_tool_error() {
 
 #[tokio::test]
 async fn usage_limits_stop_the_run_before_they_are_passed() {
-    let model = FunctionModel::new(|_, _| calls(vec![call("again", json!({}), "")]));
+    let model = FunctionModel::new(|_, _| ModelResponse::tool_call("again", json!({})));
     #[derive(serde::Deserialize, schemars::JsonSchema)]
     struct NoArgs {}
     let agent = Agent::builder(model)
@@ -526,14 +526,9 @@ async fn concurrent_tool_calls_run_together_and_keep_call_order() {
             call("wait", json!({"ms": 30, "label": "third"}), "3"),
         ]),
         _ => {
-            let labels: Vec<String> = last_request_parts(messages)
+            let labels: Vec<String> = last_tool_returns(messages)
                 .iter()
-                .map(|p| match p {
-                    ModelRequestPart::ToolReturn(r) => {
-                        format!("{}={}", r.tool_call_id, r.content.as_str().unwrap())
-                    }
-                    _ => panic!(),
-                })
+                .map(|r| format!("{}={}", r.tool_call_id, r.content.as_str().unwrap()))
                 .collect();
             ModelResponse::text(labels.join(","))
         }
@@ -617,10 +612,7 @@ async fn unknown_tool_gets_a_retried_tool_return() {
         0 => calls(vec![call("nope", json!({}), "u")]),
         _ => {
             // PydanticAI 2.x: the unknown call is answered by its own retried return
-            let parts = last_request_parts(messages);
-            let ModelRequestPart::ToolReturn(r) = &parts[0] else {
-                panic!()
-            };
+            let r = last_tool_returns(messages)[0];
             assert_eq!(r.outcome, ToolOutcome::Retried);
             assert_eq!(r.retry.as_ref().unwrap().cause, "unknown_tool");
             assert_eq!(

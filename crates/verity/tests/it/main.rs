@@ -31,4 +31,5 @@ mod retry_rendering;
 mod secrets;
 mod streaming;
 mod test_model;
+mod testing;
 mod validation;
