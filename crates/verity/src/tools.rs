@@ -12,7 +12,7 @@ use serde_json::Value;
 use crate::messages::ModelMessage;
 use crate::request::{ToolDefinition, ToolKind};
 pub use crate::schema::parameters_schema;
-use crate::usage::RunUsage;
+use crate::usage::{RunUsage, SharedUsage};
 use crate::validation::{ValidationErrors, Validator};
 
 /// What a tool, an instruction function or an output validator can see of the run.
@@ -39,6 +39,7 @@ pub struct RunContext<D> {
     max_retries: u32,
     tool_name: Option<String>,
     tool_call_id: Option<String>,
+    shared_usage: Option<SharedUsage>,
 }
 
 impl<D> Clone for RunContext<D> {
@@ -81,6 +82,7 @@ impl<D> RunContext<D> {
             max_retries: 0,
             tool_name: None,
             tool_call_id: None,
+            shared_usage: None,
         }
     }
 
@@ -104,6 +106,7 @@ impl<D> RunContext<D> {
             max_retries: 0,
             tool_name: None,
             tool_call_id: None,
+            shared_usage: None,
         }
     }
 
@@ -218,7 +221,24 @@ impl<D> RunContext<D> {
             max_retries: self.max_retries,
             tool_name: self.tool_name.clone(),
             tool_call_id: self.tool_call_id.clone(),
+            shared_usage: self.shared_usage.clone(),
         }
+    }
+
+    /// This run's usage and limits for a run it delegates to: pass it to the child's
+    /// [`RunRequest::usage`](crate::agent::RunRequest::usage), and the child's requests
+    /// and tokens count in this run's usage and limits (PydanticAI's `usage=ctx.usage`).
+    /// Outside a tool call (no run to report to) it is a snapshot without limits.
+    pub fn shared_usage(&self) -> SharedUsage {
+        self.shared_usage.clone().unwrap_or_else(|| {
+            SharedUsage::new(self.usage.clone(), crate::usage::UsageLimits::unlimited())
+        })
+    }
+
+    /// The same context, delegated runs reporting to `shared`.
+    pub(crate) fn with_shared_usage(mut self, shared: SharedUsage) -> Self {
+        self.shared_usage = Some(shared);
+        self
     }
 }
 

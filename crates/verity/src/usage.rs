@@ -77,6 +77,40 @@ impl RunUsage {
         self.input_tokens + self.output_tokens
     }
 
+    /// What was used since `start` (a snapshot of this usage taken earlier), field by
+    /// field.
+    pub fn since(&self, start: &RunUsage) -> RunUsage {
+        let mut details = BTreeMap::new();
+        for (k, v) in &self.details {
+            let before = start.details.get(k).copied().unwrap_or(0);
+            if *v > before {
+                details.insert(k.clone(), v - before);
+            }
+        }
+        RunUsage {
+            requests: self.requests.saturating_sub(start.requests),
+            tool_calls: self.tool_calls.saturating_sub(start.tool_calls),
+            input_tokens: self.input_tokens.saturating_sub(start.input_tokens),
+            output_tokens: self.output_tokens.saturating_sub(start.output_tokens),
+            cache_write_tokens: self
+                .cache_write_tokens
+                .saturating_sub(start.cache_write_tokens),
+            cache_read_tokens: self
+                .cache_read_tokens
+                .saturating_sub(start.cache_read_tokens),
+            input_audio_tokens: self
+                .input_audio_tokens
+                .saturating_sub(start.input_audio_tokens),
+            cache_audio_read_tokens: self
+                .cache_audio_read_tokens
+                .saturating_sub(start.cache_audio_read_tokens),
+            output_audio_tokens: self
+                .output_audio_tokens
+                .saturating_sub(start.output_audio_tokens),
+            details,
+        }
+    }
+
     /// Add one response's usage (the request itself is counted separately).
     pub fn add_response(&mut self, u: &RequestUsage) {
         self.input_tokens += u.input_tokens;
@@ -89,6 +123,94 @@ impl RunUsage {
         for (k, v) in &u.details {
             *self.details.entry(k.clone()).or_default() += v;
         }
+    }
+}
+
+impl std::ops::AddAssign<&RunUsage> for RunUsage {
+    fn add_assign(&mut self, other: &RunUsage) {
+        self.requests += other.requests;
+        self.tool_calls += other.tool_calls;
+        self.input_tokens += other.input_tokens;
+        self.output_tokens += other.output_tokens;
+        self.cache_write_tokens += other.cache_write_tokens;
+        self.cache_read_tokens += other.cache_read_tokens;
+        self.input_audio_tokens += other.input_audio_tokens;
+        self.cache_audio_read_tokens += other.cache_audio_read_tokens;
+        self.output_audio_tokens += other.output_audio_tokens;
+        for (k, v) in &other.details {
+            *self.details.entry(k.clone()).or_default() += v;
+        }
+    }
+}
+
+impl std::ops::AddAssign for RunUsage {
+    fn add_assign(&mut self, other: RunUsage) {
+        *self += &other;
+    }
+}
+
+impl std::ops::Add for RunUsage {
+    type Output = RunUsage;
+    fn add(mut self, other: RunUsage) -> RunUsage {
+        self += &other;
+        self
+    }
+}
+
+/// A run's usage and limits as the runs it delegates to see them (PydanticAI's
+/// `usage=ctx.usage`): a child run given it with
+/// [`RunRequest::usage`](crate::agent::RunRequest::usage) counts from the parent's usage,
+/// stops at the parent's limits as well as its own, and adds what it used to the parent's
+/// usage when it ends. Get one from a tool's [`RunContext::shared_usage`](crate::RunContext::shared_usage).
+#[derive(Debug, Clone)]
+pub struct SharedUsage {
+    inner: std::sync::Arc<UsageLink>,
+}
+
+#[derive(Debug)]
+struct UsageLink {
+    base: RunUsage,
+    limits: UsageLimits,
+    added: std::sync::Mutex<RunUsage>,
+}
+
+impl SharedUsage {
+    /// Usage `base` under `limits`, with nothing added yet.
+    pub fn new(base: RunUsage, limits: UsageLimits) -> Self {
+        SharedUsage {
+            inner: std::sync::Arc::new(UsageLink {
+                base,
+                limits,
+                added: std::sync::Mutex::new(RunUsage::default()),
+            }),
+        }
+    }
+
+    fn added(&self) -> std::sync::MutexGuard<'_, RunUsage> {
+        self.inner
+            .added
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The usage now: the base and what delegated runs added.
+    pub fn current(&self) -> RunUsage {
+        self.inner.base.clone() + self.added().clone()
+    }
+
+    /// The limits the delegated runs also stop at.
+    pub fn limits(&self) -> &UsageLimits {
+        &self.inner.limits
+    }
+
+    /// Add what a delegated run used.
+    pub(crate) fn add(&self, used: &RunUsage) {
+        *self.added() += used;
+    }
+
+    /// What delegated runs added, taken out.
+    pub(crate) fn take_added(&self) -> RunUsage {
+        std::mem::take(&mut *self.added())
     }
 }
 

@@ -14,7 +14,7 @@ use crate::messages::{ModelMessage, UserPrompt};
 use crate::model::{IntoModel, ModelRef};
 use crate::run_stream::StreamedRun;
 use crate::settings::ModelSettings;
-use crate::usage::UsageLimits;
+use crate::usage::{SharedUsage, UsageLimits};
 
 /// Where a run's dependencies come from: set with [`RunRequest::deps`], or the deps
 /// type's `Default`. A run of an agent whose deps type has no default does not compile
@@ -76,6 +76,7 @@ pub struct RunRequest<D, O, S = DefaultDeps> {
     settings: Option<ModelSettings>,
     usage_limits: Option<UsageLimits>,
     capture: Option<MessageCapture>,
+    parent_usage: Option<SharedUsage>,
 }
 
 impl<D, O, S> std::fmt::Debug for RunRequest<D, O, S> {
@@ -101,6 +102,7 @@ impl<D: Send + Sync + 'static, O: Send + Sync + 'static> RunRequest<D, O, Defaul
             settings: None,
             usage_limits: None,
             capture: None,
+            parent_usage: None,
         }
     }
 
@@ -115,6 +117,7 @@ impl<D: Send + Sync + 'static, O: Send + Sync + 'static> RunRequest<D, O, Defaul
             settings: self.settings,
             usage_limits: self.usage_limits,
             capture: self.capture,
+            parent_usage: self.parent_usage,
         }
     }
 }
@@ -153,6 +156,15 @@ impl<D: Send + Sync + 'static, O: Send + Sync + 'static, S: DepsSource<D>> RunRe
         self
     }
 
+    /// Run as part of another run (agent delegation, PydanticAI's `usage=ctx.usage`):
+    /// this run counts from the other run's usage, stops at its limits as well as its
+    /// own, and adds what it used to it when it ends. In a tool:
+    /// `child.run(prompt).usage(ctx.shared_usage()).await`.
+    pub fn usage(mut self, parent: SharedUsage) -> Self {
+        self.parent_usage = Some(parent);
+        self
+    }
+
     /// Step through the run node by node (see [`AgentRun::next`]).
     pub fn iter(self) -> AgentRun<D, O> {
         // a test's override (agent.override_with(..).scope(..)) wins over the run's own
@@ -176,6 +188,11 @@ impl<D: Send + Sync + 'static, O: Send + Sync + 'static, S: DepsSource<D>> RunRe
             self.usage_limits,
         );
         run.capture = self.capture;
+        if let Some(parent) = self.parent_usage {
+            run.state.usage = parent.current();
+            run.start_usage = run.state.usage.clone();
+            run.parent_usage = Some(parent);
+        }
         run
     }
 

@@ -20,7 +20,7 @@ use crate::run_stream::AgentEvent;
 use crate::settings::ModelSettings;
 use crate::stream::{ModelStreamEvent, ResponseAccumulator};
 use crate::tools::{RunContext, Tool};
-use crate::usage::{RunUsage, UsageLimits};
+use crate::usage::{RunUsage, SharedUsage, UsageLimits};
 
 /// Where a streamed run's steps send their events.
 pub(crate) type EventSink = UnboundedSender<AgentEvent>;
@@ -71,6 +71,11 @@ pub struct AgentRun<D, O> {
     pub(super) sink: Option<EventSink>,
     /// Where the messages go when the run ends, if anywhere.
     pub(super) capture: Option<MessageCapture>,
+    /// The run this one runs as part of (agent delegation): its limits apply too, and
+    /// what this run uses is added to it at the end.
+    pub(super) parent_usage: Option<SharedUsage>,
+    /// The usage this run started from (the parent's, when delegated).
+    pub(super) start_usage: RunUsage,
 }
 
 /// What a response asks of the run: its tool calls, or (when it has none) its text.
@@ -142,6 +147,8 @@ impl<D: Send + Sync + 'static, O: Send + Sync + 'static> AgentRun<D, O> {
             params: None,
             sink: None,
             capture: None,
+            parent_usage: None,
+            start_usage: RunUsage::default(),
         }
     }
 
@@ -214,6 +221,9 @@ impl<D: Send + Sync + 'static, O: Send + Sync + 'static> AgentRun<D, O> {
         if let Some(capture) = &self.capture {
             capture.record(&self.state.messages);
         }
+        if let Some(parent) = &self.parent_usage {
+            parent.add(&self.state.usage.since(&self.start_usage));
+        }
         outcome.map(|output| self.into_result(output))
     }
 
@@ -234,6 +244,18 @@ impl<D: Send + Sync + 'static, O: Send + Sync + 'static> AgentRun<D, O> {
                 }
                 AgentNode::End(result) => return Ok(result.output),
             };
+        }
+    }
+
+    /// Check the run's limits, and the parent run's when this one is delegated.
+    pub(super) fn check_limits(
+        &self,
+        check: impl Fn(&UsageLimits, &RunUsage) -> Result<()>,
+    ) -> Result<()> {
+        check(&self.limits, &self.state.usage)?;
+        match &self.parent_usage {
+            Some(parent) => check(parent.limits(), &self.state.usage),
+            None => Ok(()),
         }
     }
 
@@ -320,7 +342,7 @@ impl<D: Send + Sync + 'static, O: Send + Sync + 'static> AgentRun<D, O> {
         self.params = Some(Arc::clone(&params));
         // checked with the request in the history, as PydanticAI does: the returns it
         // carries stay in the history of the failed run
-        self.limits.check_before_request(&self.state.usage)?;
+        self.check_limits(|l, u| l.check_before_request(u))?;
         Ok(params)
     }
 
@@ -445,7 +467,7 @@ impl<D: Send + Sync + 'static, O: Send + Sync + 'static> AgentRun<D, O> {
     /// Record a response: usage, history, token limits.
     fn record_response(&mut self, response: ModelResponse) -> Result<()> {
         self.state.push_response(response);
-        self.limits.check_tokens(&self.state.usage)
+        self.check_limits(UsageLimits::check_tokens)
     }
 }
 

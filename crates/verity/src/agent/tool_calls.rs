@@ -19,6 +19,7 @@ use crate::messages::{
 };
 use crate::run_stream::AgentEvent;
 use crate::tools::{Rejection, RunContext, Tool, ToolCallError, ToolError};
+use crate::usage::SharedUsage;
 use crate::validation::ValidationErrors;
 
 /// The return of one call, once known: a part for the next request.
@@ -154,8 +155,8 @@ impl<D: Send + Sync + 'static, O: Send + Sync + 'static> AgentRun<D, O> {
             .map(|(i, _)| i)
             .collect();
         if !function_indices.is_empty() {
-            self.limits
-                .check_before_tool_calls(&self.state.usage, function_indices.len() as u64)?;
+            let n = function_indices.len() as u64;
+            self.check_limits(|l, u| l.check_before_tool_calls(u, n))?;
         }
         match strategy {
             EndStrategy::Early => {
@@ -376,7 +377,9 @@ impl<D: Send + Sync + 'static, O: Send + Sync + 'static> AgentRun<D, O> {
         if planned.is_empty() {
             return Ok(());
         }
-        let ctx = self.context();
+        // runs the tools delegate to report their usage here
+        let shared = SharedUsage::new(self.state.usage.clone(), self.limits.clone());
+        let ctx = self.context().with_shared_usage(shared.clone());
         let max_retries = |tool: &Tool<D>| tool.max_retries().unwrap_or(config.common.tool_retries);
         let futures = planned.iter().map(|&(_, call, tool)| {
             let tctx = ctx
@@ -392,6 +395,7 @@ impl<D: Send + Sync + 'static, O: Send + Sync + 'static> AgentRun<D, O> {
             }
         });
         let results = join_all(futures).await;
+        self.state.usage += shared.take_added();
         let mut first_error = None;
         for ((i, call, tool), result) in planned.into_iter().zip(results) {
             let part = match result {

@@ -25,6 +25,7 @@ mod faults;
 mod gemini;
 mod interop;
 mod local_model;
+mod multi_agent;
 mod openai;
 mod readme;
 mod retry_rendering;
