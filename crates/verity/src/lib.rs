@@ -37,6 +37,7 @@ extern crate self as verity;
 
 pub mod agent;
 pub mod error;
+pub mod history;
 pub mod http;
 pub mod messages;
 pub mod model;

@@ -21,6 +21,7 @@ use schemars::JsonSchema;
 use serde::de::DeserializeOwned;
 
 use crate::error::Result;
+use crate::history::HistoryProcessor;
 use crate::messages::{ModelMessage, messages_from_json, messages_to_json};
 use crate::model::{IntoModel, ModelRef};
 use crate::output::{OutputMode, OutputSpec};
@@ -102,6 +103,7 @@ struct AgentConfig<D, O> {
     tools: Vec<Tool<D>>,
     output: OutputSpec<O>,
     output_validators: Vec<ValidatorFn<D, O>>,
+    history_processors: Vec<HistoryProcessor<D>>,
 }
 
 /// What an agent holds: its configuration and the request parameters built from it.
@@ -186,6 +188,7 @@ impl Agent<(), String> {
                 tools: Vec::new(),
                 output: OutputSpec::text(),
                 output_validators: Vec::new(),
+                history_processors: Vec::new(),
             },
             state: std::marker::PhantomData,
         }
@@ -250,6 +253,16 @@ impl<O: Send + Sync + 'static> AgentBuilder<(), O, OutputOpen> {
                 output: c.output,
                 // no validator exists in this state
                 output_validators: Vec::new(),
+                history_processors: c
+                    .history_processors
+                    .into_iter()
+                    .map(|p| {
+                        let unit = Arc::clone(&unit);
+                        Arc::new(move |ctx: RunContext<E>, messages| {
+                            p(ctx.with_deps(Arc::clone(&unit)), messages)
+                        }) as HistoryProcessor<E>
+                    })
+                    .collect(),
             },
             state: std::marker::PhantomData,
         }
@@ -281,6 +294,7 @@ impl<D: Send + Sync + 'static, O: Send + Sync + 'static> AgentBuilder<D, O, Outp
                 output: spec,
                 // no validator exists in this state
                 output_validators: Vec::new(),
+                history_processors: c.history_processors,
             },
             state: std::marker::PhantomData,
         }
@@ -351,6 +365,24 @@ impl<D: Send + Sync + 'static, O: Send + Sync + 'static, S> AgentBuilder<D, O, S
         Fut: Future<Output = std::result::Result<T, E>> + Send + 'static,
     {
         self.tool(Tool::new(name, description, f))
+    }
+
+    /// Add a history processor ([`crate::history`]): it shapes the messages every model
+    /// request sends (the run keeps its whole history); processors run in the order
+    /// added, and what they return is repaired so a provider accepts it.
+    pub fn history_processor(mut self, processor: HistoryProcessor<D>) -> Self {
+        self.config.history_processors.push(processor);
+        self
+    }
+
+    /// Add a history processor from an async function of the run context and the
+    /// messages.
+    pub fn history_processor_fn<F, Fut>(self, f: F) -> Self
+    where
+        F: Fn(RunContext<D>, Vec<ModelMessage>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Vec<ModelMessage>> + Send + 'static,
+    {
+        self.history_processor(Arc::new(move |ctx, messages| Box::pin(f(ctx, messages))))
     }
 
     /// Choose how structured output is requested (tool, native or prompted).

@@ -405,21 +405,41 @@ impl<D: Send + Sync + 'static, O: Send + Sync + 'static> AgentRun<D, O> {
     /// return the model's response: streamed when the run is, whole otherwise.
     async fn request_model(&mut self, request: ModelRequest) -> Result<ModelResponse> {
         let params = self.prepare_request(request).await?;
+        let processed = if self.agent.inner.config.history_processors.is_empty() {
+            None
+        } else {
+            Some(Box::pin(self.processed_history()).await)
+        };
+        let messages: &[ModelMessage] = processed.as_deref().unwrap_or(&self.state.messages);
         if self.sink.is_some() {
             // boxed: awaited runs do not carry the streamed request's state
-            return Box::pin(self.request_streamed(&params)).await;
+            return Box::pin(self.request_streamed(&params, messages)).await;
         }
         self.model
-            .request_boxed(&self.state.messages, &self.settings, &params)
+            .request_boxed(messages, &self.settings, &params)
             .await
+    }
+
+    /// The history the agent's processors make of the run's, repaired for a provider.
+    async fn processed_history(&self) -> Vec<ModelMessage> {
+        let ctx = self.context();
+        let mut messages = self.state.messages.to_vec();
+        for processor in &self.agent.inner.config.history_processors {
+            messages = processor(ctx.clone(), messages).await;
+        }
+        crate::history::repair(messages)
     }
 
     /// Stream a request, sending part events (and a `FinalResult` event when an output
     /// tool call starts) as they arrive, and return the whole response.
-    async fn request_streamed(&self, params: &ModelRequestParameters) -> Result<ModelResponse> {
+    async fn request_streamed(
+        &self,
+        params: &ModelRequestParameters,
+        messages: &[ModelMessage],
+    ) -> Result<ModelResponse> {
         let mut events = self
             .model
-            .request_stream_boxed(&self.state.messages, &self.settings, params)
+            .request_stream_boxed(messages, &self.settings, params)
             .await?;
         let spec = &self.agent.inner.config.output;
         let mut acc = ResponseAccumulator::new();
@@ -477,9 +497,6 @@ fn ends_interrupted(messages: &[ModelMessage]) -> bool {
         if r.state == Some(crate::messages::MessageState::Interrupted))
 }
 
-/// What PydanticAI writes as the return of a call that was never answered.
-const INTERRUPTED_TOOL_RETURN: &str = "The tool call was interrupted before a result was produced.";
-
 /// A history whose last request was interrupted (a run failed while its tools ran)
 /// leaves tool calls that will never be answered; providers reject such a history. As
 /// PydanticAI does, each open call gets a synthesized return (outcome `interrupted`,
@@ -502,14 +519,8 @@ fn repair_interrupted_tail(messages: &mut [ModelMessage]) {
         .tool_calls()
         .filter(|c| !answered(&c.tool_call_id))
         .map(|c| {
-            let mut part = crate::messages::ToolReturnPart::new(
-                c.tool_name.clone(),
-                INTERRUPTED_TOOL_RETURN,
-                c.tool_call_id.clone(),
-            );
-            part.outcome = crate::messages::ToolOutcome::Other("interrupted".into());
+            let mut part = crate::history::synthesized_return(c);
             part.timestamp = response.timestamp;
-            part.metadata = Some(serde_json::json!({"pydantic_ai_synthesized_tool_return": true}));
             ModelRequestPart::ToolReturn(part)
         })
         .collect();

@@ -23,6 +23,7 @@ mod conformance;
 mod differential;
 mod faults;
 mod gemini;
+mod history;
 mod interop;
 mod local_model;
 mod multi_agent;

@@ -1,0 +1,119 @@
+//! History processors shape what a request sends; the run keeps its whole history, and a
+//! processor's cut never reaches a model as an invalid history.
+
+use std::sync::{Arc, Mutex};
+
+use serde_json::json;
+use verity::history;
+use verity::messages::{ModelRequestPart, ModelResponsePart};
+use verity::prelude::*;
+
+/// A model that records the messages of every request and answers in text.
+fn recording() -> (FunctionModel, Arc<Mutex<Vec<Vec<ModelMessage>>>>) {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let log = Arc::clone(&seen);
+    let model = FunctionModel::new(move |messages, _| {
+        log.lock().unwrap().push(messages.to_vec());
+        ModelResponse::text("ok")
+    });
+    (model, seen)
+}
+
+/// A finished exchange in which the model called a tool and then answered.
+fn tool_history() -> Vec<ModelMessage> {
+    let model = FunctionModel::new(|messages, _| {
+        if messages
+            .iter()
+            .filter(|m| m.as_response().is_some())
+            .count()
+            == 0
+        {
+            ModelResponse::tool_call("get_weather", json!({}))
+        } else {
+            ModelResponse::text("sunny")
+        }
+    });
+    #[derive(serde::Deserialize, schemars::JsonSchema)]
+    struct NoArgs {}
+    let agent = Agent::builder(model)
+        .tool_fn(
+            "get_weather",
+            "Weather.",
+            |_ctx: RunContext<()>, _: NoArgs| async move { Ok::<_, ToolError>("sunny") },
+        )
+        .build();
+    agent
+        .run("weather?")
+        .blocking()
+        .unwrap()
+        .all_messages()
+        .to_vec()
+}
+
+#[tokio::test]
+async fn a_cut_between_a_tool_call_and_its_return_is_repaired_before_sending() {
+    let history = tool_history();
+    // request, response(call), request(return), response(text)
+    assert_eq!(history.len(), 4);
+    let (model, seen) = recording();
+    // keep the last 3 messages: the call's response is cut off, its return is not
+    let agent = Agent::builder(model)
+        .history_processor(history::keep_last_messages(3))
+        .build();
+    let result = agent
+        .run("and tomorrow?")
+        .message_history(history.clone())
+        .await
+        .unwrap();
+    let sent = seen.lock().unwrap()[0].clone();
+    // the orphan return is gone, and nothing before the first request remains
+    for message in &sent {
+        if let ModelMessage::Request(r) = message {
+            assert!(
+                !r.parts
+                    .iter()
+                    .any(|p| matches!(p, ModelRequestPart::ToolReturn(_))),
+                "{sent:?}"
+            );
+        }
+    }
+    assert!(
+        matches!(sent.first(), Some(ModelMessage::Request(_))),
+        "{sent:?}"
+    );
+    // the run's own history is whole
+    assert_eq!(result.all_messages().len(), history.len() + 2);
+    assert_eq!(result.new_messages().len(), 2);
+}
+
+#[tokio::test]
+async fn processors_run_in_order_with_the_run_context() {
+    let (model, seen) = recording();
+    let agent = Agent::builder(model)
+        .deps_type::<String>()
+        .history_processor_fn(
+            |ctx: RunContext<String>, mut messages: Vec<ModelMessage>| async move {
+                // a processor can add context, e.g. from the deps
+                if let Some(ModelMessage::Request(r)) = messages.last_mut() {
+                    r.parts.push(ModelRequestPart::UserPrompt(
+                        verity::messages::UserPromptPart::new(format!("(user: {})", ctx.deps())),
+                    ));
+                }
+                messages
+            },
+        )
+        .history_processor(history::drop_thinking())
+        .build();
+    let result = agent.run("hi").deps("ada".to_string()).await.unwrap();
+    let sent = seen.lock().unwrap()[0].clone();
+    let ModelMessage::Request(r) = &sent[0] else {
+        panic!()
+    };
+    assert_eq!(r.parts.len(), 2);
+    // the stored history does not hold what the processor added
+    let ModelMessage::Request(stored) = &result.all_messages()[0] else {
+        panic!()
+    };
+    assert_eq!(stored.parts.len(), 1);
+    let _ = ModelResponsePart::Text;
+}
