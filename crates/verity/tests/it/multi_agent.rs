@@ -134,3 +134,42 @@ fn run_usage_adds_up() {
     assert_eq!(c.input_tokens, 20);
     assert_eq!(c.since(&a), b);
 }
+
+/// Programmatic hand-off: application code runs two agents one after the other with one
+/// usage and one set of limits, passing the history on.
+#[tokio::test]
+async fn two_agents_share_one_usage_and_limits_in_application_code() {
+    use verity::usage::SharedUsage;
+    let shared = SharedUsage::new(
+        RunUsage::default(),
+        UsageLimits {
+            request_limit: Some(2),
+            ..Default::default()
+        },
+    );
+    let first = Agent::builder(FunctionModel::new(|_, _| {
+        ModelResponse::text("flight AK456")
+    }))
+    .build();
+    let second = Agent::builder(FunctionModel::new(|messages, _| {
+        // the second agent sees the first one's conversation
+        ModelResponse::text(format!("seat for {} messages", messages.len()))
+    }))
+    .build();
+    let found = first
+        .run("find a flight")
+        .usage(shared.clone())
+        .await
+        .unwrap();
+    let seat = second
+        .run("pick a seat")
+        .message_history(found.all_messages().to_vec())
+        .usage(shared.clone())
+        .await
+        .unwrap();
+    assert_eq!(seat.output, "seat for 3 messages");
+    assert_eq!(shared.current().requests, 2);
+    // a third request passes the shared limit
+    let err = first.run("again").usage(shared.clone()).await.unwrap_err();
+    assert!(matches!(err, Error::UsageLimitExceeded(_)), "{err}");
+}
