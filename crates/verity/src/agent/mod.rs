@@ -99,7 +99,8 @@ struct Common {
 struct AgentConfig<D, O> {
     common: Common,
     instructions: Vec<Text<D>>,
-    system_prompts: Vec<Text<D>>,
+    /// System prompts, each with the name a dynamic one is re-evaluated under.
+    system_prompts: Vec<(Option<String>, Text<D>)>,
     tools: Vec<Tool<D>>,
     output: OutputSpec<O>,
     output_validators: Vec<ValidatorFn<D, O>>,
@@ -244,7 +245,10 @@ impl<O: Send + Sync + 'static> AgentBuilder<(), O, OutputOpen> {
             config: AgentConfig {
                 common: c.common,
                 instructions: map_texts(c.instructions),
-                system_prompts: map_texts(c.system_prompts),
+                system_prompts: {
+                    let (names, texts): (Vec<_>, Vec<_>) = c.system_prompts.into_iter().unzip();
+                    names.into_iter().zip(map_texts(texts)).collect()
+                },
                 tools: c
                     .tools
                     .into_iter()
@@ -328,7 +332,9 @@ impl<D: Send + Sync + 'static, O: Send + Sync + 'static, S> AgentBuilder<D, O, S
 
     /// Add a static system prompt (stored in the history as a part).
     pub fn system_prompt(mut self, text: impl Into<String>) -> Self {
-        self.config.system_prompts.push(Text::Static(text.into()));
+        self.config
+            .system_prompts
+            .push((None, Text::Static(text.into())));
         self
     }
 
@@ -340,7 +346,22 @@ impl<D: Send + Sync + 'static, O: Send + Sync + 'static, S> AgentBuilder<D, O, S
     {
         self.config
             .system_prompts
-            .push(Text::Dynamic(Arc::new(move |ctx| Box::pin(f(ctx)))));
+            .push((None, Text::Dynamic(Arc::new(move |ctx| Box::pin(f(ctx))))));
+        self
+    }
+
+    /// Add a system prompt computed from the run context that is evaluated again when a
+    /// run continues a history holding it (PydanticAI's `dynamic=True`): the part keeps
+    /// `name` as its `dynamic_ref`, and its text is replaced with a fresh one.
+    pub fn system_prompt_dynamic<F, Fut>(mut self, name: impl Into<String>, f: F) -> Self
+    where
+        F: Fn(RunContext<D>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = String> + Send + 'static,
+    {
+        self.config.system_prompts.push((
+            Some(name.into()),
+            Text::Dynamic(Arc::new(move |ctx| Box::pin(f(ctx)))),
+        ));
         self
     }
 

@@ -293,17 +293,48 @@ impl<D: Send + Sync + 'static, O: Send + Sync + 'static> AgentRun<D, O> {
             ));
         }
         let mut parts = Vec::new();
+        let system_prompts = &self.agent.inner.config.system_prompts;
         if self.state.messages.is_empty() {
             let ctx = self.context();
-            for sp in &self.agent.inner.config.system_prompts {
-                let text = sp.render(&ctx).await;
-                parts.push(ModelRequestPart::SystemPrompt(SystemPromptPart::new(text)));
+            for (name, sp) in system_prompts {
+                let mut part = SystemPromptPart::new(sp.render(&ctx).await);
+                part.dynamic_ref = name.clone();
+                parts.push(ModelRequestPart::SystemPrompt(part));
             }
+        } else if system_prompts.iter().any(|(name, _)| name.is_some()) {
+            self.reevaluate_dynamic_system_prompts().await;
         }
         if let Some(prompt) = self.prompt.take() {
             parts.push(ModelRequestPart::UserPrompt(UserPromptPart::new(prompt)));
         }
         Ok(AgentNode::ModelRequest(ModelRequest::new(parts)))
+    }
+
+    /// Give the dynamic system prompts of a continued history fresh text.
+    async fn reevaluate_dynamic_system_prompts(&mut self) {
+        let agent = self.agent.clone();
+        let ctx = self.context();
+        let mut fresh = Vec::new();
+        for (name, sp) in &agent.inner.config.system_prompts {
+            if let Some(name) = name {
+                fresh.push((name.as_str(), sp.render(&ctx).await));
+            }
+        }
+        drop(ctx);
+        let messages = Arc::make_mut(&mut self.state.messages);
+        for message in messages.iter_mut() {
+            let ModelMessage::Request(request) = message else {
+                continue;
+            };
+            for part in &mut request.parts {
+                if let ModelRequestPart::SystemPrompt(sp) = part
+                    && let Some(name) = &sp.dynamic_ref
+                    && let Some((_, text)) = fresh.iter().find(|(n, _)| n == name)
+                {
+                    sp.content = text.clone();
+                }
+            }
+        }
     }
 
     /// Render instructions, prepare tools, append the request to the history and check

@@ -117,3 +117,53 @@ async fn processors_run_in_order_with_the_run_context() {
     assert_eq!(stored.parts.len(), 1);
     let _ = ModelResponsePart::Text;
 }
+
+#[tokio::test]
+async fn dynamic_system_prompts_are_evaluated_again_when_a_history_continues() {
+    let (model, seen) = recording();
+    let agent = Agent::builder(model)
+        .deps_type::<String>()
+        .system_prompt("You are a clock.")
+        .system_prompt_dynamic("time_of_day", |ctx: RunContext<String>| async move {
+            format!("It is {}.", ctx.deps())
+        })
+        .build();
+    let first = agent.run("hi").deps("morning".into()).await.unwrap();
+    let second = agent
+        .run("and now?")
+        .deps("evening".into())
+        .message_history(first.all_messages().to_vec())
+        .await
+        .unwrap();
+    let system_texts = |messages: &[ModelMessage]| -> Vec<String> {
+        messages
+            .iter()
+            .filter_map(ModelMessage::as_request)
+            .flat_map(|r| r.parts.iter())
+            .filter_map(|p| match p {
+                ModelRequestPart::SystemPrompt(s) => Some(s.content.clone()),
+                _ => None,
+            })
+            .collect()
+    };
+    assert_eq!(
+        system_texts(first.all_messages()),
+        ["You are a clock.", "It is morning."]
+    );
+    // the continued run's history (and what the model saw) holds the fresh text
+    assert_eq!(
+        system_texts(second.all_messages()),
+        ["You are a clock.", "It is evening."]
+    );
+    assert_eq!(
+        system_texts(&seen.lock().unwrap()[1]),
+        ["You are a clock.", "It is evening."]
+    );
+    let ModelMessage::Request(r) = &second.all_messages()[0] else {
+        panic!()
+    };
+    let ModelRequestPart::SystemPrompt(s) = &r.parts[1] else {
+        panic!()
+    };
+    assert_eq!(s.dynamic_ref.as_deref(), Some("time_of_day"));
+}
