@@ -49,6 +49,77 @@ pub fn keep_last_messages<D: Send + Sync + 'static>(n: usize) -> HistoryProcesso
     })
 }
 
+/// Keep only the last `n` turns: from the `n`-th last request that holds a user prompt
+/// on (a turn is a user prompt and everything that answers it).
+pub fn keep_last_turns<D: Send + Sync + 'static>(n: usize) -> HistoryProcessor<D> {
+    let n = n.max(1);
+    Arc::new(move |_ctx, mut messages: Vec<ModelMessage>| {
+        let starts: Vec<usize> = messages
+            .iter()
+            .enumerate()
+            .filter(|(_, m)| {
+                m.as_request().is_some_and(|r| {
+                    r.parts
+                        .iter()
+                        .any(|p| matches!(p, ModelRequestPart::UserPrompt(_)))
+                })
+            })
+            .map(|(i, _)| i)
+            .collect();
+        if let Some(&cut) = starts.len().checked_sub(n).and_then(|i| starts.get(i)) {
+            messages.drain(..cut);
+        }
+        Box::pin(async move { messages })
+    })
+}
+
+/// Replace all but the last `keep_last` messages with a summary that `model` writes of
+/// them (one extra request when the history is longer than that). If the model fails,
+/// the messages are sent as they are.
+pub fn summarize_older<D: Send + Sync + 'static>(
+    model: impl crate::model::IntoModel,
+    keep_last: usize,
+) -> HistoryProcessor<D> {
+    let model = model.into_model();
+    Arc::new(move |_ctx, mut messages: Vec<ModelMessage>| {
+        let model = Arc::clone(&model);
+        Box::pin(async move {
+            let cut = messages.len().saturating_sub(keep_last.max(1));
+            if cut < 2 {
+                return messages;
+            }
+            let mut older: Vec<ModelMessage> = messages.drain(..cut).collect();
+            older.push(ModelMessage::Request(ModelRequest::user_prompt(
+                SUMMARY_PROMPT,
+            )));
+            let answer = model
+                .request_boxed(
+                    &older,
+                    &crate::settings::ModelSettings::default(),
+                    &crate::request::ModelRequestParameters::default(),
+                )
+                .await;
+            match answer.ok().and_then(|r| r.text_content()) {
+                Some(summary) => {
+                    let text = format!("Summary of the conversation so far: {summary}");
+                    messages.insert(0, ModelMessage::Request(ModelRequest::user_prompt(text)));
+                    messages
+                }
+                None => {
+                    tracing::warn!("the summarizing model gave no summary; history sent whole");
+                    older.pop();
+                    older.extend(messages);
+                    older
+                }
+            }
+        })
+    })
+}
+
+/// What the summarizing model is asked.
+const SUMMARY_PROMPT: &str = "Summarize the conversation above in a few sentences for the \
+assistant who continues it: keep the facts, decisions and open questions it will need.";
+
 /// Leave thinking out of the responses sent back.
 pub fn drop_thinking<D: Send + Sync + 'static>() -> HistoryProcessor<D> {
     Arc::new(|_ctx, mut messages: Vec<ModelMessage>| {

@@ -167,3 +167,55 @@ async fn dynamic_system_prompts_are_evaluated_again_when_a_history_continues() {
     };
     assert_eq!(s.dynamic_ref.as_deref(), Some("time_of_day"));
 }
+
+#[tokio::test]
+async fn older_messages_are_summarized_by_a_model_and_turns_kept() {
+    let history = tool_history();
+    let summarizer = FunctionModel::new(|messages, _| {
+        ModelResponse::text(format!("{} messages about the weather", messages.len() - 1))
+    });
+    let (model, seen) = recording();
+    let agent = Agent::builder(model)
+        .history_processor(history::summarize_older(summarizer, 1))
+        .build();
+    agent
+        .run("and tomorrow?")
+        .message_history(history.clone())
+        .await
+        .unwrap();
+    let sent = seen.lock().unwrap()[0].clone();
+    // the summary and the new prompt, merged into one request
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    let ModelMessage::Request(r) = &sent[0] else {
+        panic!()
+    };
+    let texts: Vec<String> = r
+        .parts
+        .iter()
+        .filter_map(|p| match p {
+            ModelRequestPart::UserPrompt(u) => serde_json::to_value(&u.content)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        texts,
+        [
+            "Summary of the conversation so far: 4 messages about the weather",
+            "and tomorrow?"
+        ]
+    );
+
+    // keep the last turn only: the earlier exchange is left out
+    let (model, seen) = recording();
+    let agent = Agent::builder(model)
+        .history_processor(history::keep_last_turns(1))
+        .build();
+    agent
+        .run("and tomorrow?")
+        .message_history(history)
+        .await
+        .unwrap();
+    assert_eq!(seen.lock().unwrap()[0].len(), 1);
+}
