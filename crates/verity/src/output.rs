@@ -147,6 +147,56 @@ impl<O: DeserializeOwned + JsonSchema + Send + Sync + 'static> OutputSpec<O> {
     }
 }
 
+impl OutputSpec<Value> {
+    /// Structured output whose schema is known only at run time (PydanticAI's
+    /// `StructuredDict`): the model is offered an output tool named `name` with this JSON
+    /// schema, and its arguments are checked against it (every error in pydantic's
+    /// shape) and returned as JSON.
+    ///
+    /// ```
+    /// use verity::prelude::*;
+    ///
+    /// let spec = OutputSpec::from_schema(
+    ///     "person",
+    ///     "A person.",
+    ///     serde_json::json!({
+    ///         "type": "object",
+    ///         "properties": {"name": {"type": "string"}, "age": {"type": "integer", "minimum": 0}},
+    ///         "required": ["name", "age"]
+    ///     }),
+    /// );
+    /// let agent = Agent::builder(TestModel::new()).output_spec(spec).build();
+    /// let person = agent.run("Who?").blocking().unwrap().output;
+    /// assert!(person["age"].is_i64());
+    /// ```
+    pub fn from_schema(
+        name: impl Into<String>,
+        description: impl Into<String>,
+        schema: Value,
+    ) -> Self {
+        let description: String = description.into();
+        let (object_schema, wrapped) = object_or_wrapped(schema);
+        let validator = Arc::new(Validator::new(&object_schema));
+        OutputSpec {
+            mode: None,
+            text: false,
+            name: name.into(),
+            description: (!description.is_empty()).then_some(description),
+            strict: None,
+            object_schema,
+            wrapped,
+            variants: Vec::new(),
+            parse: Arc::new(move |v: &Value| match validator.validate(v)? {
+                Some(coerced) => Ok(coerced),
+                None => Ok(v.clone()),
+            }),
+            parse_json: None,
+            validator: None,
+            plain: None,
+        }
+    }
+}
+
 /// The output of an agent that may answer in plain text or with structured data:
 /// PydanticAI's `output_type=str | T`. Made with [`OutputSpec::text_or`].
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

@@ -244,3 +244,33 @@ async fn text_or_structured_retries_invalid_tool_args() {
         TextOr::Text("gave up".into())
     );
 }
+
+/// A run-time output schema (PydanticAI's `StructuredDict`): the arguments are checked
+/// against it, with pydantic's errors sent back, and returned as JSON.
+#[tokio::test]
+async fn a_run_time_schema_checks_the_output() {
+    let schema = serde_json::json!({
+        "type": "object",
+        "properties": {"name": {"type": "string"}, "age": {"type": "integer", "minimum": 0}},
+        "required": ["name", "age"]
+    });
+    let model = FunctionModel::new(|messages, info| {
+        assert_eq!(info.output_tools[0].name, "person");
+        let answered = messages
+            .iter()
+            .filter(|m| m.as_response().is_some())
+            .count();
+        let age = if answered == 0 { -1 } else { 36 };
+        ModelResponse::tool_call("person", serde_json::json!({"name": "Ada", "age": age}))
+    });
+    let agent = Agent::builder(model)
+        .output_spec(OutputSpec::from_schema("person", "A person.", schema))
+        .build();
+    let result = agent.run("Who?").await.unwrap();
+    assert_eq!(result.output, serde_json::json!({"name": "Ada", "age": 36}));
+    let retry = result.all_messages()[2].as_request().unwrap();
+    let verity::messages::ModelRequestPart::ToolReturn(r) = &retry.parts[0] else {
+        panic!("{retry:?}")
+    };
+    assert_eq!(r.content[0]["type"], "greater_than_equal");
+}
