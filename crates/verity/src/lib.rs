@@ -52,6 +52,7 @@ pub mod schema;
 pub mod settings;
 pub mod stream;
 pub mod tools;
+pub mod toolsets;
 pub mod usage;
 pub mod validation;
 
@@ -69,7 +70,8 @@ pub use models::infer::{KnownModel, infer_model};
 pub use output::{OutputMode, OutputSpec, TextOr};
 pub use run_stream::{AgentEvent, StreamedRun};
 pub use settings::ModelSettings;
-pub use tools::{IntoTool, ModelRetry, RunContext, Tool, ToolError};
+pub use tools::{IntoTool, ModelRetry, RunContext, Tool, ToolCallError, ToolError};
+pub use toolsets::{FunctionToolset, Toolset, ToolsetExt};
 pub use usage::{RequestUsage, RunUsage, UsageLimits};
 
 /// Marks a function as a tool the model can call.

@@ -291,16 +291,17 @@ impl ToolError {
 /// Why a tool call, an output or a validator was not accepted: the model is asked
 /// again with this feedback.
 #[derive(Debug)]
-pub(crate) enum Rejection {
+pub enum Rejection {
     /// The arguments (or the output) did not validate.
     Invalid(ValidationErrors),
     /// A tool or validator asked for a retry with this message.
     Retry(String),
 }
 
-/// Why a tool call did not produce a value.
+/// Why a tool call did not produce a value (what a [`Toolset`](crate::toolsets::Toolset)
+/// call returns on failure).
 #[derive(Debug)]
-pub(crate) enum ToolCallError {
+pub enum ToolCallError {
     /// Sent back to the model for another try.
     Rejected(Rejection),
     /// The run ends with this error.
@@ -352,6 +353,8 @@ pub struct Tool<D> {
     max_retries: Option<u32>,
     call: Arc<CallFn<D>>,
     prepare: Option<Arc<PrepareFn<D>>>,
+    sequential: bool,
+    timeout: Option<std::time::Duration>,
 }
 
 impl<D> Clone for Tool<D> {
@@ -361,6 +364,8 @@ impl<D> Clone for Tool<D> {
             max_retries: self.max_retries,
             call: Arc::clone(&self.call),
             prepare: self.prepare.clone(),
+            sequential: self.sequential,
+            timeout: self.timeout,
         }
     }
 }
@@ -422,6 +427,8 @@ impl<D: Send + Sync + 'static> Tool<D> {
             max_retries: None,
             call: Arc::new(call),
             prepare: None,
+            sequential: false,
+            timeout: None,
         }
     }
 }
@@ -490,6 +497,25 @@ impl<D> Tool<D> {
         self
     }
 
+    /// Never run this tool concurrently with other tools: the tool-call step runs it
+    /// alone, in call order.
+    pub fn with_sequential(mut self, sequential: bool) -> Self {
+        self.sequential = sequential;
+        self
+    }
+
+    /// Bound each call by `timeout`: past it, the model gets a retry prompt "Timed out
+    /// after N seconds." that counts toward the tool's retries (PydanticAI's `timeout=`).
+    pub fn with_timeout(mut self, timeout: std::time::Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// Whether the tool runs alone.
+    pub fn is_sequential(&self) -> bool {
+        self.sequential
+    }
+
     /// Whether the tool has a `prepare` hook.
     pub fn has_prepare(&self) -> bool {
         self.prepare.is_some()
@@ -511,7 +537,11 @@ impl<D> Tool<D> {
         ctx: RunContext<D>,
         args: Value,
     ) -> BoxFuture<'static, Result<Value, ToolCallError>> {
-        (self.call)(ctx, args)
+        let call = (self.call)(ctx, args);
+        match self.timeout {
+            Some(t) => crate::toolsets::with_timeout(call, t),
+            None => call,
+        }
     }
 }
 
@@ -533,6 +563,8 @@ impl<D: Send + Sync + 'static> Tool<D> {
                     p(&ctx.with_deps(Arc::clone(&deps_for_prepare)), def)
                 }) as Arc<PrepareFn<E>>
             }),
+            sequential: self.sequential,
+            timeout: self.timeout,
         }
     }
 }

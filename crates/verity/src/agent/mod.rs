@@ -26,9 +26,10 @@ use crate::messages::{ModelMessage, messages_from_json, messages_to_json};
 use crate::model::{IntoModel, ModelRef};
 use crate::output::{OutputMode, OutputSpec};
 use crate::profiles::ModelProfile;
-use crate::request::ModelRequestParameters;
+use crate::request::{ModelRequestParameters, ToolDefinition};
 use crate::settings::ModelSettings;
 use crate::tools::{IntoTool, RunContext, Tool, ToolError};
+use crate::toolsets::{Toolset, UnitDepsToolset};
 use crate::usage::{RunUsage, UsageLimits};
 
 pub use capture::MessageCapture;
@@ -54,6 +55,13 @@ pub enum EndStrategy {
     /// tool's retry holds back the output.
     Exhaustive,
 }
+
+/// The agent-wide `prepare_tools` hook: sees all function-tool definitions of a step.
+pub(crate) type PrepareToolsFn<D> = Arc<
+    dyn Fn(RunContext<D>, Vec<ToolDefinition>) -> BoxFuture<'static, Vec<ToolDefinition>>
+        + Send
+        + Sync,
+>;
 
 type TextFn<D> = Arc<dyn Fn(RunContext<D>) -> BoxFuture<'static, String> + Send + Sync>;
 type ValidatorFn<D, O> =
@@ -102,6 +110,9 @@ struct AgentConfig<D, O> {
     /// System prompts, each with the name a dynamic one is re-evaluated under.
     system_prompts: Vec<(Option<String>, Text<D>)>,
     tools: Vec<Tool<D>>,
+    /// Toolsets added with [`AgentBuilder::toolset`].
+    toolsets: Vec<Arc<dyn Toolset<D>>>,
+    prepare_tools: Option<PrepareToolsFn<D>>,
     output: OutputSpec<O>,
     output_validators: Vec<ValidatorFn<D, O>>,
     history_processors: Vec<HistoryProcessor<D>>,
@@ -187,6 +198,8 @@ impl Agent<(), String> {
                 instructions: Vec::new(),
                 system_prompts: Vec::new(),
                 tools: Vec::new(),
+                toolsets: Vec::new(),
+                prepare_tools: None,
                 output: OutputSpec::text(),
                 output_validators: Vec::new(),
                 history_processors: Vec::new(),
@@ -254,6 +267,17 @@ impl<O: Send + Sync + 'static> AgentBuilder<(), O, OutputOpen> {
                     .into_iter()
                     .map(|t| t.map_deps(Arc::clone(&unit)))
                     .collect(),
+                toolsets: c
+                    .toolsets
+                    .into_iter()
+                    .map(|inner| Arc::new(UnitDepsToolset { inner }) as Arc<dyn Toolset<E>>)
+                    .collect(),
+                prepare_tools: c.prepare_tools.map(|p| {
+                    let unit = Arc::clone(&unit);
+                    Arc::new(move |ctx: RunContext<E>, defs| {
+                        p(ctx.with_deps(Arc::clone(&unit)), defs)
+                    }) as PrepareToolsFn<E>
+                }),
                 output: c.output,
                 // no validator exists in this state
                 output_validators: Vec::new(),
@@ -295,6 +319,8 @@ impl<D: Send + Sync + 'static, O: Send + Sync + 'static> AgentBuilder<D, O, Outp
                 instructions: c.instructions,
                 system_prompts: c.system_prompts,
                 tools: c.tools,
+                toolsets: c.toolsets,
+                prepare_tools: c.prepare_tools,
                 output: spec,
                 // no validator exists in this state
                 output_validators: Vec::new(),
@@ -386,6 +412,25 @@ impl<D: Send + Sync + 'static, O: Send + Sync + 'static, S> AgentBuilder<D, O, S
         Fut: Future<Output = std::result::Result<T, E>> + Send + 'static,
     {
         self.tool(Tool::new(name, description, f))
+    }
+
+    /// Add a [`Toolset`](crate::toolsets::Toolset): its tools are offered next to the
+    /// agent's own, computed at every step. A name two toolsets share is an
+    /// [`Error::User`](crate::Error::User) when the step's tools are collected.
+    pub fn toolset(mut self, toolset: impl Toolset<D> + 'static) -> Self {
+        self.config.toolsets.push(Arc::new(toolset));
+        self
+    }
+
+    /// One hook that sees all function-tool definitions of every step (the agent's own
+    /// and its toolsets') and may change or drop them (PydanticAI's `prepare_tools`).
+    pub fn prepare_tools<F, Fut>(mut self, f: F) -> Self
+    where
+        F: Fn(RunContext<D>, Vec<ToolDefinition>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Vec<ToolDefinition>> + Send + 'static,
+    {
+        self.config.prepare_tools = Some(Arc::new(move |ctx, defs| Box::pin(f(ctx, defs))));
+        self
     }
 
     /// Add a history processor ([`crate::history`]): it shapes the messages every model

@@ -77,6 +77,7 @@ pub struct RunRequest<D, O, S = DefaultDeps> {
     usage_limits: Option<UsageLimits>,
     capture: Option<MessageCapture>,
     parent_usage: Option<SharedUsage>,
+    toolsets: Vec<std::sync::Arc<dyn crate::toolsets::Toolset<D>>>,
 }
 
 impl<D, O, S> std::fmt::Debug for RunRequest<D, O, S> {
@@ -103,6 +104,7 @@ impl<D: Send + Sync + 'static, O: Send + Sync + 'static> RunRequest<D, O, Defaul
             usage_limits: None,
             capture: None,
             parent_usage: None,
+            toolsets: Vec::new(),
         }
     }
 
@@ -118,6 +120,7 @@ impl<D: Send + Sync + 'static, O: Send + Sync + 'static> RunRequest<D, O, Defaul
             usage_limits: self.usage_limits,
             capture: self.capture,
             parent_usage: self.parent_usage,
+            toolsets: self.toolsets,
         }
     }
 }
@@ -165,6 +168,13 @@ impl<D: Send + Sync + 'static, O: Send + Sync + 'static, S: DepsSource<D>> RunRe
         self
     }
 
+    /// Offer this [`Toolset`](crate::toolsets::Toolset)'s tools in this run only, next
+    /// to the agent's.
+    pub fn toolset(mut self, toolset: impl crate::toolsets::Toolset<D> + 'static) -> Self {
+        self.toolsets.push(std::sync::Arc::new(toolset));
+        self
+    }
+
     /// Step through the run node by node (see [`AgentRun::next`]).
     pub fn iter(self) -> AgentRun<D, O> {
         // a test's override (agent.override_with(..).scope(..)) wins over the run's own
@@ -188,6 +198,7 @@ impl<D: Send + Sync + 'static, O: Send + Sync + 'static, S: DepsSource<D>> RunRe
             self.usage_limits,
         );
         run.capture = self.capture;
+        run.toolsets.extend(self.toolsets);
         if let Some(parent) = self.parent_usage {
             run.state.usage = parent.current();
             run.start_usage = run.state.usage.clone();

@@ -20,6 +20,10 @@ use crate::run_stream::AgentEvent;
 use crate::settings::ModelSettings;
 use crate::stream::{ModelStreamEvent, ResponseAccumulator};
 use crate::tools::{RunContext, Tool};
+use crate::toolsets::{Toolset, ToolsetTool, check_conflicts};
+
+/// The tools the toolsets offer at a step, each with the toolset that calls it.
+pub(super) type StepTools<D> = Arc<Vec<(Arc<dyn Toolset<D>>, ToolsetTool)>>;
 use crate::usage::{RunUsage, SharedUsage, UsageLimits};
 
 /// Where a streamed run's steps send their events.
@@ -76,6 +80,10 @@ pub struct AgentRun<D, O> {
     pub(super) parent_usage: Option<SharedUsage>,
     /// The usage this run started from (the parent's, when delegated).
     pub(super) start_usage: RunUsage,
+    /// The agent's toolsets, then the run's.
+    pub(super) toolsets: Vec<Arc<dyn Toolset<D>>>,
+    /// What the toolsets offered at the current step (empty without toolsets).
+    pub(super) step_tools: StepTools<D>,
 }
 
 /// What a response asks of the run: its tool calls, or (when it has none) its text.
@@ -135,6 +143,7 @@ impl<D: Send + Sync + 'static, O: Send + Sync + 'static> AgentRun<D, O> {
         }
         let limits = limits.unwrap_or_else(|| common.usage_limits.clone());
         let model_name: Arc<str> = Arc::from(model.model_name());
+        let agent_toolsets = agent.inner.config.toolsets.clone();
         AgentRun {
             agent,
             deps: Arc::new(deps),
@@ -149,6 +158,8 @@ impl<D: Send + Sync + 'static, O: Send + Sync + 'static> AgentRun<D, O> {
             capture: None,
             parent_usage: None,
             start_usage: RunUsage::default(),
+            toolsets: agent_toolsets,
+            step_tools: Arc::new(Vec::new()),
         }
     }
 
@@ -345,14 +356,24 @@ impl<D: Send + Sync + 'static, O: Send + Sync + 'static> AgentRun<D, O> {
     ) -> Result<Arc<ModelRequestParameters>> {
         self.state.run_step += 1;
         self.state.carry_tool_retries();
-        let config = &self.agent.inner.config;
+        let agent = self.agent.clone();
+        let config = &agent.inner.config;
+        let per_step_tools = !self.toolsets.is_empty() || config.prepare_tools.is_some();
         let dynamic = !config
             .instructions
             .iter()
             .all(|i| matches!(i, Text::Static(_)))
-            || config.tools.iter().any(Tool::has_prepare);
+            || config.tools.iter().any(Tool::has_prepare)
+            || per_step_tools;
         let ctx = dynamic.then(|| self.context());
-        let (params, output_instructions) = self.parameters(ctx.as_ref());
+        let (params, output_instructions) = match &ctx {
+            Some(ctx) if per_step_tools => {
+                let (params, instructions, step_tools) = self.step_parameters(ctx).await?;
+                self.step_tools = Arc::new(step_tools);
+                (params, instructions)
+            }
+            _ => self.parameters(ctx.as_ref()),
+        };
         let mut instructions = Vec::new();
         for ins in &config.instructions {
             let text = match (ins, &ctx) {
@@ -421,6 +442,81 @@ impl<D: Send + Sync + 'static, O: Send + Sync + 'static> AgentRun<D, O> {
         let (params, instructions) = build(None);
         *cache = Some((profile.clone(), Arc::clone(&params), instructions.clone()));
         (params, instructions)
+    }
+
+    /// The request parameters of a step of a run with toolsets or a `prepare_tools` hook:
+    /// the agent's tools (each `prepare` hook applied), then every toolset's, checked
+    /// for name conflicts (among them and with the output tools), then through
+    /// `prepare_tools`. Returns the toolsets' tools that are offered, for dispatch.
+    #[allow(clippy::type_complexity)]
+    async fn step_parameters(
+        &self,
+        ctx: &RunContext<D>,
+    ) -> Result<(
+        Arc<ModelRequestParameters>,
+        Option<String>,
+        Vec<(Arc<dyn Toolset<D>>, ToolsetTool)>,
+    )> {
+        let config = &self.agent.inner.config;
+        let output = config.output.resolve(self.model.profile());
+        let own: Vec<ToolsetTool> = config
+            .tools
+            .iter()
+            .filter_map(|t| {
+                t.prepared_definition(ctx).map(|definition| ToolsetTool {
+                    definition,
+                    max_retries: t.max_retries(),
+                    sequential: t.is_sequential(),
+                })
+            })
+            .collect();
+        let mut groups = Vec::with_capacity(self.toolsets.len());
+        for toolset in &self.toolsets {
+            groups.push((Arc::clone(toolset), toolset.tools(ctx).await?));
+        }
+        let output_tools: Vec<ToolsetTool> = output
+            .output_tools
+            .iter()
+            .cloned()
+            .map(ToolsetTool::new)
+            .collect();
+        check_conflicts(
+            std::iter::once(("the output tools".to_owned(), output_tools.as_slice()))
+                .chain(std::iter::once((
+                    "the agent's tools".to_owned(),
+                    own.as_slice(),
+                )))
+                .chain(
+                    groups
+                        .iter()
+                        .map(|(t, tools)| (t.label(), tools.as_slice())),
+                ),
+        )?;
+        let mut function_tools: Vec<_> = own
+            .into_iter()
+            .chain(groups.iter().flat_map(|(_, tools)| tools.iter().cloned()))
+            .map(|t| t.definition)
+            .collect();
+        if let Some(prepare) = &config.prepare_tools {
+            function_tools = prepare(ctx.clone(), function_tools).await;
+        }
+        let step_tools = groups
+            .into_iter()
+            .flat_map(|(toolset, tools)| {
+                tools
+                    .into_iter()
+                    .map(move |tool| (Arc::clone(&toolset), tool))
+            })
+            .filter(|(_, tool)| function_tools.iter().any(|d| d.name == tool.name()))
+            .collect();
+        let params = ModelRequestParameters {
+            function_tools,
+            output_tools: output.output_tools,
+            output_mode: output.mode,
+            output_object: output.output_object,
+            allow_text_output: output.allow_text_output,
+        };
+        Ok((Arc::new(params), output.instructions, step_tools))
     }
 
     /// What the model is offered: the last request's parameters, or (before any

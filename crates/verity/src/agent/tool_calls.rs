@@ -7,6 +7,8 @@
 //! output (except under `Early`). The returns are written in call order (output calls
 //! first under `Early`). A response without tool calls is judged by its text.
 
+use std::sync::Arc;
+
 use futures::future::join_all;
 use serde_json::Value;
 
@@ -19,6 +21,7 @@ use crate::messages::{
 };
 use crate::run_stream::AgentEvent;
 use crate::tools::{Rejection, RunContext, Tool, ToolCallError, ToolError};
+use crate::toolsets::{ToolFuture, Toolset, ToolsetTool};
 use crate::usage::SharedUsage;
 use crate::validation::ValidationErrors;
 
@@ -28,8 +31,37 @@ type Slot = Option<ModelRequestPart>;
 /// What a tool call is, by its name.
 enum CallKind<'a, D> {
     Output,
-    Function(&'a Tool<D>),
+    Function(Callee<'a, D>),
     Unknown,
+}
+
+/// A function tool: one of the agent's own, or one a toolset offered at this step.
+enum Callee<'a, D> {
+    Own(&'a Tool<D>),
+    Set(&'a (Arc<dyn Toolset<D>>, ToolsetTool)),
+}
+
+impl<D: Send + Sync + 'static> Callee<'_, D> {
+    fn max_retries(&self) -> Option<u32> {
+        match self {
+            Callee::Own(t) => t.max_retries(),
+            Callee::Set((_, t)) => t.max_retries,
+        }
+    }
+
+    fn sequential(&self) -> bool {
+        match self {
+            Callee::Own(t) => t.is_sequential(),
+            Callee::Set((_, t)) => t.sequential,
+        }
+    }
+
+    fn call(&self, ctx: RunContext<D>, name: &str, args: Value) -> ToolFuture {
+        match self {
+            Callee::Own(t) => t.call(ctx, args),
+            Callee::Set((set, _)) => set.call(ctx, name, args),
+        }
+    }
 }
 
 /// An output-tool call, validated (parsed and through the validators) but not yet
@@ -67,14 +99,17 @@ impl<D: Send + Sync + 'static, O: Send + Sync + 'static> AgentRun<D, O> {
         let calls = reply.calls;
         let agent = self.agent.clone();
         let config = &agent.inner.config;
+        let step_tools = Arc::clone(&self.step_tools);
         let kinds: Vec<CallKind<'_, D>> = calls
             .iter()
             .map(|c| {
                 if config.output.is_output_tool(&c.tool_name) {
                     CallKind::Output
+                } else if let Some(tool) = config.tools.iter().find(|t| t.name() == c.tool_name) {
+                    CallKind::Function(Callee::Own(tool))
                 } else {
-                    match config.tools.iter().find(|t| t.name() == c.tool_name) {
-                        Some(tool) => CallKind::Function(tool),
+                    match step_tools.iter().find(|(_, t)| t.name() == c.tool_name) {
+                        Some(entry) => CallKind::Function(Callee::Set(entry)),
                         None => CallKind::Unknown,
                     }
                 }
@@ -352,7 +387,7 @@ impl<D: Send + Sync + 'static, O: Send + Sync + 'static> AgentRun<D, O> {
                 continue;
             };
             match kind {
-                CallKind::Function(tool) => planned.push((i, call, *tool)),
+                CallKind::Function(tool) => planned.push((i, call, tool)),
                 CallKind::Output => {}
                 CallKind::Unknown => {
                     let max = config.common.tool_retries;
@@ -380,13 +415,17 @@ impl<D: Send + Sync + 'static, O: Send + Sync + 'static> AgentRun<D, O> {
         // runs the tools delegate to report their usage here
         let shared = SharedUsage::new(self.state.usage.clone(), self.limits.clone());
         let ctx = self.context().with_shared_usage(shared.clone());
-        let max_retries = |tool: &Tool<D>| tool.max_retries().unwrap_or(config.common.tool_retries);
+        let max_retries =
+            |tool: &Callee<'_, D>| tool.max_retries().unwrap_or(config.common.tool_retries);
         let futures = planned.iter().map(|&(_, call, tool)| {
             let tctx = ctx
                 .clone()
                 .with_retries(self.state.tool_retries(&call.tool_name), max_retries(tool))
                 .with_tool_call(call.tool_name.clone(), call.tool_call_id.clone());
-            let fut = call.args.to_value().map(|args| tool.call(tctx, args));
+            let fut = call
+                .args
+                .to_value()
+                .map(|args| tool.call(tctx, &call.tool_name, args));
             async move {
                 match fut {
                     Ok(f) => f.await,
@@ -394,7 +433,16 @@ impl<D: Send + Sync + 'static, O: Send + Sync + 'static> AgentRun<D, O> {
                 }
             }
         });
-        let results = join_all(futures).await;
+        // a sequential tool never runs concurrently with others: the batch runs in order
+        let results = if planned.iter().any(|(_, _, tool)| tool.sequential()) {
+            let mut results = Vec::with_capacity(planned.len());
+            for f in futures {
+                results.push(f.await);
+            }
+            results
+        } else {
+            join_all(futures).await
+        };
         self.state.usage += shared.take_added();
         let mut first_error = None;
         for ((i, call, tool), result) in planned.into_iter().zip(results) {
@@ -438,6 +486,7 @@ impl<D: Send + Sync + 'static, O: Send + Sync + 'static> AgentRun<D, O> {
     /// "Unknown tool name: 'x'. Available tools: 'a', 'b'", the names sorted.
     fn unknown_tool_message(&self, config: &AgentConfig<D, O>, name: &str) -> String {
         let mut names: Vec<String> = config.tools.iter().map(|t| t.name().to_owned()).collect();
+        names.extend(self.step_tools.iter().map(|(_, t)| t.name().to_owned()));
         names.extend(self.offered().output_tools.iter().map(|t| t.name.clone()));
         names.sort();
         if names.is_empty() {

@@ -34,4 +34,5 @@ mod secrets;
 mod streaming;
 mod test_model;
 mod testing;
+mod toolsets;
 mod validation;
