@@ -147,6 +147,45 @@ impl<O: DeserializeOwned + JsonSchema + Send + Sync + 'static> OutputSpec<O> {
     }
 }
 
+/// Whether `A`'s schema is not an object, so a tool takes it wrapped as `{"response": …}`.
+pub(crate) fn is_wrapped<A: JsonSchema>() -> bool {
+    !is_object_schema(&parameters_schema::<A>())
+}
+
+impl<T> OutputSpec<T> {
+    /// The output tool of an output function taking `A`: its schema is `A`'s; the
+    /// agent calls the function with the checked arguments, so this spec never parses
+    /// an output itself (tool mode only).
+    pub(crate) fn for_function<A: JsonSchema>(
+        name: impl Into<String>,
+        description: impl Into<String>,
+    ) -> Self {
+        let description: String = description.into();
+        let schema = parameters_schema::<A>();
+        let (object_schema, wrapped) = object_or_wrapped(schema);
+        OutputSpec {
+            mode: Some(OutputMode::Tool),
+            text: false,
+            name: name.into(),
+            description: (!description.is_empty()).then_some(description),
+            strict: None,
+            object_schema,
+            wrapped,
+            variants: Vec::new(),
+            parse: Arc::new(|v: &Value| {
+                Err(ValidationErrors::message(
+                    "output_function",
+                    "the output comes from the output function",
+                    v.clone(),
+                ))
+            }),
+            parse_json: None,
+            validator: None,
+            plain: None,
+        }
+    }
+}
+
 impl OutputSpec<Value> {
     /// Structured output whose schema is known only at run time (PydanticAI's
     /// `StructuredDict`): the model is offered an output tool named `name` with this JSON

@@ -64,6 +64,15 @@ pub(crate) type PrepareToolsFn<D> = Arc<
 >;
 
 type TextFn<D> = Arc<dyn Fn(RunContext<D>) -> BoxFuture<'static, String> + Send + Sync>;
+/// An output function: the output tool's arguments (validated) in, the output out.
+type OutputFn<D, O> = Arc<
+    dyn Fn(
+            RunContext<D>,
+            serde_json::Value,
+        ) -> BoxFuture<'static, Result<O, crate::tools::ToolCallError>>
+        + Send
+        + Sync,
+>;
 type ValidatorFn<D, O> =
     Arc<dyn Fn(RunContext<D>, O) -> BoxFuture<'static, Result<O, ToolError>> + Send + Sync>;
 
@@ -115,6 +124,9 @@ struct AgentConfig<D, O> {
     prepare_tools: Option<PrepareToolsFn<D>>,
     output: OutputSpec<O>,
     output_validators: Vec<ValidatorFn<D, O>>,
+    /// Set when the output comes from an output function (the output tool's arguments
+    /// are its input).
+    output_function: Option<OutputFn<D, O>>,
     history_processors: Vec<HistoryProcessor<D>>,
 }
 
@@ -202,6 +214,7 @@ impl Agent<(), String> {
                 prepare_tools: None,
                 output: OutputSpec::text(),
                 output_validators: Vec::new(),
+                output_function: None,
                 history_processors: Vec::new(),
             },
             state: std::marker::PhantomData,
@@ -281,6 +294,12 @@ impl<O: Send + Sync + 'static> AgentBuilder<(), O, OutputOpen> {
                 output: c.output,
                 // no validator exists in this state
                 output_validators: Vec::new(),
+                output_function: c.output_function.map(|f| {
+                    let unit = Arc::clone(&unit);
+                    Arc::new(move |ctx: RunContext<E>, args| {
+                        f(ctx.with_deps(Arc::clone(&unit)), args)
+                    }) as OutputFn<E, O>
+                }),
                 history_processors: c
                     .history_processors
                     .into_iter()
@@ -324,10 +343,72 @@ impl<D: Send + Sync + 'static, O: Send + Sync + 'static> AgentBuilder<D, O, Outp
                 output: spec,
                 // no validator exists in this state
                 output_validators: Vec::new(),
+                output_function: None,
                 history_processors: c.history_processors,
             },
             state: std::marker::PhantomData,
         }
+    }
+}
+
+impl<D: Send + Sync + 'static, O: Send + Sync + 'static> AgentBuilder<D, O, OutputOpen> {
+    /// Produce the output by calling a function with the model's arguments (PydanticAI's
+    /// output functions): the output tool `name` takes `A` (its schema from `A`, checked
+    /// as tool arguments are), and what `f` returns is the output. `f` may return
+    /// [`ModelRetry`](crate::ModelRetry) to make the model try again, and may itself run
+    /// another agent (a hand-off).
+    ///
+    /// ```
+    /// use verity::prelude::*;
+    ///
+    /// #[derive(serde::Deserialize, schemars::JsonSchema)]
+    /// struct Lookup { city: String }
+    ///
+    /// let agent = Agent::builder(TestModel::new())
+    ///     .output_function("lookup_country", "Finds the country of a city.",
+    ///         |_ctx: RunContext<()>, a: Lookup| async move {
+    ///             Ok::<_, ModelRetry>(format!("the country of {}", a.city))
+    ///         })
+    ///     .build();
+    /// let out = agent.run("Where is Paris?").blocking().unwrap().output;
+    /// assert!(out.starts_with("the country of"));
+    /// ```
+    pub fn output_function<A, T, E, F, Fut>(
+        self,
+        name: impl Into<String>,
+        description: impl Into<String>,
+        f: F,
+    ) -> AgentBuilder<D, T, OutputOpen>
+    where
+        A: DeserializeOwned + JsonSchema + Send + 'static,
+        T: Send + Sync + 'static,
+        E: Into<ToolError>,
+        F: Fn(RunContext<D>, A) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = std::result::Result<T, E>> + Send + 'static,
+    {
+        let validator = Arc::new(crate::validation::Validator::for_type::<A>());
+        let wrapped = crate::output::is_wrapped::<A>();
+        let f = Arc::new(f);
+        let function: OutputFn<D, T> = Arc::new(move |ctx, args| {
+            // a non-object input arrives as {"response": ...}
+            let args = match args {
+                serde_json::Value::Object(mut map) if wrapped => {
+                    map.remove("response").unwrap_or_default()
+                }
+                other => other,
+            };
+            let parsed = validator.deserialize::<A>(&args);
+            let f = Arc::clone(&f);
+            Box::pin(async move {
+                let args = parsed?;
+                f(ctx, args)
+                    .await
+                    .map_err(|e| crate::tools::ToolCallError::from(e.into()))
+            })
+        });
+        let mut builder = self.output_spec(OutputSpec::<T>::for_function::<A>(name, description));
+        builder.config.output_function = Some(function);
+        builder
     }
 }
 

@@ -236,10 +236,39 @@ impl<D: Send + Sync + 'static, O: Send + Sync + 'static> AgentRun<D, O> {
 
     /// Validate an output call: parsed from its arguments, then through the validators.
     async fn check_output_call(
-        &self,
+        &mut self,
         config: &AgentConfig<D, O>,
         call: &ToolCallPart,
     ) -> Result<OutputCheck<O>> {
+        if let Some(function) = &config.output_function {
+            let max = config.common.output_retries;
+            // runs the function hands off to report their usage here
+            let shared = SharedUsage::new(self.state.usage.clone(), self.limits.clone());
+            let checked = match call.args.to_value() {
+                Ok(args) => {
+                    let ctx = self
+                        .context()
+                        .with_shared_usage(shared.clone())
+                        .with_retries(self.state.tool_retries(&call.tool_name), max)
+                        .with_tool_call(call.tool_name.clone(), call.tool_call_id.clone());
+                    match function(ctx.clone(), args).await {
+                        Ok(o) if config.output_validators.is_empty() => Ok(o),
+                        Ok(o) => validate_output(config, o, ctx).await.map_err(Into::into),
+                        Err(e) => Err(e),
+                    }
+                }
+                Err(e) => Err(invalid_json(&call.args.to_json_string(), &e).into()),
+            };
+            self.state.usage += shared.take_added();
+            return match checked {
+                Ok(o) => Ok(OutputCheck::Valid(o)),
+                Err(ToolCallError::Rejected(r)) => Ok(OutputCheck::Rejected(r)),
+                Err(ToolCallError::Failed(source)) => Err(Error::ToolExecution {
+                    tool_name: call.tool_name.clone(),
+                    source,
+                }),
+            };
+        }
         let parsed = match config
             .output
             .parse_valid_json_args(&call.tool_name, &call.args)

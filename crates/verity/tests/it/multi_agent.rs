@@ -173,3 +173,59 @@ async fn two_agents_share_one_usage_and_limits_in_application_code() {
     let err = first.run("again").usage(shared.clone()).await.unwrap_err();
     assert!(matches!(err, Error::UsageLimitExceeded(_)), "{err}");
 }
+
+/// An output function: the model's arguments go through the function, whose return is
+/// the output; its ModelRetry asks the model again; it can hand off to another agent.
+#[tokio::test]
+async fn an_output_function_can_retry_and_hand_off() {
+    #[derive(serde::Deserialize, schemars::JsonSchema)]
+    struct Booking {
+        /// The flight number.
+        flight: String,
+    }
+    let seat_agent = Agent::builder(FunctionModel::new(|messages, _| {
+        let prompt = verity::messages::last_user_prompt(messages).unwrap_or_default();
+        ModelResponse::text(format!("seat 12A on {prompt}"))
+    }))
+    .build();
+    let model = FunctionModel::new(|messages, info| {
+        assert_eq!(info.output_tools[0].name, "book");
+        let answered = messages
+            .iter()
+            .filter(|m| m.as_response().is_some())
+            .count();
+        let flight = if answered == 0 { "XX000" } else { "AK456" };
+        ModelResponse::tool_call("book", json!({"flight": flight}))
+    });
+    let agent = Agent::builder(model)
+        .output_function(
+            "book",
+            "Books a flight.",
+            move |ctx: RunContext<()>, b: Booking| {
+                let seat_agent = seat_agent.clone();
+                async move {
+                    if b.flight == "XX000" {
+                        return Err(ToolError::from(ModelRetry::new("no such flight")));
+                    }
+                    // hand-off: another agent finishes the job, on the same usage
+                    let seat = seat_agent
+                        .run(b.flight)
+                        .usage(ctx.shared_usage())
+                        .await
+                        .map_err(|e| ToolError::failed(e.to_string()))?;
+                    Ok(seat.output)
+                }
+            },
+        )
+        .build();
+    let result = agent.run("book me AK456").await.unwrap();
+    assert_eq!(result.output, "seat 12A on AK456");
+    // two requests of the agent, one of the seat agent
+    assert_eq!(result.usage().requests, 3);
+    // the first call was sent back with the function's message
+    let retry = result.all_messages()[2].as_request().unwrap();
+    let verity::messages::ModelRequestPart::ToolReturn(r) = &retry.parts[0] else {
+        panic!("{retry:?}")
+    };
+    assert_eq!(r.content, json!("no such flight"));
+}
