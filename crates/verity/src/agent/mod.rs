@@ -495,7 +495,7 @@ impl<D: Send + Sync + 'static, O: Send + Sync + 'static, S> AgentBuilder<D, O, S
         self.tool(Tool::new(name, description, f))
     }
 
-    /// Add a [`Toolset`](crate::toolsets::Toolset): its tools are offered next to the
+    /// Add a [`Toolset`]: its tools are offered next to the
     /// agent's own, computed at every step. A name two toolsets share is an
     /// [`Error::User`](crate::Error::User) when the step's tools are collected.
     pub fn toolset(mut self, toolset: impl Toolset<D> + 'static) -> Self {
