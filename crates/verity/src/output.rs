@@ -153,18 +153,19 @@ pub(crate) fn is_wrapped<A: JsonSchema>() -> bool {
 }
 
 impl<T> OutputSpec<T> {
-    /// The output tool of an output function taking `A`: its schema is `A`'s; the
-    /// agent calls the function with the checked arguments, so this spec never parses
-    /// an output itself (tool mode only).
-    pub(crate) fn for_function<A: JsonSchema>(
+    /// One output tool `name` with `schema` (wrapped when not an object), parsed by
+    /// `parse`.
+    fn single_tool(
         name: impl Into<String>,
         description: impl Into<String>,
+        schema: Value,
+        mode: Option<OutputMode>,
+        parse: Arc<ParseFn<T>>,
     ) -> Self {
         let description: String = description.into();
-        let schema = parameters_schema::<A>();
         let (object_schema, wrapped) = object_or_wrapped(schema);
         OutputSpec {
-            mode: Some(OutputMode::Tool),
+            mode,
             text: false,
             name: name.into(),
             description: (!description.is_empty()).then_some(description),
@@ -172,17 +173,33 @@ impl<T> OutputSpec<T> {
             object_schema,
             wrapped,
             variants: Vec::new(),
-            parse: Arc::new(|v: &Value| {
+            parse,
+            parse_json: None,
+            validator: None,
+            plain: None,
+        }
+    }
+
+    /// The output tool of an output function taking `A`: its schema is `A`'s; the
+    /// agent calls the function with the checked arguments, so this spec never parses
+    /// an output itself (tool mode only).
+    pub(crate) fn for_function<A: JsonSchema>(
+        name: impl Into<String>,
+        description: impl Into<String>,
+    ) -> Self {
+        Self::single_tool(
+            name,
+            description,
+            parameters_schema::<A>(),
+            Some(OutputMode::Tool),
+            Arc::new(|v: &Value| {
                 Err(ValidationErrors::message(
                     "output_function",
                     "the output comes from the output function",
                     v.clone(),
                 ))
             }),
-            parse_json: None,
-            validator: None,
-            plain: None,
-        }
+        )
     }
 }
 
@@ -213,26 +230,18 @@ impl OutputSpec<Value> {
         description: impl Into<String>,
         schema: Value,
     ) -> Self {
-        let description: String = description.into();
-        let (object_schema, wrapped) = object_or_wrapped(schema);
+        let (object_schema, _) = object_or_wrapped(schema.clone());
         let validator = Arc::new(Validator::new(&object_schema));
-        OutputSpec {
-            mode: None,
-            text: false,
-            name: name.into(),
-            description: (!description.is_empty()).then_some(description),
-            strict: None,
-            object_schema,
-            wrapped,
-            variants: Vec::new(),
-            parse: Arc::new(move |v: &Value| match validator.validate(v)? {
+        Self::single_tool(
+            name,
+            description,
+            schema,
+            None,
+            Arc::new(move |v: &Value| match validator.validate(v)? {
                 Some(coerced) => Ok(coerced),
                 None => Ok(v.clone()),
             }),
-            parse_json: None,
-            validator: None,
-            plain: None,
-        }
+        )
     }
 }
 
