@@ -133,6 +133,9 @@ struct AgentConfig<D, O> {
 /// What an agent holds: its configuration and the request parameters built from it.
 struct AgentInner<D, O> {
     config: AgentConfig<D, O>,
+    /// A tool name the agent's own tools use twice (found when built; every run of such
+    /// an agent fails with it instead of one tool silently shadowing the other).
+    duplicate_tool: Option<String>,
     /// Request parameters for the last model profile seen (built once, shared by runs).
     params_cache: ParamsCache,
 }
@@ -590,9 +593,18 @@ impl<D: Send + Sync + 'static, O: Send + Sync + 'static, S> AgentBuilder<D, O, S
 
     /// Finish building.
     pub fn build(self) -> Agent<D, O> {
+        let mut seen = std::collections::HashSet::new();
+        let duplicate_tool = self
+            .config
+            .tools
+            .iter()
+            .map(Tool::name)
+            .find(|name| !seen.insert(*name))
+            .map(str::to_owned);
         Agent {
             inner: Arc::new(AgentInner {
                 config: self.config,
+                duplicate_tool,
                 params_cache: Default::default(),
             }),
         }

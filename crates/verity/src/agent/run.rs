@@ -354,6 +354,11 @@ impl<D: Send + Sync + 'static, O: Send + Sync + 'static> AgentRun<D, O> {
         &mut self,
         mut request: ModelRequest,
     ) -> Result<Arc<ModelRequestParameters>> {
+        if let Some(name) = &self.agent.inner.duplicate_tool {
+            return Err(crate::Error::User(format!(
+                "the agent has two tools named '{name}': rename one"
+            )));
+        }
         self.state.run_step += 1;
         self.state.carry_tool_retries();
         let agent = self.agent.clone();

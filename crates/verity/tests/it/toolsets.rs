@@ -344,3 +344,25 @@ async fn prepare_tools_drops_a_tool() {
     agent.run("go").await.unwrap();
     assert_eq!(*seen.lock().unwrap(), vec![vec!["keep".to_owned()]]);
 }
+
+#[tokio::test]
+async fn two_agent_tools_with_one_name_are_an_error() {
+    #[derive(serde::Deserialize, schemars::JsonSchema)]
+    struct NoArgs {}
+    let agent = Agent::builder(TestModel::new())
+        .tool_fn(
+            "lookup",
+            "One.",
+            |_ctx: RunContext<()>, _: NoArgs| async move { Ok::<_, ToolError>("a") },
+        )
+        .tool_fn(
+            "lookup",
+            "Two.",
+            |_ctx: RunContext<()>, _: NoArgs| async move { Ok::<_, ToolError>("b") },
+        )
+        .build();
+    match agent.run("x").await {
+        Err(Error::User(message)) => assert!(message.contains("'lookup'"), "{message}"),
+        other => panic!("{other:?}"),
+    }
+}
