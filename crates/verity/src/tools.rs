@@ -504,6 +504,12 @@ impl<D> Tool<D> {
         self
     }
 
+    /// This tool with `timeout` unless it has its own (the agent's default).
+    pub(crate) fn with_default_timeout(mut self, timeout: std::time::Duration) -> Self {
+        self.timeout.get_or_insert(timeout);
+        self
+    }
+
     /// Bound each call by `timeout`: past it, the model gets a retry prompt "Timed out
     /// after N seconds." that counts toward the tool's retries (PydanticAI's `timeout=`).
     pub fn with_timeout(mut self, timeout: std::time::Duration) -> Self {

@@ -128,6 +128,8 @@ struct AgentConfig<D, O> {
     /// are its input).
     output_function: Option<OutputFn<D, O>>,
     history_processors: Vec<HistoryProcessor<D>>,
+    /// The default timeout of the agent's own tools.
+    tool_timeout: Option<std::time::Duration>,
 }
 
 /// What an agent holds: its configuration and the request parameters built from it.
@@ -219,6 +221,7 @@ impl Agent<(), String> {
                 output_validators: Vec::new(),
                 output_function: None,
                 history_processors: Vec::new(),
+                tool_timeout: None,
             },
             state: std::marker::PhantomData,
         }
@@ -313,6 +316,7 @@ impl<O: Send + Sync + 'static> AgentBuilder<(), O, OutputOpen> {
                         }) as HistoryProcessor<E>
                     })
                     .collect(),
+                tool_timeout: c.tool_timeout,
             },
             state: std::marker::PhantomData,
         }
@@ -348,6 +352,7 @@ impl<D: Send + Sync + 'static, O: Send + Sync + 'static> AgentBuilder<D, O, Outp
                 output_validators: Vec::new(),
                 output_function: None,
                 history_processors: c.history_processors,
+                tool_timeout: c.tool_timeout,
             },
             state: std::marker::PhantomData,
         }
@@ -567,6 +572,14 @@ impl<D: Send + Sync + 'static, O: Send + Sync + 'static, S> AgentBuilder<D, O, S
         self
     }
 
+    /// Bound every call of the agent's own tools that set no timeout of their own
+    /// (PydanticAI's `tool_timeout`): past it, the model gets the retry prompt "Timed out
+    /// after N seconds.". Toolsets take [`ToolsetExt::with_timeout`](crate::toolsets::ToolsetExt::with_timeout).
+    pub fn tool_timeout(mut self, timeout: std::time::Duration) -> Self {
+        self.config.tool_timeout = Some(timeout);
+        self
+    }
+
     /// How many retries each tool is allowed unless it sets its own (default 1).
     pub fn retries(mut self, retries: u32) -> Self {
         self.config.common.tool_retries = retries;
@@ -592,7 +605,13 @@ impl<D: Send + Sync + 'static, O: Send + Sync + 'static, S> AgentBuilder<D, O, S
     }
 
     /// Finish building.
-    pub fn build(self) -> Agent<D, O> {
+    pub fn build(mut self) -> Agent<D, O> {
+        if let Some(timeout) = self.config.tool_timeout {
+            self.config.tools = std::mem::take(&mut self.config.tools)
+                .into_iter()
+                .map(|t| t.with_default_timeout(timeout))
+                .collect();
+        }
         let mut seen = std::collections::HashSet::new();
         let duplicate_tool = self
             .config

@@ -366,3 +366,35 @@ async fn two_agent_tools_with_one_name_are_an_error() {
         other => panic!("{other:?}"),
     }
 }
+
+#[tokio::test]
+async fn the_agents_tool_timeout_bounds_tools_without_their_own() {
+    #[derive(serde::Deserialize, schemars::JsonSchema)]
+    struct NoArgs {}
+    let model = FunctionModel::new(|messages, _| {
+        match messages
+            .iter()
+            .filter(|m| m.as_response().is_some())
+            .count()
+        {
+            0 => ModelResponse::tool_call("slow", serde_json::json!({})),
+            _ => {
+                let returns = verity::messages::last_tool_returns(messages);
+                ModelResponse::text(returns[0].model_response_str())
+            }
+        }
+    });
+    let agent = Agent::builder(model)
+        .tool_fn(
+            "slow",
+            "Sleeps.",
+            |_ctx: RunContext<()>, _: NoArgs| async move {
+                tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+                Ok::<_, ToolError>("late")
+            },
+        )
+        .tool_timeout(std::time::Duration::from_millis(20))
+        .build();
+    let result = agent.run("x").await.unwrap();
+    assert!(result.output.contains("Timed out"), "{}", result.output);
+}
