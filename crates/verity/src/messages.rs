@@ -125,42 +125,53 @@ pub fn now() -> DateTime<Utc> {
     Utc::now().trunc_subsecs(6)
 }
 
-/// Whether a message is whole: the `state` PydanticAI 2.x writes on messages.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum MessageState {
-    /// The message is whole (every message a run finishes).
-    Complete,
-    /// A run stopped while this message was being made (a request whose tools failed).
-    Interrupted,
-    /// Another state, kept as written.
-    Other(String),
-}
-
-impl MessageState {
-    /// The state as PydanticAI writes it.
-    pub fn as_str(&self) -> &str {
-        match self {
-            MessageState::Complete => "complete",
-            MessageState::Interrupted => "interrupted",
-            MessageState::Other(s) => s,
+/// An enum of known string values that keeps any other value as written
+/// (`Other(String)`), serialized as the plain string.
+macro_rules! open_string_enum {
+    ($(#[$meta:meta])* pub enum $name:ident { $($(#[$vmeta:meta])* $variant:ident = $text:literal,)* }) => {
+        $(#[$meta])*
+        pub enum $name {
+            $($(#[$vmeta])* $variant,)*
+            /// Another value, kept as written.
+            Other(String),
         }
-    }
+
+        impl $name {
+            /// The value as PydanticAI writes it.
+            pub fn as_str(&self) -> &str {
+                match self {
+                    $($name::$variant => $text,)*
+                    $name::Other(s) => s,
+                }
+            }
+        }
+
+        impl Serialize for $name {
+            fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+                s.serialize_str(self.as_str())
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+                Ok(match String::deserialize(d)?.as_str() {
+                    $($text => $name::$variant,)*
+                    other => $name::Other(other.to_owned()),
+                })
+            }
+        }
+    };
 }
 
-impl Serialize for MessageState {
-    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-
-impl<'de> Deserialize<'de> for MessageState {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-        Ok(match String::deserialize(d)?.as_str() {
-            "complete" => MessageState::Complete,
-            "interrupted" => MessageState::Interrupted,
-            other => MessageState::Other(other.to_owned()),
-        })
+open_string_enum! {
+    /// Whether a message is whole: the `state` PydanticAI 2.x writes on messages.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    #[non_exhaustive]
+    pub enum MessageState {
+        /// The message is whole (every message a run finishes).
+        Complete = "complete",
+        /// A run stopped while this message was being made (a request whose tools failed).
+        Interrupted = "interrupted",
     }
 }
 
@@ -673,49 +684,19 @@ mod base64_bytes {
     }
 }
 
-/// What became of a tool call.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub enum ToolOutcome {
-    /// The tool ran and returned its content.
-    #[default]
-    Success,
-    /// The call was rejected and the model is asked to try again; the content says why.
-    Retried,
-    /// The tool failed.
-    Failed,
-    /// The call was denied.
-    Denied,
-    /// Another outcome, kept as written.
-    Other(String),
-}
-
-impl ToolOutcome {
-    fn as_str(&self) -> &str {
-        match self {
-            ToolOutcome::Success => "success",
-            ToolOutcome::Retried => "retried",
-            ToolOutcome::Failed => "failed",
-            ToolOutcome::Denied => "denied",
-            ToolOutcome::Other(s) => s,
-        }
-    }
-}
-
-impl Serialize for ToolOutcome {
-    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-
-impl<'de> Deserialize<'de> for ToolOutcome {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-        Ok(match String::deserialize(d)?.as_str() {
-            "success" => ToolOutcome::Success,
-            "retried" => ToolOutcome::Retried,
-            "failed" => ToolOutcome::Failed,
-            "denied" => ToolOutcome::Denied,
-            other => ToolOutcome::Other(other.to_owned()),
-        })
+open_string_enum! {
+    /// What became of a tool call.
+    #[derive(Debug, Clone, PartialEq, Eq, Default)]
+    pub enum ToolOutcome {
+        /// The tool ran and returned its content.
+        #[default]
+        Success = "success",
+        /// The call was rejected and the model is asked to try again; the content says why.
+        Retried = "retried",
+        /// The tool failed.
+        Failed = "failed",
+        /// The call was denied.
+        Denied = "denied",
     }
 }
 

@@ -118,6 +118,24 @@ pub(crate) struct OutputRequest {
     pub instructions: Option<String>,
 }
 
+impl OutputRequest {
+    /// The request parameters offering `function_tools` with this output, and the
+    /// instructions the output mode adds.
+    pub(crate) fn into_parameters(
+        self,
+        function_tools: Vec<ToolDefinition>,
+    ) -> (crate::request::ModelRequestParameters, Option<String>) {
+        let params = crate::request::ModelRequestParameters {
+            function_tools,
+            output_tools: self.output_tools,
+            output_mode: self.mode,
+            output_object: self.output_object,
+            allow_text_output: self.allow_text_output,
+        };
+        (params, self.instructions)
+    }
+}
+
 impl<O: DeserializeOwned + JsonSchema + Send + Sync + 'static> OutputSpec<O> {
     /// Structured output of type `O`. Externally tagged enums whose variants all carry
     /// data become union outputs: one output tool per variant.

@@ -423,14 +423,8 @@ impl<D: Send + Sync + 'static, O: Send + Sync + 'static> AgentRun<D, O> {
                     None => Some(t.definition().clone()),
                 })
                 .collect();
-            let params = ModelRequestParameters {
-                function_tools,
-                output_tools: output.output_tools,
-                output_mode: output.mode,
-                output_object: output.output_object,
-                allow_text_output: output.allow_text_output,
-            };
-            (Arc::new(params), output.instructions)
+            let (params, instructions) = output.into_parameters(function_tools);
+            (Arc::new(params), instructions)
         };
         if config.tools.iter().any(Tool::has_prepare) {
             return build(ctx);
@@ -514,14 +508,8 @@ impl<D: Send + Sync + 'static, O: Send + Sync + 'static> AgentRun<D, O> {
             })
             .filter(|(_, tool)| function_tools.iter().any(|d| d.name == tool.name()))
             .collect();
-        let params = ModelRequestParameters {
-            function_tools,
-            output_tools: output.output_tools,
-            output_mode: output.mode,
-            output_object: output.output_object,
-            allow_text_output: output.allow_text_output,
-        };
-        Ok((Arc::new(params), output.instructions, step_tools))
+        let (params, instructions) = output.into_parameters(function_tools);
+        Ok((Arc::new(params), instructions, step_tools))
     }
 
     /// What the model is offered: the last request's parameters, or (before any
