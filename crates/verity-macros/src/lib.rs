@@ -23,8 +23,12 @@ pub fn tool(attr: TokenStream, item: TokenStream) -> TokenStream {
         } else if meta.path.is_ident("strict") {
             options.strict = true;
             Ok(())
+        } else if meta.path.is_ident("requires_approval") {
+            options.requires_approval = true;
+            Ok(())
         } else {
-            Err(meta.error("expected `name = \"..\"`, `retries = N` or `strict`"))
+            Err(meta
+                .error("expected `name = \"..\"`, `retries = N`, `strict` or `requires_approval`"))
         }
     });
     parse_macro_input!(attr with parser);
@@ -40,6 +44,7 @@ struct ToolOptions {
     name: Option<String>,
     retries: Option<u32>,
     strict: bool,
+    requires_approval: bool,
 }
 
 fn camel_case(name: &str) -> String {
@@ -199,6 +204,7 @@ fn expand(options: ToolOptions, func: ItemFn) -> syn::Result<TokenStream2> {
     } else {
         quote!(::core::option::Option::None)
     };
+    let requires_approval = options.requires_approval;
     let (impl_generics, deps_ty) = match &deps {
         Some(d) => (quote!(), quote!(#d)),
         None => (
@@ -239,6 +245,7 @@ fn expand(options: ToolOptions, func: ItemFn) -> syn::Result<TokenStream2> {
                             #convert
                         },
                     )
+                    .with_requires_approval(#requires_approval)
                 }
             }
         };

@@ -71,6 +71,10 @@ pub enum Error {
         /// Name of the model that tried to send the request.
         model: String,
     },
+    /// Deferred tool calls could not be resumed, or were made where the agent's output
+    /// does not allow them ([`crate::deferred`]); no tool was run for them.
+    #[error("deferred tool calls: {0}")]
+    Deferred(#[from] crate::deferred::DeferredError),
     /// JSON (de)serialization of messages or other data failed.
     #[error("serialization error: {0}")]
     Serialization(#[from] serde_json::Error),

@@ -36,6 +36,7 @@
 extern crate self as verity;
 
 pub mod agent;
+pub mod deferred;
 pub mod error;
 pub mod history;
 pub mod http;
@@ -60,6 +61,7 @@ pub use agent::{
     Agent, AgentBuilder, AgentNode, AgentRun, EndStrategy, FinalResult, MessageCapture, RunRequest,
     RunResult, RunState, load_messages,
 };
+pub use deferred::{Deferrable, DeferredToolRequests, DeferredToolResults, ToolApproval};
 pub use error::{Error, Result};
 pub use messages::{
     BinaryContent, FileUrl, FinishReason, ModelMessage, ModelRequest, ModelRequestPart,
@@ -71,7 +73,7 @@ pub use output::{OutputMode, OutputSpec, TextOr};
 pub use run_stream::{AgentEvent, StreamedRun};
 pub use settings::ModelSettings;
 pub use tools::{IntoTool, ModelRetry, RunContext, Tool, ToolCallError, ToolError};
-pub use toolsets::{FunctionToolset, Toolset, ToolsetExt};
+pub use toolsets::{ExternalToolset, FunctionToolset, Toolset, ToolsetExt};
 pub use usage::{RequestUsage, RunUsage, UsageLimits};
 
 /// Marks a function as a tool the model can call.
@@ -85,7 +87,7 @@ pub use usage::{RequestUsage, RunUsage, UsageLimits};
 /// `Serialize` value or a `Result` whose error converts into [`ToolError`]
 /// (return [`ModelRetry`] to ask the model to try again).
 ///
-/// Options: `#[tool(name = "other_name", retries = 3, strict)]`.
+/// Options: `#[tool(name = "other_name", retries = 3, strict, requires_approval)]`.
 ///
 /// Mistakes are reported at the offending item. Parameters must be owned types:
 ///
@@ -139,6 +141,7 @@ pub mod prelude {
     pub use crate::agent::{
         Agent, AgentNode, EndStrategy, FinalResult, MessageCapture, RunRequest, RunResult,
     };
+    pub use crate::deferred::{Deferrable, DeferredToolRequests, DeferredToolResults};
     pub use crate::error::{Error, Result};
     pub use crate::messages::{ModelMessage, ModelResponse, UserContent};
     pub use crate::model::{IntoModel, Model};

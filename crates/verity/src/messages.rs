@@ -705,10 +705,13 @@ open_string_enum! {
 pub struct RetryInfo {
     /// `validation_error`, `model_retry`, `unknown_tool`, …
     pub cause: String,
-    /// The retry's number, from 1.
-    pub attempt: u32,
-    /// How many retries were allowed.
-    pub max_retries: u32,
+    /// The retry's number, from 1; `None` when the retry is not charged to a budget (a
+    /// retry given as a deferred call's result from outside the run).
+    #[serde(default)]
+    pub attempt: Option<u32>,
+    /// How many retries were allowed (`None` whenever `attempt` is).
+    #[serde(default)]
+    pub max_retries: Option<u32>,
     /// Fields not modelled by Verity.
     #[serde(flatten)]
     pub extra: Extra,
@@ -1062,6 +1065,93 @@ pub fn frame_for_model(
     has_instructions: bool,
     announce: bool,
 ) -> std::borrow::Cow<'_, [ModelMessage]> {
+    match frame_parts(messages, role, has_instructions, announce) {
+        std::borrow::Cow::Borrowed(messages) => order_tool_results(messages),
+        std::borrow::Cow::Owned(mut messages) => {
+            if let std::borrow::Cow::Owned(ordered) = order_tool_results(&messages) {
+                messages = ordered;
+            }
+            std::borrow::Cow::Owned(messages)
+        }
+    }
+}
+
+/// The tool returns of each request that answers a response put in the order of the
+/// calls they answer, as PydanticAI 2.x sends them (so one exchange renders the same
+/// whichever path stored it: `Early` stores output returns first, a resumed run stores
+/// the returns of deferred calls in a request of their own). Only the positions holding
+/// such returns are refilled; every other part keeps its place. Borrowed as it is when
+/// the order is already right.
+fn order_tool_results(messages: &[ModelMessage]) -> std::borrow::Cow<'_, [ModelMessage]> {
+    let order_of = |response: &ModelResponse, id: &str| {
+        response.tool_calls().position(|c| c.tool_call_id == id)
+    };
+    let out_of_order = |response: &ModelResponse, request: &ModelRequest| {
+        let mut last = None;
+        request.parts.iter().any(|p| match p {
+            ModelRequestPart::ToolReturn(r) => match order_of(response, &r.tool_call_id) {
+                Some(at) if last.is_some_and(|l| at < l) => true,
+                Some(at) => {
+                    last = Some(at);
+                    false
+                }
+                None => false,
+            },
+            _ => false,
+        })
+    };
+    let needs = messages.windows(2).any(|w| match w {
+        [
+            ModelMessage::Response(response),
+            ModelMessage::Request(request),
+        ] => out_of_order(response, request),
+        _ => false,
+    });
+    if !needs {
+        return std::borrow::Cow::Borrowed(messages);
+    }
+    let mut out = messages.to_vec();
+    for i in 1..out.len() {
+        let (before, after) = out.split_at_mut(i);
+        let (Some(ModelMessage::Response(response)), Some(ModelMessage::Request(request))) =
+            (before.last(), after.first_mut())
+        else {
+            continue;
+        };
+        let slots: Vec<usize> = request
+            .parts
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| {
+                matches!(p, ModelRequestPart::ToolReturn(r) if order_of(response, &r.tool_call_id).is_some())
+            })
+            .map(|(i, _)| i)
+            .collect();
+        let mut answers: Vec<ModelRequestPart> = slots
+            .iter()
+            .filter_map(|&i| request.parts.get(i).cloned())
+            .collect();
+        // stable: returns of one call keep their relative order
+        answers.sort_by_key(|p| match p {
+            ModelRequestPart::ToolReturn(r) => order_of(response, &r.tool_call_id),
+            _ => None,
+        });
+        for (slot, part) in slots.into_iter().zip(answers) {
+            if let Some(p) = request.parts.get_mut(slot) {
+                *p = part;
+            }
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+/// [`frame_for_model`] without the ordering of tool returns.
+fn frame_parts(
+    messages: &[ModelMessage],
+    role: SystemRole,
+    has_instructions: bool,
+    announce: bool,
+) -> std::borrow::Cow<'_, [ModelMessage]> {
     if !needs_framing(messages) {
         return std::borrow::Cow::Borrowed(messages);
     }
@@ -1397,8 +1487,8 @@ impl RetryFeedbackPart {
             content: content.into(),
             retry: RetryInfo {
                 cause: cause.into(),
-                attempt,
-                max_retries,
+                attempt: Some(attempt),
+                max_retries: Some(max_retries),
                 extra: Extra::new(),
             },
             timestamp: Some(now()),

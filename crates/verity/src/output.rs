@@ -32,6 +32,8 @@ struct Variant {
 }
 
 type ParseFn<O> = dyn Fn(&Value) -> Result<O, ValidationErrors> + Send + Sync;
+type ParseJsonFn<O> = dyn Fn(&str) -> Option<O> + Send + Sync;
+type PlainFn<O> = dyn Fn(String) -> O + Send + Sync;
 
 /// What output an agent produces and how. Built once per agent: schemas are computed
 /// here, not per run.
@@ -47,12 +49,12 @@ pub struct OutputSpec<O> {
     parse: Arc<ParseFn<O>>,
     /// Straight from JSON text to `O`, for arguments that are valid: no `Value` tree and
     /// no path tracking. Anything it rejects goes through `parse` for the errors.
-    parse_json: Option<fn(&str) -> Option<O>>,
+    parse_json: Option<Arc<ParseJsonFn<O>>>,
     /// The validator of `object_schema` (structured outputs).
     validator: Option<Arc<Validator>>,
     /// Text answers taken as they are: plain-text output, or the text side of
     /// [`TextOr`].
-    plain: Option<fn(String) -> O>,
+    plain: Option<Arc<PlainFn<O>>>,
 }
 
 impl<O> Clone for OutputSpec<O> {
@@ -67,9 +69,9 @@ impl<O> Clone for OutputSpec<O> {
             wrapped: self.wrapped,
             variants: self.variants.clone(),
             parse: Arc::clone(&self.parse),
-            parse_json: self.parse_json,
+            parse_json: self.parse_json.clone(),
             validator: self.validator.clone(),
-            plain: self.plain,
+            plain: self.plain.clone(),
         }
     }
 }
@@ -103,7 +105,7 @@ impl OutputSpec<String> {
             }),
             parse_json: None,
             validator: None,
-            plain: Some(|s| s),
+            plain: Some(Arc::new(|s| s)),
         }
     }
 }
@@ -158,7 +160,7 @@ impl<O: DeserializeOwned + JsonSchema + Send + Sync + 'static> OutputSpec<O> {
             wrapped,
             variants,
             parse: Arc::new(|v: &Value| from_value::<O>(v)),
-            parse_json: Some(|text: &str| serde_json::from_str::<O>(text).ok()),
+            parse_json: Some(Arc::new(|text: &str| serde_json::from_str::<O>(text).ok())),
             validator,
             plain: None,
         }
@@ -290,11 +292,35 @@ impl<T: DeserializeOwned + JsonSchema + Send + Sync + 'static> OutputSpec<TextOr
             wrapped: inner.wrapped,
             variants: inner.variants,
             parse: Arc::new(move |v: &Value| parse(v).map(TextOr::Structured)),
-            parse_json: Some(|text: &str| {
+            parse_json: Some(Arc::new(|text: &str| {
                 serde_json::from_str::<T>(text).ok().map(TextOr::Structured)
-            }),
+            })),
             validator: inner.validator,
-            plain: Some(TextOr::Text),
+            plain: Some(Arc::new(TextOr::Text)),
+        }
+    }
+}
+
+impl<O: Send + Sync + 'static> OutputSpec<O> {
+    /// The same output, each value passed through `f` (e.g. into a wrapping enum).
+    pub(crate) fn map<P: 'static>(self, f: fn(O) -> P) -> OutputSpec<P> {
+        let parse = self.parse;
+        let parse_json = self.parse_json;
+        let plain = self.plain;
+        OutputSpec {
+            mode: self.mode,
+            text: self.text,
+            name: self.name,
+            description: self.description,
+            strict: self.strict,
+            object_schema: self.object_schema,
+            wrapped: self.wrapped,
+            variants: self.variants,
+            parse: Arc::new(move |v: &Value| parse(v).map(f)),
+            parse_json: parse_json
+                .map(|p| Arc::new(move |text: &str| p(text).map(f)) as Arc<ParseJsonFn<P>>),
+            validator: self.validator,
+            plain: plain.map(|p| Arc::new(move |text: String| f(p(text))) as Arc<PlainFn<P>>),
         }
     }
 }
@@ -473,7 +499,7 @@ impl<O> OutputSpec<O> {
     /// they are (no union tag, no `response` wrapper). `None`: check them with
     /// [`parse_tool_args`](Self::parse_tool_args), which also says what is wrong.
     pub(crate) fn parse_valid_json_args(&self, tool_name: &str, args: &ToolCallArgs) -> Option<O> {
-        let (ToolCallArgs::Json(text), Some(parse)) = (args, self.parse_json) else {
+        let (ToolCallArgs::Json(text), Some(parse)) = (args, &self.parse_json) else {
             return None;
         };
         if self.wrapped
@@ -528,7 +554,7 @@ impl<O> OutputSpec<O> {
     /// Validate a text answer: the text itself for text output (and the text side of
     /// [`TextOr`]), JSON otherwise.
     pub(crate) fn parse_text(&self, text: &str) -> Result<O, ValidationErrors> {
-        if let Some(plain) = self.plain {
+        if let Some(plain) = &self.plain {
             return Ok(plain(text.to_owned()));
         }
         let json_text = strip_fences(text);
@@ -574,7 +600,7 @@ impl<O> OutputSpec<O> {
 
     /// A partial output from text that is still arriving.
     pub(crate) fn parse_partial_text(&self, text: &str) -> Option<(Value, O)> {
-        if let Some(plain) = self.plain {
+        if let Some(plain) = &self.plain {
             let value = Value::String(text.to_owned());
             return Some((value, plain(text.to_owned())));
         }

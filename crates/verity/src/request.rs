@@ -19,14 +19,20 @@ pub enum OutputMode {
     Text,
 }
 
-/// Whether a tool is one of the agent's functions or an output tool.
+/// What kind of tool a definition describes (PydanticAI's `ToolDefinition.kind`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub enum ToolKind {
     /// A function the agent runs and returns the result of.
     #[default]
     Function,
     /// A tool whose arguments are the run's final output.
     Output,
+    /// A tool executed outside the run: its calls end the run as deferred
+    /// ([`crate::deferred`]).
+    External,
+    /// A function that needs a person's approval before each call ([`crate::deferred`]).
+    Unapproved,
 }
 
 /// A tool as the model sees it: name, description, JSON schema of the arguments.
@@ -114,7 +120,7 @@ impl ToolDefinition {
         self
     }
 
-    /// As a function or an output tool.
+    /// Of this kind (function, output, external, needing approval).
     pub fn with_kind(mut self, kind: ToolKind) -> Self {
         self.kind = kind;
         self

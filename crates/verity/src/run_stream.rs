@@ -47,6 +47,9 @@ pub enum AgentEvent {
     FunctionToolCall(ToolCallPart),
     /// A function tool's return (or its retry prompt).
     FunctionToolResult(ModelRequestPart),
+    /// The run stops at these deferred calls (see [`crate::deferred`]); its output holds
+    /// them too.
+    DeferredToolRequests(crate::deferred::DeferredToolRequests),
 }
 
 type RunFuture<O> = futures::future::BoxFuture<'static, Result<RunResult<O>>>;

@@ -40,6 +40,8 @@ pub struct RunContext<D> {
     tool_name: Option<String>,
     tool_call_id: Option<String>,
     shared_usage: Option<SharedUsage>,
+    tool_call_approved: bool,
+    tool_call_metadata: Option<Arc<Value>>,
 }
 
 impl<D> Clone for RunContext<D> {
@@ -83,6 +85,8 @@ impl<D> RunContext<D> {
             tool_name: None,
             tool_call_id: None,
             shared_usage: None,
+            tool_call_approved: false,
+            tool_call_metadata: None,
         }
     }
 
@@ -107,6 +111,8 @@ impl<D> RunContext<D> {
             tool_name: None,
             tool_call_id: None,
             shared_usage: None,
+            tool_call_approved: false,
+            tool_call_metadata: None,
         }
     }
 
@@ -222,6 +228,8 @@ impl<D> RunContext<D> {
             tool_name: self.tool_name.clone(),
             tool_call_id: self.tool_call_id.clone(),
             shared_usage: self.shared_usage.clone(),
+            tool_call_approved: self.tool_call_approved,
+            tool_call_metadata: self.tool_call_metadata.clone(),
         }
     }
 
@@ -238,6 +246,27 @@ impl<D> RunContext<D> {
     /// The same context, delegated runs reporting to `shared`.
     pub(crate) fn with_shared_usage(mut self, shared: SharedUsage) -> Self {
         self.shared_usage = Some(shared);
+        self
+    }
+}
+
+impl<D> RunContext<D> {
+    /// Whether this call was approved by a person (a run resumed with
+    /// [`DeferredToolResults`](crate::deferred::DeferredToolResults)): a tool that asks
+    /// for approval with [`ToolError::ApprovalRequired`] runs when this is `true`.
+    pub fn tool_call_approved(&self) -> bool {
+        self.tool_call_approved
+    }
+
+    /// The metadata the resuming caller attached to this call, if any.
+    pub fn tool_call_metadata(&self) -> Option<&Value> {
+        self.tool_call_metadata.as_deref()
+    }
+
+    /// With the call marked approved (or not), and with this metadata.
+    pub fn with_tool_call_approval(mut self, approved: bool, metadata: Option<Value>) -> Self {
+        self.tool_call_approved = approved;
+        self.tool_call_metadata = metadata.map(Arc::new);
         self
     }
 }
@@ -267,6 +296,15 @@ pub enum ToolError {
     Retry(String),
     /// End the run with this error.
     Failed(Box<dyn std::error::Error + Send + Sync>),
+    /// This call needs a person's approval first (PydanticAI's `ApprovalRequired`): it
+    /// is not run now, and the run ends with it in
+    /// [`DeferredToolRequests::approvals`](crate::deferred::DeferredToolRequests), with
+    /// this metadata. Check [`RunContext::tool_call_approved`] to run approved calls.
+    ApprovalRequired(Option<Value>),
+    /// This call is executed outside the run (PydanticAI's `CallDeferred`): the run ends
+    /// with it in [`DeferredToolRequests::calls`](crate::deferred::DeferredToolRequests),
+    /// with this metadata.
+    CallDeferred(Option<Value>),
 }
 
 impl From<ModelRetry> for ToolError {
@@ -298,6 +336,24 @@ pub enum Rejection {
     Retry(String),
 }
 
+/// What a deferred call waits for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeferralKind {
+    /// A person's approval.
+    Approval,
+    /// A result from outside the run.
+    External,
+}
+
+/// A tool call that is not run now (see [`crate::deferred`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Deferral {
+    /// What it waits for.
+    pub kind: DeferralKind,
+    /// What the tool attached (in [`DeferredToolRequests::metadata`](crate::deferred::DeferredToolRequests)).
+    pub metadata: Option<Value>,
+}
+
 /// Why a tool call did not produce a value (what a [`Toolset`](crate::toolsets::Toolset)
 /// call returns on failure).
 #[derive(Debug)]
@@ -306,13 +362,18 @@ pub enum ToolCallError {
     Rejected(Rejection),
     /// The run ends with this error.
     Failed(Box<dyn std::error::Error + Send + Sync>),
+    /// The call waits for an approval or an external result.
+    Deferred(Deferral),
 }
 
 impl From<ToolError> for ToolCallError {
     fn from(e: ToolError) -> Self {
+        let deferred = |kind, metadata| ToolCallError::Deferred(Deferral { kind, metadata });
         match e {
             ToolError::Retry(m) => ToolCallError::Rejected(Rejection::Retry(m)),
             ToolError::Failed(e) => ToolCallError::Failed(e),
+            ToolError::ApprovalRequired(m) => deferred(DeferralKind::Approval, m),
+            ToolError::CallDeferred(m) => deferred(DeferralKind::External, m),
         }
     }
 }
@@ -355,6 +416,8 @@ pub struct Tool<D> {
     prepare: Option<Arc<PrepareFn<D>>>,
     sequential: bool,
     timeout: Option<std::time::Duration>,
+    /// Checks arguments without running the tool (for calls deferred before they run).
+    args_validator: Option<Arc<Validator>>,
 }
 
 impl<D> Clone for Tool<D> {
@@ -366,6 +429,7 @@ impl<D> Clone for Tool<D> {
             prepare: self.prepare.clone(),
             sequential: self.sequential,
             timeout: self.timeout,
+            args_validator: self.args_validator.clone(),
         }
     }
 }
@@ -407,6 +471,7 @@ impl<D: Send + Sync + 'static> Tool<D> {
             extra_fields: Default::default(),
         };
         let f = Arc::new(f);
+        let args_validator = Some(Arc::clone(&validator));
         let call = move |ctx: RunContext<D>,
                          args: Value|
               -> BoxFuture<'static, Result<Value, ToolCallError>> {
@@ -429,6 +494,7 @@ impl<D: Send + Sync + 'static> Tool<D> {
             prepare: None,
             sequential: false,
             timeout: None,
+            args_validator,
         }
     }
 }
@@ -538,11 +604,46 @@ impl<D> Tool<D> {
         }
     }
 
+    /// Require a person's approval before every call (PydanticAI's
+    /// `requires_approval=True`): a call is not run in the step that makes it; the run
+    /// ends with it in [`DeferredToolRequests::approvals`](crate::deferred::DeferredToolRequests)
+    /// (see [`crate::deferred`]). For approval that depends on the call, return
+    /// [`ToolError::ApprovalRequired`] from the tool instead.
+    pub fn with_requires_approval(mut self, required: bool) -> Self {
+        self.def.kind = if required {
+            ToolKind::Unapproved
+        } else {
+            ToolKind::Function
+        };
+        self
+    }
+
+    /// Whether every call needs approval first.
+    pub fn requires_approval(&self) -> bool {
+        self.def.kind == ToolKind::Unapproved
+    }
+
+    /// Check arguments against the tool's schema without running it.
+    pub(crate) fn validate_args(&self, args: &Value) -> Result<(), ValidationErrors> {
+        match &self.args_validator {
+            Some(v) => v.validate(args).map(|_| ()),
+            None => Ok(()),
+        }
+    }
+
     pub(crate) fn call(
         &self,
         ctx: RunContext<D>,
         args: Value,
     ) -> BoxFuture<'static, Result<Value, ToolCallError>> {
+        if self.requires_approval() && !ctx.tool_call_approved() {
+            return Box::pin(async {
+                Err(ToolCallError::Deferred(Deferral {
+                    kind: DeferralKind::Approval,
+                    metadata: None,
+                }))
+            });
+        }
         let call = (self.call)(ctx, args);
         match self.timeout {
             Some(t) => crate::toolsets::with_timeout(call, t),
@@ -571,6 +672,7 @@ impl<D: Send + Sync + 'static> Tool<D> {
             }),
             sequential: self.sequential,
             timeout: self.timeout,
+            args_validator: self.args_validator,
         }
     }
 }

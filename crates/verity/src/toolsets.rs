@@ -313,6 +313,7 @@ macro_rules! debug_toolset {
     )*};
 }
 debug_toolset!(
+    ApprovalRequiredToolset,
     FilteredToolset,
     PrefixedToolset,
     RenamedToolset,
@@ -446,6 +447,84 @@ fn shared<D, T: Toolset<D> + 'static>(t: T) -> Arc<dyn Toolset<D>> {
     Arc::new(t)
 }
 
+/// Tools whose definitions are known but which the caller executes (PydanticAI's
+/// `ExternalToolset`), e.g. tools a frontend runs: a call ends the run as deferred, with
+/// the call in [`DeferredToolRequests::calls`](crate::deferred::DeferredToolRequests);
+/// resume with the result ([`crate::deferred`]).
+#[derive(Debug, Clone)]
+pub struct ExternalToolset {
+    name: String,
+    tools: Vec<ToolsetTool>,
+}
+
+impl ExternalToolset {
+    /// A toolset named `name` offering these definitions (their kind is set to
+    /// [`ToolKind::External`](crate::request::ToolKind::External)).
+    pub fn new(
+        name: impl Into<String>,
+        definitions: impl IntoIterator<Item = ToolDefinition>,
+    ) -> Self {
+        ExternalToolset {
+            name: name.into(),
+            tools: definitions
+                .into_iter()
+                .map(|d| ToolsetTool::new(d.with_kind(crate::request::ToolKind::External)))
+                .collect(),
+        }
+    }
+}
+
+impl<D: Send + Sync + 'static> Toolset<D> for ExternalToolset {
+    fn label(&self) -> String {
+        format!("ExternalToolset '{}'", self.name)
+    }
+    fn tools<'a>(&'a self, _ctx: &'a RunContext<D>) -> BoxFuture<'a, Result<Vec<ToolsetTool>>> {
+        let tools = self.tools.clone();
+        Box::pin(async move { Ok(tools) })
+    }
+    fn call(&self, _ctx: RunContext<D>, _name: &str, _args: Value) -> ToolFuture {
+        // the run defers these calls; one only gets here when a call was approved
+        // instead of answered with its result
+        Box::pin(async {
+            Err(ToolCallError::Failed(
+                "External tools cannot be called".into(),
+            ))
+        })
+    }
+}
+
+type NeedsApprovalFn<D> = dyn Fn(&RunContext<D>, &str, &Value) -> bool + Send + Sync;
+
+/// A toolset whose calls need a person's approval when a predicate of the context, the
+/// tool name and the arguments says so (PydanticAI's `ApprovalRequiredToolset`). Such a
+/// call is not run: the run ends with it in
+/// [`DeferredToolRequests::approvals`](crate::deferred::DeferredToolRequests); once
+/// approved it runs.
+pub struct ApprovalRequiredToolset<D> {
+    inner: Arc<dyn Toolset<D>>,
+    needs_approval: Arc<NeedsApprovalFn<D>>,
+}
+
+impl<D: Send + Sync + 'static> Toolset<D> for ApprovalRequiredToolset<D> {
+    fn label(&self) -> String {
+        format!("ApprovalRequiredToolset({})", self.inner.label())
+    }
+    fn tools<'a>(&'a self, ctx: &'a RunContext<D>) -> BoxFuture<'a, Result<Vec<ToolsetTool>>> {
+        self.inner.tools(ctx)
+    }
+    fn call(&self, ctx: RunContext<D>, name: &str, args: Value) -> ToolFuture {
+        if !ctx.tool_call_approved() && (self.needs_approval)(&ctx, name, &args) {
+            return Box::pin(async {
+                Err(ToolCallError::Deferred(crate::tools::Deferral {
+                    kind: crate::tools::DeferralKind::Approval,
+                    metadata: None,
+                }))
+            });
+        }
+        self.inner.call(ctx, name, args)
+    }
+}
+
 /// The combinators, on every toolset.
 pub trait ToolsetExt<D: Send + Sync + 'static>: Toolset<D> + Sized + 'static {
     /// Only the tools `filter` keeps, decided at every step.
@@ -503,6 +582,18 @@ pub trait ToolsetExt<D: Send + Sync + 'static>: Toolset<D> + Sized + 'static {
         WrappedToolset {
             inner: shared(self),
             wrap: Arc::new(wrap),
+        }
+    }
+
+    /// Calls for which `needs_approval(ctx, tool_name, args)` is true wait for a
+    /// person's approval (see [`crate::deferred`]); the others run.
+    fn approval_required(
+        self,
+        needs_approval: impl Fn(&RunContext<D>, &str, &Value) -> bool + Send + Sync + 'static,
+    ) -> ApprovalRequiredToolset<D> {
+        ApprovalRequiredToolset {
+            inner: shared(self),
+            needs_approval: Arc::new(needs_approval),
         }
     }
 

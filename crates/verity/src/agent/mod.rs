@@ -20,6 +20,7 @@ use futures::future::BoxFuture;
 use schemars::JsonSchema;
 use serde::de::DeserializeOwned;
 
+use crate::deferred::{Deferrable, DeferredToolRequests, DeferredToolResults};
 use crate::error::Result;
 use crate::history::HistoryProcessor;
 use crate::messages::{ModelMessage, messages_from_json, messages_to_json};
@@ -130,6 +131,9 @@ struct AgentConfig<D, O> {
     history_processors: Vec<HistoryProcessor<D>>,
     /// The default timeout of the agent's own tools.
     tool_timeout: Option<std::time::Duration>,
+    /// How a run that stops at deferred tool calls ends: set when the output allows it
+    /// ([`AgentBuilder::deferrable`]); without it such a run fails.
+    deferred_output: Option<fn(DeferredToolRequests) -> O>,
 }
 
 /// What an agent holds: its configuration and the request parameters built from it.
@@ -222,6 +226,7 @@ impl Agent<(), String> {
                 output_function: None,
                 history_processors: Vec::new(),
                 tool_timeout: None,
+                deferred_output: None,
             },
             state: std::marker::PhantomData,
         }
@@ -317,6 +322,7 @@ impl<O: Send + Sync + 'static> AgentBuilder<(), O, OutputOpen> {
                     })
                     .collect(),
                 tool_timeout: c.tool_timeout,
+                deferred_output: c.deferred_output,
             },
             state: std::marker::PhantomData,
         }
@@ -353,6 +359,7 @@ impl<D: Send + Sync + 'static, O: Send + Sync + 'static> AgentBuilder<D, O, Outp
                 output_function: None,
                 history_processors: c.history_processors,
                 tool_timeout: c.tool_timeout,
+                deferred_output: None,
             },
             state: std::marker::PhantomData,
         }
@@ -421,6 +428,57 @@ impl<D: Send + Sync + 'static, O: Send + Sync + 'static> AgentBuilder<D, O, Outp
 }
 
 impl<D: Send + Sync + 'static, O: Send + Sync + 'static, S> AgentBuilder<D, O, S> {
+    /// Let runs stop at deferred tool calls (PydanticAI's `output_type=[O,
+    /// DeferredToolRequests]`): the output becomes [`Deferrable<O>`], which is either
+    /// the output or the [`DeferredToolRequests`] the run stopped at (see
+    /// [`crate::deferred`]). Without it, a run whose model calls a tool that needs
+    /// approval or is executed outside the run fails with
+    /// [`DeferredError::NotAllowed`](crate::deferred::DeferredError::NotAllowed).
+    /// Output validators added before see only outputs, never the requests. Call it
+    /// after choosing the output type.
+    pub fn deferrable(self) -> AgentBuilder<D, Deferrable<O>, S> {
+        let c = self.config;
+        AgentBuilder {
+            config: AgentConfig {
+                common: c.common,
+                instructions: c.instructions,
+                system_prompts: c.system_prompts,
+                tools: c.tools,
+                toolsets: c.toolsets,
+                prepare_tools: c.prepare_tools,
+                output: c.output.map(Deferrable::Output),
+                output_validators: c
+                    .output_validators
+                    .into_iter()
+                    .map(|v| {
+                        Arc::new(move |ctx, output: Deferrable<O>| {
+                            let v = Arc::clone(&v);
+                            Box::pin(async move {
+                                match output {
+                                    Deferrable::Output(o) => {
+                                        v(ctx, o).await.map(Deferrable::Output)
+                                    }
+                                    deferred => Ok(deferred),
+                                }
+                            }) as BoxFuture<'static, _>
+                        }) as ValidatorFn<D, Deferrable<O>>
+                    })
+                    .collect(),
+                output_function: c.output_function.map(|f| {
+                    Arc::new(move |ctx, args| {
+                        let fut = f(ctx, args);
+                        Box::pin(async move { fut.await.map(Deferrable::Output) })
+                            as BoxFuture<'static, _>
+                    }) as OutputFn<D, Deferrable<O>>
+                }),
+                history_processors: c.history_processors,
+                tool_timeout: c.tool_timeout,
+                deferred_output: Some(Deferrable::Deferred),
+            },
+            state: std::marker::PhantomData,
+        }
+    }
+
     /// Name the agent.
     pub fn name(mut self, name: impl Into<String>) -> Self {
         self.config.common.name = Some(name.into());
@@ -645,7 +703,21 @@ impl<D: Send + Sync + 'static, O: Send + Sync + 'static> Agent<D, O> {
     /// # });
     /// ```
     pub fn run(&self, prompt: impl Into<crate::messages::UserPrompt>) -> RunRequest<D, O> {
-        RunRequest::new(self.clone(), prompt.into())
+        RunRequest::new(self.clone(), Some(prompt.into()))
+    }
+
+    /// Resume a run that stopped at deferred tool calls ([`crate::deferred`]): give its
+    /// messages with [`message_history`](RunRequest::message_history); the calls are
+    /// answered with `results` (approved calls run, denied ones tell the model why,
+    /// external results are returned) and the run goes on from there, without a new
+    /// prompt. To add one, use [`run`](Self::run) with
+    /// [`deferred_results`](RunRequest::deferred_results).
+    ///
+    /// Nothing runs unless every pending call has a decision made for exactly that call
+    /// (tool name and arguments); otherwise the run fails with a
+    /// [`DeferredError`](crate::deferred::DeferredError).
+    pub fn resume(&self, results: DeferredToolResults) -> RunRequest<D, O> {
+        RunRequest::new(self.clone(), None).deferred_results(results)
     }
 
     /// The agent's name.

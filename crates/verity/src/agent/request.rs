@@ -9,6 +9,7 @@ use super::capture::MessageCapture;
 use super::run::AgentRun;
 use super::state::RunState;
 use super::{Agent, RunResult};
+use crate::deferred::DeferredToolResults;
 use crate::error::{Error, Result};
 use crate::messages::{ModelMessage, UserPrompt};
 use crate::model::{IntoModel, ModelRef};
@@ -69,7 +70,7 @@ impl<D> DepsSource<D> for WithDeps<D> {
 #[must_use = "a run request does nothing until it is awaited, streamed, iterated or blocked on"]
 pub struct RunRequest<D, O, S = DefaultDeps> {
     agent: Agent<D, O>,
-    prompt: UserPrompt,
+    prompt: Option<UserPrompt>,
     deps: S,
     message_history: Vec<ModelMessage>,
     model: Option<ModelRef>,
@@ -78,6 +79,7 @@ pub struct RunRequest<D, O, S = DefaultDeps> {
     capture: Option<MessageCapture>,
     parent_usage: Option<SharedUsage>,
     toolsets: Vec<std::sync::Arc<dyn crate::toolsets::Toolset<D>>>,
+    deferred: Option<DeferredToolResults>,
 }
 
 impl<D, O, S> std::fmt::Debug for RunRequest<D, O, S> {
@@ -93,7 +95,7 @@ impl<D, O, S> std::fmt::Debug for RunRequest<D, O, S> {
 }
 
 impl<D: Send + Sync + 'static, O: Send + Sync + 'static> RunRequest<D, O, DefaultDeps> {
-    pub(super) fn new(agent: Agent<D, O>, prompt: UserPrompt) -> Self {
+    pub(super) fn new(agent: Agent<D, O>, prompt: Option<UserPrompt>) -> Self {
         RunRequest {
             agent,
             prompt,
@@ -105,6 +107,7 @@ impl<D: Send + Sync + 'static, O: Send + Sync + 'static> RunRequest<D, O, Defaul
             capture: None,
             parent_usage: None,
             toolsets: Vec::new(),
+            deferred: None,
         }
     }
 
@@ -121,6 +124,7 @@ impl<D: Send + Sync + 'static, O: Send + Sync + 'static> RunRequest<D, O, Defaul
             capture: self.capture,
             parent_usage: self.parent_usage,
             toolsets: self.toolsets,
+            deferred: self.deferred,
         }
     }
 }
@@ -198,6 +202,7 @@ impl<D: Send + Sync + 'static, O: Send + Sync + 'static, S: DepsSource<D>> RunRe
             self.usage_limits,
         );
         run.capture = self.capture;
+        run.deferred_results = self.deferred;
         run.toolsets.extend(self.toolsets);
         if let Some(parent) = self.parent_usage {
             run.state.usage = parent.current();
@@ -246,6 +251,16 @@ impl<D: Send + Sync + 'static, O: Send + Sync + 'static, S: DepsSource<D>> RunRe
         } else {
             block()
         }
+    }
+}
+
+impl<D, O, S> RunRequest<D, O, S> {
+    /// Answer the deferred tool calls the history ends with ([`crate::deferred`]) before
+    /// this run's prompt: the answered calls' returns and the prompt go to the model in
+    /// one request. See [`Agent::resume`] for a run without a new prompt.
+    pub fn deferred_results(mut self, results: DeferredToolResults) -> Self {
+        self.deferred = Some(results);
+        self
     }
 }
 

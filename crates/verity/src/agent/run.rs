@@ -9,6 +9,7 @@ use futures::channel::mpsc::UnboundedSender;
 use super::capture::MessageCapture;
 use super::state::RunState;
 use super::{Agent, FinalResult, RunResult, Text};
+use crate::deferred::DeferredToolResults;
 use crate::error::Result;
 use crate::messages::{
     ModelMessage, ModelRequest, ModelRequestPart, ModelResponse, ModelResponsePart,
@@ -84,6 +85,8 @@ pub struct AgentRun<D, O> {
     pub(super) toolsets: Vec<Arc<dyn Toolset<D>>>,
     /// What the toolsets offered at the current step (empty without toolsets).
     pub(super) step_tools: StepTools<D>,
+    /// Answers to the deferred calls the history ends with, used at the start.
+    pub(super) deferred_results: Option<DeferredToolResults>,
 }
 
 /// What a response asks of the run: its tool calls, or (when it has none) its text.
@@ -124,7 +127,7 @@ impl<D: Send + Sync + 'static, O: Send + Sync + 'static> AgentRun<D, O> {
     /// A run of `agent` with these options, not started.
     pub(super) fn new(
         agent: Agent<D, O>,
-        prompt: UserPrompt,
+        prompt: Option<UserPrompt>,
         deps: D,
         state: RunState,
         model: Option<ModelRef>,
@@ -147,7 +150,7 @@ impl<D: Send + Sync + 'static, O: Send + Sync + 'static> AgentRun<D, O> {
         AgentRun {
             agent,
             deps: Arc::new(deps),
-            prompt: Some(prompt),
+            prompt,
             model,
             settings: merged,
             limits,
@@ -160,6 +163,7 @@ impl<D: Send + Sync + 'static, O: Send + Sync + 'static> AgentRun<D, O> {
             start_usage: RunUsage::default(),
             toolsets: agent_toolsets,
             step_tools: Arc::new(Vec::new()),
+            deferred_results: None,
         }
     }
 
@@ -217,7 +221,8 @@ impl<D: Send + Sync + 'static, O: Send + Sync + 'static> AgentRun<D, O> {
                 Ok(AgentNode::CallTools(node))
             }
             AgentNode::CallTools(response) => {
-                self.handle_reply(Reply::from_response(response)).await
+                self.handle_reply(Reply::from_response(response), None)
+                    .await
             }
             AgentNode::End(r) => Ok(AgentNode::End(r)),
         }
@@ -248,10 +253,11 @@ impl<D: Send + Sync + 'static, O: Send + Sync + 'static> AgentRun<D, O> {
                     let response = self.request_model(request).await?;
                     let reply = Reply::of(&response);
                     self.record_response(response)?;
-                    self.handle_reply(reply).await?
+                    self.handle_reply(reply, None).await?
                 }
                 AgentNode::CallTools(response) => {
-                    self.handle_reply(Reply::from_response(response)).await?
+                    self.handle_reply(Reply::from_response(response), None)
+                        .await?
                 }
                 AgentNode::End(result) => return Ok(result.output),
             };
@@ -290,6 +296,10 @@ impl<D: Send + Sync + 'static, O: Send + Sync + 'static> AgentRun<D, O> {
     }
 
     async fn user_prompt(&mut self) -> Result<AgentNode<O>> {
+        if let Some(results) = self.deferred_results.take() {
+            let prompt = self.prompt.take().map(UserPromptPart::new);
+            return Box::pin(self.resume_deferred(results, prompt)).await;
+        }
         if ends_interrupted(&self.state.messages) {
             repair_interrupted_tail(Arc::make_mut(&mut self.state.messages).as_mut_slice());
         }
@@ -448,7 +458,7 @@ impl<D: Send + Sync + 'static, O: Send + Sync + 'static> AgentRun<D, O> {
     /// for name conflicts (among them and with the output tools), then through
     /// `prepare_tools`. Returns the toolsets' tools that are offered, for dispatch.
     #[allow(clippy::type_complexity)]
-    async fn step_parameters(
+    pub(super) async fn step_parameters(
         &self,
         ctx: &RunContext<D>,
     ) -> Result<(

@@ -9,18 +9,25 @@
 
 use std::sync::Arc;
 
+use std::collections::BTreeSet;
+
 use futures::future::join_all;
 use serde_json::Value;
 
 use super::run::{AgentNode, AgentRun, Reply};
 use super::{AgentConfig, EndStrategy, FinalResult};
+use crate::deferred::{
+    DeferredAnswer, DeferredError, DeferredToolRequests, DeferredToolResults, ExternalResult,
+    ToolApproval,
+};
 use crate::error::{Error, Result};
 use crate::messages::{
-    ModelRequest, ModelRequestPart, RetryFeedbackPart, RetryInfo, ToolCallPart, ToolOutcome,
-    ToolReturnPart,
+    ModelMessage, ModelRequest, ModelRequestPart, RetryFeedbackPart, RetryInfo, ToolCallPart,
+    ToolOutcome, ToolReturnPart, UserPromptPart,
 };
+use crate::request::ToolKind;
 use crate::run_stream::AgentEvent;
-use crate::tools::{Rejection, RunContext, Tool, ToolCallError, ToolError};
+use crate::tools::{Deferral, DeferralKind, Rejection, RunContext, Tool, ToolCallError, ToolError};
 use crate::toolsets::{ToolFuture, Toolset, ToolsetTool};
 use crate::usage::SharedUsage;
 use crate::validation::ValidationErrors;
@@ -32,6 +39,10 @@ type Slot = Option<ModelRequestPart>;
 enum CallKind<'a, D> {
     Output,
     Function(Callee<'a, D>),
+    /// A tool whose calls wait for an approval or an external result: they are not run
+    /// in the step; they end the run as deferred (or are skipped when a final result is
+    /// found).
+    Waiting(Callee<'a, D>, DeferralKind),
     Unknown,
 }
 
@@ -62,6 +73,28 @@ impl<D: Send + Sync + 'static> Callee<'_, D> {
             Callee::Set((set, _)) => set.call(ctx, name, args),
         }
     }
+
+    /// Whether calls wait for an approval or an external result, by the tool's kind.
+    fn waits_for(&self) -> Option<DeferralKind> {
+        let kind = match self {
+            Callee::Own(t) => t.definition().kind,
+            Callee::Set((_, t)) => t.definition.kind,
+        };
+        match kind {
+            ToolKind::External => Some(DeferralKind::External),
+            ToolKind::Unapproved => Some(DeferralKind::Approval),
+            _ => None,
+        }
+    }
+
+    /// Check arguments before a call is deferred (the agent's own tools; a toolset's
+    /// tools check theirs when they run).
+    fn validate_args(&self, args: &Value) -> std::result::Result<(), Rejection> {
+        match self {
+            Callee::Own(t) => t.validate_args(args).map_err(Rejection::Invalid),
+            Callee::Set(_) => Ok(()),
+        }
+    }
 }
 
 /// An output-tool call, validated (parsed and through the validators) but not yet
@@ -82,17 +115,24 @@ const OUTPUT_VALIDATION_FAILED: &str = "Output tool not used - output failed val
 const TOOL_SKIPPED: &str = "Tool not executed - a final result was already processed.";
 
 /// One response's tool calls as they are handled: the return of each call, the final
-/// result once one is found, and whether a function tool asked for a retry.
+/// result once one is found, whether a function tool asked for a retry, and the calls
+/// that wait (deferred by their tool when run, in call order).
 struct Step<O> {
     slots: Vec<Slot>,
     final_result: Option<FinalResult<O>>,
     winner: Option<usize>,
     function_retried: bool,
+    deferred: Vec<(usize, Deferral)>,
 }
 
 impl<D: Send + Sync + 'static, O: Send + Sync + 'static> AgentRun<D, O> {
-    /// Run the tool calls of a response, or else judge its text.
-    pub(super) async fn handle_reply(&mut self, reply: Reply) -> Result<AgentNode<O>> {
+    /// Run the tool calls of a response, or else judge its text. `answers` are the
+    /// decisions of a resumed run: then every call has one, and runs (or is settled) by it.
+    pub(super) async fn handle_reply(
+        &mut self,
+        reply: Reply,
+        answers: Option<&DeferredToolResults>,
+    ) -> Result<AgentNode<O>> {
         if reply.calls.is_empty() {
             return self.handle_text(reply.text).await;
         }
@@ -104,19 +144,24 @@ impl<D: Send + Sync + 'static, O: Send + Sync + 'static> AgentRun<D, O> {
             .iter()
             .map(|c| {
                 if config.output.is_output_tool(&c.tool_name) {
-                    CallKind::Output
-                } else if let Some(tool) = config.tools.iter().find(|t| t.name() == c.tool_name) {
-                    CallKind::Function(Callee::Own(tool))
-                } else {
-                    match step_tools.iter().find(|(_, t)| t.name() == c.tool_name) {
-                        Some(entry) => CallKind::Function(Callee::Set(entry)),
-                        None => CallKind::Unknown,
-                    }
+                    return CallKind::Output;
+                }
+                let callee = match config.tools.iter().find(|t| t.name() == c.tool_name) {
+                    Some(tool) => Callee::Own(tool),
+                    None => match step_tools.iter().find(|(_, t)| t.name() == c.tool_name) {
+                        Some(entry) => Callee::Set(entry),
+                        None => return CallKind::Unknown,
+                    },
+                };
+                match callee.waits_for() {
+                    // a resumed call runs by its decision
+                    Some(kind) if answers.is_none() => CallKind::Waiting(callee, kind),
+                    _ => CallKind::Function(callee),
                 }
             })
             .collect();
         for (call, kind) in calls.iter().zip(&kinds) {
-            if !matches!(kind, CallKind::Output) {
+            if matches!(kind, CallKind::Function(_) | CallKind::Unknown) {
                 self.emit(|| AgentEvent::FunctionToolCall(call.clone()));
             }
         }
@@ -125,10 +170,11 @@ impl<D: Send + Sync + 'static, O: Send + Sync + 'static> AgentRun<D, O> {
             final_result: None,
             winner: None,
             function_retried: false,
+            deferred: Vec::new(),
         };
         let strategy = config.common.end_strategy;
-        let outcome = self
-            .run_strategy(config, strategy, &calls, &kinds, &mut step)
+        let mut outcome = self
+            .run_strategy(config, strategy, &calls, &kinds, answers, &mut step)
             .await;
         // retry wins: a function tool's retry holds back a valid output (not under early,
         // and not in a streamed run, whose output was announced as final while it
@@ -143,7 +189,28 @@ impl<D: Send + Sync + 'static, O: Send + Sync + 'static> AgentRun<D, O> {
             ret.content = Value::String(RETRY_WINS.to_owned());
             step.final_result = None;
         }
-        let parts = self.write_returns(strategy, &calls, &kinds, step.slots);
+        let mut waiting = Vec::new();
+        let mut late = Vec::new();
+        if outcome.is_ok() {
+            outcome =
+                self.collect_waiting(config, &calls, &kinds, &mut step, &mut waiting, &mut late);
+        }
+        let requests = match outcome {
+            Ok(()) if step.final_result.is_none() => deferred_requests(&calls, &step, &waiting),
+            _ => None,
+        };
+        let mut parts = self.write_returns(strategy, &calls, &kinds, step.slots);
+        // the parts of waiting calls come after the step's (as PydanticAI appends them)
+        for part in late {
+            self.emit(|| AgentEvent::FunctionToolResult(part.clone()));
+            parts.push(part);
+        }
+        let outcome = match (outcome, &requests) {
+            (Ok(()), Some(_)) if config.deferred_output.is_none() => {
+                Err(DeferredError::NotAllowed.into())
+            }
+            (outcome, _) => outcome,
+        };
         if let Err(e) = outcome {
             // the history at the error holds the returns of the calls that were settled, in
             // a request marked interrupted (a later run answers the calls left open)
@@ -152,7 +219,18 @@ impl<D: Send + Sync + 'static, O: Send + Sync + 'static> AgentRun<D, O> {
             self.state.push_request(request);
             return Err(e);
         }
-        match step.final_result {
+        let final_result = match (requests, config.deferred_output) {
+            (Some(requests), Some(deferred)) => {
+                self.emit(|| AgentEvent::DeferredToolRequests(requests.clone()));
+                Some(FinalResult {
+                    output: deferred(requests),
+                    tool_name: None,
+                    tool_call_id: None,
+                })
+            }
+            _ => step.final_result,
+        };
+        match final_result {
             Some(result) => {
                 if !parts.is_empty() {
                     self.state.push_request(ModelRequest::new(parts));
@@ -161,6 +239,205 @@ impl<D: Send + Sync + 'static, O: Send + Sync + 'static> AgentRun<D, O> {
             }
             None => Ok(AgentNode::ModelRequest(ModelRequest::new(parts))),
         }
+    }
+
+    /// Resume a run that stopped at deferred calls: the last response's calls that the
+    /// history leaves open are answered by `results` and run (or settled) as a step of
+    /// this run, and the returns go to the model with the run's prompt, if any. Checked
+    /// first, failing closed (nothing runs): every open call needs a decision, every
+    /// decision must be for an open call, made for its tool name and arguments.
+    pub(super) async fn resume_deferred(
+        &mut self,
+        results: DeferredToolResults,
+        prompt: Option<UserPromptPart>,
+    ) -> Result<AgentNode<O>> {
+        let calls = self.check_deferred_results(&results)?;
+        if self.toolsets.is_empty() && self.agent.inner.config.prepare_tools.is_none() {
+            // the agent's own tools are all there is
+        } else {
+            let ctx = self.context();
+            let (_, _, step_tools) = self.step_parameters(&ctx).await?;
+            self.step_tools = Arc::new(step_tools);
+        }
+        let node = if calls.is_empty() {
+            AgentNode::ModelRequest(ModelRequest::new(Vec::new()))
+        } else {
+            let reply = Reply { calls, text: None };
+            self.handle_reply(reply, Some(&results)).await?
+        };
+        Ok(match (node, prompt) {
+            (AgentNode::ModelRequest(mut request), Some(prompt)) => {
+                request.parts.push(ModelRequestPart::UserPrompt(prompt));
+                AgentNode::ModelRequest(request)
+            }
+            (node, _) => node,
+        })
+    }
+
+    /// The open calls `results` answers, in call order, after the checks of
+    /// [`resume_deferred`](Self::resume_deferred).
+    fn check_deferred_results(&self, results: &DeferredToolResults) -> Result<Vec<ToolCallPart>> {
+        let messages = &self.state.messages;
+        if messages.is_empty() {
+            return Err(DeferredError::NothingToResume("the message history is empty").into());
+        }
+        let Some(at) = messages
+            .iter()
+            .rposition(|m| matches!(m, ModelMessage::Response(_)))
+        else {
+            return Err(DeferredError::NothingToResume(
+                "the message history does not contain a `ModelResponse`",
+            )
+            .into());
+        };
+        let Some(ModelMessage::Response(response)) = messages.get(at) else {
+            return Err(DeferredError::NothingToResume("the message history is empty").into());
+        };
+        if response.tool_calls().next().is_none() {
+            return Err(DeferredError::NothingToResume(
+                "the message history does not contain any unprocessed tool calls",
+            )
+            .into());
+        }
+        // the calls the request after the response answers already
+        let answered: BTreeSet<&str> = match messages.get(at + 1) {
+            Some(ModelMessage::Request(r)) => r
+                .parts
+                .iter()
+                .filter_map(|p| match p {
+                    ModelRequestPart::ToolReturn(r) => Some(r.tool_call_id.as_str()),
+                    ModelRequestPart::RetryPrompt(r) if r.tool_name.is_some() => {
+                        Some(r.tool_call_id.as_str())
+                    }
+                    _ => None,
+                })
+                .collect(),
+            _ => BTreeSet::new(),
+        };
+        if let Some(id) = results
+            .decisions
+            .keys()
+            .find(|id| answered.contains(id.as_str()))
+        {
+            return Err(DeferredError::AlreadyAnswered(id.clone()).into());
+        }
+        let spec = &self.agent.inner.config.output;
+        let open: Vec<&ToolCallPart> = response
+            .tool_calls()
+            .filter(|c| !spec.is_output_tool(&c.tool_name))
+            .collect();
+        let mut seen = BTreeSet::new();
+        let duplicates: BTreeSet<String> = open
+            .iter()
+            .filter(|c| !seen.insert(c.tool_call_id.as_str()))
+            .map(|c| c.tool_call_id.clone())
+            .collect();
+        if !duplicates.is_empty() {
+            return Err(DeferredError::DuplicateIds(duplicates.into_iter().collect()).into());
+        }
+        let expected: BTreeSet<&str> = open.iter().map(|c| c.tool_call_id.as_str()).collect();
+        let got: BTreeSet<&str> = results
+            .decisions
+            .keys()
+            .map(String::as_str)
+            .chain(answered.iter().copied())
+            .collect();
+        let decided_open = results
+            .decisions
+            .keys()
+            .all(|id| expected.contains(id.as_str()));
+        if !expected.is_subset(&got) || !decided_open {
+            return Err(DeferredError::Incomplete {
+                expected: expected.iter().map(|s| (*s).to_owned()).collect(),
+                got: got.iter().map(|s| (*s).to_owned()).collect(),
+            }
+            .into());
+        }
+        let mut to_run = Vec::new();
+        for call in open {
+            let Some(decision) = results.decisions.get(&call.tool_call_id) else {
+                continue;
+            };
+            let args = call.args.to_value().unwrap_or(Value::Null);
+            if decision.tool_name != call.tool_name || decision.args != args {
+                return Err(DeferredError::CallChanged {
+                    tool_call_id: call.tool_call_id.clone(),
+                    decided: format!("{}({})", decision.tool_name, decision.args),
+                    actual: format!("{}({args})", call.tool_name),
+                }
+                .into());
+            }
+            to_run.push(call.clone());
+        }
+        Ok(to_run)
+    }
+
+    /// The calls of tools whose calls wait: skipped when a final result was found;
+    /// otherwise their arguments are checked (a rejection is sent back like a function
+    /// tool's) and the valid ones collected in `waiting`. A call a function tool deferred
+    /// while a final result was found is skipped too (so no call is left unanswered).
+    /// Their returns go to `late`, in the order handled.
+    fn collect_waiting(
+        &mut self,
+        config: &AgentConfig<D, O>,
+        calls: &[ToolCallPart],
+        kinds: &[CallKind<'_, D>],
+        step: &mut Step<O>,
+        waiting: &mut Vec<(usize, DeferralKind)>,
+        late: &mut Vec<ModelRequestPart>,
+    ) -> Result<()> {
+        if step.final_result.is_some() {
+            for i in std::mem::take(&mut step.deferred)
+                .into_iter()
+                .map(|(i, _)| i)
+            {
+                if let Some(call) = calls.get(i) {
+                    late.push(tool_return(call, TOOL_SKIPPED));
+                }
+            }
+        }
+        // external ones first, then those needing approval (as PydanticAI collects them)
+        for wanted in [DeferralKind::External, DeferralKind::Approval] {
+            for (i, (call, kind)) in calls.iter().zip(kinds).enumerate() {
+                let CallKind::Waiting(tool, kind) = kind else {
+                    continue;
+                };
+                if *kind != wanted {
+                    continue;
+                }
+                if step.final_result.is_some() {
+                    self.emit(|| AgentEvent::FunctionToolCall(call.clone()));
+                    late.push(tool_return(call, TOOL_SKIPPED));
+                    continue;
+                }
+                self.emit(|| AgentEvent::FunctionToolCall(call.clone()));
+                let checked = match call.args.to_value() {
+                    Ok(args) => tool.validate_args(&args),
+                    Err(e) => Err(Rejection::Invalid(invalid_json(
+                        &call.args.to_json_string(),
+                        &e,
+                    ))),
+                };
+                match checked {
+                    Ok(()) => waiting.push((i, *kind)),
+                    Err(rejection) => {
+                        let max = tool.max_retries().unwrap_or(config.common.tool_retries);
+                        let attempt = self
+                            .state
+                            .charge_tool_retry(&call.tool_name, max)
+                            .ok_or_else(|| tool_retries_exceeded(&call.tool_name, max))?;
+                        late.push(retried_return(
+                            call,
+                            rejection,
+                            None,
+                            Some(attempt),
+                            Some(max),
+                        ));
+                    }
+                }
+            }
+        }
+        Ok(())
     }
 
     /// The end strategy, as PydanticAI 2.x defines it:
@@ -175,12 +452,13 @@ impl<D: Send + Sync + 'static, O: Send + Sync + 'static> AgentRun<D, O> {
         strategy: EndStrategy,
         calls: &[ToolCallPart],
         kinds: &[CallKind<'_, D>],
+        answers: Option<&DeferredToolResults>,
         step: &mut Step<O>,
     ) -> Result<()> {
         let function_indices: Vec<usize> = kinds
             .iter()
             .enumerate()
-            .filter(|(_, k)| !matches!(k, CallKind::Output))
+            .filter(|(_, k)| matches!(k, CallKind::Function(_) | CallKind::Unknown))
             .map(|(i, _)| i)
             .collect();
         let output_indices: Vec<usize> = kinds
@@ -206,27 +484,30 @@ impl<D: Send + Sync + 'static, O: Send + Sync + 'static> AgentRun<D, O> {
                     }
                     Ok(())
                 } else {
-                    self.run_function_calls(config, calls, kinds, &function_indices, step)
+                    self.run_function_calls(config, calls, kinds, answers, &function_indices, step)
                         .await
                 }
             }
             EndStrategy::Graceful => {
                 let mut pending = Vec::new();
                 for (i, kind) in kinds.iter().enumerate() {
+                    if matches!(kind, CallKind::Waiting(..)) {
+                        continue;
+                    }
                     if matches!(kind, CallKind::Output) {
                         let batch = std::mem::take(&mut pending);
-                        self.run_function_calls(config, calls, kinds, &batch, step)
+                        self.run_function_calls(config, calls, kinds, answers, &batch, step)
                             .await?;
                         self.run_output_call(config, calls, i, step).await?;
                     } else {
                         pending.push(i);
                     }
                 }
-                self.run_function_calls(config, calls, kinds, &pending, step)
+                self.run_function_calls(config, calls, kinds, answers, &pending, step)
                     .await
             }
             EndStrategy::Exhaustive => {
-                self.run_function_calls(config, calls, kinds, &function_indices, step)
+                self.run_function_calls(config, calls, kinds, answers, &function_indices, step)
                     .await?;
                 self.run_all_output_calls(config, calls, &output_indices, step)
                     .await
@@ -260,14 +541,7 @@ impl<D: Send + Sync + 'static, O: Send + Sync + 'static> AgentRun<D, O> {
                 Err(e) => Err(invalid_json(&call.args.to_json_string(), &e).into()),
             };
             self.state.usage += shared.take_added();
-            return match checked {
-                Ok(o) => Ok(OutputCheck::Valid(o)),
-                Err(ToolCallError::Rejected(r)) => Ok(OutputCheck::Rejected(r)),
-                Err(ToolCallError::Failed(source)) => Err(Error::ToolExecution {
-                    tool_name: call.tool_name.clone(),
-                    source,
-                }),
-            };
+            return output_check(call, checked);
         }
         let parsed = match config
             .output
@@ -291,14 +565,7 @@ impl<D: Send + Sync + 'static, O: Send + Sync + 'static> AgentRun<D, O> {
             }
             Err(e) => Err(ToolCallError::from(e)),
         };
-        match checked {
-            Ok(o) => Ok(OutputCheck::Valid(o)),
-            Err(ToolCallError::Rejected(r)) => Ok(OutputCheck::Rejected(r)),
-            Err(ToolCallError::Failed(source)) => Err(Error::ToolExecution {
-                tool_name: call.tool_name.clone(),
-                source,
-            }),
-        }
+        output_check(call, checked)
     }
 
     /// Charge a rejected output call to its own budget (the agent's output retries):
@@ -315,7 +582,13 @@ impl<D: Send + Sync + 'static, O: Send + Sync + 'static> AgentRun<D, O> {
             .charge_tool_retry(&call.tool_name, max)
             .ok_or_else(|| Error::unexpected(format!("Exceeded maximum output retries ({max})")))?;
         self.state.output_retries_used += 1;
-        Ok(retried_return(call, rejection, None, attempt, max))
+        Ok(retried_return(
+            call,
+            rejection,
+            None,
+            Some(attempt),
+            Some(max),
+        ))
     }
 
     /// One output call, in order: not used once a final result exists; otherwise the
@@ -398,12 +671,15 @@ impl<D: Send + Sync + 'static, O: Send + Sync + 'static> AgentRun<D, O> {
 
     /// A batch of function calls: unknown names are answered (charged to a tool
     /// budget), known tools run concurrently; returns in call order. A retry past a
-    /// tool's budget, or a tool's failure, ends the run (the first in call order).
+    /// tool's budget, or a tool's failure, ends the run (the first in call order). A call
+    /// its tool defers is noted in the step, without a return. In a resumed run each call
+    /// runs or is settled by its decision.
     async fn run_function_calls(
         &mut self,
         config: &AgentConfig<D, O>,
         calls: &[ToolCallPart],
         kinds: &[CallKind<'_, D>],
+        answers: Option<&DeferredToolResults>,
         indices: &[usize],
         step: &mut Step<O>,
     ) -> Result<()> {
@@ -416,8 +692,46 @@ impl<D: Send + Sync + 'static, O: Send + Sync + 'static> AgentRun<D, O> {
                 continue;
             };
             match kind {
-                CallKind::Function(tool) => planned.push((i, call, tool)),
-                CallKind::Output => {}
+                CallKind::Function(tool) => {
+                    let decision = answers.and_then(|a| a.decisions.get(&call.tool_call_id));
+                    match decision.map(|d| &d.answer) {
+                        Some(DeferredAnswer::Approval(ToolApproval::Denied { message })) => {
+                            let part = settled_return(call, message.as_str(), ToolOutcome::Denied);
+                            if let Some(slot) = step.slots.get_mut(i) {
+                                *slot = Some(part);
+                            }
+                        }
+                        Some(DeferredAnswer::External(ExternalResult::Failed(message))) => {
+                            let part = settled_return(call, message.as_str(), ToolOutcome::Failed);
+                            if let Some(slot) = step.slots.get_mut(i) {
+                                *slot = Some(part);
+                            }
+                        }
+                        Some(DeferredAnswer::External(ExternalResult::Return(value))) => {
+                            planned.push((i, call, tool, Plan::Answered(Ok(value.clone()))));
+                        }
+                        Some(DeferredAnswer::External(ExternalResult::Retry(message))) => {
+                            let rejection = Rejection::Retry(message.clone());
+                            let answer = Err(ToolCallError::Rejected(rejection));
+                            planned.push((i, call, tool, Plan::Answered(answer)));
+                        }
+                        Some(DeferredAnswer::Approval(ToolApproval::Approved {
+                            override_args,
+                        })) => {
+                            let metadata = answers
+                                .and_then(|a| a.metadata.get(&call.tool_call_id))
+                                .cloned();
+                            let plan = Plan::Run {
+                                args: override_args.clone(),
+                                approved: true,
+                                metadata,
+                            };
+                            planned.push((i, call, tool, plan));
+                        }
+                        None => planned.push((i, call, tool, Plan::run())),
+                    }
+                }
+                CallKind::Output | CallKind::Waiting(..) => {}
                 CallKind::Unknown => {
                     let max = config.common.tool_retries;
                     let attempt = self
@@ -429,8 +743,8 @@ impl<D: Send + Sync + 'static, O: Send + Sync + 'static> AgentRun<D, O> {
                         call,
                         Rejection::Retry(message),
                         Some("unknown_tool"),
-                        attempt,
-                        max,
+                        Some(attempt),
+                        Some(max),
                     );
                     if let Some(slot) = step.slots.get_mut(i) {
                         *slot = Some(part);
@@ -446,19 +760,41 @@ impl<D: Send + Sync + 'static, O: Send + Sync + 'static> AgentRun<D, O> {
         let ctx = self.context().with_shared_usage(shared.clone());
         let max_retries =
             |tool: &Callee<'_, D>| tool.max_retries().unwrap_or(config.common.tool_retries);
-        let futures = planned.iter().map(|&(_, call, tool)| {
+        let (planned, plans): (Vec<_>, Vec<_>) = planned
+            .into_iter()
+            .map(|(i, call, tool, plan)| ((i, call, tool), plan))
+            .unzip();
+        // a result given from outside the run is not a call the run made
+        let ran: Vec<bool> = plans
+            .iter()
+            .map(|p| matches!(p, Plan::Run { .. }))
+            .collect();
+        let futures = planned.iter().zip(plans).map(|((_, call, tool), plan)| {
             let tctx = ctx
                 .clone()
                 .with_retries(self.state.tool_retries(&call.tool_name), max_retries(tool))
                 .with_tool_call(call.tool_name.clone(), call.tool_call_id.clone());
-            let fut = call
-                .args
-                .to_value()
-                .map(|args| tool.call(tctx, &call.tool_name, args));
+            let fut = match plan {
+                Plan::Run {
+                    args,
+                    approved,
+                    metadata,
+                } => {
+                    let tctx = tctx.with_tool_call_approval(approved, metadata);
+                    let args = match args {
+                        Some(args) => Ok(args),
+                        None => call.args.to_value(),
+                    };
+                    Ok(args.map(|args| tool.call(tctx, &call.tool_name, args)))
+                }
+                Plan::Answered(answer) => Err(answer),
+            };
+            let call = &**call;
             async move {
                 match fut {
-                    Ok(f) => f.await,
-                    Err(e) => Err(invalid_json(&call.args.to_json_string(), &e).into()),
+                    Ok(Ok(f)) => f.await,
+                    Ok(Err(e)) => Err(invalid_json(&call.args.to_json_string(), &e).into()),
+                    Err(answer) => answer,
                 }
             }
         });
@@ -474,10 +810,12 @@ impl<D: Send + Sync + 'static, O: Send + Sync + 'static> AgentRun<D, O> {
         };
         self.state.usage += shared.take_added();
         let mut first_error = None;
-        for ((i, call, tool), result) in planned.into_iter().zip(results) {
+        for (((i, call, tool), ran), result) in planned.into_iter().zip(ran).zip(results) {
             let part = match result {
                 Ok(value) => {
-                    self.state.usage.tool_calls += 1;
+                    if ran {
+                        self.state.usage.tool_calls += 1;
+                    }
                     self.state.tool_succeeded(&call.tool_name);
                     tool_return(call, value)
                 }
@@ -488,12 +826,20 @@ impl<D: Send + Sync + 'static, O: Send + Sync + 'static> AgentRun<D, O> {
                     });
                     continue;
                 }
+                Err(ToolCallError::Deferred(deferral)) => {
+                    step.deferred.push((i, deferral));
+                    continue;
+                }
+                // a retry given from outside the run is not charged to the tool's budget
+                Err(ToolCallError::Rejected(rejection)) if !ran => {
+                    retried_return(call, rejection, None, None, None)
+                }
                 Err(ToolCallError::Rejected(rejection)) => {
                     let max = max_retries(tool);
                     match self.state.charge_tool_retry(&call.tool_name, max) {
                         Some(attempt) => {
                             step.function_retried = true;
-                            retried_return(call, rejection, None, attempt, max)
+                            retried_return(call, rejection, None, Some(attempt), Some(max))
                         }
                         None => {
                             first_error.get_or_insert(tool_retries_exceeded(&call.tool_name, max));
@@ -596,6 +942,12 @@ impl<D: Send + Sync + 'static, O: Send + Sync + 'static> AgentRun<D, O> {
                             source,
                         });
                     }
+                    Err(ToolCallError::Deferred(_)) => {
+                        return Err(Error::ToolExecution {
+                            tool_name: "output_validator".into(),
+                            source: CANNOT_DEFER.into(),
+                        });
+                    }
                     Err(ToolCallError::Rejected(Rejection::Invalid(e))) => {
                         (e.to_value(), "validation_error")
                     }
@@ -625,6 +977,82 @@ impl<D: Send + Sync + 'static, O: Send + Sync + 'static> AgentRun<D, O> {
             ModelRequestPart::RetryFeedback(part),
         ])))
     }
+}
+
+/// How a function call of the batch is handled.
+enum Plan {
+    /// Run the tool (with these arguments instead of the model's, when given).
+    Run {
+        args: Option<Value>,
+        approved: bool,
+        metadata: Option<Value>,
+    },
+    /// Answered from outside the run (a resumed external call).
+    Answered(std::result::Result<Value, ToolCallError>),
+}
+
+impl Plan {
+    fn run() -> Self {
+        Plan::Run {
+            args: None,
+            approved: false,
+            metadata: None,
+        }
+    }
+}
+
+const CANNOT_DEFER: &str = "an output function or validator cannot defer a call";
+
+/// The outcome of an output call's check.
+fn output_check<O>(
+    call: &ToolCallPart,
+    checked: std::result::Result<O, ToolCallError>,
+) -> Result<OutputCheck<O>> {
+    match checked {
+        Ok(o) => Ok(OutputCheck::Valid(o)),
+        Err(ToolCallError::Rejected(r)) => Ok(OutputCheck::Rejected(r)),
+        Err(ToolCallError::Failed(source)) => Err(Error::ToolExecution {
+            tool_name: call.tool_name.clone(),
+            source,
+        }),
+        Err(ToolCallError::Deferred(_)) => Err(Error::ToolExecution {
+            tool_name: call.tool_name.clone(),
+            source: CANNOT_DEFER.into(),
+        }),
+    }
+}
+
+/// The requests a step ends with when calls wait and no final result was found: calls
+/// the tools deferred when run (in call order), then the calls of waiting tools
+/// (external first), each in its list.
+fn deferred_requests<O>(
+    calls: &[ToolCallPart],
+    step: &Step<O>,
+    waiting: &[(usize, DeferralKind)],
+) -> Option<DeferredToolRequests> {
+    if step.deferred.is_empty() && waiting.is_empty() {
+        return None;
+    }
+    let mut requests = DeferredToolRequests::default();
+    let mut add = |i: usize, kind: DeferralKind, metadata: Option<&Value>| {
+        let Some(call) = calls.get(i) else { return };
+        match kind {
+            DeferralKind::Approval => requests.approvals.push(call.clone()),
+            DeferralKind::External => requests.calls.push(call.clone()),
+        }
+        if let Some(m) = metadata {
+            requests
+                .metadata
+                .insert(call.tool_call_id.clone(), m.clone());
+        }
+    };
+    for (i, deferral) in &step.deferred {
+        add(*i, deferral.kind, deferral.metadata.as_ref());
+    }
+    for (i, kind) in waiting {
+        add(*i, *kind, None);
+    }
+    Some(requests)
 }
 
 fn final_result<O>(call: &ToolCallPart, output: O) -> FinalResult<O> {
@@ -669,14 +1097,21 @@ fn tool_return(call: &ToolCallPart, content: impl Into<Value>) -> ModelRequestPa
     ))
 }
 
+/// A return the run did not get from running the tool (denied, failed outside the run).
+fn settled_return(call: &ToolCallPart, content: &str, outcome: ToolOutcome) -> ModelRequestPart {
+    let mut part = ToolReturnPart::new(call.tool_name.clone(), content, call.tool_call_id.clone());
+    part.outcome = outcome;
+    ModelRequestPart::ToolReturn(part)
+}
+
 /// A tool return that sends a rejection back to the model (PydanticAI 2.x shape);
 /// `cause` replaces the rejection's own (`unknown_tool`).
 fn retried_return(
     call: &ToolCallPart,
     rejection: Rejection,
     cause: Option<&str>,
-    attempt: u32,
-    max_retries: u32,
+    attempt: Option<u32>,
+    max_retries: Option<u32>,
 ) -> ModelRequestPart {
     let (content, own_cause) = match rejection {
         Rejection::Invalid(e) => (e.to_value(), "validation_error"),

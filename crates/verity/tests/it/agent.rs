@@ -150,7 +150,7 @@ async fn output_retry_names_the_failing_field() {
                 "{}",
                 ret.model_response_str()
             );
-            assert_eq!(ret.retry.as_ref().unwrap().attempt, 1);
+            assert_eq!(ret.retry.as_ref().unwrap().attempt, Some(1));
             calls(vec![call(
                 "final_result",
                 json!({"city": "London", "country": "United Kingdom"}),

@@ -132,7 +132,7 @@ fn retry_and_thinking_samples_keep_retry_information() {
     let info = retry.retry.as_ref().unwrap();
     assert_eq!(
         (info.cause.as_str(), info.attempt, info.max_retries),
-        ("validation_error", 1, 1)
+        ("validation_error", Some(1), Some(1))
     );
     assert_eq!(retry.content[0]["loc"][0], "country");
     let thinking = messages

@@ -20,6 +20,7 @@ mod architecture;
 #[cfg(feature = "bedrock")]
 mod bedrock;
 mod conformance;
+mod deferred;
 mod differential;
 mod faults;
 mod gemini;

@@ -421,7 +421,7 @@ fn reverse(body: &Value) -> Result<(String, bool, Reversed), String> {
             def.extra_fields = extra_fields;
             match def.kind {
                 ToolKind::Output => params.output_tools.push(def),
-                ToolKind::Function => params.function_tools.push(def),
+                _ => params.function_tools.push(def),
             }
         }
     }

@@ -18,14 +18,24 @@ from pydantic import BaseModel, Field
 
 from pydantic_ai import (
     Agent,
+    ApprovalRequired,
+    CallDeferred,
+    DeferredToolRequests,
+    DeferredToolResults,
     ModelMessagesTypeAdapter,
     ModelRetry,
     RunContext,
+    Tool,
+    ToolApproved,
+    ToolDenied,
     UsageLimits,
     capture_run_messages,
 )
+from pydantic_ai.exceptions import ToolFailed
 from pydantic_ai.messages import ModelRequest, ModelResponse, TextPart, ToolCallPart
 from pydantic_ai.models.function import AgentInfo, FunctionModel
+from pydantic_ai.tools import ToolDefinition
+from pydantic_ai.toolsets import ExternalToolset
 
 
 # ---------------------------------------------------------------- the catalogue
@@ -50,6 +60,8 @@ OUTPUT_TYPES: dict[str, Any] = {
     'Risk': Risk,
     'CityOrCountry': Union[CityLocation, Country],  # noqa: UP007
     'StrOrCity': Union[str, CityLocation],  # noqa: UP007
+    'StrOrDeferred': [str, DeferredToolRequests],
+    'CityOrDeferred': [CityLocation, DeferredToolRequests],
 }
 
 
@@ -89,7 +101,60 @@ async def fails(ctx: RunContext[Deps]) -> str:
     raise RuntimeError('the tool broke')
 
 
-TOOLS = {f.__name__: f for f in (get_weather, flaky, always_retry, fails)}
+def delete_file(ctx: RunContext[Deps], path: str) -> str:
+    """Delete a file (needs approval)."""
+    ctx.deps.recorder.executed('delete_file')
+    return f'File {path!r} deleted'
+
+
+def update_file(ctx: RunContext[Deps], path: str, content: str) -> str:
+    """Write a file; `.env` needs approval."""
+    if path == '.env' and not ctx.tool_call_approved:
+        raise ApprovalRequired(metadata={'reason': 'protected'})
+    ctx.deps.recorder.executed('update_file')
+    return f'File {path!r} updated: {content!r}'
+
+
+def send_to_worker(ctx: RunContext[Deps], task: str) -> str:
+    """Hand a task to a background worker."""
+    raise CallDeferred(metadata={'task': task})
+
+
+TOOLS = {f.__name__: f for f in (get_weather, flaky, always_retry, fails, update_file, send_to_worker)}
+TOOLS['delete_file'] = Tool(delete_file, requires_approval=True)
+
+EXTERNAL_TOOLS = {
+    'calc': ToolDefinition(
+        name='calc',
+        description='Calculate something.',
+        parameters_json_schema={
+            'type': 'object',
+            'properties': {'q': {'type': 'string'}},
+            'required': ['q'],
+        },
+    ),
+}
+
+
+def deferred_results(spec: dict[str, Any]) -> DeferredToolResults:
+    """The scenario's decisions: approvals `true`/`false`/`{"denied": m}`/`{"override_args": a}`,
+    calls `{"return": v}`/`{"retry": m}`/`{"failed": m}`."""
+    results = DeferredToolResults(metadata=spec.get('metadata', {}))
+    for call_id, a in spec.get('approvals', {}).items():
+        if isinstance(a, bool):
+            results.approvals[call_id] = a
+        elif 'denied' in a:
+            results.approvals[call_id] = ToolDenied(a['denied'])
+        else:
+            results.approvals[call_id] = ToolApproved(override_args=a['override_args'])
+    for call_id, c in spec.get('calls', {}).items():
+        if 'return' in c:
+            results.calls[call_id] = c['return']
+        elif 'retry' in c:
+            results.calls[call_id] = ModelRetry(c['retry'])
+        else:
+            results.calls[call_id] = ToolFailed(c['failed'])
+    return results
 
 
 def reject_first(ctx: RunContext[Deps], output: Any) -> Any:
@@ -162,6 +227,15 @@ class Recorder:
 def output_json(value: Any) -> Any:
     if isinstance(value, BaseModel):
         return value.model_dump(mode='json')
+    if isinstance(value, DeferredToolRequests):
+        calls = lambda cs: [[c.tool_name, c.args_as_dict(), c.tool_call_id] for c in cs]  # noqa: E731
+        return {
+            'deferred': {
+                'calls': calls(value.calls),
+                'approvals': calls(value.approvals),
+                'metadata': value.metadata,
+            }
+        }
     return value
 
 
@@ -201,6 +275,9 @@ def run_scenario(scenario: dict[str, Any]) -> list[dict[str, Any]]:
             output_type=OUTPUT_TYPES[scenario.get('output', 'str')],
             deps_type=Deps,
             tools=[TOOLS[name] for name in scenario.get('tools', [])],
+            toolsets=[ExternalToolset([EXTERNAL_TOOLS[n] for n in scenario['external_tools']])]
+            if 'external_tools' in scenario
+            else [],
             **kwargs,
         )
         if 'output_validator' in cfg:
@@ -210,10 +287,12 @@ def run_scenario(scenario: dict[str, Any]) -> list[dict[str, Any]]:
             run_kwargs['message_history'] = previous
         if 'usage_limits' in run:
             run_kwargs['usage_limits'] = UsageLimits(**run['usage_limits'])
+        if 'deferred_results' in run:
+            run_kwargs['deferred_tool_results'] = deferred_results(run['deferred_results'])
         result: dict[str, Any] = {}
         with capture_run_messages() as captured:
             try:
-                r = agent.run_sync(run['prompt'], **run_kwargs)
+                r = agent.run_sync(run.get('prompt'), **run_kwargs)
                 result['outcome'] = {'ok': output_json(r.output)}
                 messages = r.all_messages()
                 result['usage'] = {'requests': r.usage.requests, 'tool_calls': r.usage.tool_calls}

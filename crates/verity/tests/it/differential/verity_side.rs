@@ -9,12 +9,14 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use verity::agent::AgentBuilder;
 use verity::agent::builder_state::OutputOpen;
+use verity::deferred::{Deferrable, DeferredToolResults, ExternalResult};
 use verity::messages::{
     ModelRequestPart, ModelResponsePart, ToolCallArgs, ToolCallPart, ToolOutcome,
 };
 use verity::output::{OutputSpec, TextOr};
 use verity::prelude::*;
 use verity::usage::UsageLimits;
+use verity::{ExternalToolset, ToolDefinition};
 use verity::{ModelRetry, ToolError};
 
 // ------------------------------------------------------------------ scenarios
@@ -29,6 +31,9 @@ pub struct Scenario {
     pub output: String,
     #[serde(default)]
     pub tools: Vec<String>,
+    /// Tools of an external toolset (definitions only; their calls are deferred).
+    #[serde(default)]
+    pub external_tools: Vec<String>,
     #[serde(default)]
     pub agent: AgentConfig,
     pub runs: Vec<RunSpec>,
@@ -48,12 +53,15 @@ pub struct AgentConfig {
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct RunSpec {
-    pub prompt: String,
+    /// `None`: resume without a new prompt.
+    pub prompt: Option<String>,
     /// The scripted responses, one list of parts per model request.
     pub responses: Vec<Vec<ScriptPart>>,
     /// `"previous"`: continue the previous run's messages.
     pub history: Option<String>,
     pub usage_limits: Option<Limits>,
+    /// Decisions for the previous run's deferred calls (see `pyai_runner.py`).
+    pub deferred_results: Option<Value>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -129,6 +137,74 @@ macro_rules! plain_output_json {
 }
 plain_output_json!(CityLocation, Country, Risk);
 
+/// PydanticAI's `[O, DeferredToolRequests]` output: the output, or the requests as
+/// `{"deferred": {calls, approvals, metadata}}` with calls as `[name, args, id]`.
+impl<O: OutputJson> OutputJson for Deferrable<O> {
+    fn output_json(&self) -> Value {
+        match self {
+            Deferrable::Output(o) => o.output_json(),
+            Deferrable::Deferred(d) => {
+                let calls = |cs: &[ToolCallPart]| -> Vec<Value> {
+                    cs.iter()
+                        .map(|c| json!([c.tool_name, c.args.to_value().unwrap(), c.tool_call_id]))
+                        .collect()
+                };
+                json!({"deferred": {
+                    "calls": calls(&d.calls),
+                    "approvals": calls(&d.approvals),
+                    "metadata": d.metadata,
+                }})
+            }
+        }
+    }
+}
+
+/// The scenario's decisions for the previous run's calls, each bound to its call.
+fn deferred_results(spec: &Value, previous: &[ModelMessage]) -> DeferredToolResults {
+    let find = |id: &str| -> ToolCallPart {
+        previous
+            .iter()
+            .filter_map(|m| m.as_response())
+            .flat_map(|r| r.tool_calls())
+            .find(|c| c.tool_call_id == id)
+            .cloned()
+            .unwrap_or_else(|| panic!("no call {id} in the previous run"))
+    };
+    let mut results = DeferredToolResults::new();
+    if let Some(approvals) = spec["approvals"].as_object() {
+        for (id, a) in approvals {
+            let call = find(id);
+            match a {
+                Value::Bool(true) => results.approve(&call),
+                Value::Bool(false) => results.deny(&call, verity::deferred::DEFAULT_DENIAL),
+                a if a.get("denied").is_some() => {
+                    results.deny(&call, a["denied"].as_str().unwrap())
+                }
+                a => results.approve_with_args(&call, a["override_args"].clone()),
+            };
+        }
+    }
+    if let Some(calls) = spec["calls"].as_object() {
+        for (id, c) in calls {
+            let call = find(id);
+            let result = if let Some(v) = c.get("return") {
+                ExternalResult::Return(v.clone())
+            } else if let Some(m) = c.get("retry") {
+                ExternalResult::Retry(m.as_str().unwrap().to_owned())
+            } else {
+                ExternalResult::Failed(c["failed"].as_str().unwrap().to_owned())
+            };
+            results.external(&call, result);
+        }
+    }
+    if let Some(metadata) = spec["metadata"].as_object() {
+        for (id, m) in metadata {
+            results.with_metadata(&find(id), m.clone());
+        }
+    }
+    results
+}
+
 impl OutputJson for CityOrCountry {
     fn output_json(&self) -> Value {
         match self {
@@ -152,6 +228,22 @@ struct XArgs {
 
 #[derive(Deserialize, schemars::JsonSchema)]
 struct NoArgs {}
+
+#[derive(Deserialize, schemars::JsonSchema)]
+struct PathArgs {
+    path: String,
+}
+
+#[derive(Deserialize, schemars::JsonSchema)]
+struct UpdateArgs {
+    path: String,
+    content: String,
+}
+
+#[derive(Deserialize, schemars::JsonSchema)]
+struct TaskArgs {
+    task: String,
+}
 
 #[derive(Debug)]
 struct ToolBroke;
@@ -208,8 +300,52 @@ fn add_tool<O: Send + Sync + 'static>(
                 Err::<String, _>(ToolError::from(ToolBroke))
             },
         ),
+        "delete_file" => b.tool(
+            Tool::new(
+                "delete_file",
+                "Delete a file (needs approval).",
+                |ctx: RunContext<Deps>, a: PathArgs| async move {
+                    ctx.deps().executed("delete_file");
+                    Ok::<_, ToolError>(format!("File '{}' deleted", a.path))
+                },
+            )
+            .with_requires_approval(true),
+        ),
+        "update_file" => b.tool_fn(
+            "update_file",
+            "Write a file; `.env` needs approval.",
+            |ctx: RunContext<Deps>, a: UpdateArgs| async move {
+                if a.path == ".env" && !ctx.tool_call_approved() {
+                    return Err(ToolError::ApprovalRequired(Some(
+                        json!({"reason": "protected"}),
+                    )));
+                }
+                ctx.deps().executed("update_file");
+                Ok(format!("File '{}' updated: '{}'", a.path, a.content))
+            },
+        ),
+        "send_to_worker" => b.tool_fn(
+            "send_to_worker",
+            "Hand a task to a background worker.",
+            |_ctx: RunContext<Deps>, a: TaskArgs| async move {
+                Err::<String, _>(ToolError::CallDeferred(Some(json!({"task": a.task}))))
+            },
+        ),
         other => panic!("unknown tool in the catalogue: {other}"),
     }
+}
+
+/// The external toolset of a scenario.
+fn external_toolset(names: &[String]) -> ExternalToolset {
+    let definitions = names.iter().map(|name| match name.as_str() {
+        "calc" => ToolDefinition::new(
+            "calc",
+            json!({"type": "object", "properties": {"q": {"type": "string"}}, "required": ["q"]}),
+        )
+        .with_description("Calculate something."),
+        other => panic!("unknown external tool in the catalogue: {other}"),
+    });
+    ExternalToolset::new("external", definitions.collect::<Vec<_>>())
 }
 
 /// Tools, retries, end strategy and validator of the scenario, then build.
@@ -220,6 +356,9 @@ fn finish<O: Send + Sync + 'static>(
 ) -> Result<Agent<Deps, O>, String> {
     for tool in &sc.tools {
         b = add_tool(b, tool);
+    }
+    if !sc.external_tools.is_empty() {
+        b = b.toolset(external_toolset(&sc.external_tools));
     }
     let cfg = &sc.agent;
     if let Some(r) = cfg.retries {
@@ -402,7 +541,15 @@ where
             let model =
                 FunctionModel::new(move |m, i| model_rec.model(m, i)).with_name("differential");
             let agent = make(model)?;
-            let mut req = agent.run(spec.prompt.clone()).deps(Arc::clone(rec));
+            let req = match (&spec.prompt, &spec.deferred_results) {
+                (Some(prompt), None) => agent.run(prompt.clone()),
+                (Some(prompt), Some(d)) => agent
+                    .run(prompt.clone())
+                    .deferred_results(deferred_results(d, &previous)),
+                (None, Some(d)) => agent.resume(deferred_results(d, &previous)),
+                (None, None) => return Err("a run without prompt or results".to_owned()),
+            };
+            let mut req = req.deps(Arc::clone(rec));
             if spec.history.as_deref() == Some("previous") {
                 req = req.message_history(previous.clone());
             }
@@ -490,6 +637,13 @@ pub async fn run_scenario(sc: &Scenario) -> Value {
                     base(m).output_spec(OutputSpec::<TextOr<CityLocation>>::text_or()),
                     sc,
                 )
+            })
+            .await
+        }
+        "StrOrDeferred" => play(sc, |m| finish(base(m).deferrable(), sc)).await,
+        "CityOrDeferred" => {
+            play(sc, |m| {
+                finish(base(m).output::<CityLocation>().deferrable(), sc)
             })
             .await
         }
