@@ -172,17 +172,43 @@ struct UsageLink {
     base: RunUsage,
     limits: UsageLimits,
     added: std::sync::Mutex<RunUsage>,
+    /// The usage of the run this one is part of: its limits apply too.
+    enclosing: Option<SharedUsage>,
 }
 
 impl SharedUsage {
     /// Usage `base` under `limits`, with nothing added yet.
     pub fn new(base: RunUsage, limits: UsageLimits) -> Self {
+        Self::within(base, limits, None)
+    }
+
+    /// [`new`](Self::new) for a run that is itself part of `enclosing`: runs given this
+    /// one stop at the limits of every run they are part of, however deep.
+    pub(crate) fn within(
+        base: RunUsage,
+        limits: UsageLimits,
+        enclosing: Option<SharedUsage>,
+    ) -> Self {
         SharedUsage {
             inner: std::sync::Arc::new(UsageLink {
                 base,
                 limits,
                 added: std::sync::Mutex::new(RunUsage::default()),
+                enclosing,
             }),
+        }
+    }
+
+    /// Check `usage` against these limits and those of every enclosing run.
+    pub(crate) fn check(
+        &self,
+        check: &dyn Fn(&UsageLimits, &RunUsage) -> Result<()>,
+        usage: &RunUsage,
+    ) -> Result<()> {
+        check(&self.inner.limits, usage)?;
+        match &self.inner.enclosing {
+            Some(enclosing) => enclosing.check(check, usage),
+            None => Ok(()),
         }
     }
 

@@ -271,7 +271,7 @@ impl<D: Send + Sync + 'static, O: Send + Sync + 'static> AgentRun<D, O> {
     ) -> Result<()> {
         check(&self.limits, &self.state.usage)?;
         match &self.parent_usage {
-            Some(parent) => check(parent.limits(), &self.state.usage),
+            Some(parent) => parent.check(&check, &self.state.usage),
             None => Ok(()),
         }
     }

@@ -524,7 +524,11 @@ impl<D: Send + Sync + 'static, O: Send + Sync + 'static> AgentRun<D, O> {
         if let Some(function) = &config.output_function {
             let max = config.common.output_retries;
             // runs the function hands off to report their usage here
-            let shared = SharedUsage::new(self.state.usage.clone(), self.limits.clone());
+            let shared = SharedUsage::within(
+                self.state.usage.clone(),
+                self.limits.clone(),
+                self.parent_usage.clone(),
+            );
             let checked = match call.args.to_value() {
                 Ok(args) => {
                     let ctx = self
@@ -756,7 +760,11 @@ impl<D: Send + Sync + 'static, O: Send + Sync + 'static> AgentRun<D, O> {
             return Ok(());
         }
         // runs the tools delegate to report their usage here
-        let shared = SharedUsage::new(self.state.usage.clone(), self.limits.clone());
+        let shared = SharedUsage::within(
+            self.state.usage.clone(),
+            self.limits.clone(),
+            self.parent_usage.clone(),
+        );
         let ctx = self.context().with_shared_usage(shared.clone());
         let max_retries =
             |tool: &Callee<'_, D>| tool.max_retries().unwrap_or(config.common.tool_retries);
@@ -820,10 +828,7 @@ impl<D: Send + Sync + 'static, O: Send + Sync + 'static> AgentRun<D, O> {
                     tool_return(call, value)
                 }
                 Err(ToolCallError::Failed(source)) => {
-                    first_error.get_or_insert(Error::ToolExecution {
-                        tool_name: call.tool_name.clone(),
-                        source,
-                    });
+                    first_error.get_or_insert(tool_failure(&call.tool_name, source));
                     continue;
                 }
                 Err(ToolCallError::Deferred(deferral)) => {
@@ -1053,6 +1058,23 @@ fn deferred_requests<O>(
         add(*i, *kind, None);
     }
     Some(requests)
+}
+
+/// The error a tool's failure ends the run with. A run the tool delegated to that
+/// stopped at a usage limit (the limits it shares with this run) ends this run with the
+/// same error, as PydanticAI lets it through.
+fn tool_failure(tool_name: &str, source: Box<dyn std::error::Error + Send + Sync>) -> Error {
+    match source.downcast::<Error>() {
+        Ok(e) if matches!(*e, Error::UsageLimitExceeded(_)) => *e,
+        Ok(e) => Error::ToolExecution {
+            tool_name: tool_name.to_owned(),
+            source: e,
+        },
+        Err(source) => Error::ToolExecution {
+            tool_name: tool_name.to_owned(),
+            source,
+        },
+    }
 }
 
 fn final_result<O>(call: &ToolCallPart, output: O) -> FinalResult<O> {

@@ -115,6 +115,56 @@ async fn the_parents_request_limit_stops_the_child() {
     assert!(matches!(err, Error::UsageLimitExceeded(_)), "{err}");
 }
 
+/// Delegation two levels deep: the grandchild stops at the limits of the run its parent
+/// is part of, and its usage-limit error ends the runs above it as it is.
+#[tokio::test]
+async fn an_enclosing_runs_limit_stops_a_grandchild() {
+    let grandchild = child(false);
+    let middle = Agent::builder(parent_model())
+        .tool_fn(
+            "delegate",
+            "Asks the grandchild.",
+            move |ctx: RunContext<()>, a: Ask| {
+                let grandchild = grandchild.clone();
+                async move {
+                    let r = grandchild.run(a.question).usage(ctx.shared_usage()).await?;
+                    Ok::<_, ToolError>(r.output)
+                }
+            },
+        )
+        .build();
+    let ran_middle = Arc::new(AtomicBool::new(false));
+    let seen = Arc::clone(&ran_middle);
+    let top = Agent::builder(parent_model())
+        .usage_limits(UsageLimits {
+            request_limit: Some(2),
+            ..Default::default()
+        })
+        .tool_fn(
+            "delegate",
+            "Asks the middle agent.",
+            move |ctx: RunContext<()>, a: Ask| {
+                let middle = middle.clone();
+                let seen = Arc::clone(&seen);
+                async move {
+                    seen.store(true, Ordering::SeqCst);
+                    let r = middle.run(a.question).usage(ctx.shared_usage()).await?;
+                    Ok::<_, ToolError>(r.output)
+                }
+            },
+        )
+        .build();
+    let usage = verity::usage::SharedUsage::new(RunUsage::default(), UsageLimits::unlimited());
+    // top 1 + middle 1 = 2: the grandchild's request would be the third
+    let err = top.run("go").usage(usage.clone()).await.unwrap_err();
+    assert!(ran_middle.load(Ordering::SeqCst));
+    assert!(
+        matches!(&err, Error::UsageLimitExceeded(m) if m.contains("request_limit of 2")),
+        "{err:?}"
+    );
+    assert_eq!(usage.current().requests, 2);
+}
+
 #[test]
 fn run_usage_adds_up() {
     let a = RunUsage {
