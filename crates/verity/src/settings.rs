@@ -41,6 +41,103 @@ pub struct ModelSettings {
     pub cache_tool_definitions: Option<CacheTtl>,
     /// Which tools the model may or must call (default: the run decides).
     pub tool_choice: Option<ToolChoice>,
+    /// Whether and how much the model thinks before answering, mapped onto each wire
+    /// API's own field (PydanticAI's unified `thinking`); a provider-specific field in
+    /// [`extra_body`](Self::extra_body) wins over it. Unset: the model's default.
+    pub thinking: Option<Thinking>,
+}
+
+/// How much a model thinks (reasons) before answering: one setting for every wire API.
+///
+/// | wire API | `On` | `Effort(e)` | `Budget(n)` | `Off` |
+/// |---|---|---|---|---|
+/// | Anthropic | `thinking.budget_tokens` 10000 (adaptive on models that have it) | a budget per effort (1024 … 32768), or `output_config.effort` when adaptive | `budget_tokens: n` | `type: disabled` |
+/// | OpenAI Chat (reasoning models) | `reasoning_effort: medium` | `reasoning_effort` | the effort nearest `n` | the lowest effort |
+/// | Gemini | `includeThoughts` | `thinkingBudget` per effort (2.5) or `thinkingLevel` (3+) | `thinkingBudget: n` | budget 0 (2.5) or the lowest level |
+/// | Bedrock (Claude) | `thinking` in `additionalModelRequestFields`, as Anthropic | as Anthropic | as Anthropic | nothing sent |
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Thinking {
+    /// No thinking (or as little as the model allows, when it cannot turn it off).
+    Off,
+    /// Thinking at the provider's default effort.
+    On,
+    /// Thinking at this effort (levels a provider lacks map to the nearest one).
+    Effort(ThinkingEffort),
+    /// Thinking with this many tokens (providers that take an effort get the nearest).
+    Budget(u32),
+}
+
+/// Effort levels of [`Thinking::Effort`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[non_exhaustive]
+pub enum ThinkingEffort {
+    /// As little as still counts as thinking.
+    Minimal,
+    /// Low.
+    Low,
+    /// Medium.
+    Medium,
+    /// High.
+    High,
+    /// Higher than high, where a model offers it.
+    XHigh,
+    /// The most a model offers.
+    Max,
+}
+
+impl ThinkingEffort {
+    /// The name providers use (`minimal`, `low`, `medium`, `high`, `xhigh`, `max`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ThinkingEffort::Minimal => "minimal",
+            ThinkingEffort::Low => "low",
+            ThinkingEffort::Medium => "medium",
+            ThinkingEffort::High => "high",
+            ThinkingEffort::XHigh => "xhigh",
+            ThinkingEffort::Max => "max",
+        }
+    }
+
+    /// The effort whose usual token budget is nearest `budget`.
+    pub fn for_budget(budget: u32) -> Self {
+        match budget {
+            0..=1024 => ThinkingEffort::Minimal,
+            1025..=4096 => ThinkingEffort::Low,
+            4097..=12288 => ThinkingEffort::Medium,
+            12289..=24576 => ThinkingEffort::High,
+            _ => ThinkingEffort::XHigh,
+        }
+    }
+}
+
+impl Thinking {
+    /// The effort asked for, for providers that take efforts: `None` for `Off`, and for
+    /// `On` (the provider's default).
+    pub fn effort(self) -> Option<ThinkingEffort> {
+        match self {
+            Thinking::Effort(e) => Some(e),
+            Thinking::Budget(n) => Some(ThinkingEffort::for_budget(n)),
+            Thinking::Off | Thinking::On => None,
+        }
+    }
+
+    /// A token budget for providers that take budgets (Anthropic, Gemini 2.5; PydanticAI's
+    /// budgets per effort): `None` for `Off`; `default_on` for `On`.
+    pub fn budget(self, default_on: u32) -> Option<u32> {
+        match self {
+            Thinking::Off => None,
+            Thinking::On => Some(default_on),
+            Thinking::Budget(n) => Some(n),
+            Thinking::Effort(e) => Some(match e {
+                ThinkingEffort::Minimal => 1024,
+                ThinkingEffort::Low => 2048,
+                ThinkingEffort::Medium => 10000,
+                ThinkingEffort::High => 16384,
+                ThinkingEffort::XHigh | ThinkingEffort::Max => 32768,
+            }),
+        }
+    }
 }
 
 /// Which tools the model may or must call.
@@ -169,6 +266,12 @@ impl ModelSettings {
         self
     }
 
+    /// Whether and how much the model thinks (see [`Thinking`]).
+    pub fn thinking(mut self, thinking: Thinking) -> Self {
+        self.thinking = Some(thinking);
+        self
+    }
+
     /// These settings with `other`'s set fields laid over them: `other` wins field by
     /// field, headers and extra-body objects merge key by key.
     pub fn merge(&self, other: &ModelSettings) -> ModelSettings {
@@ -200,6 +303,7 @@ impl ModelSettings {
                 .tool_choice
                 .clone()
                 .or_else(|| self.tool_choice.clone()),
+            thinking: other.thinking.or(self.thinking),
         }
     }
 }

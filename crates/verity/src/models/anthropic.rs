@@ -40,9 +40,10 @@ use crate::model::{
 };
 use crate::models::wire::{Base64, CallArgs, Fragment, Fragments, WireTool};
 use crate::output::OutputMode;
+use crate::profiles::ThinkingStyle;
 use crate::providers::Provider;
 use crate::providers::transport::Transport;
-use crate::settings::{CacheTtl, ModelSettings, ToolChoice};
+use crate::settings::{CacheTtl, ModelSettings, Thinking, ThinkingEffort, ToolChoice};
 use crate::stream::{
     ModelStreamEvent, PartsManager, ResponseAccumulator, ResponseMetadata, ResponseStream,
 };
@@ -233,19 +234,42 @@ impl AnthropicModel {
             }
         };
         let tools = self.map_tools(params, settings)?;
-        let tool_choice = (!tools.is_empty()).then(|| tool_choice(settings, params));
+        let (thinking, effort) = thinking_fields(&self.profile, settings);
+        let extended = thinking_type(settings, thinking.as_ref()) == Some("enabled");
+        let tool_choice = match tools.is_empty() {
+            true => None,
+            false => Some(tool_choice(settings, params, extended)?),
+        };
         let output_config = match (params.output_mode, &params.output_object) {
             (OutputMode::Native, Some(obj)) => {
                 Some(self.fragments.output_schemas.get(obj, output_config)?)
             }
             _ => None,
         };
+        let budget = thinking
+            .as_ref()
+            .and_then(|t| t.get("budget_tokens"))
+            .and_then(Value::as_u64)
+            .map(|b| u32::try_from(b).unwrap_or(u32::MAX));
+        let max_tokens = match (settings.max_tokens, budget) {
+            (Some(max), Some(budget)) if max <= budget => {
+                return Err(Error::User(format!(
+                    "max_tokens ({max}) must be greater than the thinking budget ({budget})"
+                )));
+            }
+            (Some(max), _) => max,
+            // the answer gets the default on top of the thinking
+            (None, Some(budget)) => budget.saturating_add(DEFAULT_MAX_TOKENS),
+            (None, None) => DEFAULT_MAX_TOKENS,
+        };
         Ok(MessagesRequest {
             model: &self.model_name,
-            max_tokens: settings.max_tokens.unwrap_or(DEFAULT_MAX_TOKENS),
+            max_tokens,
             conversation,
             tools,
             tool_choice,
+            thinking,
+            effort,
             output_config,
             stream,
             temperature: settings.temperature,
@@ -932,19 +956,89 @@ fn system_field(mut system: Vec<Value>, settings: &ModelSettings) -> Option<Valu
 }
 
 /// `tool_choice` from the settings, or `any` when only an output tool may end the run.
-fn tool_choice(settings: &ModelSettings, params: &ModelRequestParameters) -> Value {
+/// Extended thinking (`type: enabled`) rejects a forced tool choice: the run's own
+/// forcing becomes `auto` (a text answer is sent back for another try), and a forcing
+/// choice in the settings is an error, as in PydanticAI.
+fn tool_choice(
+    settings: &ModelSettings,
+    params: &ModelRequestParameters,
+    extended_thinking: bool,
+) -> Result<Value> {
+    let forced = |choice: Value| {
+        if extended_thinking {
+            Err(Error::User(
+                "Extended thinking doesn't support forcing tool use. Disable thinking or use `tool_choice='auto'`."
+                    .into(),
+            ))
+        } else {
+            Ok(choice)
+        }
+    };
     match &settings.tool_choice {
-        Some(ToolChoice::Auto) => json!({"type": "auto"}),
-        Some(ToolChoice::Required) => json!({"type": "any"}),
-        Some(ToolChoice::None) => json!({"type": "none"}),
+        Some(ToolChoice::Auto) => Ok(json!({"type": "auto"})),
+        Some(ToolChoice::Required) => forced(json!({"type": "any"})),
+        Some(ToolChoice::None) => Ok(json!({"type": "none"})),
         Some(ToolChoice::Tools(names)) if names.len() == 1 => {
-            json!({"type": "tool", "name": names.first().cloned().unwrap_or_default()})
+            forced(json!({"type": "tool", "name": names.first().cloned().unwrap_or_default()}))
         }
-        _ if !params.allow_text_output && !params.output_tools.is_empty() => {
-            json!({"type": "any"})
+        _ if !params.allow_text_output && !params.output_tools.is_empty() && !extended_thinking => {
+            Ok(json!({"type": "any"}))
         }
-        _ => json!({"type": "auto"}),
+        _ => Ok(json!({"type": "auto"})),
     }
+}
+
+/// The `thinking` field and the adaptive effort the unified setting asks for (see
+/// [`Thinking`]), unless the settings' `extra_body` carries Anthropic's own `thinking`.
+fn thinking_fields(
+    profile: &ModelProfile,
+    settings: &ModelSettings,
+) -> (Option<Value>, Option<&'static str>) {
+    let own = settings
+        .extra_body
+        .as_ref()
+        .is_some_and(|b| b.get("thinking").is_some());
+    let (Some(thinking), false) = (settings.thinking, own) else {
+        return (None, None);
+    };
+    match (profile.thinking, thinking) {
+        (ThinkingStyle::Budget | ThinkingStyle::Adaptive, Thinking::Off) => {
+            (Some(json!({"type": "disabled"})), None)
+        }
+        (ThinkingStyle::Adaptive, t) => (
+            Some(json!({"type": "adaptive"})),
+            t.effort().map(anthropic_effort),
+        ),
+        (ThinkingStyle::Budget, t) => (
+            t.budget(10_000)
+                .map(|b| json!({"type": "enabled", "budget_tokens": b})),
+            None,
+        ),
+        _ => (None, None),
+    }
+}
+
+/// The effort levels Anthropic takes in `output_config.effort`.
+fn anthropic_effort(effort: ThinkingEffort) -> &'static str {
+    match effort {
+        ThinkingEffort::Minimal | ThinkingEffort::Low => "low",
+        ThinkingEffort::Medium => "medium",
+        ThinkingEffort::High => "high",
+        ThinkingEffort::XHigh => "xhigh",
+        _ => "max",
+    }
+}
+
+/// The thinking type a request asks for: Anthropic's own field in `extra_body`, or the
+/// one the unified setting made.
+fn thinking_type<'a>(settings: &'a ModelSettings, made: Option<&'a Value>) -> Option<&'a str> {
+    settings
+        .extra_body
+        .as_ref()
+        .and_then(|b| b.get("thinking"))
+        .or(made)
+        .and_then(|t| t.get("type"))
+        .and_then(Value::as_str)
 }
 
 /// Native output: `output_config.format` with the schema.
@@ -963,6 +1057,10 @@ struct MessagesRequest<'a> {
     conversation: Conversation<'a>,
     tools: Vec<WireTool>,
     tool_choice: Option<Value>,
+    /// `thinking`, from the unified setting.
+    thinking: Option<Value>,
+    /// `output_config.effort` (adaptive thinking), from the unified setting.
+    effort: Option<&'static str>,
     output_config: Option<Fragment>,
     stream: bool,
     temperature: Option<f64>,
@@ -1010,8 +1108,23 @@ impl serde::Serialize for MessagesRequest<'_> {
         if let Some(choice) = &self.tool_choice {
             map.serialize_entry("tool_choice", choice)?;
         }
-        if let Some(config) = &self.output_config {
-            map.serialize_entry("output_config", config)?;
+        if let Some(thinking) = &self.thinking {
+            map.serialize_entry("thinking", thinking)?;
+        }
+        match (&self.output_config, self.effort) {
+            (Some(config), None) => map.serialize_entry("output_config", config)?,
+            (None, Some(effort)) => {
+                map.serialize_entry("output_config", &json!({"effort": effort}))?
+            }
+            (Some(config), Some(effort)) => {
+                let mut merged: Value =
+                    serde_json::from_str(config.get()).map_err(serde::ser::Error::custom)?;
+                if let Some(m) = merged.as_object_mut() {
+                    m.insert("effort".into(), json!(effort));
+                }
+                map.serialize_entry("output_config", &merged)?;
+            }
+            (None, None) => {}
         }
         map.serialize_entry("stream", &self.stream)?;
         if let Some(t) = self.temperature {

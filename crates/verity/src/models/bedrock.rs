@@ -34,8 +34,9 @@ use crate::messages::{
 };
 use crate::model::{Model, ModelProfile, ModelRequestParameters};
 use crate::output::OutputMode;
+use crate::profiles::ThinkingStyle;
 use crate::providers::bedrock::{BedrockProvider, sdk_error};
-use crate::settings::{ModelSettings, ToolChoice};
+use crate::settings::{ModelSettings, Thinking, ThinkingEffort, ToolChoice};
 use crate::stream::{
     ModelStreamEvent, PartsManager, ResponseAccumulator, ResponseMetadata, ResponseStream,
 };
@@ -111,8 +112,87 @@ pub fn bedrock_profile(model_id: &str) -> ModelProfile {
         system_role: crate::profiles::claude_tagged_system_role(
             model_id.rsplit("anthropic.").next().unwrap_or(model_id),
         ),
+        thinking: match family.as_str() {
+            "anthropic" => crate::profiles::anthropic_thinking(model_id),
+            "openai" => ThinkingStyle::Effort { lowest: "low" },
+            _ => ThinkingStyle::Unsupported,
+        },
         ..ModelProfile::default()
     }
+}
+
+/// The `additionalModelRequestFields` the unified thinking setting asks for (Claude's
+/// `thinking`, as on Anthropic; `reasoning_effort` for OpenAI models), laid under the
+/// ones `extra_body` gives. `Off` sends nothing: Converse rejects disabling it.
+fn thinking_fields(profile: &ModelProfile, settings: &ModelSettings) -> Option<Value> {
+    let thinking = settings.thinking?;
+    match (profile.thinking, thinking) {
+        (_, Thinking::Off) => None,
+        (ThinkingStyle::Budget, t) => t
+            .budget(10_000)
+            .map(|b| json!({"thinking": {"type": "enabled", "budget_tokens": b}})),
+        (ThinkingStyle::Adaptive, t) => {
+            let mut fields = Map::new();
+            fields.insert("thinking".into(), json!({"type": "adaptive"}));
+            if let Some(e) = t.effort() {
+                let effort = match e {
+                    ThinkingEffort::Minimal | ThinkingEffort::Low => "low",
+                    ThinkingEffort::Medium => "medium",
+                    ThinkingEffort::High => "high",
+                    _ => "max",
+                };
+                fields.insert("output_config".into(), json!({"effort": effort}));
+            }
+            Some(Value::Object(fields))
+        }
+        (ThinkingStyle::Effort { .. }, t) => Some(json!({
+            "reasoning_effort": match t.effort() {
+                None => "medium",
+                Some(ThinkingEffort::Minimal | ThinkingEffort::Low) => "low",
+                Some(ThinkingEffort::Medium) => "medium",
+                Some(_) => "high",
+            }
+        })),
+        _ => None,
+    }
+}
+
+/// Whether the request thinks with a budget (Claude's extended thinking), which rejects
+/// a forced tool choice.
+fn extended_thinking(request_fields: Option<&Value>) -> bool {
+    request_fields
+        .and_then(|f| f.pointer("/thinking/type"))
+        .and_then(Value::as_str)
+        == Some("enabled")
+}
+
+/// A tool configuration without the run's forced choice (extended thinking rejects
+/// one); a forcing choice in the settings is an error, as on Anthropic.
+fn unforced(
+    config: bt::ToolConfiguration,
+    settings: &ModelSettings,
+) -> Result<bt::ToolConfiguration> {
+    let forced = matches!(
+        config.tool_choice(),
+        Some(bt::ToolChoice::Any(_) | bt::ToolChoice::Tool(_))
+    );
+    if !forced {
+        return Ok(config);
+    }
+    if matches!(
+        settings.tool_choice,
+        Some(ToolChoice::Required | ToolChoice::Tools(_))
+    ) {
+        return Err(Error::User(
+            "Extended thinking doesn't support forcing tool use. Disable thinking or use `tool_choice='auto'`."
+                .into(),
+        ));
+    }
+    bt::ToolConfiguration::builder()
+        .set_tools(Some(config.tools().to_vec()))
+        .tool_choice(bt::ToolChoice::Auto(bt::AutoToolChoice::builder().build()))
+        .build()
+        .map_err(build_error)
 }
 
 /// Whether a family's models take `toolChoice` in Converse.
@@ -190,7 +270,24 @@ impl BedrockConverseModel {
             guardrail: None,
             request_metadata: None,
         };
+        let own = settings
+            .extra_body
+            .as_ref()
+            .and_then(|b| b.get("additionalModelRequestFields"))
+            .cloned();
+        let fields = match (thinking_fields(&self.profile, settings), own) {
+            (Some(made), Some(own)) => Some(crate::settings::merge_json(made, &own)),
+            (made, own) => own.or(made),
+        };
         apply_extra_body(&mut request, settings)?;
+        if let Some(fields) = &fields {
+            request.additional_fields = Some(to_document(fields));
+        }
+        if extended_thinking(fields.as_ref())
+            && let Some(config) = request.tool_config.take()
+        {
+            request.tool_config = Some(unforced(config, settings)?);
+        }
         Ok(request)
     }
 

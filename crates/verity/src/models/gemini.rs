@@ -35,8 +35,9 @@ use crate::messages::{
 use crate::model::{Model, ModelProfile, ModelRequestParameters, ToolDefinition};
 use crate::models::wire::{Base64, CallArgs, Fragment, Fragments};
 use crate::output::OutputMode;
+use crate::profiles::ThinkingStyle;
 use crate::providers::{Credentials, Provider};
-use crate::settings::{ModelSettings, ToolChoice};
+use crate::settings::{ModelSettings, Thinking, ThinkingEffort, ToolChoice};
 use crate::stream::{
     ModelStreamEvent, PartsManager, ResponseAccumulator, ResponseMetadata, ResponseStream,
 };
@@ -207,7 +208,7 @@ impl GeminiModel {
             conversation,
             tool_config,
             declarations,
-            generation: generation_config(settings, params),
+            generation: generation_config(settings, params, &self.profile),
             response_schema,
         })
     }
@@ -667,8 +668,12 @@ fn function_calling_config(
 fn generation_config(
     settings: &ModelSettings,
     params: &ModelRequestParameters,
+    profile: &ModelProfile,
 ) -> Map<String, Value> {
     let mut generation = Map::new();
+    if let Some(config) = thinking_config(profile, settings) {
+        generation.insert("thinkingConfig".into(), config);
+    }
     if let Some(v) = settings.max_tokens {
         generation.insert("maxOutputTokens".into(), json!(v));
     }
@@ -696,6 +701,41 @@ fn generation_config(
         _ => {}
     }
     generation
+}
+
+/// `thinkingConfig` for the unified thinking setting (PydanticAI's mapping): Gemini 2.5
+/// takes a budget (0 turns it off), Gemini 3 a level (`Off` is its lowest). A
+/// `generationConfig.thinkingConfig` in `extra_body` wins (it is merged over this).
+fn thinking_config(profile: &ModelProfile, settings: &ModelSettings) -> Option<Value> {
+    let thinking = settings.thinking?;
+    match (profile.thinking, thinking) {
+        (ThinkingStyle::GeminiBudget, Thinking::Off) => Some(json!({"thinkingBudget": 0})),
+        (ThinkingStyle::GeminiLevel, Thinking::Off) => Some(json!({"thinkingLevel": "LOW"})),
+        (ThinkingStyle::GeminiBudget | ThinkingStyle::GeminiLevel, Thinking::On) => {
+            Some(json!({"includeThoughts": true}))
+        }
+        (ThinkingStyle::GeminiBudget, Thinking::Budget(n)) => {
+            Some(json!({"includeThoughts": true, "thinkingBudget": n}))
+        }
+        (ThinkingStyle::GeminiBudget, t) => {
+            let budget = match t.effort() {
+                Some(ThinkingEffort::Minimal) => 128,
+                Some(ThinkingEffort::Low) => 2048,
+                Some(ThinkingEffort::Medium) => 8192,
+                _ => 24576,
+            };
+            Some(json!({"includeThoughts": true, "thinkingBudget": budget}))
+        }
+        (ThinkingStyle::GeminiLevel, t) => {
+            let level = match t.effort() {
+                Some(ThinkingEffort::Minimal | ThinkingEffort::Low) => "LOW",
+                Some(ThinkingEffort::Medium) => "MEDIUM",
+                _ => "HIGH",
+            };
+            Some(json!({"includeThoughts": true, "thinkingLevel": level}))
+        }
+        _ => None,
+    }
 }
 
 // ---- request body ----

@@ -32,8 +32,9 @@ use crate::model::{
 };
 use crate::models::wire::{Fragment, Fragments, TagSplitter, WireTool, lenient_struct};
 use crate::output::OutputMode;
+use crate::profiles::ThinkingStyle;
 use crate::providers::Provider;
-use crate::settings::{CacheTtl, ModelSettings};
+use crate::settings::{CacheTtl, ModelSettings, Thinking, ThinkingEffort, ToolChoice};
 use crate::stream::{
     ModelStreamEvent, PartsManager, ResponseAccumulator, ResponseMetadata, ResponseStream,
 };
@@ -177,10 +178,10 @@ impl OpenAIChatModel {
                 *slot = WireTool::Built(tool);
             }
         }
-        let required = !params.allow_text_output
-            && !params.output_tools.is_empty()
-            && self.profile.supports_tool_choice_required;
-        let tool_choice = (!tools.is_empty()).then_some(if required { "required" } else { "auto" });
+        let tool_choice = match tools.is_empty() {
+            true => None,
+            false => Some(self.tool_choice(settings, params)),
+        };
         let response_format = match (params.output_mode, &params.output_object) {
             (OutputMode::Native, Some(obj)) => Some(ResponseFormat::JsonSchema(
                 self.fragments
@@ -212,7 +213,41 @@ impl OpenAIChatModel {
             ],
             seed: settings.seed,
             stop: settings.stop_sequences.as_deref(),
+            reasoning_effort: reasoning_effort(&self.profile, settings),
         })
+    }
+
+    /// `tool_choice`: the settings' choice, else `required` when only an output tool may
+    /// end the run (and the model can be forced), else `auto`. One named tool is a
+    /// `function` choice; several are `allowed_tools` (required).
+    fn tool_choice(
+        &self,
+        settings: &ModelSettings,
+        params: &ModelRequestParameters,
+    ) -> ToolChoiceField {
+        let function = |name: &str| json!({"type": "function", "function": {"name": name}});
+        match &settings.tool_choice {
+            Some(ToolChoice::Auto) => ToolChoiceField::Keyword("auto"),
+            Some(ToolChoice::None) => ToolChoiceField::Keyword("none"),
+            Some(ToolChoice::Required) => ToolChoiceField::Keyword("required"),
+            Some(ToolChoice::Tools(names)) => match names.as_slice() {
+                [one] => ToolChoiceField::Value(function(one)),
+                names => ToolChoiceField::Value(json!({
+                    "type": "allowed_tools",
+                    "allowed_tools": {
+                        "mode": "required",
+                        "tools": names.iter().map(|n| function(n)).collect::<Vec<_>>(),
+                    }
+                })),
+            },
+            None if !params.allow_text_output
+                && !params.output_tools.is_empty()
+                && self.profile.supports_tool_choice_required =>
+            {
+                ToolChoiceField::Keyword("required")
+            }
+            None => ToolChoiceField::Keyword("auto"),
+        }
     }
 
     /// The `response_format` of a native-output request.
@@ -767,7 +802,7 @@ struct ChatRequest<'a> {
     model: &'a str,
     messages: Vec<WireMessage<'a>>,
     tools: Vec<WireTool>,
-    tool_choice: Option<&'static str>,
+    tool_choice: Option<ToolChoiceField>,
     parallel_tool_calls: Option<bool>,
     response_format: Option<ResponseFormat>,
     stream: bool,
@@ -776,6 +811,33 @@ struct ChatRequest<'a> {
     sampling: [(&'static str, Option<f64>); 4],
     seed: Option<i64>,
     stop: Option<&'a [String]>,
+    reasoning_effort: Option<&'static str>,
+}
+
+/// A `tool_choice` value: a keyword, or a choice of tools.
+#[derive(serde::Serialize)]
+#[serde(untagged)]
+enum ToolChoiceField {
+    Keyword(&'static str),
+    Value(Value),
+}
+
+/// `reasoning_effort` for the unified thinking setting, on models that take one (see
+/// [`Thinking`]): `On` is `medium`, `Off` the model's lowest effort.
+fn reasoning_effort(profile: &ModelProfile, settings: &ModelSettings) -> Option<&'static str> {
+    let ThinkingStyle::Effort { lowest } = profile.thinking else {
+        return None;
+    };
+    Some(match settings.thinking? {
+        Thinking::Off => lowest,
+        Thinking::On => "medium",
+        t => match t.effort() {
+            Some(ThinkingEffort::Minimal) => lowest,
+            Some(ThinkingEffort::Low) => "low",
+            Some(ThinkingEffort::Medium) | None => "medium",
+            Some(_) => "high",
+        },
+    })
 }
 
 impl serde::Serialize for ChatRequest<'_> {
@@ -787,7 +849,7 @@ impl serde::Serialize for ChatRequest<'_> {
         if !self.tools.is_empty() {
             map.serialize_entry("tools", &self.tools)?;
         }
-        if let Some(choice) = self.tool_choice {
+        if let Some(choice) = &self.tool_choice {
             map.serialize_entry("tool_choice", choice)?;
         }
         if let Some(parallel) = self.parallel_tool_calls {
@@ -829,6 +891,9 @@ impl serde::Serialize for ChatRequest<'_> {
         }
         if let Some(stop) = self.stop {
             map.serialize_entry("stop", stop)?;
+        }
+        if let Some(effort) = self.reasoning_effort {
+            map.serialize_entry("reasoning_effort", effort)?;
         }
         map.end()
     }

@@ -1,6 +1,8 @@
 //! One profile function per model family.
 
-use super::{CacheControlStyle, ModelProfile, OpenAIProfile, SchemaTransform, SystemRole};
+use super::{
+    CacheControlStyle, ModelProfile, OpenAIProfile, SchemaTransform, SystemRole, ThinkingStyle,
+};
 
 /// Any OpenAI-compatible endpoint: JSON-schema output, forced tool choice, system role
 /// (mid-conversation too, as PydanticAI's `openai_model_profile` says).
@@ -18,6 +20,7 @@ pub fn openai_compatible(_model: &str) -> ModelProfile {
 pub fn openai(model: &str) -> ModelProfile {
     let base = openai_compatible(model);
     ModelProfile {
+        thinking: openai_thinking(model),
         supports_strict_tools: true,
         strict_schema_transform: Some(SchemaTransform::OpenAIStrict),
         openai: OpenAIProfile {
@@ -25,6 +28,52 @@ pub fn openai(model: &str) -> ModelProfile {
             ..base.openai.clone()
         },
         ..base
+    }
+}
+
+/// OpenAI's reasoning models take `reasoning_effort` (GPT-5 down to `minimal`).
+fn openai_thinking(model: &str) -> ThinkingStyle {
+    let name = model.rsplit('/').next().unwrap_or(model);
+    if name.starts_with("gpt-5") {
+        ThinkingStyle::Effort { lowest: "minimal" }
+    } else if starts_with_any(name, &["o1", "o3", "o4", "gpt-oss"]) {
+        ThinkingStyle::Effort { lowest: "low" }
+    } else {
+        ThinkingStyle::Unsupported
+    }
+}
+
+/// Claude models with adaptive thinking (extended thinking removed or deprecated).
+const ANTHROPIC_ADAPTIVE_PREFIXES: [&str; 5] = [
+    "claude-opus-4-6",
+    "claude-opus-4-7",
+    "claude-opus-4-8",
+    "claude-opus-5",
+    "claude-sonnet-5",
+];
+
+/// Claude models without any thinking (before Claude 3.7).
+const ANTHROPIC_NO_THINKING_PREFIXES: [&str; 4] = [
+    "claude-3-5",
+    "claude-3-opus",
+    "claude-3-haiku",
+    "claude-3-sonnet",
+];
+
+/// How a Claude model thinks, by its name (also inside Bedrock ids such as
+/// `us.anthropic.claude-opus-4-6-v1`).
+pub fn anthropic_thinking(model: &str) -> ThinkingStyle {
+    let name = model
+        .find("claude-")
+        .and_then(|at| model.get(at..))
+        .unwrap_or(model);
+    if starts_with_any(name, &ANTHROPIC_ADAPTIVE_PREFIXES) {
+        ThinkingStyle::Adaptive
+    } else if starts_with_any(name, &ANTHROPIC_NO_THINKING_PREFIXES) || !name.starts_with("claude-")
+    {
+        ThinkingStyle::Unsupported
+    } else {
+        ThinkingStyle::Budget
     }
 }
 
@@ -125,6 +174,7 @@ pub fn anthropic(model: &str) -> ModelProfile {
         },
         supports_strict_tools: true,
         supports_json_schema_output: true,
+        thinking: anthropic_thinking(model),
         openai: OpenAIProfile {
             cache_control: CacheControlStyle::EphemeralWithTtl,
             supports_document_urls: true,
@@ -135,10 +185,18 @@ pub fn anthropic(model: &str) -> ModelProfile {
 }
 
 /// Gemini models: native JSON-schema output, forced tool calls.
-pub fn gemini(_model: &str) -> ModelProfile {
+pub fn gemini(model: &str) -> ModelProfile {
+    let name = model.rsplit('/').next().unwrap_or(model);
     ModelProfile {
         supports_json_schema_output: true,
         supports_json_object_output: true,
+        thinking: if name.starts_with("gemini-2.5") {
+            ThinkingStyle::GeminiBudget
+        } else if name.starts_with("gemini-3") {
+            ThinkingStyle::GeminiLevel
+        } else {
+            ThinkingStyle::Unsupported
+        },
         ..ModelProfile::default()
     }
 }

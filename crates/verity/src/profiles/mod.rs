@@ -10,9 +10,9 @@ mod families;
 mod openai_chat;
 
 pub use families::{
-    ANTHROPIC_INLINE_SYSTEM_PREFIXES, anthropic, claude_tagged_system_role, deepseek, gemini,
-    openai, openai_compatible, openai_compatible_tagged, openrouter, reasoning_field,
-    reasoning_field_tagged,
+    ANTHROPIC_INLINE_SYSTEM_PREFIXES, anthropic, anthropic_thinking, claude_tagged_system_role,
+    deepseek, gemini, openai, openai_compatible, openai_compatible_tagged, openrouter,
+    reasoning_field, reasoning_field_tagged,
 };
 pub use openai_chat::{CacheControlStyle, OpenAIProfile};
 
@@ -49,8 +49,33 @@ pub struct ModelProfile {
     /// loop's `no_output` feedback, the framing announcement): PydanticAI 2.x's
     /// `supports_inline_system_prompts` and `needs_sealed_system_blocks`.
     pub system_role: SystemRole,
+    /// How the model takes [`ModelSettings::thinking`](crate::settings::ModelSettings::thinking).
+    pub thinking: ThinkingStyle,
     /// Facts of OpenAI Chat Completions bodies.
     pub openai: OpenAIProfile,
+}
+
+/// How a model takes the unified thinking setting: profile data, read by each wire API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum ThinkingStyle {
+    /// The model has no thinking setting: the unified one is not sent.
+    #[default]
+    Unsupported,
+    /// A token budget (`thinking.budget_tokens`: Anthropic's extended thinking).
+    Budget,
+    /// Anthropic's adaptive thinking (`type: adaptive`, effort in `output_config`).
+    Adaptive,
+    /// A reasoning effort (`reasoning_effort`: OpenAI reasoning models); `lowest` is
+    /// what `Off` sends on a model that cannot stop reasoning.
+    Effort {
+        /// The lowest effort the model takes.
+        lowest: &'static str,
+    },
+    /// Gemini 2.5: `thinkingConfig.thinkingBudget`.
+    GeminiBudget,
+    /// Gemini 3+: `thinkingConfig.thinkingLevel`.
+    GeminiLevel,
 }
 
 /// Whether a model has a system role mid-conversation, and how the application's voice
@@ -89,6 +114,7 @@ impl Default for ModelProfile {
             supports_tool_choice_required: true,
             strict_schema_transform: None,
             system_role: SystemRole::Tagged,
+            thinking: ThinkingStyle::Unsupported,
             openai: OpenAIProfile::default(),
         }
     }

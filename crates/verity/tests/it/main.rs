@@ -35,5 +35,6 @@ mod secrets;
 mod streaming;
 mod test_model;
 mod testing;
+mod thinking;
 mod toolsets;
 mod validation;

@@ -39,6 +39,13 @@ pub(crate) fn token_count(body: &[u8], endpoint: &str, field: &str) -> crate::Re
 #[derive(Debug, Clone)]
 pub(crate) struct Fragment(std::sync::Arc<serde_json::value::RawValue>);
 
+impl Fragment {
+    /// The JSON text.
+    pub(crate) fn get(&self) -> &str {
+        self.0.get()
+    }
+}
+
 impl serde::Serialize for Fragment {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         self.0.serialize(s)
