@@ -2,6 +2,7 @@
 //! backoff and jitter (honouring `Retry-After`), typed errors that keep status and body,
 //! and a limit on body size.
 
+pub mod download;
 pub(crate) mod sse;
 
 use std::time::Duration;
@@ -72,6 +73,7 @@ pub struct HttpClient {
     retry: RetryConfig,
     max_body_bytes: usize,
     stream_idle_timeout: Option<Duration>,
+    download_policy: download::DownloadPolicy,
 }
 
 /// A request about to be sent.
@@ -110,7 +112,19 @@ impl HttpClient {
             retry: RetryConfig::default(),
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             stream_idle_timeout: None,
+            download_policy: download::DownloadPolicy::default(),
         }
+    }
+
+    /// Set the limits of media downloads (see [`download`]).
+    pub fn with_download_policy(mut self, policy: download::DownloadPolicy) -> Self {
+        self.download_policy = policy;
+        self
+    }
+
+    /// The limits of media downloads.
+    pub fn download_policy(&self) -> &download::DownloadPolicy {
+        &self.download_policy
     }
 
     /// Set the retry policy.

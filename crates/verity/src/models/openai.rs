@@ -578,27 +578,10 @@ impl OpenAIChatModel {
         wanted: Vec<(&FileUrl, bool)>,
     ) -> Result<HashMap<String, BinaryContent>> {
         let mut out = HashMap::new();
-        let client = self.provider.client();
+        let policy = self.provider.client().download_policy();
         for (f, is_document) in wanted {
-            let resp = client
-                .reqwest()
-                .get(&f.url)
-                .send()
-                .await
-                .map_err(|e| crate::http::transport_error(&self.model_name, e))?;
-            if !resp.status().is_success() {
-                return Err(Error::User(format!(
-                    "downloading {} gave HTTP {}",
-                    f.url,
-                    resp.status()
-                )));
-            }
-            let header_type = resp
-                .headers()
-                .get("content-type")
-                .and_then(|v| v.to_str().ok())
-                .map(|v| v.split(';').next().unwrap_or(v).trim().to_owned());
-            let data = client.read_body(resp, &self.model_name).await?;
+            let fetched = crate::http::download::download(&f.url, policy).await?;
+            let (data, header_type) = (fetched.data, fetched.media_type);
             let media_type = f
                 .media_type()
                 .or(header_type)

@@ -339,6 +339,7 @@ pub struct ProviderBuilder<P = Provider> {
     profile: Option<ProfileFn>,
     /// `Auth::Dynamic` credentials, replacing the key.
     dynamic_auth: Option<Auth>,
+    download_policy: Option<crate::http::download::DownloadPolicy>,
 }
 
 impl ProviderBuilder<Provider> {
@@ -360,6 +361,7 @@ impl ProviderBuilder<Provider> {
             connect_timeout: None,
             profile: None,
             dynamic_auth: None,
+            download_policy: None,
         }
     }
 }
@@ -383,6 +385,7 @@ impl<P: FromProvider> ProviderBuilder<P> {
             connect_timeout: self.connect_timeout,
             profile: self.profile,
             dynamic_auth: self.dynamic_auth,
+            download_policy: self.download_policy,
         }
     }
 
@@ -419,6 +422,13 @@ impl<P: FromProvider> ProviderBuilder<P> {
     /// Put the model name in the path as an Azure deployment.
     pub fn deployment_path(mut self, on: bool) -> Self {
         self.deployment_path = on;
+        self
+    }
+
+    /// Limits of the media this provider's models download to send inline (private and
+    /// loopback hosts are refused unless the policy allows them).
+    pub fn download_policy(mut self, policy: crate::http::download::DownloadPolicy) -> Self {
+        self.download_policy = Some(policy);
         self
     }
 
@@ -519,6 +529,9 @@ impl<P: FromProvider> ProviderBuilder<P> {
         }
         if let Some(t) = self.stream_idle_timeout {
             client = client.with_stream_idle_timeout(t);
+        }
+        if let Some(policy) = self.download_policy {
+            client = client.with_download_policy(policy);
         }
         Ok(Provider {
             inner: Arc::new(ProviderInner {

@@ -22,6 +22,7 @@ mod bedrock;
 mod conformance;
 mod deferred;
 mod differential;
+mod downloads;
 mod faults;
 mod gemini;
 mod history;
