@@ -133,6 +133,7 @@ impl OutputRequest {
             output_mode: self.mode,
             output_object: self.output_object,
             allow_text_output: self.allow_text_output,
+            native_tools: Vec::new(),
         };
         (params, self.instructions)
     }

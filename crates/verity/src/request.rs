@@ -80,6 +80,82 @@ pub struct ModelRequestParameters {
     pub output_object: Option<OutputObjectDefinition>,
     /// Whether plain text is an acceptable final answer.
     pub allow_text_output: bool,
+    /// Tools the provider runs itself (web search, code execution, web fetch), offered
+    /// next to the function tools. A wire API without them fails with
+    /// [`Error::User`](crate::Error::User) rather than dropping them.
+    pub native_tools: Vec<NativeTool>,
+}
+
+/// A tool the provider runs itself (PydanticAI's native tools): offered with
+/// [`AgentBuilder::native_tool`](crate::agent::AgentBuilder::native_tool), next to the
+/// agent's own tools. Their calls and results come back as `builtin-tool-call` /
+/// `builtin-tool-return` parts, kept in the history and sent back to the same provider.
+///
+/// | tool | Anthropic | Gemini | OpenAI Responses |
+/// |---|---|---|---|
+/// | [`WebSearch`](Self::WebSearch) | `web_search_20250305` | `googleSearch` | `web_search` |
+/// | [`CodeExecution`](Self::CodeExecution) | `code_execution_20260120` | `codeExecution` | `code_interpreter` |
+/// | [`WebFetch`](Self::WebFetch) | `web_fetch_20250910` | `urlContext` | — |
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum NativeTool {
+    /// Search the web.
+    WebSearch {
+        /// The most searches per request (where the provider takes a limit).
+        max_uses: Option<u32>,
+        /// Only these domains (where the provider takes a list).
+        allowed_domains: Vec<String>,
+    },
+    /// Run code in the provider's sandbox.
+    CodeExecution,
+    /// Fetch the pages at URLs in the conversation.
+    WebFetch {
+        /// The most fetches per request (where the provider takes a limit).
+        max_uses: Option<u32>,
+        /// Only these domains (where the provider takes a list).
+        allowed_domains: Vec<String>,
+    },
+}
+
+impl NativeTool {
+    /// Web search without limits.
+    pub fn web_search() -> Self {
+        NativeTool::WebSearch {
+            max_uses: None,
+            allowed_domains: Vec::new(),
+        }
+    }
+
+    /// Code execution.
+    pub fn code_execution() -> Self {
+        NativeTool::CodeExecution
+    }
+
+    /// Web fetch without limits.
+    pub fn web_fetch() -> Self {
+        NativeTool::WebFetch {
+            max_uses: None,
+            allowed_domains: Vec::new(),
+        }
+    }
+
+    /// The tool's name in messages (`web_search`, `code_execution`, `web_fetch`).
+    pub fn name(&self) -> &'static str {
+        match self {
+            NativeTool::WebSearch { .. } => "web_search",
+            NativeTool::CodeExecution => "code_execution",
+            NativeTool::WebFetch { .. } => "web_fetch",
+        }
+    }
+
+    /// The error of a wire API that has no native tools.
+    pub fn unsupported(model_name: &str, tools: &[NativeTool]) -> crate::Error {
+        let names: Vec<&str> = tools.iter().map(NativeTool::name).collect();
+        crate::Error::User(format!(
+            "model `{model_name}` does not support native tools ({}); remove them or use a model that runs them",
+            names.join(", ")
+        ))
+    }
 }
 
 impl ModelRequestParameters {

@@ -134,6 +134,8 @@ struct AgentConfig<D, O> {
     /// How a run that stops at deferred tool calls ends: set when the output allows it
     /// ([`AgentBuilder::deferrable`]); without it such a run fails.
     deferred_output: Option<fn(DeferredToolRequests) -> O>,
+    /// Tools the provider runs itself.
+    native_tools: Vec<crate::request::NativeTool>,
 }
 
 /// What an agent holds: its configuration and the request parameters built from it.
@@ -227,6 +229,7 @@ impl Agent<(), String> {
                 history_processors: Vec::new(),
                 tool_timeout: None,
                 deferred_output: None,
+                native_tools: Vec::new(),
             },
             state: std::marker::PhantomData,
         }
@@ -323,6 +326,7 @@ impl<O: Send + Sync + 'static> AgentBuilder<(), O, OutputOpen> {
                     .collect(),
                 tool_timeout: c.tool_timeout,
                 deferred_output: c.deferred_output,
+                native_tools: c.native_tools,
             },
             state: std::marker::PhantomData,
         }
@@ -360,6 +364,7 @@ impl<D: Send + Sync + 'static, O: Send + Sync + 'static> AgentBuilder<D, O, Outp
                 history_processors: c.history_processors,
                 tool_timeout: c.tool_timeout,
                 deferred_output: None,
+                native_tools: c.native_tools,
             },
             state: std::marker::PhantomData,
         }
@@ -474,6 +479,7 @@ impl<D: Send + Sync + 'static, O: Send + Sync + 'static, S> AgentBuilder<D, O, S
                 history_processors: c.history_processors,
                 tool_timeout: c.tool_timeout,
                 deferred_output: Some(Deferrable::Deferred),
+                native_tools: c.native_tools,
             },
             state: std::marker::PhantomData,
         }
@@ -566,6 +572,23 @@ impl<D: Send + Sync + 'static, O: Send + Sync + 'static, S> AgentBuilder<D, O, S
     /// [`Error::User`](crate::Error::User) when the step's tools are collected.
     pub fn toolset(mut self, toolset: impl Toolset<D> + 'static) -> Self {
         self.config.toolsets.push(Arc::new(toolset));
+        self
+    }
+
+    /// Offer a tool the provider runs itself (web search, code execution, web fetch),
+    /// next to the agent's own tools. A model whose wire API has no such tool fails the
+    /// request with [`Error::User`](crate::Error::User) instead of dropping it.
+    ///
+    /// ```
+    /// use verity::prelude::*;
+    /// use verity::request::NativeTool;
+    /// let agent = Agent::builder(TestModel::new())
+    ///     .native_tool(NativeTool::web_search())
+    ///     .build();
+    /// # let _ = agent;
+    /// ```
+    pub fn native_tool(mut self, tool: crate::request::NativeTool) -> Self {
+        self.config.native_tools.push(tool);
         self
     }
 

@@ -433,7 +433,8 @@ impl<D: Send + Sync + 'static, O: Send + Sync + 'static> AgentRun<D, O> {
                     None => Some(t.definition().clone()),
                 })
                 .collect();
-            let (params, instructions) = output.into_parameters(function_tools);
+            let (mut params, instructions) = output.into_parameters(function_tools);
+            params.native_tools.clone_from(&config.native_tools);
             (Arc::new(params), instructions)
         };
         if config.tools.iter().any(Tool::has_prepare) {
@@ -518,7 +519,8 @@ impl<D: Send + Sync + 'static, O: Send + Sync + 'static> AgentRun<D, O> {
             })
             .filter(|(_, tool)| function_tools.iter().any(|d| d.name == tool.name()))
             .collect();
-        let (params, instructions) = output.into_parameters(function_tools);
+        let (mut params, instructions) = output.into_parameters(function_tools);
+        params.native_tools.clone_from(&config.native_tools);
         Ok((Arc::new(params), instructions, step_tools))
     }
 

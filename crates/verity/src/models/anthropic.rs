@@ -43,6 +43,7 @@ use crate::output::OutputMode;
 use crate::profiles::ThinkingStyle;
 use crate::providers::Provider;
 use crate::providers::transport::Transport;
+use crate::request::NativeTool;
 use crate::settings::{CacheTtl, ModelSettings, Thinking, ThinkingEffort, ToolChoice};
 use crate::stream::{
     ModelStreamEvent, PartsManager, ResponseAccumulator, ResponseMetadata, ResponseStream,
@@ -457,6 +458,12 @@ impl AnthropicModel {
                 *slot = WireTool::Built(tool);
             }
         }
+        tools.extend(
+            params
+                .native_tools
+                .iter()
+                .map(|t| WireTool::Built(native_tool(t))),
+        );
         Ok(tools)
     }
 
@@ -1015,6 +1022,44 @@ fn thinking_fields(
             None,
         ),
         _ => (None, None),
+    }
+}
+
+/// A server tool's definition.
+fn native_tool(tool: &NativeTool) -> Value {
+    let limits = |mut t: Map<String, Value>, max_uses: &Option<u32>, domains: &[String]| {
+        if let Some(n) = max_uses {
+            t.insert("max_uses".into(), json!(n));
+        }
+        if !domains.is_empty() {
+            t.insert("allowed_domains".into(), json!(domains));
+        }
+        Value::Object(t)
+    };
+    let base = |kind: &str, name: &str| {
+        let mut t = Map::new();
+        t.insert("type".into(), json!(kind));
+        t.insert("name".into(), json!(name));
+        t
+    };
+    match tool {
+        NativeTool::WebSearch {
+            max_uses,
+            allowed_domains,
+        } => limits(
+            base("web_search_20250305", "web_search"),
+            max_uses,
+            allowed_domains,
+        ),
+        NativeTool::WebFetch {
+            max_uses,
+            allowed_domains,
+        } => limits(
+            base("web_fetch_20250910", "web_fetch"),
+            max_uses,
+            allowed_domains,
+        ),
+        _ => Value::Object(base("code_execution_20260120", "code_execution")),
     }
 }
 

@@ -256,6 +256,12 @@ impl BedrockConverseModel {
         params: &ModelRequestParameters,
         stream: bool,
     ) -> Result<ConverseRequest> {
+        if !params.native_tools.is_empty() {
+            return Err(crate::request::NativeTool::unsupported(
+                &self.model_id,
+                &params.native_tools,
+            ));
+        }
         let (system, messages) = self.map_messages(messages, settings)?;
         let mut request = ConverseRequest {
             model_id: self.model_id.clone(),

@@ -37,6 +37,7 @@ use crate::models::wire::{Base64, CallArgs, Fragment, Fragments};
 use crate::output::OutputMode;
 use crate::profiles::ThinkingStyle;
 use crate::providers::{Credentials, Provider};
+use crate::request::NativeTool;
 use crate::settings::{ModelSettings, Thinking, ThinkingEffort, ToolChoice};
 use crate::stream::{
     ModelStreamEvent, PartsManager, ResponseAccumulator, ResponseMetadata, ResponseStream,
@@ -208,6 +209,7 @@ impl GeminiModel {
             conversation,
             tool_config,
             declarations,
+            native: params.native_tools.iter().map(native_tool).collect(),
             generation: generation_config(settings, params, &self.profile),
             response_schema,
         })
@@ -703,6 +705,15 @@ fn generation_config(
     generation
 }
 
+/// A server tool's entry in `tools`.
+fn native_tool(tool: &NativeTool) -> Value {
+    match tool {
+        NativeTool::WebSearch { .. } => json!({"googleSearch": {}}),
+        NativeTool::WebFetch { .. } => json!({"urlContext": {}}),
+        _ => json!({"codeExecution": {}}),
+    }
+}
+
 /// `thinkingConfig` for the unified thinking setting (PydanticAI's mapping): Gemini 2.5
 /// takes a budget (0 turns it off), Gemini 3 a level (`Off` is its lowest). A
 /// `generationConfig.thinkingConfig` in `extra_body` wins (it is merged over this).
@@ -747,6 +758,8 @@ struct GenerateRequest<'a> {
     conversation: Conversation<'a>,
     tool_config: Option<Value>,
     declarations: Vec<Fragment>,
+    /// Server tools (`googleSearch`, `codeExecution`, `urlContext`), after the functions.
+    native: Vec<Value>,
     generation: Map<String, Value>,
     response_schema: Option<Fragment>,
 }
@@ -807,13 +820,26 @@ impl serde::Serialize for GenerateRequest<'_> {
         if let Some(config) = &self.tool_config {
             map.serialize_entry("toolConfig", config)?;
         }
-        if !self.declarations.is_empty() {
-            map.serialize_entry(
+        match (self.declarations.is_empty(), self.native.is_empty()) {
+            (true, true) => {}
+            (false, true) => map.serialize_entry(
                 "tools",
                 &[Tools {
                     function_declarations: &self.declarations,
                 }],
-            )?;
+            )?,
+            (functions_empty, _) => {
+                let mut tools: Vec<Value> = Vec::new();
+                if !functions_empty {
+                    let functions = serde_json::to_value(Tools {
+                        function_declarations: &self.declarations,
+                    })
+                    .map_err(serde::ser::Error::custom)?;
+                    tools.push(functions);
+                }
+                tools.extend(self.native.iter().cloned());
+                map.serialize_entry("tools", &tools)?;
+            }
         }
         map.serialize_entry(
             "generationConfig",

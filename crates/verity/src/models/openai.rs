@@ -158,6 +158,12 @@ impl OpenAIChatModel {
         downloads: &HashMap<String, BinaryContent>,
         stream: bool,
     ) -> Result<ChatRequest<'a>> {
+        if !params.native_tools.is_empty() {
+            return Err(crate::request::NativeTool::unsupported(
+                &self.model_name,
+                &params.native_tools,
+            ));
+        }
         let mut wire_messages = self.map_messages(messages, downloads, settings)?;
         self.limit_cache_points(&mut wire_messages, settings);
         let mut tools = Vec::with_capacity(params.function_tools.len() + params.output_tools.len());

@@ -29,6 +29,7 @@ mod history;
 mod interop;
 mod local_model;
 mod multi_agent;
+mod native_tools;
 mod openai;
 mod readme;
 mod retry_rendering;
