@@ -201,6 +201,24 @@ pub fn gemini(model: &str) -> ModelProfile {
     }
 }
 
+/// The Hugging Face router: `org/model[:backend]` ids (the `:backend` suffix picks the
+/// inference provider and says nothing about the model), reasoning in `reasoning`, and
+/// no strict tools (several backends reject the field). OpenAI's open models (`openai/…`)
+/// take `reasoning_effort`.
+pub fn huggingface(model: &str) -> ModelProfile {
+    let id = model.split(':').next().unwrap_or(model);
+    let base = reasoning_field(id);
+    ModelProfile {
+        supports_strict_tools: false,
+        strict_schema_transform: None,
+        thinking: match id.split_once('/') {
+            Some(("openai", name)) => openai_thinking(name),
+            _ => ThinkingStyle::Unsupported,
+        },
+        ..base
+    }
+}
+
 /// Endpoints that return reasoning in a `reasoning` field and take it back there
 /// (Ollama, Cerebras, Groq's reasoning models read it; they get it back as tags).
 pub fn reasoning_field(model: &str) -> ModelProfile {

@@ -11,7 +11,7 @@ mod openai_chat;
 
 pub use families::{
     ANTHROPIC_INLINE_SYSTEM_PREFIXES, anthropic, anthropic_thinking, claude_tagged_system_role,
-    deepseek, gemini, openai, openai_compatible, openai_compatible_tagged, openrouter,
+    deepseek, gemini, huggingface, openai, openai_compatible, openai_compatible_tagged, openrouter,
     reasoning_field, reasoning_field_tagged,
 };
 pub use openai_chat::{CacheControlStyle, OpenAIProfile};

@@ -13,6 +13,6 @@ provider_preset!(
         base_url_env: None,
         auth_style: AuthStyle::Bearer,
         key_required: true,
-        profile: profiles::reasoning_field,
+        profile: profiles::huggingface,
     }
 );
