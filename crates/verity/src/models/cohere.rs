@@ -45,6 +45,21 @@ use crate::usage::RequestUsage;
 const CHAT_PATH: &str = "/v2/chat";
 
 /// A model spoken to through Cohere's v2 chat.
+///
+/// ```no_run
+/// use verity::prelude::*;
+/// use verity::models::cohere::CohereModel;
+///
+/// # async fn demo() -> verity::Result<()> {
+/// // the key from CO_API_KEY or COHERE_API_KEY; `infer_model("cohere:command-r7b-12-2024")`
+/// // is the same
+/// let model = CohereModel::from_env("command-r7b-12-2024")?;
+/// let agent = Agent::builder(model).build();
+/// let mut run = agent.run("Tell me a short story.").stream();
+/// let result = run.finish().await?;
+/// println!("{}", result.output);
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone)]
 pub struct CohereModel {
     model_name: String,

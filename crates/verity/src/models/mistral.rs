@@ -51,6 +51,19 @@ const CHAT_PATH: &str = "/chat/completions";
 pub const TOOL_CALL_ID_LENGTH: usize = 9;
 
 /// A model spoken to through Mistral's chat completions.
+///
+/// ```no_run
+/// use verity::prelude::*;
+/// use verity::models::mistral::MistralModel;
+///
+/// # async fn demo() -> verity::Result<()> {
+/// // the key from MISTRAL_API_KEY; `infer_model("mistral:mistral-small-latest")` is the same
+/// let model = MistralModel::from_env("mistral-small-latest")?
+///     .with_settings(ModelSettings::new().temperature(0.2));
+/// let agent = Agent::builder(model).instructions("Answer in one sentence.").build();
+/// println!("{}", agent.run("Why is the sky blue?").await?.output);
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone)]
 pub struct MistralModel {
     model_name: String,

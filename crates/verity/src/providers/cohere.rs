@@ -6,8 +6,7 @@ use crate::providers::{AuthStyle, Preset, provider_preset};
 
 provider_preset!(
     /// Cohere's API (`CO_API_KEY` as PydanticAI reads it, or `COHERE_API_KEY`; the base
-    /// URL from `CO_BASE_URL` when set), spoken to by
-    /// [`CohereModel`](crate::models::cohere::CohereModel).
+    /// URL from `CO_BASE_URL` when set), spoken to by `CohereModel`.
     CohereProvider,
     Preset {
         name: "cohere",

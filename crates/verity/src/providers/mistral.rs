@@ -5,7 +5,7 @@ use crate::providers::{AuthStyle, Preset, provider_preset};
 
 provider_preset!(
     /// Mistral's API (`MISTRAL_API_KEY`; the base URL from `MISTRAL_BASE_URL` when set),
-    /// spoken to by [`MistralModel`](crate::models::mistral::MistralModel).
+    /// spoken to by `MistralModel`.
     MistralProvider,
     Preset {
         name: "mistral",
