@@ -33,7 +33,7 @@ use crate::messages::{
     TextPart, ToolCallArgs, ToolCallPart, UserContent, UserPrompt, frame_for_wire, system_tagged,
 };
 use crate::model::{Model, ModelProfile, ModelRequestParameters, ToolDefinition};
-use crate::models::wire::{Base64, CallArgs, Fragment, Fragments};
+use crate::models::wire::{Base64, CallArgs, Fragment, Fragments, is_media, media_id, split_media};
 use crate::output::OutputMode;
 use crate::profiles::ThinkingStyle;
 use crate::providers::{Credentials, Provider};
@@ -1218,40 +1218,6 @@ fn takes_inline(item: &UserContent) -> bool {
     mime.is_some_and(|m| m.starts_with("image/") || m == "application/pdf")
 }
 
-fn is_media(v: &Value) -> bool {
-    matches!(
-        v.get("kind").and_then(Value::as_str),
-        Some("binary" | "image-url" | "audio-url" | "video-url" | "document-url" | "uploaded-file")
-    )
-}
-
-/// A tool's return split into the values (`None` when there are only media) and the
-/// media items (`{"kind": "binary", …}` and the like).
-fn split_media(content: &Value) -> (Option<Value>, Vec<UserContent>) {
-    let items: Vec<&Value> = match content {
-        Value::Array(items) if items.iter().any(is_media) => items.iter().collect(),
-        v if is_media(v) => vec![v],
-        other => return (Some(other.clone()), Vec::new()),
-    };
-    let mut values = Vec::new();
-    let mut media = Vec::new();
-    for item in items {
-        match is_media(item)
-            .then(|| serde_json::from_value::<UserContent>(item.clone()).ok())
-            .flatten()
-        {
-            Some(m) => media.push(m),
-            None => values.push(item.clone()),
-        }
-    }
-    let values = match values.len() {
-        0 => None,
-        _ if !content.is_array() => values.pop(),
-        _ => Some(Value::Array(values)),
-    };
-    (values, media)
-}
-
 /// The short identifier PydanticAI gives a file (the first six hex digits of the SHA-1 of
 /// its bytes or URL), and the part that carries it.
 fn media_part(item: &UserContent) -> (String, Value) {
@@ -1261,38 +1227,6 @@ fn media_part(item: &UserContent) -> (String, Value) {
         media_id(item),
         parts.into_iter().next().unwrap_or(Value::Null),
     )
-}
-
-/// The short identifier PydanticAI gives a file: its `identifier`, or the first six
-/// hex digits of the SHA-1 of its bytes or URL.
-fn media_id(item: &UserContent) -> String {
-    let hash = |bytes: &[u8]| {
-        sha1_smol::Sha1::from(bytes)
-            .digest()
-            .to_string()
-            .chars()
-            .take(6)
-            .collect::<String>()
-    };
-    match item {
-        UserContent::Binary(b) => b
-            .extra
-            .get("identifier")
-            .and_then(Value::as_str)
-            .map(str::to_owned)
-            .unwrap_or_else(|| hash(&b.data)),
-        UserContent::ImageUrl(u)
-        | UserContent::AudioUrl(u)
-        | UserContent::VideoUrl(u)
-        | UserContent::DocumentUrl(u) => u
-            .extra
-            .get("identifier")
-            .and_then(Value::as_str)
-            .map(str::to_owned)
-            .unwrap_or_else(|| hash(u.url.as_bytes())),
-        UserContent::UploadedFile(f) => hash(f.file_id.as_bytes()),
-        _ => String::new(),
-    }
 }
 
 /// Turns response chunks (a whole response is one chunk) into stream events.

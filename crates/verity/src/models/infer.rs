@@ -38,6 +38,10 @@ pub enum WireApi {
     Gemini,
     /// Bedrock Converse (feature `bedrock`), through the AWS SDK's own configuration.
     BedrockConverse,
+    /// Mistral chat completions ([`MistralModel`](crate::models::mistral::MistralModel)).
+    Mistral,
+    /// Cohere v2 chat ([`CohereModel`](crate::models::cohere::CohereModel)).
+    Cohere,
 }
 
 /// A row of the model-string table: the prefixes, the wire API, and where the
@@ -121,6 +125,12 @@ pub const MODEL_PREFIXES: &[PrefixRow] = &[
     row(&["huggingface"], WireApi::OpenAIChat, || {
         Ok(providers::huggingface::HuggingFaceProvider::builder().build_as())
     }),
+    row(&["mistral"], WireApi::Mistral, || {
+        Ok(providers::mistral::MistralProvider::builder().build_as())
+    }),
+    row(&["cohere"], WireApi::Cohere, || {
+        Ok(providers::cohere::CohereProvider::builder().build_as())
+    }),
 ];
 
 /// The table row of `prefix`.
@@ -191,6 +201,14 @@ pub fn infer_model(name: &str) -> Result<ModelRef> {
             builder()?.build()?,
         )),
         WireApi::BedrockConverse => bedrock(model)?,
+        WireApi::Mistral => Arc::new(crate::models::mistral::MistralModel::new(
+            model,
+            builder()?.build()?,
+        )),
+        WireApi::Cohere => Arc::new(crate::models::cohere::CohereModel::new(
+            model,
+            builder()?.build()?,
+        )),
     })
 }
 

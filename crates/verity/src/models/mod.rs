@@ -5,12 +5,14 @@ pub mod anthropic;
 mod anthropic_bedrock;
 #[cfg(feature = "bedrock")]
 pub mod bedrock;
+pub mod cohere;
 pub mod fallback;
 pub mod function;
 pub mod gemini;
 #[cfg(feature = "vertex")]
 mod gemini_vertex;
 pub mod infer;
+pub mod mistral;
 pub mod openai;
 pub mod test;
 pub(crate) mod wire;

@@ -250,3 +250,23 @@ pub fn openai_compatible_tagged(model: &str) -> ModelProfile {
         ..openai_compatible(model)
     }
 }
+
+/// Mistral's models: native JSON-schema output and JSON mode (`response_format`);
+/// later system prompts as `<system>` user text, as PydanticAI's Mistral profile has it.
+pub fn mistral(_model: &str) -> ModelProfile {
+    ModelProfile {
+        supports_json_schema_output: true,
+        supports_json_object_output: true,
+        ..ModelProfile::default()
+    }
+}
+
+/// Cohere's Command models: JSON output with a schema (`response_format`), forced tool
+/// calls (`tool_choice: REQUIRED`); later system prompts as `<system>` user text.
+pub fn cohere(_model: &str) -> ModelProfile {
+    ModelProfile {
+        supports_json_schema_output: true,
+        supports_json_object_output: true,
+        ..ModelProfile::default()
+    }
+}

@@ -14,6 +14,7 @@ pub use families::{
     deepseek, gemini, huggingface, openai, openai_compatible, openai_compatible_tagged, openrouter,
     reasoning_field, reasoning_field_tagged,
 };
+pub use families::{cohere, mistral};
 pub use openai_chat::{CacheControlStyle, OpenAIProfile};
 
 pub use crate::schema::{SchemaTransform, gemini_inline_refs, gemini_schema, openai_strict_schema};

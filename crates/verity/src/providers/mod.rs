@@ -17,6 +17,7 @@ pub mod azure;
 #[cfg(feature = "bedrock")]
 pub mod bedrock;
 pub mod cerebras;
+pub mod cohere;
 pub mod deepseek;
 pub mod fireworks;
 pub mod github;
@@ -25,6 +26,7 @@ pub mod google_vertex;
 pub mod grok;
 pub mod groq;
 pub mod huggingface;
+pub mod mistral;
 pub mod ollama;
 pub mod openai;
 pub mod openai_compatible;

@@ -19,6 +19,7 @@ mod anthropic;
 mod architecture;
 #[cfg(feature = "bedrock")]
 mod bedrock;
+mod cohere;
 mod conformance;
 mod deferred;
 mod differential;
@@ -28,6 +29,7 @@ mod gemini;
 mod history;
 mod interop;
 mod local_model;
+mod mistral;
 mod multi_agent;
 mod native_tools;
 mod openai;

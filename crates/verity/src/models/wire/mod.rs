@@ -1,15 +1,20 @@
 //! What every wire API shares: serialized request fragments cached per model
 //! ([`FragmentCache`]), the one-pass lenient reader of response objects
 //! ([`lenient_struct!`](crate::models::wire::lenient_struct)), the think-tag splitter
-//! ([`TagSplitter`]), and token-count answers.
+//! ([`TagSplitter`]), files in tool results and inlined text files (`tool_files`), and
+//! token-count answers.
 
 mod borrowed;
 mod lenient;
 mod think_tags;
+mod tool_files;
 
 pub(crate) use borrowed::{Base64, CallArgs};
 pub(crate) use lenient::{Key, lenient_struct};
 pub(crate) use think_tags::TagSplitter;
+pub(crate) use tool_files::{
+    inlined_text_file, is_media, is_text_like, media_id, split_media, text_and_files,
+};
 
 /// A request body as a JSON value, with the settings' `extra_body` merged in (objects key
 /// by key): the reference form of every wire API's body.
@@ -33,6 +38,44 @@ pub(crate) fn token_count(body: &[u8], endpoint: &str, field: &str) -> crate::Re
         .ok_or_else(|| {
             crate::Error::unexpected_body(format!("{endpoint} answer without `{field}`"), body)
         })
+}
+
+/// An error event inside a stream: an HTTP error when it names a status of 400 or more
+/// (`status_code`, `code`, `status`, top level or under `error`), else an API error.
+pub(crate) fn stream_error(model_name: &str, data: &str) -> crate::Error {
+    let value: serde_json::Value = serde_json::from_str(data).unwrap_or_default();
+    let err = value.get("error").unwrap_or(&value);
+    let status = ["status_code", "code", "status"]
+        .iter()
+        .find_map(|k| {
+            let v = err.get(*k)?;
+            v.as_u64()
+                .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+        })
+        .and_then(|s| u16::try_from(s).ok())
+        .filter(|s| (400..600).contains(s));
+    match status {
+        Some(status) => crate::Error::ModelHttp {
+            status,
+            model_name: model_name.to_owned(),
+            body: data.to_owned(),
+            retry_after: None,
+        },
+        None => crate::Error::ModelApi {
+            model_name: model_name.to_owned(),
+            message: format!("error in event stream: {data}"),
+        },
+    }
+}
+
+/// A count in a usage object: an integer, or a float the provider sent for one.
+pub(crate) fn count(v: Option<&serde_json::Value>) -> Option<u64> {
+    let v = v?;
+    v.as_u64().or_else(|| {
+        v.as_f64()
+            .filter(|f| f.is_finite() && *f >= 0.0)
+            .map(|f| f as u64)
+    })
 }
 
 /// A piece of a request body serialized once: written out as it is.

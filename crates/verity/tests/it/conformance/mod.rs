@@ -17,7 +17,9 @@
 mod anthropic;
 #[cfg(feature = "bedrock")]
 mod bedrock;
+mod cohere;
 mod gemini;
+mod mistral;
 mod openai;
 
 use std::collections::BTreeMap;
@@ -240,6 +242,8 @@ fn wire_apis() -> Vec<&'static dyn WireApi> {
         &openai::OpenAIChat("groq"),
         #[cfg(feature = "bedrock")]
         &bedrock::BedrockConverse,
+        &mistral::Mistral,
+        &cohere::Cohere,
     ]
 }
 
