@@ -127,6 +127,12 @@ impl CohereModel {
         params: &ModelRequestParameters,
         stream: bool,
     ) -> Result<Value> {
+        if !params.native_tools.is_empty() {
+            return Err(crate::request::NativeTool::unsupported(
+                &self.model_name,
+                &params.native_tools,
+            ));
+        }
         let mut body = Map::new();
         body.insert("model".into(), json!(self.model_name));
         body.insert(
@@ -174,6 +180,9 @@ impl CohereModel {
         }
         if let Some(seed) = settings.seed {
             body.insert("seed".into(), json!(seed));
+        }
+        if let Some(thinking) = thinking_field(&self.profile, settings) {
+            body.insert("thinking".into(), thinking);
         }
         wire::body_value(Value::Object(body), settings)
     }
@@ -411,6 +420,30 @@ impl Model for CohereModel {
 }
 
 // ---- request pieces ----
+
+/// `thinking` for the unified setting, on reasoning models: enabled with a token budget
+/// per effort (512 … 31000), or disabled.
+fn thinking_field(profile: &ModelProfile, settings: &ModelSettings) -> Option<Value> {
+    use crate::settings::{Thinking, ThinkingEffort};
+    if profile.thinking != crate::profiles::ThinkingStyle::Budget {
+        return None;
+    }
+    Some(match settings.thinking? {
+        Thinking::Off => json!({"type": "disabled"}),
+        Thinking::On => json!({"type": "enabled"}),
+        Thinking::Budget(n) => json!({"type": "enabled", "token_budget": n}),
+        t => {
+            let budget = match t.effort() {
+                Some(ThinkingEffort::Minimal) => 512,
+                Some(ThinkingEffort::Low) => 2048,
+                Some(ThinkingEffort::Medium) | None => 8192,
+                Some(ThinkingEffort::High) => 16384,
+                Some(_) => 31000,
+            };
+            json!({"type": "enabled", "token_budget": budget})
+        }
+    })
+}
 
 /// The tools to send and `tool_choice`: `REQUIRED` where a tool must be called, `NONE`
 /// (tools still sent) where none may be; a chosen subset is sent alone.

@@ -135,6 +135,12 @@ impl MistralModel {
         downloads: &HashMap<String, BinaryContent>,
         stream: bool,
     ) -> Result<(Value, ToolCallIds)> {
+        if !params.native_tools.is_empty() {
+            return Err(crate::request::NativeTool::unsupported(
+                &self.model_name,
+                &params.native_tools,
+            ));
+        }
         let mut ids = ToolCallIds::default();
         let wire_messages = self.map_messages(messages, downloads, &mut ids)?;
         let mut body = Map::new();
@@ -188,6 +194,16 @@ impl MistralModel {
         }
         if let Some(seed) = settings.seed {
             body.insert("random_seed".into(), json!(seed));
+        }
+        // the unified thinking setting: Mistral takes `high` or `none`
+        if let (crate::profiles::ThinkingStyle::Effort { lowest }, Some(thinking)) =
+            (self.profile.thinking, settings.thinking)
+        {
+            let effort = match thinking {
+                crate::settings::Thinking::Off => lowest,
+                _ => "high",
+            };
+            body.insert("reasoning_effort".into(), json!(effort));
         }
         if let Some(stop) = &settings.stop_sequences {
             body.insert("stop".into(), json!(stop));

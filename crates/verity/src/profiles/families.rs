@@ -253,20 +253,31 @@ pub fn openai_compatible_tagged(model: &str) -> ModelProfile {
 
 /// Mistral's models: native JSON-schema output and JSON mode (`response_format`);
 /// later system prompts as `<system>` user text, as PydanticAI's Mistral profile has it.
-pub fn mistral(_model: &str) -> ModelProfile {
+pub fn mistral(model: &str) -> ModelProfile {
     ModelProfile {
         supports_json_schema_output: true,
         supports_json_object_output: true,
+        // Magistral always reasons and takes no effort; the others take high or none
+        thinking: if model.starts_with("magistral") {
+            ThinkingStyle::Unsupported
+        } else {
+            ThinkingStyle::Effort { lowest: "none" }
+        },
         ..ModelProfile::default()
     }
 }
 
 /// Cohere's Command models: JSON output with a schema (`response_format`), forced tool
 /// calls (`tool_choice: REQUIRED`); later system prompts as `<system>` user text.
-pub fn cohere(_model: &str) -> ModelProfile {
+pub fn cohere(model: &str) -> ModelProfile {
     ModelProfile {
         supports_json_schema_output: true,
         supports_json_object_output: true,
+        thinking: if model.contains("reasoning") {
+            ThinkingStyle::Budget
+        } else {
+            ThinkingStyle::Unsupported
+        },
         ..ModelProfile::default()
     }
 }

@@ -255,3 +255,58 @@ async fn bedrock_claude_thinking_in_additional_fields() {
         "{choice:?}"
     );
 }
+
+#[test]
+fn mistral_and_cohere_thinking() {
+    use verity::models::cohere::CohereModel;
+    use verity::models::mistral::MistralModel;
+    use verity::providers::cohere::CohereProvider;
+    use verity::providers::mistral::MistralProvider;
+    let params = text_and_tools();
+    let mistral = |name: &str, t: Thinking| {
+        MistralModel::new(
+            name,
+            MistralProvider::builder().api_key("k").build().unwrap(),
+        )
+        .build_request_body(&hello(), &ModelSettings::new().thinking(t), &params)
+        .unwrap()
+        .get("reasoning_effort")
+        .cloned()
+    };
+    assert_eq!(
+        mistral(
+            "mistral-small-latest",
+            Thinking::Effort(ThinkingEffort::Low)
+        ),
+        Some(json!("high"))
+    );
+    assert_eq!(
+        mistral("mistral-small-latest", Thinking::Off),
+        Some(json!("none"))
+    );
+    // Magistral always reasons and takes no effort
+    assert_eq!(mistral("magistral-medium-latest", Thinking::On), None);
+
+    let cohere = |name: &str, t: Thinking| {
+        CohereModel::new(
+            name,
+            CohereProvider::builder().api_key("k").build().unwrap(),
+        )
+        .build_request_body(&hello(), &ModelSettings::new().thinking(t), &params)
+        .unwrap()
+        .get("thinking")
+        .cloned()
+    };
+    assert_eq!(
+        cohere(
+            "command-a-reasoning-08-2025",
+            Thinking::Effort(ThinkingEffort::High)
+        ),
+        Some(json!({"type": "enabled", "token_budget": 16384}))
+    );
+    assert_eq!(
+        cohere("command-a-reasoning-08-2025", Thinking::Off),
+        Some(json!({"type": "disabled"}))
+    );
+    assert_eq!(cohere("command-r-plus", Thinking::On), None);
+}
