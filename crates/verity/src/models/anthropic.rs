@@ -152,6 +152,60 @@ impl AnthropicModel {
         self
     }
 
+    /// The media of `messages` as the Messages API takes it: audio and video are an
+    /// error (the API takes neither; nothing is silently dropped), and text documents at
+    /// web URLs — which the API does not fetch, only PDFs — are downloaded (under the
+    /// provider's download policy) and sent as text.
+    async fn prepare_media<'a>(
+        &self,
+        messages: &'a [ModelMessage],
+    ) -> Result<Cow<'a, [ModelMessage]>> {
+        for message in messages {
+            let Some(request) = message.as_request() else {
+                continue;
+            };
+            for part in &request.parts {
+                let ModelRequestPart::UserPrompt(prompt) = part else {
+                    continue;
+                };
+                let UserPrompt::Parts(items) = &prompt.content else {
+                    continue;
+                };
+                for item in items {
+                    let what = match item {
+                        UserContent::AudioUrl(u) | UserContent::VideoUrl(u) => Some(u.url.clone()),
+                        UserContent::Binary(b)
+                            if b.media_type.starts_with("audio/")
+                                || b.media_type.starts_with("video/") =>
+                        {
+                            Some(format!("{} bytes of {}", b.data.len(), b.media_type))
+                        }
+                        _ => None,
+                    };
+                    if let Some(what) = what {
+                        return Err(Error::User(format!(
+                            "Anthropic's Messages API takes no audio or video: {what}"
+                        )));
+                    }
+                }
+            }
+        }
+        let policy = match &self.transport {
+            Transport::Http(provider) => provider.client().download_policy().clone(),
+            _ => crate::http::download::DownloadPolicy::default(),
+        };
+        crate::models::wire::inline_media(
+            messages,
+            |item| {
+                matches!(item, UserContent::DocumentUrl(u)
+                    if crate::models::wire::is_web_url(&u.url)
+                        && u.media_type().is_some_and(|m| m.starts_with("text/")))
+            },
+            &policy,
+        )
+        .await
+    }
+
     fn cache_control(ttl: Option<CacheTtl>) -> Value {
         json!({"type": "ephemeral", "ttl": ttl.unwrap_or_default().as_str()})
     }
@@ -1652,6 +1706,7 @@ impl Model for AnthropicModel {
         settings: &ModelSettings,
         params: &ModelRequestParameters,
     ) -> Result<ModelResponse> {
+        let messages = &*self.prepare_media(messages).await?;
         let bytes = match &self.transport {
             Transport::Http(provider) => {
                 let messages = &*self.framed(messages);
@@ -1679,6 +1734,7 @@ impl Model for AnthropicModel {
             let response = Model::request(self, messages, settings, params).await?;
             return Ok(crate::stream::stream_from_response(response));
         };
+        let messages = &*self.prepare_media(messages).await?;
         let messages = &*self.framed(messages);
         let body = self.wire_body(messages, settings, params, true)?;
         let request = self.http_request(provider, &body, settings).await?;

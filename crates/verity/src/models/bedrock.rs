@@ -248,6 +248,26 @@ impl BedrockConverseModel {
         Ok(provider.client())
     }
 
+    /// Converse takes media by S3 location or as bytes: images, documents and videos at
+    /// web URLs are downloaded (under the default [`DownloadPolicy`](crate::http::download::DownloadPolicy):
+    /// no private or loopback hosts) and sent as bytes.
+    async fn inline_web_media<'a>(
+        &self,
+        messages: &'a [ModelMessage],
+    ) -> Result<std::borrow::Cow<'a, [ModelMessage]>> {
+        crate::models::wire::inline_media(
+            messages,
+            |item| match item {
+                UserContent::ImageUrl(u)
+                | UserContent::DocumentUrl(u)
+                | UserContent::VideoUrl(u) => crate::models::wire::is_web_url(&u.url),
+                _ => false,
+            },
+            &crate::http::download::DownloadPolicy::default(),
+        )
+        .await
+    }
+
     /// The Converse request Verity sends, as SDK types.
     pub fn build_request(
         &self,
@@ -983,6 +1003,7 @@ impl Model for BedrockConverseModel {
         settings: &ModelSettings,
         params: &ModelRequestParameters,
     ) -> Result<ModelResponse> {
+        let messages = &*self.inline_web_media(messages).await?;
         let req = self.build_request(messages, settings, params, false)?;
         crate::model::check_model_requests_allowed(&self.model_id)?;
         let client = self.client().await?;
@@ -1036,6 +1057,7 @@ impl Model for BedrockConverseModel {
         settings: &ModelSettings,
         params: &ModelRequestParameters,
     ) -> Result<ResponseStream> {
+        let messages = &*self.inline_web_media(messages).await?;
         let req = self.build_request(messages, settings, params, true)?;
         crate::model::check_model_requests_allowed(&self.model_id)?;
         let client = self.client().await?;

@@ -91,6 +91,41 @@ impl GeminiModel {
         self
     }
 
+    /// The Gemini API fetches only YouTube videos and its own uploaded files by URL:
+    /// other web URLs are downloaded (under the provider's download policy) and sent as
+    /// bytes. Vertex AI fetches web URLs itself.
+    async fn inline_web_media<'a>(
+        &self,
+        messages: &'a [ModelMessage],
+    ) -> Result<std::borrow::Cow<'a, [ModelMessage]>> {
+        if self.provider.name() == "google-vertex" {
+            return Ok(std::borrow::Cow::Borrowed(messages));
+        }
+        let fetches_itself = |url: &str| {
+            [
+                "youtube.com/",
+                "youtu.be/",
+                "generativelanguage.googleapis.com/",
+            ]
+            .iter()
+            .any(|host| url.contains(host))
+        };
+        crate::models::wire::inline_media(
+            messages,
+            |item| match item {
+                UserContent::ImageUrl(u)
+                | UserContent::AudioUrl(u)
+                | UserContent::VideoUrl(u)
+                | UserContent::DocumentUrl(u) => {
+                    crate::models::wire::is_web_url(&u.url) && !fetches_itself(&u.url)
+                }
+                _ => false,
+            },
+            self.provider.client().download_policy(),
+        )
+        .await
+    }
+
     /// Add the provider's per-request credentials, when it has some.
     async fn authorize(&self, request: &mut HttpRequest) -> Result<()> {
         self.provider.authorize(request, &self.model_name).await
@@ -1441,6 +1476,7 @@ impl Model for GeminiModel {
         settings: &ModelSettings,
         params: &ModelRequestParameters,
     ) -> Result<ModelResponse> {
+        let messages = &*self.inline_web_media(messages).await?;
         let messages = &*frame_for_wire(messages, self.profile.system_role);
         let body = self.wire_body(messages, settings, params)?;
         let mut request = self.http_request(&body, settings, "generateContent")?;
@@ -1456,6 +1492,7 @@ impl Model for GeminiModel {
         settings: &ModelSettings,
         params: &ModelRequestParameters,
     ) -> Result<ResponseStream> {
+        let messages = &*self.inline_web_media(messages).await?;
         let messages = &*frame_for_wire(messages, self.profile.system_role);
         let body = self.wire_body(messages, settings, params)?;
         let mut request = self.http_request(&body, settings, "streamGenerateContent")?;

@@ -105,3 +105,143 @@ async fn downloads_are_capped_and_redirects_checked() {
         .unwrap_err();
     assert!(err.to_string().contains("metadata"), "{err}");
 }
+
+fn anthropic_reply() -> Canned {
+    Canned::json(
+        200,
+        &json!({"id": "msg_1", "type": "message", "role": "assistant", "model": "claude-sonnet-4-5",
+            "content": [{"type": "text", "text": "done"}],
+            "stop_reason": "end_turn", "usage": {"input_tokens": 5, "output_tokens": 3}}),
+    )
+}
+
+fn anthropic_agent(url: String, policy: DownloadPolicy) -> Agent {
+    use verity::models::anthropic::AnthropicModel;
+    use verity::providers::anthropic::AnthropicProvider;
+    let provider = AnthropicProvider::builder()
+        .base_url(url)
+        .api_key("k")
+        .download_policy(policy)
+        .build()
+        .unwrap();
+    Agent::builder(AnthropicModel::new("claude-sonnet-4-5", provider)).build()
+}
+
+#[tokio::test]
+async fn anthropic_refuses_audio_and_inlines_text_documents() {
+    let api = MockServer::start(vec![anthropic_reply()]).await;
+    let agent = anthropic_agent(api.url(), DownloadPolicy::default());
+    let err = agent
+        .run(vec![
+            UserContent::from("Transcribe."),
+            UserContent::AudioUrl(verity::FileUrl::new("https://example.com/a.mp3")),
+        ])
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("no audio or video"), "{err}");
+    assert!(api.received().is_empty(), "audio is never silently dropped");
+
+    // a text document at a URL: downloaded and sent as text
+    let files = MockServer::start(vec![Canned::new(200, "text/plain", b"line one".to_vec())]).await;
+    let agent = anthropic_agent(api.url(), DownloadPolicy::default().allow_private(true));
+    let out = agent
+        .run(vec![
+            UserContent::from("Summarize."),
+            UserContent::document_url(format!("{}/notes.txt", files.url())),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(out.output, "done");
+    let block = &api.received()[0].json()["messages"][0]["content"][1];
+    assert_eq!(
+        block["source"],
+        json!({"type": "text", "media_type": "text/plain", "data": "line one"})
+    );
+}
+
+#[tokio::test]
+async fn the_gemini_api_gets_web_media_as_bytes() {
+    use verity::models::gemini::GeminiModel;
+    use verity::providers::google_gla::GoogleGlaProvider;
+    let reply = Canned::json(
+        200,
+        &json!({"candidates": [{"content": {"role": "model", "parts": [{"text": "a cat"}]},
+                                "finishReason": "STOP"}],
+                "usageMetadata": {"promptTokenCount": 3, "candidatesTokenCount": 2}}),
+    );
+    let api = MockServer::start(vec![reply]).await;
+    let files = MockServer::start(vec![Canned::new(
+        200,
+        "image/png",
+        vec![0x89, b'P', b'N', b'G'],
+    )])
+    .await;
+    let image = format!("{}/cat.png", files.url());
+    let model = |policy: DownloadPolicy| {
+        let provider = GoogleGlaProvider::builder()
+            .base_url(api.url())
+            .api_key("k")
+            .download_policy(policy)
+            .build()
+            .unwrap();
+        Agent::builder(GeminiModel::new("gemini-2.5-flash", provider)).build()
+    };
+    let prompt = || {
+        vec![
+            UserContent::from("What is it?"),
+            UserContent::image_url(image.clone()),
+        ]
+    };
+    // refused by default: the host is loopback
+    let err = model(DownloadPolicy::default())
+        .run(prompt())
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("loopback"), "{err}");
+    let out = model(DownloadPolicy::default().allow_private(true))
+        .run(prompt())
+        .await
+        .unwrap();
+    assert_eq!(out.output, "a cat");
+    let part = &api.received()[0].json()["contents"][0]["parts"][1];
+    assert_eq!(part["inlineData"]["mimeType"], "image/png");
+    // YouTube stays a URL
+    let youtube = UserContent::VideoUrl(verity::FileUrl::new("https://youtu.be/lCdaVNyHtjU"));
+    let _ = model(DownloadPolicy::default())
+        .run(vec![UserContent::from("Watch."), youtube])
+        .await;
+    let sent = api.received();
+    let last = sent.last().unwrap().json();
+    assert_eq!(
+        last["contents"][0]["parts"][1]["fileData"]["fileUri"],
+        "https://youtu.be/lCdaVNyHtjU"
+    );
+}
+
+#[cfg(feature = "bedrock")]
+#[tokio::test]
+async fn bedrock_downloads_web_urls_under_the_guard() {
+    use verity::models::bedrock::BedrockConverseModel;
+    use verity::providers::bedrock::BedrockProvider;
+    let provider = BedrockProvider::builder()
+        .region("us-east-1")
+        .credentials("AKIDEXAMPLE", "secret", None)
+        .endpoint_url("http://127.0.0.1:9")
+        .max_attempts(1)
+        .build()
+        .await
+        .unwrap();
+    let agent = Agent::builder(BedrockConverseModel::with_provider(
+        "amazon.nova-pro-v1:0",
+        provider,
+    ))
+    .build();
+    let err = agent
+        .run(vec![
+            UserContent::from("Look."),
+            UserContent::image_url("http://169.254.169.254/latest/cat.png"),
+        ])
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("metadata"), "{err}");
+}

@@ -5,11 +5,13 @@
 //! token-count answers.
 
 mod borrowed;
+mod inline_media;
 mod lenient;
 mod think_tags;
 mod tool_files;
 
 pub(crate) use borrowed::{Base64, CallArgs};
+pub(crate) use inline_media::{inline_media, is_web_url};
 pub(crate) use lenient::{Key, lenient_struct};
 pub(crate) use think_tags::TagSplitter;
 pub(crate) use tool_files::{
