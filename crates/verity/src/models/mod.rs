@@ -12,6 +12,7 @@ pub mod gemini;
 mod gemini_vertex;
 pub mod infer;
 pub mod openai;
+pub mod openai_responses;
 pub mod test;
 pub(crate) mod wire;
 

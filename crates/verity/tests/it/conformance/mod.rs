@@ -19,6 +19,7 @@ mod anthropic;
 mod bedrock;
 mod gemini;
 mod openai;
+mod openai_responses;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -238,6 +239,7 @@ fn wire_apis() -> Vec<&'static dyn WireApi> {
         &gemini::Gemini,
         &openai::OpenAIChat("openai-chat"),
         &openai::OpenAIChat("groq"),
+        &openai_responses::OpenAIResponses,
         #[cfg(feature = "bedrock")]
         &bedrock::BedrockConverse,
     ]
