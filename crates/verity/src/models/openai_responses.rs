@@ -463,20 +463,24 @@ impl OpenAIResponsesModel {
                         .and_then(|d| d.get("raw_content"))
                         .and_then(Value::as_array)
                         .filter(|_| here);
-                    let native_id = t
-                        .id
-                        .as_deref()
-                        .filter(|id| !CHAT_THINKING_IDS.contains(id))
-                        .filter(|_| here && (send_ids || raw.is_some() || t.signature.is_some()));
+                    // encrypted reasoning is checked by its key, not looked up: it goes
+                    // back to a reasoning model of this provider at any endpoint
+                    let signature = t.signature.as_deref().filter(|_| self.is_reasoning_model());
+                    if let Some(id) = t.id.as_deref().filter(|_| here)
+                        && let Some(item) = open_item(out, &open, id, "reasoning")
+                    {
+                        if !t.content.is_empty() {
+                            push_to(item, "summary", summary(&t.content));
+                        }
+                        continue;
+                    }
+                    let native_id =
+                        t.id.as_deref()
+                            .filter(|id| !CHAT_THINKING_IDS.contains(id))
+                            .filter(|_| here && (send_ids || raw.is_some() || signature.is_some()));
                     match native_id {
                         Some(id) => {
-                            if let Some(item) = open_item(out, &open, id, "reasoning") {
-                                if !t.content.is_empty() {
-                                    push_to(item, "summary", summary(&t.content));
-                                }
-                                continue;
-                            }
-                            if t.content.is_empty() && raw.is_none() && t.signature.is_none() {
+                            if t.content.is_empty() && raw.is_none() && signature.is_none() {
                                 continue;
                             }
                             let mut item = Map::new();
@@ -488,7 +492,7 @@ impl OpenAIResponsesModel {
                                 vec![summary(&t.content)]
                             };
                             item.insert("summary".into(), Value::Array(summaries));
-                            item.insert("encrypted_content".into(), json!(t.signature));
+                            item.insert("encrypted_content".into(), json!(signature));
                             if let Some(raw) = raw {
                                 let content: Vec<Value> = raw
                                     .iter()

@@ -29,6 +29,7 @@ mod interop;
 mod local_model;
 mod multi_agent;
 mod openai;
+mod openai_responses;
 mod readme;
 mod retry_rendering;
 mod secrets;
