@@ -17,6 +17,12 @@
 //! # Ok(()) }
 //! ```
 //!
+//! Settings: `max_tokens` is `max_output_tokens`; `temperature`, `top_p`,
+//! `parallel_tool_calls` and `tool_choice` are sent as they are; the API has no `seed`,
+//! penalties or stop sequences, so those settings are not sent. Anything else the API
+//! takes (`reasoning`, `store`, `truncation`, `service_tier`, …) goes through
+//! `ModelSettings::extra_body`, under the API's own names.
+//!
 //! What is sent back on a later turn depends on who produced it. Reasoning items (their
 //! summaries, encrypted content and item ids), output item ids and built-in tool items go
 //! back only to the provider that produced them (the part's `provider_name`, and for ids
