@@ -1,5 +1,8 @@
 //! Model strings: `"test"`, or `provider:model` (`"openai:gpt-4o"`,
-//! `"anthropic:claude-sonnet-4-5"`, `"ollama:llama3.2"`, …).
+//! `"anthropic:claude-sonnet-4-5"`, `"ollama:llama3.2"`, …). As in PydanticAI 2.x,
+//! `openai:` (and `openai-responses:`) speaks the OpenAI Responses API and
+//! `openai-chat:` Chat Completions; the other OpenAI-compatible providers speak Chat
+//! Completions.
 //!
 //! One table ([`MODEL_PREFIXES`]) maps each prefix to the wire API spoken and the
 //! provider preset the model is sent to; a new provider is one row. This is the only
@@ -32,6 +35,9 @@ pub enum WireApi {
     Test,
     /// OpenAI Chat Completions ([`OpenAIChatModel`](crate::models::openai::OpenAIChatModel)).
     OpenAIChat,
+    /// OpenAI Responses
+    /// ([`OpenAIResponsesModel`](crate::models::openai_responses::OpenAIResponsesModel)).
+    OpenAIResponses,
     /// Anthropic Messages ([`AnthropicModel`](crate::models::anthropic::AnthropicModel)).
     Anthropic,
     /// Gemini `generateContent` ([`GeminiModel`](crate::models::gemini::GeminiModel)).
@@ -75,7 +81,13 @@ pub const MODEL_PREFIXES: &[PrefixRow] = &[
         wire: WireApi::Test,
         provider: None,
     },
-    row(&["openai"], WireApi::OpenAIChat, || {
+    // `openai:` is the Responses API, as in PydanticAI 2.x
+    row(
+        &["openai", "openai-responses"],
+        WireApi::OpenAIResponses,
+        || Ok(providers::openai::OpenAIProvider::builder().build_as()),
+    ),
+    row(&["openai-chat"], WireApi::OpenAIChat, || {
         Ok(providers::openai::OpenAIProvider::builder().build_as())
     }),
     row(&["anthropic"], WireApi::Anthropic, || {
@@ -192,6 +204,9 @@ pub fn infer_model(name: &str) -> Result<ModelRef> {
             model,
             builder()?.build()?,
         )),
+        WireApi::OpenAIResponses => Arc::new(
+            crate::models::openai_responses::OpenAIResponsesModel::new(model, builder()?.build()?),
+        ),
         WireApi::Anthropic => Arc::new(crate::models::anthropic::AnthropicModel::new(
             model,
             builder()?.build()?,
@@ -347,7 +362,10 @@ mod tests {
             ),
             "{m}"
         );
-        assert!(m.contains("known prefixes: test, openai, anthropic"), "{m}");
+        assert!(
+            m.contains("known prefixes: test, openai, openai-responses, openai-chat, anthropic"),
+            "{m}"
+        );
         assert!(user_error("antropic:claude").contains("did you mean 'anthropic'?"));
         assert!(user_error("tset").contains("did you mean 'test'?"));
         assert!(!user_error("nosuchprovider:model").contains("did you mean"));

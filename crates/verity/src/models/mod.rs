@@ -14,6 +14,7 @@ mod gemini_vertex;
 pub mod infer;
 pub mod mistral;
 pub mod openai;
+pub mod openai_responses;
 pub mod test;
 pub(crate) mod wire;
 

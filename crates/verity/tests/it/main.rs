@@ -33,6 +33,7 @@ mod mistral;
 mod multi_agent;
 mod native_tools;
 mod openai;
+mod openai_responses;
 mod readme;
 mod retry_rendering;
 mod secrets;

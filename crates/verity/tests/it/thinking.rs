@@ -310,3 +310,43 @@ fn mistral_and_cohere_thinking() {
     );
     assert_eq!(cohere("command-r-plus", Thinking::On), None);
 }
+
+#[test]
+fn openai_responses_reasoning_effort_and_native_tools() {
+    use verity::models::openai_responses::OpenAIResponsesModel;
+    use verity::request::NativeTool;
+    let body = |name: &str, settings: &ModelSettings, params: &ModelRequestParameters| {
+        OpenAIResponsesModel::new(
+            name,
+            OpenAIProvider::builder().api_key("k").build().unwrap(),
+        )
+        .build_request_body(&hello(), settings, params, &HashMap::new(), false)
+    };
+    let params = text_and_tools();
+    let high = ModelSettings::new().thinking(Thinking::Effort(ThinkingEffort::High));
+    assert_eq!(
+        body("gpt-5", &high, &params).unwrap()["reasoning"],
+        json!({"effort": "high"})
+    );
+    let off = ModelSettings::new().thinking(Thinking::Off);
+    assert_eq!(
+        body("gpt-5", &off, &params).unwrap()["reasoning"],
+        json!({"effort": "minimal"})
+    );
+    assert!(
+        body("gpt-4o", &high, &params)
+            .unwrap()
+            .get("reasoning")
+            .is_none()
+    );
+
+    let mut with_native = text_and_tools();
+    with_native.native_tools = vec![NativeTool::web_search(), NativeTool::code_execution()];
+    let sent = body("gpt-5", &ModelSettings::new(), &with_native).unwrap();
+    let tools = sent["tools"].as_array().unwrap();
+    assert_eq!(tools.len(), 4, "{tools:?}");
+    assert_eq!(tools[2], json!({"type": "web_search"}));
+    assert_eq!(tools[3]["type"], "code_interpreter");
+    with_native.native_tools = vec![NativeTool::web_fetch()];
+    assert!(body("gpt-5", &ModelSettings::new(), &with_native).is_err());
+}

@@ -21,6 +21,7 @@ mod cohere;
 mod gemini;
 mod mistral;
 mod openai;
+mod openai_responses;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -240,6 +241,7 @@ fn wire_apis() -> Vec<&'static dyn WireApi> {
         &gemini::Gemini,
         &openai::OpenAIChat("openai-chat"),
         &openai::OpenAIChat("groq"),
+        &openai_responses::OpenAIResponses,
         #[cfg(feature = "bedrock")]
         &bedrock::BedrockConverse,
         &mistral::Mistral,
