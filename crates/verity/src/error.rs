@@ -41,6 +41,16 @@ pub enum Error {
         /// The offending body, when there is one.
         body: Option<String>,
     },
+    /// The provider's content filter ended the response (or blocked the prompt) with
+    /// nothing to act on: a prompt blocked by a safety or policy filter (Vertex Model
+    /// Armor, Gemini `promptFeedback`), a refusal. Never an empty success.
+    #[error("{message}")]
+    ContentFilter {
+        /// `Content filter triggered.` and the provider's reason, as PydanticAI words it.
+        message: String,
+        /// The response, as JSON.
+        body: Option<String>,
+    },
     /// A usage limit would be exceeded.
     #[error("usage limit exceeded: {0}")]
     UsageLimitExceeded(String),

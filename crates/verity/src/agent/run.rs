@@ -93,6 +93,9 @@ pub struct AgentRun<D, O> {
 pub(super) struct Reply {
     pub(super) calls: Vec<ToolCallPart>,
     pub(super) text: Option<String>,
+    /// Set when the provider's content filter ended the response: the error a response
+    /// with nothing to act on ends the run with.
+    pub(super) filtered: Option<crate::Error>,
 }
 
 impl Reply {
@@ -100,11 +103,16 @@ impl Reply {
     fn of(response: &ModelResponse) -> Self {
         let calls: Vec<ToolCallPart> = response.tool_calls().cloned().collect();
         let text = calls.is_empty().then(|| response.text_content()).flatten();
-        Reply { calls, text }
+        Reply {
+            calls,
+            text,
+            filtered: content_filter_error(response),
+        }
     }
 
     /// Taken from a response that is not needed afterwards.
     fn from_response(response: ModelResponse) -> Self {
+        let filtered = content_filter_error(&response);
         let text = response
             .tool_calls()
             .next()
@@ -119,8 +127,40 @@ impl Reply {
                 _ => None,
             })
             .collect();
-        Reply { calls, text }
+        Reply {
+            calls,
+            text,
+            filtered,
+        }
     }
+}
+
+/// The error of a response the content filter ended (PydanticAI's `ContentFilterError`
+/// message: the provider's finish or block reason, and a refusal text).
+fn content_filter_error(response: &ModelResponse) -> Option<crate::Error> {
+    if response.finish_reason != Some(crate::messages::FinishReason::ContentFilter) {
+        return None;
+    }
+    let details = response.provider_details.as_ref();
+    let detail = |key: &str| details.and_then(|d| d.get(key)).and_then(|v| v.as_str());
+    let mut reasons = Vec::new();
+    if let Some(reason) = detail("finish_reason") {
+        reasons.push(format!("Finish reason: '{reason}'"));
+    } else if let Some(reason) = detail("block_reason") {
+        reasons.push(format!("Block reason: '{reason}'"));
+    }
+    if let Some(refusal) = detail("refusal") {
+        reasons.push(format!("Refusal: '{refusal}'"));
+    }
+    let mut message = "Content filter triggered.".to_owned();
+    if !reasons.is_empty() {
+        message.push(' ');
+        message.push_str(&reasons.join(". "));
+    }
+    Some(crate::Error::ContentFilter {
+        message,
+        body: serde_json::to_string(&[response]).ok(),
+    })
 }
 
 impl<D: Send + Sync + 'static, O: Send + Sync + 'static> AgentRun<D, O> {

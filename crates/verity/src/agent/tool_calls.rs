@@ -134,6 +134,13 @@ impl<D: Send + Sync + 'static, O: Send + Sync + 'static> AgentRun<D, O> {
         answers: Option<&DeferredToolResults>,
     ) -> Result<AgentNode<O>> {
         if reply.calls.is_empty() {
+            // nothing to act on because the content filter ended the response: not sent
+            // back for another try (it would only repeat the refused request)
+            if let Some(filtered) = reply.filtered
+                && reply.text.as_deref().is_none_or(|t| t.trim().is_empty())
+            {
+                return Err(filtered);
+            }
             return self.handle_text(reply.text).await;
         }
         let calls = reply.calls;
@@ -262,7 +269,11 @@ impl<D: Send + Sync + 'static, O: Send + Sync + 'static> AgentRun<D, O> {
         let node = if calls.is_empty() {
             AgentNode::ModelRequest(ModelRequest::new(Vec::new()))
         } else {
-            let reply = Reply { calls, text: None };
+            let reply = Reply {
+                calls,
+                text: None,
+                filtered: None,
+            };
             self.handle_reply(reply, Some(&results)).await?
         };
         Ok(match (node, prompt) {

@@ -638,7 +638,10 @@ impl GeminiModel {
     pub fn parse_response(&self, body: &[u8]) -> Result<ModelResponse> {
         let value: Value = serde_json::from_slice(body)
             .map_err(|e| Error::unexpected_body(format!("invalid Gemini response: {e}"), body))?;
-        if value.get("candidates").is_none() && value.get("usageMetadata").is_none() {
+        if value.get("candidates").is_none()
+            && value.get("usageMetadata").is_none()
+            && value.get("promptFeedback").is_none()
+        {
             return Err(Error::unexpected_body(
                 "invalid Gemini response: no `candidates`",
                 body,
@@ -1316,6 +1319,16 @@ impl ChunkProcessor {
             {
                 self.part(part, &mut events);
             }
+        }
+        // a prompt the provider blocked (safety, Model Armor): no candidates, a reason
+        if let Some(feedback) = value.get("promptFeedback")
+            && let Some(reason) = feedback.get("blockReason").and_then(Value::as_str)
+        {
+            details.insert("block_reason".into(), json!(reason));
+            if let Some(message) = feedback.get("blockReasonMessage") {
+                details.insert("block_reason_message".into(), message.clone());
+            }
+            finish.get_or_insert(FinishReason::ContentFilter);
         }
         if let Some(u) = value.get("usageMetadata") {
             events.push(ModelStreamEvent::Usage(map_usage(u)));

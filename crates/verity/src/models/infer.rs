@@ -137,6 +137,9 @@ pub const MODEL_PREFIXES: &[PrefixRow] = &[
     row(&["huggingface"], WireApi::OpenAIChat, || {
         Ok(providers::huggingface::HuggingFaceProvider::builder().build_as())
     }),
+    row(&["perplexity"], WireApi::OpenAIChat, || {
+        Ok(providers::perplexity::PerplexityProvider::builder().build_as())
+    }),
     row(&["mistral"], WireApi::Mistral, || {
         Ok(providers::mistral::MistralProvider::builder().build_as())
     }),

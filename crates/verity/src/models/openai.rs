@@ -955,10 +955,11 @@ lenient_struct!(WireUsage {
 } ignore ["total_tokens"]);
 
 lenient_struct!(Choice {
+    index: Value,
     message: Delta,
     delta: Delta,
     finish_reason: String,
-} ignore ["index"]);
+} ignore []);
 
 lenient_struct!(Delta {
     content: Value,
@@ -993,6 +994,9 @@ struct ChunkProcessor {
     saw_finish_reason: bool,
     seen_metadata: bool,
     details: Map<String, Value>,
+    /// Set for endpoints whose streamed `content` is the whole text so far, not a delta
+    /// (Perplexity): what was already received, to take the new part from.
+    cumulative: Option<String>,
 }
 
 impl ChunkProcessor {
@@ -1006,6 +1010,7 @@ impl ChunkProcessor {
             saw_finish_reason: false,
             seen_metadata: false,
             details: Map::new(),
+            cumulative: profile.openai.stream_cumulative_text.then(String::new),
         }
     }
 
@@ -1047,7 +1052,14 @@ impl ChunkProcessor {
                 .and_then(|x| x.get("usage"))
                 .and_then(|u| WireUsage::deserialize(u).ok())
         });
-        if let Some(choice) = chunk.choices.into_iter().flatten().next() {
+        // the first choice only: with `n` > 1 the other choices' deltas arrive in
+        // chunks of their own, and must not be mixed into this response
+        if let Some(choice) = chunk
+            .choices
+            .into_iter()
+            .flatten()
+            .find(|c| c.index.as_ref().and_then(Value::as_u64).unwrap_or(0) == 0)
+        {
             if let Some(reason) = choice.finish_reason.as_deref().filter(|r| !r.is_empty()) {
                 self.saw_finish_reason = true;
                 meta.finish_reason = Some(map_finish_reason(reason));
@@ -1096,6 +1108,19 @@ impl ChunkProcessor {
                     .collect::<String>(),
             ),
             _ => None,
+        };
+        // cumulative streams: only what is new since the last chunk
+        let content = match (content, &mut self.cumulative) {
+            (Some(text), Some(seen)) => {
+                let new = match text.strip_prefix(seen.as_str()) {
+                    Some(rest) => rest.to_owned(),
+                    // not a continuation: taken as it is
+                    None => text.clone(),
+                };
+                *seen = text;
+                Some(new)
+            }
+            (content, _) => content,
         };
         if let Some(content) = content {
             for (thinking, piece) in self.tags.feed(&content) {

@@ -219,6 +219,19 @@ pub fn huggingface(model: &str) -> ModelProfile {
     }
 }
 
+/// Perplexity: OpenAI-compatible, but its streams repeat the whole text so far in every
+/// chunk.
+pub fn perplexity(model: &str) -> ModelProfile {
+    let base = openai_compatible(model);
+    ModelProfile {
+        openai: OpenAIProfile {
+            stream_cumulative_text: true,
+            ..base.openai.clone()
+        },
+        ..base
+    }
+}
+
 /// Endpoints that return reasoning in a `reasoning` field and take it back there
 /// (Ollama, Cerebras, Groq's reasoning models read it; they get it back as tags).
 pub fn reasoning_field(model: &str) -> ModelProfile {

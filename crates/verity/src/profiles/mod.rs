@@ -12,7 +12,7 @@ mod openai_chat;
 pub use families::{
     ANTHROPIC_INLINE_SYSTEM_PREFIXES, anthropic, anthropic_thinking, claude_tagged_system_role,
     deepseek, gemini, huggingface, openai, openai_compatible, openai_compatible_tagged, openrouter,
-    reasoning_field, reasoning_field_tagged,
+    perplexity, reasoning_field, reasoning_field_tagged,
 };
 pub use families::{cohere, mistral};
 pub use openai_chat::{CacheControlStyle, OpenAIProfile};

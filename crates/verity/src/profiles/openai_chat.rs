@@ -21,6 +21,9 @@ pub struct OpenAIProfile {
     pub max_cache_points: usize,
     /// Whether document URLs are sent as URLs (otherwise they are downloaded and inlined).
     pub supports_document_urls: bool,
+    /// Whether streamed `content` is the whole text so far instead of a delta
+    /// (Perplexity): the new text is what follows the previous chunk's.
+    pub stream_cumulative_text: bool,
 }
 
 impl Default for OpenAIProfile {
@@ -33,6 +36,7 @@ impl Default for OpenAIProfile {
             cache_control: CacheControlStyle::None,
             max_cache_points: 4,
             supports_document_urls: false,
+            stream_cumulative_text: false,
         }
     }
 }

@@ -31,6 +31,7 @@ pub mod ollama;
 pub mod openai;
 pub mod openai_compatible;
 pub mod openrouter;
+pub mod perplexity;
 pub mod together;
 pub mod transport;
 

@@ -34,6 +34,7 @@ mod multi_agent;
 mod native_tools;
 mod openai;
 mod openai_responses;
+mod quirks;
 mod readme;
 mod retry_rendering;
 mod secrets;
