@@ -599,6 +599,15 @@ fn push_turn(turns: &mut Vec<(String, Vec<Value>)>, role: &str, blocks: Vec<Valu
     }
 }
 
+/// Whether an uploaded file is an image (by its media type, else its name).
+fn is_image_file(f: &crate::messages::UploadedFile) -> bool {
+    f.media_type
+        .as_deref()
+        .map(str::to_owned)
+        .or_else(|| crate::messages::guess_media_type(&f.file_id).map(str::to_owned))
+        .is_some_and(|m| m.starts_with("image/"))
+}
+
 fn binary_block(b: &BinaryContent) -> Value {
     if b.media_type.starts_with("image/") {
         return json!({"type": "image", "source": {"type": "base64", "media_type": b.media_type, "data": b.base64()}});
@@ -659,6 +668,9 @@ fn user_blocks(prompt: &UserPrompt, blocks: &mut Vec<Value>) {
                 blocks.push(json!({"type": "document", "source": {"type": "url", "url": u.url}}))
             }
             UserContent::Binary(b) => blocks.push(binary_block(b)),
+            // an uploaded image is an image block, anything else a document
+            UserContent::UploadedFile(f) if is_image_file(f) => blocks
+                .push(json!({"type": "image", "source": {"type": "file", "file_id": f.file_id}})),
             UserContent::UploadedFile(f) => blocks.push(
                 json!({"type": "document", "source": {"type": "file", "file_id": f.file_id}}),
             ),
@@ -1479,6 +1491,7 @@ fn media_block(item: &UserContent) -> Option<Block<'_>> {
         UserContent::ImageUrl(u) => Block::Image(Source::Url(&u.url)),
         UserContent::DocumentUrl(u) => Block::Document(Source::Url(&u.url)),
         UserContent::Binary(b) => wire_binary_block(b),
+        UserContent::UploadedFile(f) if is_image_file(f) => Block::Image(Source::File(&f.file_id)),
         UserContent::UploadedFile(f) => Block::Document(Source::File(&f.file_id)),
         UserContent::Unknown(map) => Block::Raw(map.get(RAW_BLOCK)?),
         // audio and video are not taken by the Messages API

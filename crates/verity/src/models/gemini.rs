@@ -958,6 +958,23 @@ impl<'a> WirePart<'a> {
     }
 }
 
+/// The `videoMetadata` (fps, offsets) a file item carries in its `vendor_metadata`
+/// (`video_metadata` or `videoMetadata`), for URLs and for bytes alike (a video URL the
+/// Gemini API cannot fetch is downloaded and keeps its metadata).
+fn video_metadata(item: &UserContent) -> Option<&Value> {
+    let extra = match item {
+        UserContent::ImageUrl(u)
+        | UserContent::AudioUrl(u)
+        | UserContent::VideoUrl(u)
+        | UserContent::DocumentUrl(u) => &u.extra,
+        UserContent::Binary(b) => &b.extra,
+        _ => return None,
+    };
+    extra
+        .get("vendor_metadata")
+        .and_then(|v| v.get("video_metadata").or_else(|| v.get("videoMetadata")))
+}
+
 /// `functionResponse.response`.
 enum FunctionResult<'a> {
     /// An object result is the response itself.
@@ -1178,15 +1195,7 @@ fn wire_user_parts<'a>(prompt: &'a UserPrompt, parts: &mut Vec<WirePart<'a>>) {
                 if let Some(part) = file_part(item) {
                     parts.push(part);
                 }
-                if let UserContent::ImageUrl(u)
-                | UserContent::AudioUrl(u)
-                | UserContent::VideoUrl(u)
-                | UserContent::DocumentUrl(u) = item
-                    && let Some(meta) = u
-                        .extra
-                        .get("vendor_metadata")
-                        .and_then(|v| v.get("video_metadata").or_else(|| v.get("videoMetadata")))
-                {
+                if let Some(meta) = video_metadata(item) {
                     parts.push(WirePart::VideoMetadata(meta));
                 }
             }
@@ -1206,7 +1215,10 @@ fn user_parts(prompt: &UserPrompt, parts: &mut Vec<Value>) {
         match item {
             UserContent::Text(t) => parts.push(json!({"text": t})),
             UserContent::Binary(b) => {
-                parts.push(json!({"inlineData": {"mimeType": b.media_type, "data": b.base64()}}))
+                parts.push(json!({"inlineData": {"mimeType": b.media_type, "data": b.base64()}}));
+                if let Some(meta) = video_metadata(item) {
+                    parts.push(json!({"videoMetadata": meta}));
+                }
             }
             UserContent::ImageUrl(u)
             | UserContent::AudioUrl(u)
@@ -1219,11 +1231,7 @@ fn user_parts(prompt: &UserPrompt, parts: &mut Vec<Value>) {
                     _ => "application/pdf".into(),
                 });
                 parts.push(json!({"fileData": {"fileUri": u.url, "mimeType": mime}}));
-                if let Some(meta) = u
-                    .extra
-                    .get("vendor_metadata")
-                    .and_then(|v| v.get("video_metadata").or_else(|| v.get("videoMetadata")))
-                {
+                if let Some(meta) = video_metadata(item) {
                     parts.push(json!({"videoMetadata": meta}));
                 }
             }

@@ -419,6 +419,15 @@ impl OpenAIChatModel {
         let mut texts: Vec<String> = Vec::new();
         let mut tool_calls = Vec::new();
         let mut field_thinking: Option<String> = None;
+        // the provider's own reasoning details (signatures) go back as they came
+        let reasoning_details = response
+            .provider_details
+            .as_ref()
+            .and_then(|d| d.get(REASONING_DETAILS))
+            .filter(|_| {
+                self.profile.openai.thinking_field.is_some()
+                    && response.provider_name.as_deref() == Some(self.provider.name())
+            });
         let (start, end) = &self.profile.thinking_tags;
         for part in &response.parts {
             match part {
@@ -470,8 +479,12 @@ impl OpenAIChatModel {
             },
         );
         if let (Some(thinking), Some(field)) = (field_thinking, self.profile.openai.thinking_field)
+            && !thinking.is_empty()
         {
             msg.insert(field.into(), json!(thinking));
+        }
+        if let Some(details) = reasoning_details {
+            msg.insert(REASONING_DETAILS.into(), details.clone());
         }
         if !tool_calls.is_empty() {
             msg.insert("tool_calls".into(), Value::Array(tool_calls));
@@ -966,6 +979,7 @@ lenient_struct!(Delta {
     refusal: String,
     reasoning_content: String,
     reasoning: String,
+    reasoning_details: Vec<Value>,
     tool_calls: Vec<ToolCallDelta>,
 } ignore ["role"]);
 
@@ -997,6 +1011,9 @@ struct ChunkProcessor {
     /// Set for endpoints whose streamed `content` is the whole text so far, not a delta
     /// (Perplexity): what was already received, to take the new part from.
     cumulative: Option<String>,
+    /// OpenRouter's `reasoning_details` (text, summaries, encrypted reasoning with
+    /// signatures), merged across chunks by index and type.
+    reasoning_details: Vec<Value>,
 }
 
 impl ChunkProcessor {
@@ -1011,6 +1028,7 @@ impl ChunkProcessor {
             seen_metadata: false,
             details: Map::new(),
             cumulative: profile.openai.stream_cumulative_text.then(String::new),
+            reasoning_details: Vec::new(),
         }
     }
 
@@ -1082,6 +1100,9 @@ impl ChunkProcessor {
     }
 
     fn delta(&mut self, delta: Delta, events: &mut Vec<ModelStreamEvent>) {
+        for item in delta.reasoning_details.iter().flatten() {
+            merge_reasoning_detail(&mut self.reasoning_details, item);
+        }
         for (field, text) in [
             ("reasoning_content", &delta.reasoning_content),
             ("reasoning", &delta.reasoning),
@@ -1205,6 +1226,27 @@ impl ChunkProcessor {
         if let Some((thinking, piece)) = self.tags.finish() {
             self.content_piece(thinking, &piece, &mut events);
         }
+        if !self.reasoning_details.is_empty() {
+            let details = std::mem::take(&mut self.reasoning_details);
+            // the signature goes on the thinking part (made when the reasoning came
+            // encrypted only); the details themselves stay with the response
+            if let Some(signature) = reasoning_signature(&details) {
+                let mut event =
+                    self.parts
+                        .thinking_delta(Some("reasoning"), None, Some(&signature));
+                if let Some(ModelStreamEvent::PartStart {
+                    part: ModelResponsePart::Thinking(t),
+                    ..
+                }) = &mut event
+                {
+                    t.id = Some("reasoning".to_owned());
+                    t.provider_name = Some(self.provider.clone());
+                }
+                events.extend(event);
+            }
+            self.details
+                .insert(REASONING_DETAILS.into(), Value::Array(details));
+        }
         if !self.details.is_empty() {
             events.push(ModelStreamEvent::Metadata(ResponseMetadata {
                 provider_details: Some(std::mem::take(&mut self.details)),
@@ -1213,6 +1255,51 @@ impl ChunkProcessor {
         }
         events
     }
+}
+
+/// The response detail (and thinking-part detail) holding OpenRouter's reasoning details.
+const REASONING_DETAILS: &str = "reasoning_details";
+
+/// Add a streamed piece of a reasoning detail to the ones so far: the piece with the
+/// same index and type gets its text, summary and data appended; a new one is added.
+fn merge_reasoning_detail(details: &mut Vec<Value>, piece: &Value) {
+    let key = |v: &Value| (v.get("index").cloned(), v.get("type").cloned());
+    match details.iter_mut().find(|d| key(d) == key(piece)) {
+        Some(Value::Object(existing)) => {
+            if let Some(piece) = piece.as_object() {
+                for (k, v) in piece {
+                    match (existing.get_mut(k), v) {
+                        (Some(Value::String(old)), Value::String(new))
+                            if matches!(k.as_str(), "text" | "summary" | "data" | "signature") =>
+                        {
+                            old.push_str(new);
+                        }
+                        (None, v) => {
+                            existing.insert(k.clone(), v.clone());
+                        }
+                        _ => {}
+                    }
+                }
+            }
+        }
+        _ => details.push(piece.clone()),
+    }
+}
+
+/// The signature OpenRouter's reasoning details carry: a detail's own, or the data of
+/// encrypted reasoning.
+fn reasoning_signature(details: &[Value]) -> Option<String> {
+    details.iter().find_map(|i| {
+        i.get("signature")
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+            .or_else(|| {
+                (i.get("type").and_then(Value::as_str) == Some("reasoning.encrypted"))
+                    .then(|| i.get("data").and_then(Value::as_str))
+                    .flatten()
+            })
+            .map(str::to_owned)
+    })
 }
 
 fn map_finish_reason(reason: &str) -> FinishReason {

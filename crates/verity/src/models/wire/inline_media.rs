@@ -86,6 +86,10 @@ pub(crate) async fn inline_media<'a>(
                     .or_else(|| got.media_type.clone())
                     .unwrap_or_else(|| "application/octet-stream".to_owned());
                 let mut binary = BinaryContent::new(got.data.to_vec(), media_type);
+                // provider metadata (e.g. a video's fps and offsets) stays with the bytes
+                if let Some(meta) = url.extra.get("vendor_metadata") {
+                    binary.extra.insert("vendor_metadata".into(), meta.clone());
+                }
                 if matches!(item, UserContent::DocumentUrl(_)) {
                     binary.filename = url
                         .url
