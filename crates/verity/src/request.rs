@@ -91,11 +91,13 @@ pub struct ModelRequestParameters {
 /// agent's own tools. Their calls and results come back as `builtin-tool-call` /
 /// `builtin-tool-return` parts, kept in the history and sent back to the same provider.
 ///
-/// | tool | Anthropic | Gemini | OpenAI Responses |
-/// |---|---|---|---|
-/// | [`WebSearch`](Self::WebSearch) | `web_search_20250305` | `googleSearch` | `web_search` |
-/// | [`CodeExecution`](Self::CodeExecution) | `code_execution_20260120` | `codeExecution` | `code_interpreter` |
-/// | [`WebFetch`](Self::WebFetch) | `web_fetch_20250910` | `urlContext` | — |
+/// | tool | Anthropic | Gemini | OpenAI Responses | Bedrock |
+/// |---|---|---|---|---|
+/// | [`WebSearch`](Self::WebSearch) | `web_search_20250305` | `googleSearch` | `web_search` | — |
+/// | [`CodeExecution`](Self::CodeExecution) | `code_execution_20260120` | `codeExecution` | `code_interpreter` | Nova: `nova_code_interpreter` |
+/// | [`WebFetch`](Self::WebFetch) | `web_fetch_20250910` | `urlContext` | — | — |
+///
+/// OpenAI Chat Completions, Mistral and Cohere have none.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum NativeTool {

@@ -276,10 +276,20 @@ impl BedrockConverseModel {
         params: &ModelRequestParameters,
         stream: bool,
     ) -> Result<ConverseRequest> {
-        if !params.native_tools.is_empty() {
+        // Nova runs code as a system tool (`nova_code_interpreter`); nothing else is native
+        let family = BedrockModelName::from(self.model_id.as_str())
+            .family()
+            .to_owned();
+        let unsupported: Vec<crate::request::NativeTool> = params
+            .native_tools
+            .iter()
+            .filter(|t| !(family == "amazon" && **t == crate::request::NativeTool::CodeExecution))
+            .cloned()
+            .collect();
+        if !unsupported.is_empty() {
             return Err(crate::request::NativeTool::unsupported(
                 &self.model_id,
-                &params.native_tools,
+                &unsupported,
             ));
         }
         let (system, messages) = self.map_messages(messages, settings)?;
@@ -627,6 +637,18 @@ fn tool_specs(settings: &ModelSettings, params: &ModelRequestParameters) -> Resu
             .build()
             .map_err(build_error)?;
         tools.push(bt::Tool::ToolSpec(spec));
+    }
+    // native code execution: Nova's system tool, after the agent's tools
+    if params
+        .native_tools
+        .contains(&crate::request::NativeTool::CodeExecution)
+    {
+        tools.push(bt::Tool::SystemTool(
+            bt::SystemTool::builder()
+                .name("nova_code_interpreter")
+                .build()
+                .map_err(build_error)?,
+        ));
     }
     if settings.cache_tool_definitions.is_some() && !tools.is_empty() {
         tools.push(bt::Tool::CachePoint(cache_point()?));

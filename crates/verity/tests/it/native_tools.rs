@@ -133,3 +133,52 @@ fn a_wire_api_without_them_says_so() {
         "{err}"
     );
 }
+
+#[cfg(feature = "bedrock")]
+#[tokio::test]
+async fn bedrock_nova_runs_code_as_a_system_tool() {
+    use verity::models::bedrock::BedrockConverseModel;
+    use verity::providers::bedrock::BedrockProvider;
+    let provider = BedrockProvider::builder()
+        .region("us-east-1")
+        .credentials("AKIDEXAMPLE", "secret", None)
+        .build()
+        .await
+        .unwrap();
+    let nova = BedrockConverseModel::with_provider("us.amazon.nova-2-lite-v1:0", provider.clone());
+    let request = nova
+        .build_request(
+            &hello(),
+            &ModelSettings::new(),
+            &with_native(vec![NativeTool::code_execution()]),
+            false,
+        )
+        .unwrap();
+    let tools = request.tool_config.unwrap().tools().to_vec();
+    assert_eq!(tools.len(), 2);
+    assert!(
+        matches!(&tools[1], aws_sdk_bedrockruntime::types::Tool::SystemTool(t) if t.name() == "nova_code_interpreter")
+    );
+    // web search is not native on Bedrock; neither is code execution on Claude there
+    assert!(
+        nova.build_request(
+            &hello(),
+            &ModelSettings::new(),
+            &with_native(vec![NativeTool::web_search()]),
+            false
+        )
+        .is_err()
+    );
+    let claude =
+        BedrockConverseModel::with_provider("us.anthropic.claude-sonnet-4-5-v1:0", provider);
+    assert!(
+        claude
+            .build_request(
+                &hello(),
+                &ModelSettings::new(),
+                &with_native(vec![NativeTool::code_execution()]),
+                false
+            )
+            .is_err()
+    );
+}
