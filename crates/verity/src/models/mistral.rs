@@ -429,39 +429,9 @@ impl MistralModel {
         if wanted.is_empty() {
             return Ok(HashMap::new());
         }
-        Box::pin(self.download(wanted)).await
-    }
-
-    async fn download(&self, wanted: Vec<FileUrl>) -> Result<HashMap<String, BinaryContent>> {
-        let mut out = HashMap::new();
-        let client = self.provider.client();
-        for f in wanted {
-            let resp = client
-                .reqwest()
-                .get(&f.url)
-                .send()
-                .await
-                .map_err(|e| crate::http::transport_error(&self.model_name, e))?;
-            if !resp.status().is_success() {
-                return Err(Error::User(format!(
-                    "downloading {} gave HTTP {}",
-                    f.url,
-                    resp.status()
-                )));
-            }
-            let header_type = resp
-                .headers()
-                .get("content-type")
-                .and_then(|v| v.to_str().ok())
-                .map(|v| v.split(';').next().unwrap_or(v).trim().to_owned());
-            let data = client.read_body(resp, &self.model_name).await?;
-            let media_type = f
-                .media_type()
-                .or(header_type)
-                .unwrap_or_else(|| "application/octet-stream".to_owned());
-            out.insert(f.url.clone(), BinaryContent::new(data.to_vec(), media_type));
-        }
-        Ok(out)
+        let policy = self.provider.client().download_policy();
+        let files: Vec<(&FileUrl, bool)> = wanted.iter().map(|f| (f, false)).collect();
+        Box::pin(crate::models::wire::download_files(files, policy)).await
     }
 
     /// Parse a non-streamed response body.

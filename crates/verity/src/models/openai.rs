@@ -589,29 +589,8 @@ impl OpenAIChatModel {
         if wanted.is_empty() {
             return Ok(HashMap::new());
         }
-        Box::pin(self.download(wanted)).await
-    }
-
-    async fn download(
-        &self,
-        wanted: Vec<(&FileUrl, bool)>,
-    ) -> Result<HashMap<String, BinaryContent>> {
-        let mut out = HashMap::new();
         let policy = self.provider.client().download_policy();
-        for (f, is_document) in wanted {
-            let fetched = crate::http::download::download(&f.url, policy).await?;
-            let (data, header_type) = (fetched.data, fetched.media_type);
-            let media_type = f
-                .media_type()
-                .or(header_type)
-                .unwrap_or_else(|| "application/octet-stream".to_owned());
-            let mut bin = BinaryContent::new(data.to_vec(), media_type);
-            if is_document {
-                bin.filename = Some(f.url.clone());
-            }
-            out.insert(f.url.clone(), bin);
-        }
-        Ok(out)
+        Box::pin(crate::models::wire::download_files(wanted, policy)).await
     }
 
     /// Parse a non-streamed response body.

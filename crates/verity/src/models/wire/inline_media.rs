@@ -11,6 +11,31 @@ use crate::messages::{
     BinaryContent, FileUrl, ModelMessage, ModelRequestPart, UserContent, UserPrompt,
 };
 
+/// Download `files` (each once) under `policy`, by URL: what a wire API sends inline
+/// because its API does not take the URL. A document keeps its URL as its file name.
+pub(crate) async fn download_files(
+    files: Vec<(&FileUrl, bool)>,
+    policy: &DownloadPolicy,
+) -> Result<HashMap<String, BinaryContent>> {
+    let mut out = HashMap::new();
+    for (file, is_document) in files {
+        if out.contains_key(&file.url) {
+            continue;
+        }
+        let got = download(&file.url, policy).await?;
+        let media_type = file
+            .media_type()
+            .or(got.media_type)
+            .unwrap_or_else(|| "application/octet-stream".to_owned());
+        let mut binary = BinaryContent::new(got.data.to_vec(), media_type);
+        if is_document {
+            binary.filename = Some(file.url.clone());
+        }
+        out.insert(file.url.clone(), binary);
+    }
+    Ok(out)
+}
+
 /// The URL item of a user prompt, if it is one.
 fn url_of(item: &UserContent) -> Option<&FileUrl> {
     match item {

@@ -11,7 +11,7 @@ mod think_tags;
 mod tool_files;
 
 pub(crate) use borrowed::{Base64, CallArgs};
-pub(crate) use inline_media::{inline_media, is_web_url};
+pub(crate) use inline_media::{download_files, inline_media, is_web_url};
 pub(crate) use lenient::{Key, lenient_struct};
 pub(crate) use think_tags::TagSplitter;
 pub(crate) use tool_files::{
