@@ -12,8 +12,8 @@
 //! or `OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=true` is set; binary data is
 //! never inlined.
 //!
-//! With the `otel` feature, [`init`] installs an OTLP exporter for the spans and the
-//! GenAI metrics (through [`MetricsLayer`]), and outgoing model requests carry the
+//! With the `otel` feature, `init` installs an OTLP exporter for the spans and the
+//! GenAI metrics (through `MetricsLayer`), and outgoing model requests carry the
 //! active span's `traceparent`.
 //!
 //! ```no_run
