@@ -9,9 +9,12 @@ use opentelemetry_sdk::metrics::SdkMeterProvider;
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+use tracing::Subscriber;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
+use tracing_subscriber::Layer;
 use tracing_subscriber::filter::{LevelFilter, Targets};
 use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::registry::LookupSpan;
 
 use super::metrics::MetricsLayer;
 use crate::error::{Error, Result};
@@ -105,8 +108,8 @@ fn protocol(signal_variable: &str) -> Result<Protocol> {
 /// `OTEL_EXPORTER_OTLP_PROTOCOL` (`http/protobuf` or `http/json`), `OTEL_SERVICE_NAME`
 /// and `OTEL_RESOURCE_ATTRIBUTES`.
 ///
-/// Fails when a global `tracing` subscriber is already set: then add
-/// `tracing_opentelemetry::layer()` and [`MetricsLayer`] to your own.
+/// Fails when a global `tracing` subscriber is already set: then add [`layers`] to
+/// your own.
 ///
 /// Keep the returned guard alive: dropping it flushes what is buffered.
 pub fn init() -> Result<TelemetryGuard> {
@@ -138,20 +141,13 @@ pub fn init() -> Result<TelemetryGuard> {
         meter_provider: meter_provider.clone(),
         done: false,
     };
-    let tracer = tracer_provider.tracer(SCOPE);
-    let meter = opentelemetry::metrics::MeterProvider::meter(&meter_provider, SCOPE);
     let subscriber = tracing_subscriber::registry()
         .with(Targets::new().with_default(LevelFilter::INFO))
-        .with(
-            tracing_opentelemetry::layer()
-                .with_tracer(tracer)
-                .with_threads(false),
-        )
-        .with(MetricsLayer::new(&meter));
+        .with(layers(&tracer_provider, &meter_provider));
     tracing::subscriber::set_global_default(subscriber).map_err(|_| {
         Error::User(
-            "a global tracing subscriber is already set: add tracing_opentelemetry::layer() \
-             and verity::telemetry::MetricsLayer to it instead of calling init()"
+            "a global tracing subscriber is already set: add verity::telemetry::layers() \
+             to it instead of calling init()"
                 .into(),
         )
     })?;
@@ -159,6 +155,31 @@ pub fn init() -> Result<TelemetryGuard> {
     opentelemetry::global::set_meter_provider(meter_provider);
     opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
     Ok(guard)
+}
+
+/// The `tracing` layers that turn spans into OpenTelemetry spans of `tracer_provider`
+/// and the `chat` spans into GenAI metrics of `meter_provider`: what [`init`] installs,
+/// for a subscriber of your own (`registry().with(fmt::layer()).with(layers(&t, &m))`).
+///
+/// The span layer leaves out what costs per poll or per span and tells a backend
+/// little here (busy/idle times, thread, code location, level and target).
+pub fn layers<S>(
+    tracer_provider: &SdkTracerProvider,
+    meter_provider: &SdkMeterProvider,
+) -> impl Layer<S>
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    let tracer = tracer_provider.tracer(SCOPE);
+    let meter = opentelemetry::metrics::MeterProvider::meter(meter_provider, SCOPE);
+    tracing_opentelemetry::layer()
+        .with_tracer(tracer)
+        .with_tracked_inactivity(false)
+        .with_threads(false)
+        .with_location(false)
+        .with_level(false)
+        .with_target(false)
+        .and_then(MetricsLayer::new(&meter))
 }
 
 /// Writes propagation fields into request headers.

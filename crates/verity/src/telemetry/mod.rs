@@ -37,7 +37,7 @@ mod metrics;
 #[cfg(feature = "otel")]
 pub(crate) use export::inject_trace_context;
 #[cfg(feature = "otel")]
-pub use export::{TelemetryGuard, init};
+pub use export::{TelemetryGuard, init, layers};
 #[cfg(feature = "otel")]
 pub use metrics::MetricsLayer;
 

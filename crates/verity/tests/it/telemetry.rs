@@ -7,8 +7,7 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
-use opentelemetry::metrics::MeterProvider as _;
-use opentelemetry::trace::{SpanKind, Status, TracerProvider as _};
+use opentelemetry::trace::{SpanKind, Status};
 use opentelemetry::{KeyValue, Value as OtelValue};
 use opentelemetry_sdk::metrics::data::{AggregatedMetrics, MetricData};
 use opentelemetry_sdk::metrics::{InMemoryMetricExporter, PeriodicReader, SdkMeterProvider};
@@ -19,7 +18,7 @@ use tracing_subscriber::layer::SubscriberExt;
 use verity::models::openai::OpenAIChatModel;
 use verity::prelude::*;
 use verity::providers::openai::OpenAIProvider;
-use verity::telemetry::{MetricsLayer, attr};
+use verity::telemetry::attr;
 
 use crate::support::{Canned, MockServer};
 
@@ -43,8 +42,7 @@ fn capture() -> Capture {
         .build();
     let subscriber = tracing_subscriber::registry()
         .with(Targets::new().with_target("verity", LevelFilter::INFO))
-        .with(tracing_opentelemetry::layer().with_tracer(tracer_provider.tracer("test")))
-        .with(MetricsLayer::new(&meter_provider.meter("test")));
+        .with(verity::telemetry::layers(&tracer_provider, &meter_provider));
     Capture {
         spans,
         metrics,
