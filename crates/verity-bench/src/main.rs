@@ -38,6 +38,50 @@ struct Cli {
     /// What each run does.
     #[arg(long, value_enum, default_value_t = Scenario::Structured)]
     scenario: Scenario,
+    /// Telemetry while the runs go: none, spans recorded by the OpenTelemetry SDK with
+    /// no exporter, or `verity::telemetry::init()` exporting over OTLP/HTTP (to
+    /// `OTEL_EXPORTER_OTLP_ENDPOINT`; `verity-bench mock` accepts `/v1/traces`).
+    #[arg(long, value_enum, default_value_t = Telemetry::Off)]
+    telemetry: Telemetry,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Telemetry {
+    /// No subscriber: the spans are disabled.
+    Off,
+    /// Spans and metrics recorded by the SDK, exported nowhere.
+    Spans,
+    /// `verity::telemetry::init()`: batched OTLP export.
+    Otlp,
+}
+
+/// What keeps the telemetry of a benchmark run installed (held for its `Drop`).
+#[allow(dead_code)]
+enum TelemetryGuard {
+    None,
+    Local(
+        opentelemetry_sdk::trace::SdkTracerProvider,
+        opentelemetry_sdk::metrics::SdkMeterProvider,
+    ),
+    Otlp(verity::telemetry::TelemetryGuard),
+}
+
+fn install_telemetry(telemetry: Telemetry) -> verity::Result<TelemetryGuard> {
+    use tracing_subscriber::layer::SubscriberExt;
+    Ok(match telemetry {
+        Telemetry::Off => TelemetryGuard::None,
+        Telemetry::Spans => {
+            let tracer_provider = opentelemetry_sdk::trace::SdkTracerProvider::builder().build();
+            let meter_provider = opentelemetry_sdk::metrics::SdkMeterProvider::builder().build();
+            let subscriber = tracing_subscriber::registry()
+                .with(verity::telemetry::layers(&tracer_provider, &meter_provider));
+            // the global default: the runs are spawned onto the runtime's workers
+            tracing::subscriber::set_global_default(subscriber)
+                .map_err(|e| verity::Error::User(e.to_string()))?;
+            TelemetryGuard::Local(tracer_provider, meter_provider)
+        }
+        Telemetry::Otlp => TelemetryGuard::Otlp(verity::telemetry::init()?),
+    })
 }
 
 #[derive(Subcommand)]
@@ -204,6 +248,7 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 }
 
 async fn bench(cli: Cli) -> verity::Result<bool> {
+    let _telemetry = install_telemetry(cli.telemetry)?;
     let agent = Arc::new(agent(&cli.base_url, cli.scenario)?);
     // untimed warm-up, as the other peers do
     for _ in 0..(cli.runs / 10).clamp(1, 50) {

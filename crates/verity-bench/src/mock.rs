@@ -108,6 +108,17 @@ async fn handle(
     if req.uri().path().ends_with("/health") {
         return Ok(Response::new(Full::new(Bytes::from_static(b"ok"))));
     }
+    // an OTLP/HTTP sink, for benchmarks that export their telemetry to loopback
+    if matches!(req.uri().path(), "/v1/traces" | "/v1/metrics" | "/v1/logs") {
+        let _ = req.into_body().collect().await;
+        let mut response = Response::new(Full::new(Bytes::new()));
+        if let Ok(v) = hyper::header::HeaderValue::from_str("application/x-protobuf") {
+            response
+                .headers_mut()
+                .insert(hyper::header::CONTENT_TYPE, v);
+        }
+        return Ok(response);
+    }
     let body = match req.into_body().collect().await {
         Ok(b) => b.to_bytes(),
         Err(_) => Bytes::new(),

@@ -52,6 +52,7 @@ pub mod run_stream;
 pub mod schema;
 pub mod settings;
 pub mod stream;
+pub mod telemetry;
 pub mod tools;
 pub mod toolsets;
 pub mod usage;

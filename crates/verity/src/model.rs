@@ -75,6 +75,12 @@ pub trait Model: Send + Sync + 'static {
     /// The provider system, e.g. `openai`.
     fn system(&self) -> &str;
 
+    /// The endpoint's base URL, when the model talks to one (`server.address` and
+    /// `server.port` of its telemetry spans).
+    fn base_url(&self) -> Option<&str> {
+        None
+    }
+
     /// Facts about the model family.
     fn profile(&self) -> &ModelProfile {
         default_profile()
@@ -113,6 +119,8 @@ pub trait DynModel: Send + Sync + 'static {
     fn model_name(&self) -> &str;
     /// See [`Model::system`].
     fn system(&self) -> &str;
+    /// See [`Model::base_url`].
+    fn base_url(&self) -> Option<&str>;
     /// See [`Model::profile`].
     fn profile(&self) -> &ModelProfile;
     /// See [`Model::settings`].
@@ -149,6 +157,9 @@ impl<M: Model> DynModel for M {
     }
     fn system(&self) -> &str {
         Model::system(self)
+    }
+    fn base_url(&self) -> Option<&str> {
+        Model::base_url(self)
     }
     fn profile(&self) -> &ModelProfile {
         Model::profile(self)

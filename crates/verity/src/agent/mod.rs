@@ -111,6 +111,9 @@ struct Common {
     settings: ModelSettings,
     usage_limits: UsageLimits,
     end_strategy: EndStrategy,
+    /// Whether telemetry spans carry message content; `None`: as
+    /// [`telemetry::capture_content_from_env`](crate::telemetry::capture_content_from_env) says.
+    capture_content: Option<bool>,
 }
 
 /// An agent's whole configuration, moved as one value from the builder into the agent.
@@ -217,6 +220,7 @@ impl Agent<(), String> {
                     settings: ModelSettings::default(),
                     usage_limits: UsageLimits::default(),
                     end_strategy: EndStrategy::Graceful,
+                    capture_content: None,
                 },
                 instructions: Vec::new(),
                 system_prompts: Vec::new(),
@@ -488,6 +492,16 @@ impl<D: Send + Sync + 'static, O: Send + Sync + 'static, S> AgentBuilder<D, O, S
     /// Name the agent.
     pub fn name(mut self, name: impl Into<String>) -> Self {
         self.config.common.name = Some(name.into());
+        self
+    }
+
+    /// Whether this agent's telemetry spans carry message content (the messages sent and
+    /// received, instructions, tool definitions, tool arguments and results), in the
+    /// JSON shapes of the OpenTelemetry GenAI conventions. Off by default, unless
+    /// `OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=true`; this setting wins over
+    /// the variable. Binary data is never inlined. See [`telemetry`](crate::telemetry).
+    pub fn capture_message_content(mut self, capture: bool) -> Self {
+        self.config.common.capture_content = Some(capture);
         self
     }
 

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use futures::StreamExt;
 use futures::channel::mpsc::UnboundedSender;
+use tracing::Instrument;
 
 use super::capture::MessageCapture;
 use super::state::RunState;
@@ -87,6 +88,8 @@ pub struct AgentRun<D, O> {
     pub(super) step_tools: StepTools<D>,
     /// Answers to the deferred calls the history ends with, used at the start.
     pub(super) deferred_results: Option<DeferredToolResults>,
+    /// Whether telemetry spans carry message content.
+    pub(super) capture_content: bool,
 }
 
 /// What a response asks of the run: its tool calls, or (when it has none) its text.
@@ -187,6 +190,9 @@ impl<D: Send + Sync + 'static, O: Send + Sync + 'static> AgentRun<D, O> {
         let limits = limits.unwrap_or_else(|| common.usage_limits.clone());
         let model_name: Arc<str> = Arc::from(model.model_name());
         let agent_toolsets = agent.inner.config.toolsets.clone();
+        let capture_content = common
+            .capture_content
+            .unwrap_or_else(crate::telemetry::capture_content_from_env);
         AgentRun {
             agent,
             deps: Arc::new(deps),
@@ -204,6 +210,7 @@ impl<D: Send + Sync + 'static, O: Send + Sync + 'static> AgentRun<D, O> {
             toolsets: agent_toolsets,
             step_tools: Arc::new(Vec::new()),
             deferred_results: None,
+            capture_content,
         }
     }
 
@@ -273,7 +280,10 @@ impl<D: Send + Sync + 'static, O: Send + Sync + 'static> AgentRun<D, O> {
     /// copied for a `CallTools` node nobody looks at. A streamed run (one with an event
     /// sink) streams its model requests and sends events from the steps.
     pub(crate) async fn run_to_end(mut self) -> Result<RunResult<O>> {
-        let outcome = self.drive().await;
+        let span =
+            crate::telemetry::run_span(self.agent.name(), &*self.model, &self.state.messages);
+        let outcome = self.drive().instrument(span.clone()).await;
+        crate::telemetry::record_run_end(&span, &self.state.usage, outcome.as_ref().err());
         if let Some(capture) = &self.capture {
             capture.record(&self.state.messages);
         }
@@ -583,13 +593,23 @@ impl<D: Send + Sync + 'static, O: Send + Sync + 'static> AgentRun<D, O> {
             Some(Box::pin(self.processed_history()).await)
         };
         let messages: &[ModelMessage] = processed.as_deref().unwrap_or(&self.state.messages);
-        if self.sink.is_some() {
-            // boxed: awaited runs do not carry the streamed request's state
-            return Box::pin(self.request_streamed(&params, messages)).await;
+        let span = crate::telemetry::chat_span(&*self.model, &self.settings, &params);
+        if self.capture_content {
+            crate::telemetry::record_chat_input(&span, messages, &params);
         }
-        self.model
-            .request_boxed(messages, &self.settings, &params)
-            .await
+        let response = if self.sink.is_some() {
+            // boxed: awaited runs do not carry the streamed request's state
+            Box::pin(self.request_streamed(&params, messages, &span))
+                .instrument(span.clone())
+                .await
+        } else {
+            self.model
+                .request_boxed(messages, &self.settings, &params)
+                .instrument(span.clone())
+                .await
+        };
+        crate::telemetry::record_chat_outcome(&span, response.as_ref(), self.capture_content);
+        response
     }
 
     /// The history the agent's processors make of the run's, repaired for a provider.
@@ -608,7 +628,9 @@ impl<D: Send + Sync + 'static, O: Send + Sync + 'static> AgentRun<D, O> {
         &self,
         params: &ModelRequestParameters,
         messages: &[ModelMessage],
+        span: &tracing::Span,
     ) -> Result<ModelResponse> {
+        let issued = (!span.is_disabled()).then(std::time::Instant::now);
         let mut events = self
             .model
             .request_stream_boxed(messages, &self.settings, params)
@@ -616,7 +638,14 @@ impl<D: Send + Sync + 'static, O: Send + Sync + 'static> AgentRun<D, O> {
         let spec = &self.agent.inner.config.output;
         let mut acc = ResponseAccumulator::new();
         let mut announced = false;
+        let mut first = true;
         while let Some(event) = events.next().await {
+            if first {
+                first = false;
+                if let Some(issued) = issued {
+                    crate::telemetry::record_first_chunk(span, issued.elapsed());
+                }
+            }
             match event? {
                 ModelStreamEvent::PartStart { index, part } => {
                     let final_call = match &part {

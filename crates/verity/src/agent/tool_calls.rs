@@ -13,6 +13,7 @@ use std::collections::BTreeSet;
 
 use futures::future::join_all;
 use serde_json::Value;
+use tracing::Instrument;
 
 use super::run::{AgentNode, AgentRun, Reply};
 use super::{AgentConfig, EndStrategy, FinalResult};
@@ -788,10 +789,12 @@ impl<D: Send + Sync + 'static, O: Send + Sync + 'static> AgentRun<D, O> {
             .iter()
             .map(|p| matches!(p, Plan::Run { .. }))
             .collect();
+        let capture = self.capture_content;
         let futures = planned.iter().zip(plans).map(|((_, call, tool), plan)| {
+            let retry = self.state.tool_retries(&call.tool_name);
             let tctx = ctx
                 .clone()
-                .with_retries(self.state.tool_retries(&call.tool_name), max_retries(tool))
+                .with_retries(retry, max_retries(tool))
                 .with_tool_call(call.tool_name.clone(), call.tool_call_id.clone());
             let fut = match plan {
                 Plan::Run {
@@ -809,13 +812,30 @@ impl<D: Send + Sync + 'static, O: Send + Sync + 'static> AgentRun<D, O> {
                 Plan::Answered(answer) => Err(answer),
             };
             let call = &**call;
+            // a result given from outside the run is not a call the run makes
+            let span = match &fut {
+                Ok(_) => {
+                    let args = || call.args.to_json_string();
+                    crate::telemetry::tool_span(
+                        &call.tool_name,
+                        &call.tool_call_id,
+                        retry,
+                        capture.then_some(&args as &dyn Fn() -> String),
+                    )
+                }
+                Err(_) => tracing::Span::none(),
+            };
+            let instrumented = span.clone();
             async move {
-                match fut {
+                let result = match fut {
                     Ok(Ok(f)) => f.await,
                     Ok(Err(e)) => Err(invalid_json(&call.args.to_json_string(), &e).into()),
                     Err(answer) => answer,
-                }
+                };
+                crate::telemetry::record_tool_outcome(&span, &result, capture);
+                result
             }
+            .instrument(instrumented)
         });
         // a sequential tool never runs concurrently with others: the batch runs in order
         let results = if planned.iter().any(|(_, _, tool)| tool.sequential()) {

@@ -177,6 +177,8 @@ impl HttpClient {
                     *request.headers_mut() = req.headers.clone();
                     *request.body_mut() = Some(req.body.clone().into());
                     *request.timeout_mut() = req.timeout;
+                    #[cfg(feature = "otel")]
+                    crate::telemetry::inject_trace_context(request.headers_mut());
                     self.client.execute(request).await
                 }
                 // the builder reports the bad URL as reqwest does

@@ -1843,6 +1843,10 @@ impl Model for AnthropicModel {
         self.transport.name()
     }
 
+    fn base_url(&self) -> Option<&str> {
+        Some(self.transport.public_base_url())
+    }
+
     fn profile(&self) -> &ModelProfile {
         &self.profile
     }

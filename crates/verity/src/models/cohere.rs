@@ -410,6 +410,10 @@ impl Model for CohereModel {
         self.provider.name()
     }
 
+    fn base_url(&self) -> Option<&str> {
+        Some(self.provider.public_base_url())
+    }
+
     fn profile(&self) -> &ModelProfile {
         &self.profile
     }

@@ -126,6 +126,10 @@ impl Model for FallbackModel {
         self.models.first().map_or("fallback", |m| m.system())
     }
 
+    fn base_url(&self) -> Option<&str> {
+        self.models.first().and_then(|m| m.base_url())
+    }
+
     fn profile(&self) -> &ModelProfile {
         match self.models.first() {
             Some(m) => m.profile(),

@@ -1585,6 +1585,10 @@ impl Model for GeminiModel {
         self.provider.name()
     }
 
+    fn base_url(&self) -> Option<&str> {
+        Some(self.provider.public_base_url())
+    }
+
     fn profile(&self) -> &ModelProfile {
         &self.profile
     }

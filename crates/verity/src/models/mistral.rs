@@ -569,6 +569,10 @@ impl Model for MistralModel {
         self.provider.name()
     }
 
+    fn base_url(&self) -> Option<&str> {
+        Some(self.provider.public_base_url())
+    }
+
     fn profile(&self) -> &ModelProfile {
         &self.profile
     }

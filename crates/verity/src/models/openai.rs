@@ -744,6 +744,10 @@ impl Model for OpenAIChatModel {
         self.provider.name()
     }
 
+    fn base_url(&self) -> Option<&str> {
+        Some(self.provider.public_base_url())
+    }
+
     fn profile(&self) -> &ModelProfile {
         &self.profile
     }

@@ -1009,6 +1009,10 @@ impl Model for OpenAIResponsesModel {
         self.provider.name()
     }
 
+    fn base_url(&self) -> Option<&str> {
+        Some(self.provider.public_base_url())
+    }
+
     fn profile(&self) -> &ModelProfile {
         &self.profile
     }

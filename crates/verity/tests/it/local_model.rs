@@ -12,7 +12,7 @@ use verity::models::openai::OpenAIChatModel;
 use verity::prelude::*;
 use verity::providers::openai_compatible::OpenAICompatibleProvider;
 
-fn local_model_url() -> Option<String> {
+pub(crate) fn local_model_url() -> Option<String> {
     static URL: OnceLock<Option<String>> = OnceLock::new();
     URL.get_or_init(|| {
         let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/local-model");

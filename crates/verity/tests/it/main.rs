@@ -39,6 +39,8 @@ mod readme;
 mod retry_rendering;
 mod secrets;
 mod streaming;
+#[cfg(feature = "otel")]
+mod telemetry;
 mod test_model;
 mod testing;
 mod thinking;

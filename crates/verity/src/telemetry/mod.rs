@@ -1,0 +1,453 @@
+//! Tracing and metrics in the OpenTelemetry GenAI semantic conventions.
+//!
+//! Every run is an `invoke_agent {agent}` span, every model request a `chat {model}`
+//! span (kind CLIENT) inside it, and every function-tool call an `execute_tool {tool}`
+//! span, all emitted through [`tracing`] with the attribute names of [`attr`]. Nothing is
+//! built when nobody listens: each span is checked before its attribute values are made.
+//!
+//! Message content (`gen_ai.input.messages`, `gen_ai.output.messages`,
+//! `gen_ai.system_instructions`, `gen_ai.tool.definitions`, tool arguments and results)
+//! is left out unless an agent asks for it
+//! ([`AgentBuilder::capture_message_content`](crate::agent::AgentBuilder::capture_message_content))
+//! or `OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=true` is set; binary data is
+//! never inlined.
+//!
+//! With the `otel` feature, `init` installs an OTLP exporter for the spans and the
+//! GenAI metrics (through `MetricsLayer`), and outgoing model requests carry the
+//! active span's `traceparent`.
+//!
+//! ```no_run
+//! # #[cfg(feature = "otel")]
+//! # fn main() -> verity::Result<()> {
+//! // OTEL_EXPORTER_OTLP_ENDPOINT=http://localhost:4318 OTEL_SERVICE_NAME=my-agent
+//! let _telemetry = verity::telemetry::init()?; // flushes when dropped
+//! # Ok(())
+//! # }
+//! # #[cfg(not(feature = "otel"))]
+//! # fn main() {}
+//! ```
+
+pub mod attr;
+mod content;
+#[cfg(feature = "otel")]
+mod export;
+#[cfg(feature = "otel")]
+mod metrics;
+
+#[cfg(feature = "otel")]
+pub(crate) use export::inject_trace_context;
+#[cfg(feature = "otel")]
+pub use export::{TelemetryGuard, init, layers};
+#[cfg(feature = "otel")]
+pub use metrics::MetricsLayer;
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use tracing::Span;
+use tracing::field::Empty;
+
+use crate::error::Error;
+use crate::messages::{ModelMessage, ModelResponse};
+use crate::model::DynModel;
+use crate::request::{ModelRequestParameters, OutputMode};
+use crate::settings::ModelSettings;
+use crate::tools::{Rejection, ToolCallError};
+use crate::usage::{RequestUsage, RunUsage};
+
+/// The `tracing` target of Verity's GenAI spans.
+pub const TARGET: &str = "verity";
+/// Name (in `tracing`'s metadata) of the run span.
+pub const RUN_SPAN: &str = "invoke_agent";
+/// Name (in `tracing`'s metadata) of the model-request span.
+pub const CHAT_SPAN: &str = "chat";
+/// Name (in `tracing`'s metadata) of the tool-call span.
+pub const TOOL_SPAN: &str = "execute_tool";
+
+/// The environment variable that switches content capture on for every agent that does
+/// not decide itself (`true` / `false`).
+pub const CAPTURE_CONTENT_ENV: &str = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT";
+
+/// Whether [`CAPTURE_CONTENT_ENV`] asks for message content (read once).
+pub fn capture_content_from_env() -> bool {
+    static CAPTURE: OnceLock<bool> = OnceLock::new();
+    *CAPTURE.get_or_init(|| {
+        std::env::var(CAPTURE_CONTENT_ENV)
+            .is_ok_and(|v| v.trim().eq_ignore_ascii_case("true") || v.trim() == "1")
+    })
+}
+
+/// The well-known `gen_ai.provider.name` of a model's provider (its
+/// [`system`](crate::Model::system)): `openai`, `anthropic`, `aws.bedrock`, `gcp.gemini`,
+/// `gcp.vertex_ai`, `azure.ai.openai`, `mistral_ai`, `cohere`, `groq`, `deepseek`,
+/// `x_ai`, …; other names are kept as they are.
+pub fn provider_name(system: &str) -> &str {
+    match system {
+        "openai" => "openai",
+        "azure" => "azure.ai.openai",
+        "anthropic" => "anthropic",
+        "bedrock" => "aws.bedrock",
+        "google-gla" | "google" | "gemini" => "gcp.gemini",
+        "google-vertex" | "vertex" | "vertexai" => "gcp.vertex_ai",
+        "mistral" => "mistral_ai",
+        "cohere" => "cohere",
+        "groq" => "groq",
+        "deepseek" => "deepseek",
+        "grok" | "xai" | "x-ai" => "x_ai",
+        "perplexity" => "perplexity",
+        "ibm" | "watsonx" => "ibm.watsonx.ai",
+        other => other,
+    }
+}
+
+/// A low-cardinality name for an error (`error.type`).
+pub fn error_type(error: &Error) -> &'static str {
+    match error {
+        Error::ModelHttp { .. } => "ModelHttp",
+        Error::ModelApi { .. } => "ModelApi",
+        Error::UnexpectedModelBehavior { .. } => "UnexpectedModelBehavior",
+        Error::UsageLimitExceeded(_) => "UsageLimitExceeded",
+        Error::ToolExecution { .. } => "ToolExecution",
+        Error::FallbackExhausted(_) => "FallbackExhausted",
+        Error::User(_) => "User",
+        Error::ModelRequestsDisallowed { .. } => "ModelRequestsDisallowed",
+        Error::Deferred(_) => "Deferred",
+        Error::Serialization(_) => "Serialization",
+        #[allow(unreachable_patterns)]
+        _ => "_OTHER",
+    }
+}
+
+/// Token counts are `i64` attributes (a `u64` would be recorded as text).
+fn int(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+/// Host and port of a base URL (`https://api.openai.com/v1` → `api.openai.com`, 443).
+fn server(base_url: &str) -> (Option<&str>, Option<i64>) {
+    let (scheme, rest) = match base_url.split_once("://") {
+        Some((s, r)) => (s, r),
+        None => ("https", base_url),
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let authority = authority.rsplit('@').next().unwrap_or(authority);
+    let (host, port) = match authority.rsplit_once(':') {
+        Some((h, p)) if !h.ends_with(']') || authority.starts_with('[') => match p.parse::<i64>() {
+            Ok(port) => (h, Some(port)),
+            Err(_) => (authority, None),
+        },
+        _ => (authority, None),
+    };
+    let port = port.or(match scheme {
+        "http" => Some(80),
+        "https" => Some(443),
+        _ => None,
+    });
+    ((!host.is_empty()).then_some(host), port)
+}
+
+/// The span of a run: `invoke_agent {agent}`.
+pub(crate) fn run_span(
+    agent_name: Option<&str>,
+    model: &dyn DynModel,
+    messages: &[ModelMessage],
+) -> Span {
+    let name = agent_name.unwrap_or("agent");
+    let span = tracing::info_span!(
+        target: TARGET,
+        RUN_SPAN,
+        { attr::OTEL_NAME } = %format_args!("{} {name}", attr::OP_INVOKE_AGENT),
+        { attr::OTEL_KIND } = "internal",
+        { attr::OTEL_STATUS_CODE } = Empty,
+        { attr::OPERATION_NAME } = attr::OP_INVOKE_AGENT,
+        { attr::AGENT_NAME } = name,
+        { attr::PROVIDER_NAME } = provider_name(model.system()),
+        { attr::REQUEST_MODEL } = model.model_name(),
+        { attr::CONVERSATION_ID } = Empty,
+        { attr::USAGE_INPUT_TOKENS } = Empty,
+        { attr::USAGE_OUTPUT_TOKENS } = Empty,
+        { attr::USAGE_CACHE_READ_INPUT_TOKENS } = Empty,
+        { attr::USAGE_CACHE_CREATION_INPUT_TOKENS } = Empty,
+        { attr::USAGE_REASONING_OUTPUT_TOKENS } = Empty,
+        { attr::ERROR_TYPE } = Empty,
+    );
+    if !span.is_disabled() {
+        let conversation = messages.iter().rev().find_map(|m| match m {
+            ModelMessage::Request(r) => r.conversation_id.as_ref()?.as_deref(),
+            ModelMessage::Response(r) => r.conversation_id.as_ref()?.as_deref(),
+        });
+        if let Some(id) = conversation {
+            span.record(attr::CONVERSATION_ID, id);
+        }
+    }
+    span
+}
+
+/// Record a run's end: its total usage (as `result.usage()` gives it) and its error.
+pub(crate) fn record_run_end(span: &Span, usage: &RunUsage, error: Option<&Error>) {
+    if span.is_disabled() {
+        return;
+    }
+    span.record(attr::USAGE_INPUT_TOKENS, int(usage.input_tokens));
+    span.record(attr::USAGE_OUTPUT_TOKENS, int(usage.output_tokens));
+    if usage.cache_read_tokens > 0 {
+        span.record(
+            attr::USAGE_CACHE_READ_INPUT_TOKENS,
+            int(usage.cache_read_tokens),
+        );
+    }
+    if usage.cache_write_tokens > 0 {
+        span.record(
+            attr::USAGE_CACHE_CREATION_INPUT_TOKENS,
+            int(usage.cache_write_tokens),
+        );
+    }
+    if let Some(reasoning) = usage.details.get("reasoning_tokens") {
+        span.record(attr::USAGE_REASONING_OUTPUT_TOKENS, int(*reasoning));
+    }
+    if let Some(error) = error {
+        record_error(span, error_type(error));
+    }
+}
+
+fn record_error(span: &Span, error_type: &str) {
+    span.record(attr::OTEL_STATUS_CODE, "error");
+    span.record(attr::ERROR_TYPE, error_type);
+}
+
+/// What the model is asked to produce (`gen_ai.output.type`).
+fn output_type(params: &ModelRequestParameters) -> &'static str {
+    match params.output_mode {
+        OutputMode::Text => "text",
+        _ => "json",
+    }
+}
+
+/// The span of a model request: `chat {model}`, kind CLIENT, with the attributes a
+/// sampler needs (operation, provider, model, server, settings) set at its start.
+pub(crate) fn chat_span(
+    model: &dyn DynModel,
+    settings: &ModelSettings,
+    params: &ModelRequestParameters,
+) -> Span {
+    let span = tracing::info_span!(
+        target: TARGET,
+        CHAT_SPAN,
+        { attr::OTEL_NAME } = %format_args!("{} {}", attr::OP_CHAT, model.model_name()),
+        { attr::OTEL_KIND } = "client",
+        { attr::OTEL_STATUS_CODE } = Empty,
+        { attr::OPERATION_NAME } = attr::OP_CHAT,
+        { attr::PROVIDER_NAME } = provider_name(model.system()),
+        { attr::REQUEST_MODEL } = model.model_name(),
+        { attr::SERVER_ADDRESS } = model.base_url().and_then(|u| server(u).0),
+        { attr::SERVER_PORT } = model.base_url().and_then(|u| server(u).1),
+        { attr::REQUEST_MAX_TOKENS } = settings.max_tokens.map(i64::from),
+        { attr::REQUEST_TEMPERATURE } = settings.temperature,
+        { attr::REQUEST_TOP_P } = settings.top_p,
+        { attr::REQUEST_SEED } = settings.seed,
+        { attr::REQUEST_PRESENCE_PENALTY } = settings.presence_penalty,
+        { attr::REQUEST_FREQUENCY_PENALTY } = settings.frequency_penalty,
+        { attr::OUTPUT_TYPE } = output_type(params),
+        { attr::RESPONSE_ID } = Empty,
+        { attr::RESPONSE_MODEL } = Empty,
+        { attr::RESPONSE_FINISH_REASONS } = Empty,
+        { attr::RESPONSE_TIME_TO_FIRST_CHUNK } = Empty,
+        { attr::USAGE_INPUT_TOKENS } = Empty,
+        { attr::USAGE_OUTPUT_TOKENS } = Empty,
+        { attr::USAGE_CACHE_READ_INPUT_TOKENS } = Empty,
+        { attr::USAGE_CACHE_CREATION_INPUT_TOKENS } = Empty,
+        { attr::USAGE_REASONING_OUTPUT_TOKENS } = Empty,
+        { attr::ERROR_TYPE } = Empty,
+        { attr::INPUT_MESSAGES } = Empty,
+        { attr::OUTPUT_MESSAGES } = Empty,
+        { attr::SYSTEM_INSTRUCTIONS } = Empty,
+        { attr::TOOL_DEFINITIONS } = Empty,
+    );
+    span
+}
+
+/// Record what a request sends (content capture only).
+pub(crate) fn record_chat_input(
+    span: &Span,
+    messages: &[ModelMessage],
+    params: &ModelRequestParameters,
+) {
+    if span.is_disabled() {
+        return;
+    }
+    span.record(
+        attr::INPUT_MESSAGES,
+        content::input_messages(messages).as_str(),
+    );
+    let instructions = messages.iter().rev().find_map(|m| match m {
+        ModelMessage::Request(r) => Some(r.instructions.as_deref()),
+        ModelMessage::Response(_) => None,
+    });
+    if let Some(Some(text)) = instructions {
+        span.record(
+            attr::SYSTEM_INSTRUCTIONS,
+            content::system_instructions(text).as_str(),
+        );
+    }
+    if let Some(defs) = content::tool_definitions(params) {
+        span.record(attr::TOOL_DEFINITIONS, defs.as_str());
+    }
+}
+
+/// Record the first chunk of a streamed request, `elapsed` after it was issued.
+pub(crate) fn record_first_chunk(span: &Span, elapsed: Duration) {
+    span.record(attr::RESPONSE_TIME_TO_FIRST_CHUNK, elapsed.as_secs_f64());
+}
+
+/// Record a request's outcome: the response's id, model, finish reason, usage (and with
+/// content capture, the output messages), or the error.
+pub(crate) fn record_chat_outcome(
+    span: &Span,
+    outcome: Result<&ModelResponse, &Error>,
+    capture_content: bool,
+) {
+    if span.is_disabled() {
+        return;
+    }
+    let response = match outcome {
+        Ok(response) => response,
+        Err(error) => return record_error(span, error_type(error)),
+    };
+    if let Some(id) = &response.provider_response_id {
+        span.record(attr::RESPONSE_ID, id.as_str());
+    }
+    if let Some(model) = &response.model_name {
+        span.record(attr::RESPONSE_MODEL, model.as_str());
+    }
+    if let Some(reason) = &response.finish_reason {
+        record_finish_reason(span, reason.as_str());
+    }
+    record_request_usage(span, &response.usage);
+    if capture_content {
+        span.record(
+            attr::OUTPUT_MESSAGES,
+            content::output_messages(response).as_str(),
+        );
+    }
+}
+
+#[cfg(feature = "otel")]
+fn record_finish_reason(span: &Span, reason: &str) {
+    use tracing_opentelemetry::OpenTelemetrySpanExt;
+    // a string array, which `tracing` fields cannot hold
+    span.set_attribute(
+        attr::RESPONSE_FINISH_REASONS,
+        opentelemetry::Value::Array(
+            vec![opentelemetry::StringValue::from(reason.to_owned())].into(),
+        ),
+    );
+}
+
+#[cfg(not(feature = "otel"))]
+fn record_finish_reason(span: &Span, reason: &str) {
+    span.record(attr::RESPONSE_FINISH_REASONS, reason);
+}
+
+fn record_request_usage(span: &Span, usage: &RequestUsage) {
+    span.record(attr::USAGE_INPUT_TOKENS, int(usage.input_tokens));
+    span.record(attr::USAGE_OUTPUT_TOKENS, int(usage.output_tokens));
+    if usage.cache_read_tokens > 0 {
+        span.record(
+            attr::USAGE_CACHE_READ_INPUT_TOKENS,
+            int(usage.cache_read_tokens),
+        );
+    }
+    if usage.cache_write_tokens > 0 {
+        span.record(
+            attr::USAGE_CACHE_CREATION_INPUT_TOKENS,
+            int(usage.cache_write_tokens),
+        );
+    }
+    if let Some(reasoning) = usage.details.get("reasoning_tokens") {
+        span.record(attr::USAGE_REASONING_OUTPUT_TOKENS, int(*reasoning));
+    }
+}
+
+/// The span of a function-tool call: `execute_tool {tool}`. `retry` is how many times
+/// the tool has been retried in this run; `args` gives the arguments' JSON, called only
+/// with content capture on and someone listening.
+pub(crate) fn tool_span(
+    tool_name: &str,
+    tool_call_id: &str,
+    retry: u32,
+    args: Option<&dyn Fn() -> String>,
+) -> Span {
+    let span = tracing::info_span!(
+        target: TARGET,
+        TOOL_SPAN,
+        { attr::OTEL_NAME } = %format_args!("{} {tool_name}", attr::OP_EXECUTE_TOOL),
+        { attr::OTEL_KIND } = "internal",
+        { attr::OTEL_STATUS_CODE } = Empty,
+        { attr::OPERATION_NAME } = attr::OP_EXECUTE_TOOL,
+        { attr::TOOL_NAME } = tool_name,
+        { attr::TOOL_CALL_ID } = tool_call_id,
+        { attr::TOOL_TYPE } = "function",
+        { attr::TOOL_CALL_RETRY } = i64::from(retry),
+        { attr::ERROR_TYPE } = Empty,
+        { attr::TOOL_CALL_ARGUMENTS } = Empty,
+        { attr::TOOL_CALL_RESULT } = Empty,
+    );
+    if let Some(args) = args
+        && !span.is_disabled()
+    {
+        span.record(attr::TOOL_CALL_ARGUMENTS, args().as_str());
+    }
+    span
+}
+
+/// Record a tool call's outcome: a retry asked for (`ModelRetry`), invalid arguments
+/// (`ValidationError`) and failures are errors; a deferral is not.
+pub(crate) fn record_tool_outcome(
+    span: &Span,
+    outcome: &Result<serde_json::Value, ToolCallError>,
+    capture_content: bool,
+) {
+    if span.is_disabled() {
+        return;
+    }
+    match outcome {
+        Ok(value) if capture_content => {
+            let result = content::without_binary(value).to_string();
+            span.record(attr::TOOL_CALL_RESULT, result.as_str());
+        }
+        Ok(_) | Err(ToolCallError::Deferred(_)) => {}
+        Err(ToolCallError::Rejected(Rejection::Retry(_))) => record_error(span, "ModelRetry"),
+        Err(ToolCallError::Rejected(Rejection::Invalid(_))) => {
+            record_error(span, "ValidationError")
+        }
+        Err(ToolCallError::Failed(_)) => record_error(span, "ToolExecution"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn server_address_and_port() {
+        assert_eq!(
+            server("https://api.openai.com/v1"),
+            (Some("api.openai.com"), Some(443))
+        );
+        assert_eq!(
+            server("http://127.0.0.1:8080/v1"),
+            (Some("127.0.0.1"), Some(8080))
+        );
+        assert_eq!(server("http://user:pw@host:99"), (Some("host"), Some(99)));
+        assert_eq!(server("http://[::1]:4318/x"), (Some("[::1]"), Some(4318)));
+    }
+
+    #[test]
+    fn well_known_provider_names() {
+        assert_eq!(provider_name("bedrock"), "aws.bedrock");
+        assert_eq!(provider_name("google-vertex"), "gcp.vertex_ai");
+        assert_eq!(provider_name("grok"), "x_ai");
+        assert_eq!(provider_name("mistral"), "mistral_ai");
+        assert_eq!(provider_name("ollama"), "ollama");
+    }
+}
