@@ -264,3 +264,27 @@ async fn everything_over_streamable_http() {
     server.close().await;
     let _ = child.kill().await;
 }
+
+#[tokio::test]
+async fn everything_sampling_answered_by_a_verity_model() {
+    let Some(builder) = stdio_builder() else {
+        return;
+    };
+    let model = verity::models::function::FunctionModel::new(|messages, _info| {
+        let prompt = format!("{messages:?}");
+        assert!(prompt.contains("context: tell me a joke"), "{prompt}");
+        ModelResponse::text("a sampled answer")
+    });
+    let server = builder.sampling_model(model).build();
+    let tools = server.list_tools().await.unwrap();
+    assert!(tools.iter().any(|t| t.name == "trigger-sampling-request"));
+    let result = server
+        .call_tool(
+            "trigger-sampling-request",
+            json!({"prompt": "tell me a joke", "maxTokens": 50}),
+        )
+        .await
+        .unwrap();
+    let text = format!("{:?}", result.to_model_value(false));
+    assert!(text.contains("a sampled answer"), "{text}");
+}
