@@ -1,0 +1,170 @@
+//! Verity's MCP server (tools, an agent) driven by rmcp's client and by verity-mcp's own
+//! client, over streamable HTTP and over a byte stream (stdio's framing).
+
+use rmcp::ServiceExt as _;
+use rmcp::model::CallToolRequestParams;
+use serde_json::{Value, json};
+use verity::prelude::*;
+use verity_mcp::{McpServer, McpToolServer};
+
+/// Add two numbers.
+///
+/// # Arguments
+/// * `a` - The first number.
+/// * `b` - The second number.
+#[tool]
+async fn add(a: i64, b: i64) -> i64 {
+    a + b
+}
+
+#[derive(serde::Deserialize, schemars::JsonSchema)]
+struct CityArgs {
+    /// The city.
+    city: String,
+}
+
+fn tool_server() -> McpToolServer<()> {
+    let weather = Tool::new(
+        "weather",
+        "The weather in a city.",
+        |_ctx, a: CityArgs| async move {
+            Ok::<_, ToolError>(json!({"city": a.city, "temperature": 21}))
+        },
+    );
+    let picky = Tool::new("picky", "Refuses Paris.", |_ctx, a: CityArgs| async move {
+        if a.city == "Paris" {
+            return Err(ToolError::Retry("not Paris, please".into()));
+        }
+        Ok(a.city)
+    });
+    let agent = Agent::builder(TestModel::new()).build();
+    McpToolServer::new("verity-test")
+        .instructions("Tools for tests.")
+        .tool(Add)
+        .tool(weather)
+        .tool(picky)
+        .agent("ask_agent", "Ask an agent.", agent)
+}
+
+async fn drive_with_rmcp<S: rmcp::Service<rmcp::RoleClient>>(
+    client: &rmcp::service::RunningService<rmcp::RoleClient, S>,
+) {
+    let info = client.peer_info().unwrap();
+    assert_eq!(info.server_info.as_ref().unwrap().name, "verity-test");
+    assert_eq!(info.instructions.as_deref(), Some("Tools for tests."));
+    let tools = client.list_all_tools().await.unwrap();
+    let add = tools.iter().find(|t| t.name == "add").unwrap();
+    // the schema of the Rust function's arguments
+    let schema = serde_json::to_value(&*add.input_schema).unwrap();
+    assert_eq!(schema["properties"]["a"]["type"], "integer");
+    assert_eq!(
+        schema["properties"]["b"]["description"],
+        "The second number."
+    );
+    assert_eq!(add.description.as_deref(), Some("Add two numbers."));
+
+    let args = |v: Value| v.as_object().unwrap().clone();
+    let sum = client
+        .call_tool(CallToolRequestParams::new("add").with_arguments(args(json!({"a": 2, "b": 40}))))
+        .await
+        .unwrap();
+    assert_eq!(sum.is_error, None);
+    let sum = serde_json::to_value(&sum).unwrap();
+    assert_eq!(sum["content"][0]["text"], "42");
+    assert_eq!(sum["structuredContent"], json!({"result": 42}));
+
+    let weather = client
+        .call_tool(
+            CallToolRequestParams::new("weather").with_arguments(args(json!({"city": "Oslo"}))),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        weather.structured_content,
+        Some(json!({"city": "Oslo", "temperature": 21}))
+    );
+
+    let retry = client
+        .call_tool(
+            CallToolRequestParams::new("picky").with_arguments(args(json!({"city": "Paris"}))),
+        )
+        .await
+        .unwrap();
+    assert_eq!(retry.is_error, Some(true));
+    assert!(
+        serde_json::to_string(&retry)
+            .unwrap()
+            .contains("not Paris, please")
+    );
+
+    let invalid = client
+        .call_tool(CallToolRequestParams::new("add").with_arguments(args(json!({"a": "two"}))))
+        .await
+        .unwrap();
+    assert_eq!(invalid.is_error, Some(true));
+
+    let unknown = client.call_tool(CallToolRequestParams::new("nope")).await;
+    assert!(unknown.is_err());
+
+    let answer = client
+        .call_tool(
+            CallToolRequestParams::new("ask_agent").with_arguments(args(json!({"prompt": "hi"}))),
+        )
+        .await
+        .unwrap();
+    let answer = serde_json::to_value(&answer).unwrap();
+    assert_eq!(answer["content"][0]["text"], "success (no tool calls)");
+}
+
+#[tokio::test]
+async fn verity_server_over_http_with_rmcp_client() {
+    let http = tool_server().serve_http("127.0.0.1:0").await.unwrap();
+    let transport = rmcp::transport::StreamableHttpClientTransport::from_uri(http.url());
+    let client = ().serve(transport).await.unwrap();
+    drive_with_rmcp(&client).await;
+    client.cancel().await.unwrap();
+    http.shutdown().await;
+}
+
+#[tokio::test]
+async fn verity_server_over_stdio_framing_with_rmcp_client() {
+    let (client_io, server_io) = tokio::io::duplex(64 * 1024);
+    let (server_read, server_write) = tokio::io::split(server_io);
+    let serving = tokio::spawn(tool_server().serve_io(server_read, server_write));
+    let client = ().serve(client_io).await.unwrap();
+    drive_with_rmcp(&client).await;
+    client.cancel().await.unwrap();
+    serving.await.unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn verity_server_used_as_toolset_by_a_verity_agent() {
+    let http = tool_server().serve_http("127.0.0.1:0").await.unwrap();
+    let remote = McpServer::http(http.url()).tool_prefix("remote").build();
+    let agent = Agent::builder(TestModel::new())
+        .toolset(remote.clone())
+        .instructions_fn(remote.instructions_for())
+        .build();
+    let result = agent.run("use the tools").await.unwrap();
+    let returns: Vec<String> = result
+        .all_messages()
+        .iter()
+        .filter_map(|m| match m {
+            ModelMessage::Request(r) => Some(r.parts.iter()),
+            _ => None,
+        })
+        .flatten()
+        .filter_map(|p| match p {
+            verity::ModelRequestPart::ToolReturn(r) => Some(r.tool_name.clone()),
+            _ => None,
+        })
+        .collect();
+    for name in ["remote_add", "remote_weather", "remote_ask_agent"] {
+        assert!(
+            returns.iter().any(|r| r == name),
+            "{name} not called: {returns:?}"
+        );
+    }
+    remote.close().await;
+    http.shutdown().await;
+}

@@ -1,0 +1,76 @@
+//! Finding (and installing once) the test servers.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+pub const MCP_PY_VERSION: &str = "2.3.0";
+
+pub fn cache_dir() -> PathBuf {
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .unwrap_or_else(std::env::temp_dir);
+    base.join("verity")
+}
+
+fn everything_js() -> PathBuf {
+    cache_dir().join("mcp-npm/node_modules/@modelcontextprotocol/server-everything/dist/index.js")
+}
+
+fn venv_python() -> PathBuf {
+    cache_dir().join(format!("mcp-venv-{MCP_PY_VERSION}/bin/python"))
+}
+
+/// Runs the install script once per test process when something is missing.
+fn installed() -> &'static Result<(), String> {
+    static INSTALLED: OnceLock<Result<(), String>> = OnceLock::new();
+    INSTALLED.get_or_init(|| {
+        if everything_js().exists() && venv_python().exists() {
+            return Ok(());
+        }
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/install-servers.sh");
+        let out = Command::new("bash")
+            .arg(script)
+            .output()
+            .map_err(|e| format!("cannot run install-servers.sh: {e}"))?;
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(format!(
+                "install-servers.sh failed:\n{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ))
+        }
+    })
+}
+
+/// `None` (after a notice) when the servers cannot be had outside CI; a panic in CI.
+fn require(what: &str, path: PathBuf) -> Option<PathBuf> {
+    let why = match installed() {
+        Ok(()) if path.exists() => return Some(path),
+        Ok(()) => format!("{} is missing after install-servers.sh", path.display()),
+        Err(e) => e.clone(),
+    };
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!("{what} is needed: {why}");
+    }
+    eprintln!("\n**********\nNOTICE: MCP test against {what} SKIPPED: {why}\n**********\n");
+    None
+}
+
+/// The reference server's entry point (`node <it> stdio|streamableHttp`).
+pub fn everything() -> Option<PathBuf> {
+    require("@modelcontextprotocol/server-everything", everything_js())
+}
+
+/// The Python of the virtual environment holding the `mcp` package.
+pub fn python() -> Option<PathBuf> {
+    require("the `mcp` Python package", venv_python())
+}
+
+/// The Python test server's script.
+pub fn py_server() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/py_server.py")
+}
