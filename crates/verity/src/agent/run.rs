@@ -90,6 +90,8 @@ pub struct AgentRun<D, O> {
     pub(super) deferred_results: Option<DeferredToolResults>,
     /// Whether telemetry spans carry message content.
     pub(super) capture_content: bool,
+    /// The `invoke_agent` span of a run stepped through with [`next`](Self::next).
+    iter_span: Option<tracing::Span>,
 }
 
 /// What a response asks of the run: its tool calls, or (when it has none) its text.
@@ -211,6 +213,7 @@ impl<D: Send + Sync + 'static, O: Send + Sync + 'static> AgentRun<D, O> {
             step_tools: Arc::new(Vec::new()),
             deferred_results: None,
             capture_content,
+            iter_span: None,
         }
     }
 
@@ -258,6 +261,36 @@ impl<D: Send + Sync + 'static, O: Send + Sync + 'static> AgentRun<D, O> {
     /// Handle one node and return the next. Calling it again after
     /// [`AgentNode::End`] returns the same end.
     pub async fn next(&mut self, node: AgentNode<O>) -> Result<AgentNode<O>> {
+        if matches!(node, AgentNode::End(_)) {
+            return Ok(node);
+        }
+        // the steps of a run stepped through run inside one `invoke_agent` span, opened at
+        // the first step and ended with the run (at its end or its error)
+        let span = match &self.iter_span {
+            Some(span) => span.clone(),
+            None => {
+                let span = crate::telemetry::run_span(
+                    self.agent.name(),
+                    &*self.model,
+                    &self.state.messages,
+                );
+                self.iter_span = Some(span.clone());
+                span
+            }
+        };
+        let outcome = self.step(node).instrument(span.clone()).await;
+        match &outcome {
+            Ok(AgentNode::End(_)) | Err(_) => {
+                crate::telemetry::record_run_end(&span, &self.state.usage, outcome.as_ref().err());
+                self.iter_span = None;
+            }
+            Ok(_) => {}
+        }
+        outcome
+    }
+
+    /// One step of [`next`](Self::next).
+    async fn step(&mut self, node: AgentNode<O>) -> Result<AgentNode<O>> {
         match node {
             AgentNode::UserPrompt => self.user_prompt().await,
             AgentNode::ModelRequest(request) => {

@@ -530,6 +530,46 @@ async fn streamed_requests_record_the_time_to_first_chunk() {
     assert_eq!(points[0].1, 1);
 }
 
+/// A run stepped through node by node has the same span tree as an awaited one: one
+/// `invoke_agent` span, opened at the first step and ended with the run.
+#[tokio::test]
+async fn a_stepped_run_is_one_invoke_agent_span() {
+    let cap = capture();
+    let server = weather_server().await;
+    let agent = Agent::builder(openai_on(&server))
+        .name("weather")
+        .tool(GetWeather)
+        .build();
+    let mut run = agent.run("Weather in Paris?").iter();
+    let mut node = AgentNode::UserPrompt;
+    loop {
+        node = run.next(node).await.unwrap();
+        if matches!(node, AgentNode::End(_)) {
+            break;
+        }
+    }
+    let usage = run.usage().clone();
+    let spans = cap.spans();
+    let names: Vec<&str> = spans.iter().map(|s| s.name.as_ref()).collect();
+    assert_eq!(
+        names,
+        [
+            "invoke_agent weather",
+            "chat gpt-4o",
+            "execute_tool get_weather",
+            "chat gpt-4o"
+        ]
+    );
+    let run_span = &spans[0];
+    for child in &spans[1..] {
+        assert_eq!(child.parent_span_id, run_span.span_context.span_id());
+    }
+    assert_eq!(
+        int(run_span, attr::USAGE_INPUT_TOKENS),
+        usage.input_tokens as i64
+    );
+}
+
 /// Without a subscriber no span is built, and nothing reaches the request headers.
 #[tokio::test]
 async fn without_a_subscriber_nothing_is_traced() {
