@@ -646,6 +646,15 @@ impl McpServer {
         if let Some(arguments) = arguments {
             params = params.with_arguments(arguments);
         }
+        // the trace continues on the server (SEP-414: `traceparent` in `_meta`)
+        let trace = verity::telemetry::trace_context();
+        if !trace.is_empty() {
+            let mut meta = rmcp::model::MetaObject::new();
+            for (key, value) in trace {
+                meta.0.insert(key, Value::String(value));
+            }
+            params.meta = Some(meta.into());
+        }
         let method = format!("tools/call {name}");
         let result = self
             .request(

@@ -198,6 +198,28 @@ impl Injector for HeaderInjector<'_> {
 
 /// Put the active span's W3C trace context (`traceparent`, `tracestate`) into the
 /// headers of an outgoing request; nothing when no span is active or nobody exports.
+/// The current span's W3C trace context as key/value pairs (see
+/// [`trace_context`](super::trace_context)).
+pub(crate) fn current_trace_context() -> Vec<(String, String)> {
+    struct Pairs(Vec<(String, String)>);
+    impl Injector for Pairs {
+        fn set(&mut self, key: &str, value: String) {
+            self.0.push((key.to_owned(), value));
+        }
+    }
+    let span = tracing::Span::current();
+    if span.is_disabled() {
+        return Vec::new();
+    }
+    let context = span.context();
+    if !context.span().span_context().is_valid() {
+        return Vec::new();
+    }
+    let mut pairs = Pairs(Vec::new());
+    TraceContextPropagator::new().inject_context(&context, &mut pairs);
+    pairs.0
+}
+
 pub(crate) fn inject_trace_context(headers: &mut HeaderMap) {
     let span = tracing::Span::current();
     if span.is_disabled() {

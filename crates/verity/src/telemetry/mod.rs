@@ -68,6 +68,21 @@ pub const TOOL_SPAN: &str = "execute_tool";
 /// not decide itself (`true` / `false`).
 pub const CAPTURE_CONTENT_ENV: &str = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT";
 
+/// The current span's W3C trace context (`traceparent`, and `tracestate` when there is
+/// one), for carriers other than the HTTP headers Verity fills itself — an MCP request's
+/// `_meta`, a message to a queue. Empty without the `otel` feature or outside a traced
+/// span.
+pub fn trace_context() -> Vec<(String, String)> {
+    #[cfg(feature = "otel")]
+    {
+        export::current_trace_context()
+    }
+    #[cfg(not(feature = "otel"))]
+    {
+        Vec::new()
+    }
+}
+
 /// Whether [`CAPTURE_CONTENT_ENV`] asks for message content (read once).
 pub fn capture_content_from_env() -> bool {
     static CAPTURE: OnceLock<bool> = OnceLock::new();

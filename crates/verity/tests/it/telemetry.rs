@@ -570,6 +570,47 @@ async fn a_stepped_run_is_one_invoke_agent_span() {
     );
 }
 
+/// A tool sees the trace context of its own `execute_tool` span, for carriers Verity does
+/// not fill itself (an MCP request's `_meta`); outside a span there is none.
+#[tokio::test]
+async fn tools_can_carry_the_trace_context_on() {
+    #[derive(serde::Deserialize, schemars::JsonSchema)]
+    struct City {
+        city: String,
+    }
+    assert!(verity::telemetry::trace_context().is_empty());
+    let cap = capture();
+    let server = weather_server().await;
+    let seen: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
+    let record = Arc::clone(&seen);
+    let agent = Agent::builder(openai_on(&server))
+        .tool_fn(
+            "get_weather",
+            "Weather in a city.",
+            move |_ctx: RunContext<()>, a: City| {
+                let record = Arc::clone(&record);
+                async move {
+                    *record.lock().unwrap() = verity::telemetry::trace_context();
+                    Ok::<_, ToolError>(format!("sunny in {}", a.city))
+                }
+            },
+        )
+        .build();
+    agent.run("Weather in Paris?").await.unwrap();
+    let spans = cap.spans();
+    let tool = named(&spans, "execute_tool get_weather")[0];
+    let context = seen.lock().unwrap().clone();
+    let traceparent = &context.iter().find(|(k, _)| k == "traceparent").unwrap().1;
+    assert_eq!(
+        traceparent,
+        &format!(
+            "00-{}-{}-01",
+            tool.span_context.trace_id(),
+            tool.span_context.span_id()
+        )
+    );
+}
+
 /// Without a subscriber no span is built, and nothing reaches the request headers.
 #[tokio::test]
 async fn without_a_subscriber_nothing_is_traced() {
