@@ -94,6 +94,13 @@ fn local_model_url() -> Result<String, String> {
 
 #[tokio::main]
 async fn main() -> verity::Result<()> {
+    // with the `otel` feature and OTEL_EXPORTER_OTLP_ENDPOINT set, the run's spans and
+    // metrics go to that OTLP endpoint (flushed when `_telemetry` is dropped)
+    #[cfg(feature = "otel")]
+    let _telemetry = match std::env::var_os("OTEL_EXPORTER_OTLP_ENDPOINT") {
+        Some(_) => Some(verity::telemetry::init()?),
+        None => None,
+    };
     let (model, mode) = match std::env::var("VERITY_MODEL") {
         Ok(name) if name == "scripted" => (scripted_model().into_model(), OutputMode::Tool),
         Ok(name) if !name.is_empty() => (infer_model(&name)?, OutputMode::Tool),
