@@ -63,6 +63,10 @@ impl<S, D> GraphContext<S, D> {
         }
     }
 
+    pub(crate) fn input(&self) -> Option<&serde_json::Value> {
+        self.input.as_ref()
+    }
+
     pub(crate) fn set_input(&mut self, input: Option<serde_json::Value>) {
         self.input = input;
     }

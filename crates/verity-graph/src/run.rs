@@ -106,6 +106,7 @@ impl<G: GraphNodes> Graph<G> {
         let state: G::State = serde_json::from_value(last.state.clone())
             .map_err(|e| corrupt(format!("the state does not decode: {e}")))?;
         let mut paused = None;
+        let mut input = None;
         let current = match (&last.kind, last.status) {
             (SnapshotKind::End { output }, _) => Current::Ended(
                 serde_json::from_value(output.clone())
@@ -119,7 +120,10 @@ impl<G: GraphNodes> Graph<G> {
                         paused = Some(last.prompt.clone().unwrap_or_default());
                         Current::Pending(node)
                     }
-                    NodeStatus::Running if node.safe_to_repeat() => Current::Pending(node),
+                    NodeStatus::Running if node.safe_to_repeat() => {
+                        input.clone_from(&last.input);
+                        Current::Pending(node)
+                    }
                     NodeStatus::Running => {
                         return Err(GraphError::NotSafeToRepeat {
                             run_id: run_id.to_owned(),
@@ -135,8 +139,10 @@ impl<G: GraphNodes> Graph<G> {
                 }
             }
         };
+        let mut ctx = GraphContext::new(state, deps, run_id.to_owned());
+        ctx.set_input(input);
         Ok(GraphRun {
-            ctx: GraphContext::new(state, deps, run_id.to_owned()),
+            ctx,
             run_id: run_id.to_owned(),
             current,
             paused,
@@ -345,6 +351,7 @@ impl<G: GraphNodes> GraphRun<G> {
             started_at: None,
             finished_at: None,
             prompt: None,
+            input: None,
             error: None,
         })
     }
@@ -392,6 +399,7 @@ impl<G: GraphNodes> GraphRun<G> {
             .find(|s| s.seq == seq)
             .map_or(running.created_at, |s| s.created_at);
         running.started_at = Some(Utc::now());
+        running.input = self.ctx.input().cloned();
         self.save(vec![running.clone()])?;
         self.started = true;
 
@@ -403,6 +411,7 @@ impl<G: GraphNodes> GraphRun<G> {
         let name = self.next_node().map_or("", G::node_name);
         let mut done = running;
         done.finished_at = Some(Utc::now());
+        done.input = None;
         match result {
             Ok(Step::Node(next)) => {
                 done.status = NodeStatus::Success;

@@ -64,6 +64,10 @@ pub struct Snapshot {
     /// The node's prompt, when it paused for input.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prompt: Option<String>,
+    /// The outside input given to the node, kept while it runs, so that a run resumed
+    /// after a crash inside the node gives it again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input: Option<serde_json::Value>,
     /// The node's error, when it failed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,

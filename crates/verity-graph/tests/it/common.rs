@@ -123,6 +123,7 @@ impl Node<Tallies> for Ask {
             }
             Some(answer) => {
                 ctx.deps().record(format!("Ask {answer}"));
+                ctx.deps().maybe_hang(ctx.state.count + 1000).await;
                 ctx.state.answers.push(answer);
                 Ok(Next::goto(Check))
             }

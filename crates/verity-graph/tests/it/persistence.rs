@@ -262,3 +262,41 @@ async fn corrupted_row_names_the_row() {
     assert!(message.contains("seq=2"), "{message}");
     assert!(message.contains("the state does not decode"), "{message}");
 }
+
+#[tokio::test]
+async fn a_crash_after_the_input_resumes_with_the_input() {
+    for (name, persistence, _dir) in backends() {
+        let first = Probe::hanging_at(1000);
+        let mut run = GRAPH
+            .iter(Ask, Tally::default(), first.clone())
+            .persistence(persistence.clone())
+            .unwrap()
+            .with_run_id("input")
+            .unwrap();
+        assert!(
+            matches!(run.run().await.unwrap(), Progress::Paused { .. }),
+            "{name}"
+        );
+        run.provide_input("eve").unwrap();
+        let crashed = tokio::time::timeout(Duration::from_millis(100), run.next()).await;
+        assert!(crashed.is_err(), "{name}");
+        drop(run);
+        let second = Probe::default();
+        let mut resumed = GRAPH
+            .resume(persistence.clone(), "input", second.clone())
+            .unwrap();
+        assert_eq!(resumed.run().await.unwrap(), Progress::End, "{name}");
+        assert_eq!(resumed.state().answers, ["eve"], "{name}");
+        assert_eq!(first.log(), ["Ask (paused)", "Ask eve"], "{name}");
+        assert_eq!(second.log(), ["Ask eve", "Check"], "{name}");
+        // the input is not kept once the node finished
+        assert!(
+            persistence
+                .load("input")
+                .unwrap()
+                .iter()
+                .all(|s| s.input.is_none()),
+            "{name}"
+        );
+    }
+}
