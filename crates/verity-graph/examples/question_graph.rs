@@ -10,14 +10,19 @@
 //! cargo run -p verity-graph --example question_graph -- Paris   # resumes with the answer
 //! ```
 //!
-//! The two "agents" are offline stubs (plain async functions) so the example runs
-//! without a model; in an application they would be Verity agents held in the deps.
+//! The two agents are Verity agents; offline they run on scripted models (a
+//! `FunctionModel` playing a quiz master), and `VERITY_MODEL` (e.g. `openai:gpt-4o`)
+//! puts a real model behind both. The graph crate itself depends on nothing of Verity:
+//! the agents live in the deps, which are never persisted.
 
 use std::error::Error;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
+use verity::ModelRef;
+use verity::messages::last_user_prompt;
+use verity::prelude::*;
 use verity_graph::{
     FilePersistence, Graph, GraphContext, GraphError, Next, Node, NodeError, Progress, graph,
 };
@@ -31,51 +36,116 @@ pub struct QuestionState {
     pub comments: Vec<String>,
 }
 
-/// The "agents" (offline stubs).
+/// The evaluation agent's verdict.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+struct Evaluation {
+    /// Whether the answer is correct.
+    correct: bool,
+    /// A comment for the user.
+    comment: String,
+}
+
+/// The two agents: one asks questions, one evaluates answers.
 #[derive(Debug, Clone)]
 pub struct Agents {
-    /// Questions and their expected answers, asked in turn.
-    pub quiz: Vec<(String, String)>,
+    ask: Agent<(), String>,
+    evaluate: Agent<(), Evaluation>,
 }
+
+/// The quiz the scripted models play: questions and their answers, asked in turn.
+const QUIZ: [(&str, &str); 2] = [
+    ("What is the capital of France?", "Paris"),
+    ("How many legs does a spider have?", "8"),
+];
 
 impl Default for Agents {
     fn default() -> Self {
-        let quiz = [
-            ("What is the capital of France?", "Paris"),
-            ("How many legs does a spider have?", "8"),
-        ];
-        Self {
-            quiz: quiz
-                .iter()
-                .map(|(q, a)| ((*q).to_owned(), (*a).to_owned()))
-                .collect(),
+        let (ask, evaluate) = match std::env::var("VERITY_MODEL") {
+            Ok(name) if !name.is_empty() && name != "scripted" => match infer_model(&name) {
+                Ok(model) => (model.clone(), model),
+                Err(e) => {
+                    eprintln!("{e}; using the scripted models");
+                    scripted()
+                }
+            },
+            _ => scripted(),
+        };
+        Agents {
+            ask: Agent::builder(ask)
+                .instructions("Ask a simple question with a single correct answer.")
+                .build(),
+            evaluate: Agent::builder(evaluate)
+                .instructions(
+                    "Given a question and an answer, evaluate whether the answer is correct.",
+                )
+                .output::<Evaluation>()
+                .build(),
         }
     }
 }
 
+/// Scripted stand-ins: the question model asks the quiz in turn (it counts the questions
+/// listed in the prompt); the evaluation model compares the answer with the quiz's.
+fn scripted() -> (ModelRef, ModelRef) {
+    let ask = FunctionModel::new(|messages: &[ModelMessage], _: &AgentInfo| {
+        let prompt = last_user_prompt(messages).unwrap_or_default();
+        let asked = prompt.matches("<question>").count();
+        let question = QUIZ.iter().cycle().nth(asked).map_or("", |(q, _)| *q);
+        ModelResponse::text(question)
+    });
+    let evaluate = FunctionModel::new(|messages: &[ModelMessage], _: &AgentInfo| {
+        let prompt = last_user_prompt(messages).unwrap_or_default();
+        let between = |tag: &str| {
+            let open = format!("<{tag}>");
+            let close = format!("</{tag}>");
+            prompt
+                .split_once(&open)
+                .and_then(|(_, rest)| rest.split_once(&close))
+                .map(|(inner, _)| inner.trim().to_owned())
+                .unwrap_or_default()
+        };
+        let (question, answer) = (between("question"), between("answer"));
+        let correct = QUIZ
+            .iter()
+            .any(|(q, a)| *q == question && answer.eq_ignore_ascii_case(a));
+        let comment = if correct {
+            "Well done, that is correct!".to_owned()
+        } else {
+            format!("{answer:?} is wrong, try again.")
+        };
+        ModelResponse::tool_call(
+            "final_result",
+            serde_json::json!({"correct": correct, "comment": comment}),
+        )
+    });
+    (ask.into_model(), evaluate.into_model())
+}
+
 impl Agents {
-    /// The question agent: the next question of the quiz.
+    /// The question agent: a new question, given those asked so far.
     async fn ask(&self, asked: &[String]) -> Result<String, NodeError> {
-        let index = asked.len() % self.quiz.len().max(1);
-        self.quiz
-            .get(index)
-            .map(|(q, _)| q.clone())
-            .ok_or_else(|| NodeError::msg("the quiz is empty"))
+        let listed: String = asked
+            .iter()
+            .map(|q| format!("<question>{q}</question>"))
+            .collect();
+        let prompt = format!("Ask a new question. Asked so far: {listed}");
+        let result = self
+            .ask
+            .run(prompt)
+            .await
+            .map_err(|e| NodeError::msg(e.to_string()))?;
+        Ok(result.output)
     }
 
     /// The evaluation agent: whether `answer` answers `question`, with a comment.
     async fn evaluate(&self, question: &str, answer: &str) -> Result<(bool, String), NodeError> {
-        let expected = self
-            .quiz
-            .iter()
-            .find(|(q, _)| q == question)
-            .map(|(_, a)| a.as_str())
-            .ok_or_else(|| NodeError::msg(format!("unknown question {question:?}")))?;
-        Ok(if answer.trim().eq_ignore_ascii_case(expected) {
-            (true, "Well done, that is correct!".to_owned())
-        } else {
-            (false, format!("{answer:?} is wrong, try again."))
-        })
+        let prompt = format!("<question>{question}</question><answer>{answer}</answer>");
+        let result = self
+            .evaluate
+            .run(prompt)
+            .await
+            .map_err(|e| NodeError::msg(e.to_string()))?;
+        Ok((result.output.correct, result.output.comment))
     }
 }
 
