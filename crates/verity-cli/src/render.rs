@@ -1,0 +1,162 @@
+//! Writing answers: plain text, or Markdown rendered block by block as it streams; the
+//! spinner shown until the first token.
+
+use std::io::{IsTerminal, Write};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+/// Write a line to stdout; a closed pipe (`verity ... | head`) ends the program quietly.
+pub fn write_out(args: std::fmt::Arguments<'_>) {
+    let mut out = std::io::stdout().lock();
+    check(writeln!(out, "{args}").and_then(|()| out.flush()));
+}
+
+/// Write a piece of text to stdout and flush it.
+fn write_raw(text: &str) {
+    let mut out = std::io::stdout().lock();
+    check(out.write_all(text.as_bytes()).and_then(|()| out.flush()));
+}
+
+fn check(result: std::io::Result<()>) {
+    if let Err(e) = result {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        eprintln!("verity: cannot write to stdout: {e}");
+        std::process::exit(1);
+    }
+}
+
+/// Where a streamed answer goes.
+pub struct Sink {
+    markdown: bool,
+    /// Markdown not rendered yet (the block in progress).
+    pending: String,
+    skin: termimad::MadSkin,
+}
+
+impl Sink {
+    pub fn new(markdown: bool) -> Self {
+        Self {
+            markdown,
+            pending: String::new(),
+            skin: termimad::MadSkin::default(),
+        }
+    }
+
+    /// Append a piece of the answer.
+    pub fn push(&mut self, delta: &str) {
+        if !self.markdown {
+            write_raw(delta);
+            return;
+        }
+        self.pending.push_str(delta);
+        if let Some(end) = complete_blocks(&self.pending) {
+            let rest = self.pending.split_off(end);
+            let done = std::mem::replace(&mut self.pending, rest);
+            self.render(&done);
+        }
+    }
+
+    /// The answer is complete (or was cancelled): write what is left.
+    pub fn finish(&mut self) {
+        if self.markdown {
+            let rest = std::mem::take(&mut self.pending);
+            if !rest.trim().is_empty() {
+                self.render(&rest);
+            }
+        } else {
+            write_raw("\n");
+        }
+    }
+
+    fn render(&self, text: &str) {
+        write_raw(&self.skin.term_text(text.trim_end_matches('\n')).to_string());
+    }
+}
+
+/// The end of the last complete Markdown block in `text` (after a blank line outside a
+/// code fence, or after a closing fence), if any.
+fn complete_blocks(text: &str) -> Option<usize> {
+    let mut in_fence = false;
+    let mut end = None;
+    let mut pos = 0;
+    for line in text.split_inclusive('\n') {
+        pos += line.len();
+        if !line.ends_with('\n') {
+            break;
+        }
+        let trimmed = line.trim();
+        if trimmed.starts_with("```") || trimmed.starts_with("~~~") {
+            in_fence = !in_fence;
+            if !in_fence {
+                end = Some(pos);
+            }
+        } else if !in_fence && trimmed.is_empty() {
+            end = Some(pos);
+        }
+    }
+    end
+}
+
+/// A spinner on stderr until the first token (only when stderr is a terminal).
+pub struct Spinner {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Spinner {
+    pub fn start(enabled: bool) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = (enabled && std::io::stderr().is_terminal()).then(|| {
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                const FRAMES: [&str; 10] = ["⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"];
+                // a short grace period: fast answers show no spinner at all
+                std::thread::sleep(Duration::from_millis(100));
+                let mut shown = false;
+                for frame in FRAMES.iter().cycle() {
+                    if stop.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    eprint!("\r\x1b[2m{frame} thinking…\x1b[0m");
+                    shown = true;
+                    std::thread::sleep(Duration::from_millis(80));
+                }
+                if shown {
+                    eprint!("\r\x1b[2K");
+                }
+            })
+        });
+        Self { stop, thread }
+    }
+
+    /// Stop and erase the spinner.
+    pub fn stop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for Spinner {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::complete_blocks;
+
+    #[test]
+    fn blocks_end_at_blank_lines_outside_fences() {
+        assert_eq!(complete_blocks("# Title\n\nSome"), Some(9));
+        assert_eq!(complete_blocks("```\ncode\n\nmore"), None);
+        assert_eq!(complete_blocks("```\ncode\n```\nx"), Some(13));
+        assert_eq!(complete_blocks("no newline"), None);
+    }
+}
