@@ -32,8 +32,12 @@ fn check(result: std::io::Result<()>) {
 /// Where a streamed answer goes.
 pub struct Sink {
     markdown: bool,
+    /// Whether the plain text written so far ends with a newline (or is empty).
+    at_line_start: bool,
     /// Markdown not rendered yet (the block in progress).
     pending: String,
+    /// The raw text of the block in progress, as shown on the terminal.
+    shown: String,
     skin: termimad::MadSkin,
 }
 
@@ -41,22 +45,38 @@ impl Sink {
     pub fn new(markdown: bool) -> Self {
         Self {
             markdown,
+            at_line_start: true,
             pending: String::new(),
+            shown: String::new(),
             skin: termimad::MadSkin::default(),
         }
     }
 
-    /// Append a piece of the answer.
+    /// Append a piece of the answer. In Markdown mode the block in progress is shown
+    /// raw as it streams, then replaced by its rendering once it is complete.
     pub fn push(&mut self, delta: &str) {
+        if delta.is_empty() {
+            return;
+        }
         if !self.markdown {
             write_raw(delta);
+            self.at_line_start = delta.ends_with('\n');
             return;
         }
         self.pending.push_str(delta);
-        if let Some(end) = complete_blocks(&self.pending) {
-            let rest = self.pending.split_off(end);
-            let done = std::mem::replace(&mut self.pending, rest);
-            self.render(&done);
+        match complete_blocks(&self.pending) {
+            Some(end) => {
+                let rest = self.pending.split_off(end);
+                let done = std::mem::replace(&mut self.pending, rest);
+                self.erase_shown();
+                self.render(&done);
+                write_raw(&self.pending);
+                self.shown = self.pending.clone();
+            }
+            None => {
+                write_raw(delta);
+                self.shown.push_str(delta);
+            }
         }
     }
 
@@ -64,12 +84,36 @@ impl Sink {
     pub fn finish(&mut self) {
         if self.markdown {
             let rest = std::mem::take(&mut self.pending);
+            self.erase_shown();
             if !rest.trim().is_empty() {
                 self.render(&rest);
             }
-        } else {
+        } else if !self.at_line_start {
             write_raw("\n");
+            self.at_line_start = true;
         }
+    }
+
+    /// Erase the raw text of the block in progress from the terminal.
+    fn erase_shown(&mut self) {
+        let shown = std::mem::take(&mut self.shown);
+        if shown.is_empty() {
+            return;
+        }
+        // a terminal of unknown width (0) does not wrap
+        let width = usize::from(termimad::terminal_size().0);
+        let rows: usize = shown
+            .split('\n')
+            .map(|line| match width {
+                0 => 1,
+                w => line.chars().count().div_ceil(w).max(1),
+            })
+            .sum();
+        let up = rows.saturating_sub(1);
+        if up > 0 {
+            write_raw(&format!("\x1b[{up}A"));
+        }
+        write_raw("\r\x1b[J");
     }
 
     fn render(&self, text: &str) {
