@@ -15,6 +15,8 @@
 )]
 
 mod interactive;
+mod local;
+mod mcp;
 mod oneshot;
 mod sessions;
 
