@@ -34,8 +34,9 @@ pub struct Cli {
     #[arg(long, value_name = "FILE")]
     pub output_schema: Option<PathBuf>,
 
-    /// Thinking: on, off, minimal, low, medium, high, xhigh, max, or a token budget.
-    #[arg(long, value_name = "LEVEL", num_args = 0..=1, default_missing_value = "on")]
+    /// Thinking: `--thinking` alone is on; `--thinking=LEVEL` takes off, minimal, low,
+    /// medium, high, xhigh, max, or a token budget.
+    #[arg(long, value_name = "LEVEL", num_args = 0..=1, require_equals = true, default_missing_value = "on")]
     pub thinking: Option<String>,
 
     /// The most tokens the model may answer with.

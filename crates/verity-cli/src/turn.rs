@@ -135,6 +135,9 @@ impl Context {
 
     /// One exchange: stream the answer (or print the structured output), then save.
     pub async fn turn(&mut self, prompt: &str) -> Result<Outcome, CliError> {
+        // one listener for the whole turn, so that no Ctrl-C falls between two polls
+        let ctrl_c = tokio::signal::ctrl_c();
+        tokio::pin!(ctrl_c);
         let outcome = if let Some((name, description, schema)) = &self.schema {
             let spec = OutputSpec::from_schema(name.clone(), description.clone(), schema.clone());
             let mut b = Agent::builder(self.model.clone())
@@ -147,11 +150,11 @@ impl Context {
                 b = b.toolset(server.clone());
             }
             let agent = b.build();
-            let mut spinner = Spinner::start(true);
+            let mut spinner = Spinner::start(std::io::stdout().is_terminal());
             let run = agent.run(prompt).message_history(self.history.clone());
             let result = tokio::select! {
                 r = run => r,
-                _ = tokio::signal::ctrl_c() => {
+                _ = &mut ctrl_c => {
                     spinner.stop();
                     eprintln!("(cancelled)");
                     return Ok(Outcome::Cancelled);
@@ -179,13 +182,13 @@ impl Context {
                 .run(prompt)
                 .message_history(self.history.clone())
                 .stream();
-            let mut spinner = Spinner::start(true);
+            let mut spinner = Spinner::start(std::io::stdout().is_terminal());
             let mut sink = Sink::new(self.markdown);
             let mut events = run.stream_events();
             loop {
                 let event = tokio::select! {
                     e = events.next() => e,
-                    _ = tokio::signal::ctrl_c() => {
+                    _ = &mut ctrl_c => {
                         spinner.stop();
                         sink.finish();
                         eprintln!("(cancelled)");

@@ -89,7 +89,7 @@ fn network_failure_is_one_line_and_exit_1() {
 fn bad_flags_exit_2() {
     let h = home();
     verity(&h)
-        .args(["-m", "test", "--thinking", "lots", "hi"])
+        .args(["-m", "test", "--thinking=lots", "hi"])
         .assert()
         .code(2)
         .stderr(predicate::str::contains("--thinking 'lots'"));
@@ -104,10 +104,13 @@ fn bad_flags_exit_2() {
 #[test]
 fn settings_flags_are_accepted() {
     let h = home();
+    // `--thinking` alone does not swallow the prompt
+    let out = stdout_of(verity(&h).args(["-m", "test", "--thinking", "hi"]));
+    assert_eq!(out, "success (no tool calls)\n");
     let out = stdout_of(verity(&h).args([
         "-m",
         "test",
-        "--thinking",
+        "--thinking=high",
         "--max-tokens",
         "100",
         "--temperature",
