@@ -117,8 +117,88 @@ impl Sink {
     }
 
     fn render(&self, text: &str) {
-        write_raw(&self.skin.term_text(text.trim_end_matches('\n')).to_string());
+        for (fence, segment) in split_fences(text) {
+            let segment = segment.trim_end_matches('\n');
+            if segment.trim().is_empty() {
+                continue;
+            }
+            match fence {
+                Some(lang) => write_raw(&highlight(lang, segment)),
+                None => write_raw(&self.skin.term_text(segment).to_string()),
+            }
+        }
     }
+}
+
+/// `text` cut into Markdown and fenced code: `(Some(lang), code)` for the inside of a
+/// fence, `(None, markdown)` for the rest.
+fn split_fences(text: &str) -> Vec<(Option<&str>, &str)> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    let mut pos = 0;
+    let mut fence: Option<&str> = None;
+    for line in text.split_inclusive('\n') {
+        let trimmed = line.trim();
+        let is_fence = trimmed.starts_with("```") || trimmed.starts_with("~~~");
+        if is_fence {
+            let before = text.get(start..pos).unwrap_or("");
+            match fence {
+                None => {
+                    out.push((None, before));
+                    fence = Some(trimmed.get(3..).unwrap_or("").trim());
+                }
+                Some(lang) => {
+                    out.push((Some(lang), before));
+                    fence = None;
+                }
+            }
+            start = pos + line.len();
+        }
+        pos += line.len();
+    }
+    let rest = text.get(start..).unwrap_or("");
+    match fence {
+        // an unclosed fence (a cancelled answer): still code
+        Some(lang) => out.push((Some(lang), rest)),
+        None => out.push((None, rest)),
+    }
+    out
+}
+
+/// Code highlighted for a 24-bit terminal (syntect), indented by two spaces.
+fn highlight(lang: &str, code: &str) -> String {
+    use std::sync::OnceLock;
+    use syntect::easy::HighlightLines;
+    use syntect::highlighting::ThemeSet;
+    use syntect::parsing::SyntaxSet;
+    use syntect::util::{LinesWithEndings, as_24_bit_terminal_escaped};
+
+    static SYNTAXES: OnceLock<SyntaxSet> = OnceLock::new();
+    static THEMES: OnceLock<ThemeSet> = OnceLock::new();
+    let syntaxes = SYNTAXES.get_or_init(SyntaxSet::load_defaults_newlines);
+    let themes = THEMES.get_or_init(ThemeSet::load_defaults);
+    let syntax = syntaxes
+        .find_syntax_by_token(lang)
+        .unwrap_or_else(|| syntaxes.find_syntax_plain_text());
+    let Some(theme) = themes.themes.get("base16-ocean.dark") else {
+        return format!("{code}\n");
+    };
+    let mut h = HighlightLines::new(syntax, theme);
+    let mut out = String::new();
+    for line in LinesWithEndings::from(code) {
+        match h.highlight_line(line, syntaxes) {
+            Ok(ranges) => {
+                out.push_str("  ");
+                out.push_str(&as_24_bit_terminal_escaped(&ranges, false));
+            }
+            Err(_) => {
+                out.push_str("  ");
+                out.push_str(line);
+            }
+        }
+    }
+    out.push_str("\x1b[0m\n");
+    out
 }
 
 /// The end of the last complete Markdown block in `text` (after a blank line outside a
@@ -202,5 +282,18 @@ mod tests {
         assert_eq!(complete_blocks("```\ncode\n\nmore"), None);
         assert_eq!(complete_blocks("```\ncode\n```\nx"), Some(13));
         assert_eq!(complete_blocks("no newline"), None);
+    }
+
+    #[test]
+    fn fences_are_cut_out() {
+        let parts = super::split_fences("text\n```rust\nfn x() {}\n```\nmore\n");
+        assert_eq!(
+            parts,
+            [
+                (None, "text\n"),
+                (Some("rust"), "fn x() {}\n"),
+                (None, "more\n")
+            ]
+        );
     }
 }
