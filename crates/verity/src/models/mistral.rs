@@ -544,10 +544,7 @@ impl Model for MistralModel {
                 }
             }
             if !done && !state.saw_finish_reason {
-                Err(Error::ModelApi {
-                    model_name: this.model_name.clone(),
-                    message: "the event stream ended before the response was complete".into(),
-                })?;
+                Err(crate::models::wire::incomplete_stream(&this.model_name))?;
             }
             for e in state.flush() {
                 yield e;

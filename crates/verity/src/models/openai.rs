@@ -708,21 +708,18 @@ impl Model for OpenAIChatModel {
                     continue;
                 }
                 if event.event.as_deref() == Some("error") {
-                    Err(stream_error(&model_name, &event.data))?;
+                    Err(crate::models::wire::stream_error(&model_name, &event.data))?;
                 }
                 let chunk: Completion = serde_json::from_str(&event.data).map_err(|e| Error::unexpected_body(format!("invalid chat completion chunk: {e}"), event.data.as_bytes()))?;
                 if chunk.error.is_some() {
-                    Err(stream_error(&model_name, &event.data))?;
+                    Err(crate::models::wire::stream_error(&model_name, &event.data))?;
                 }
                 for e in state.chunk(chunk)? {
                     yield e;
                 }
             }
             if !finished && !state.saw_finish_reason {
-                Err(Error::ModelApi {
-                    model_name: model_name.clone(),
-                    message: "the event stream ended before the response was complete".into(),
-                })?;
+                Err(crate::models::wire::incomplete_stream(&model_name))?;
             }
             for e in state.flush() {
                 yield e;
@@ -754,28 +751,6 @@ impl Model for OpenAIChatModel {
 
     fn settings(&self) -> Option<&ModelSettings> {
         self.settings.as_ref()
-    }
-}
-
-fn stream_error(model_name: &str, data: &str) -> Error {
-    let value: Value = serde_json::from_str(data).unwrap_or(Value::Null);
-    let err = value.get("error").unwrap_or(&value);
-    let status = ["status_code", "code", "status"]
-        .iter()
-        .find_map(|k| err.get(*k).and_then(Value::as_u64))
-        .and_then(|s| u16::try_from(s).ok())
-        .filter(|s| (400..600).contains(s));
-    match status {
-        Some(status) => Error::ModelHttp {
-            status,
-            model_name: model_name.to_owned(),
-            body: data.to_owned(),
-            retry_after: None,
-        },
-        None => Error::ModelApi {
-            model_name: model_name.to_owned(),
-            message: format!("error in event stream: {data}"),
-        },
     }
 }
 

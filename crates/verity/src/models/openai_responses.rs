@@ -967,10 +967,7 @@ impl Model for OpenAIResponsesModel {
                 }
             }
             if !state.terminal {
-                Err(Error::ModelApi {
-                    model_name: model_name.clone(),
-                    message: "the event stream ended before the response was complete".into(),
-                })?;
+                Err(crate::models::wire::incomplete_stream(&model_name))?;
             }
             yield ModelStreamEvent::Metadata(ResponseMetadata {
                 provider_name: Some(this.provider.name().to_owned()),

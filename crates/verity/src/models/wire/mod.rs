@@ -70,6 +70,15 @@ pub(crate) fn stream_error(model_name: &str, data: &str) -> crate::Error {
     }
 }
 
+/// The error of a stream that ended before the response was complete (no finish
+/// reason, no end event).
+pub(crate) fn incomplete_stream(model_name: &str) -> crate::Error {
+    crate::Error::ModelApi {
+        model_name: model_name.to_owned(),
+        message: "the event stream ended before the response was complete".into(),
+    }
+}
+
 /// A count in a usage object: an integer, or a float the provider sent for one.
 pub(crate) fn count(v: Option<&serde_json::Value>) -> Option<u64> {
     let v = v?;
