@@ -887,11 +887,17 @@ impl rmcp::ClientHandler for Handler {
             url: s("url"),
             raw: raw.clone(),
         };
+        let schema = req.requested_schema.clone();
         Ok(match f(req).await {
-            ElicitationResponse::Accept(Some(content)) => {
-                ElicitResult::new(ElicitationAction::Accept).with_content(content)
+            ElicitationResponse::Accept(content) => {
+                let content = with_schema_defaults(content, schema.as_ref());
+                match content {
+                    Some(content) => {
+                        ElicitResult::new(ElicitationAction::Accept).with_content(content)
+                    }
+                    None => ElicitResult::new(ElicitationAction::Accept),
+                }
             }
-            ElicitationResponse::Accept(None) => ElicitResult::new(ElicitationAction::Accept),
             ElicitationResponse::Decline => ElicitResult::new(ElicitationAction::Decline),
             ElicitationResponse::Cancel => ElicitResult::new(ElicitationAction::Cancel),
         })
@@ -974,4 +980,62 @@ pub(crate) fn sampling_messages(params: &Value) -> (Vec<ModelMessage>, ModelSett
         .get("stopSequences")
         .and_then(|s| serde_json::from_value(s.clone()).ok());
     (messages, settings)
+}
+
+/// An accepted elicitation's content with the requested schema's `default`s filled in
+/// for the properties the application left out (SEP-1034: servers may rely on them).
+fn with_schema_defaults(content: Option<Value>, schema: Option<&Value>) -> Option<Value> {
+    let Some(properties) = schema
+        .and_then(|s| s.get("properties"))
+        .and_then(Value::as_object)
+    else {
+        return content;
+    };
+    let defaults: Vec<(&String, &Value)> = properties
+        .iter()
+        .filter_map(|(name, prop)| prop.get("default").map(|d| (name, d)))
+        .collect();
+    if defaults.is_empty() {
+        return content;
+    }
+    let mut content = match content {
+        Some(Value::Object(map)) => map,
+        None => serde_json::Map::new(),
+        Some(other) => return Some(other),
+    };
+    for (name, default) in defaults {
+        content
+            .entry(name.clone())
+            .or_insert_with(|| default.clone());
+    }
+    Some(Value::Object(content))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn accepted_elicitation_content_gets_the_schemas_defaults() {
+        let schema = json!({"type": "object", "properties": {
+            "name": {"type": "string", "default": "Ada"},
+            "age": {"type": "integer", "default": 36},
+            "city": {"type": "string"}
+        }});
+        let given = Some(json!({"name": "Grace"}));
+        assert_eq!(
+            with_schema_defaults(given, Some(&schema)),
+            Some(json!({"name": "Grace", "age": 36}))
+        );
+        assert_eq!(
+            with_schema_defaults(None, Some(&schema)),
+            Some(json!({"name": "Ada", "age": 36}))
+        );
+        // no schema, or a schema without defaults: as the application answered
+        assert_eq!(with_schema_defaults(None, None), None);
+        let plain = json!({"properties": {"x": {"type": "string"}}});
+        assert_eq!(with_schema_defaults(None, Some(&plain)), None);
+    }
 }

