@@ -95,6 +95,10 @@ enum Transport {
         url: String,
         headers: BTreeMap<String, String>,
     },
+    Sse {
+        url: String,
+        headers: BTreeMap<String, String>,
+    },
 }
 
 /// Configures an [`McpServer`]: made by [`McpServer::stdio`] or [`McpServer::http`].
@@ -185,15 +189,18 @@ impl McpServerBuilder {
         self
     }
 
-    /// An HTTP header sent with every request (streamable HTTP), e.g. `Authorization`.
+    /// An HTTP header sent with every request (streamable HTTP, SSE), e.g.
+    /// `Authorization`.
     pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
-        if let Transport::Http { headers, .. } = &mut self.transport {
+        if let Transport::Http { headers, .. } | Transport::Sse { headers, .. } =
+            &mut self.transport
+        {
             headers.insert(name.into(), value.into());
         }
         self
     }
 
-    /// HTTP headers sent with every request (streamable HTTP).
+    /// HTTP headers sent with every request (streamable HTTP, SSE).
     pub fn headers<K: Into<String>, V: Into<String>>(
         mut self,
         headers: impl IntoIterator<Item = (K, V)>,
@@ -260,7 +267,7 @@ impl McpServerBuilder {
     pub fn build(self) -> McpServer {
         let id = self.id.unwrap_or_else(|| match &self.transport {
             Transport::Stdio { command, .. } => command.clone(),
-            Transport::Http { url, .. } => url.clone(),
+            Transport::Http { url, .. } | Transport::Sse { url, .. } => url.clone(),
         });
         McpServer {
             inner: Arc::new(Inner {
@@ -376,6 +383,17 @@ impl McpServer {
     /// A server reached over streamable HTTP at this URL (e.g. `http://localhost:8000/mcp`).
     pub fn http(url: impl Into<String>) -> McpServerBuilder {
         McpServerBuilder::new(Transport::Http {
+            url: url.into(),
+            headers: BTreeMap::new(),
+        })
+    }
+
+    /// A server reached over the legacy HTTP+SSE transport (protocol 2024-11-05) at this
+    /// URL (e.g. `http://localhost:3001/sse`): an event stream for the server's messages,
+    /// `POST`s to the endpoint it names for the client's. Servers that speak streamable
+    /// HTTP should be reached with [`http`](Self::http).
+    pub fn sse(url: impl Into<String>) -> McpServerBuilder {
+        McpServerBuilder::new(Transport::Sse {
             url: url.into(),
             headers: BTreeMap::new(),
         })
@@ -527,6 +545,16 @@ impl McpServer {
                 let config =
                     StreamableHttpClientTransportConfig::with_uri(url.as_str()).custom_headers(map);
                 let transport = StreamableHttpClientTransport::from_config(config);
+                handler.serve(transport).await.map_err(connect_err)?
+            }
+            Transport::Sse { url, headers } => {
+                let transport =
+                    crate::sse::SseTransport::connect(url, headers, self.inner.connect_timeout)
+                        .await
+                        .map_err(|e| McpError::Connect {
+                            server: server.clone(),
+                            message: e.to_string(),
+                        })?;
                 handler.serve(transport).await.map_err(connect_err)?
             }
         };

@@ -37,9 +37,13 @@ pub struct McpServerConfig {
     /// Its working directory.
     #[serde(default)]
     pub cwd: Option<String>,
-    /// The server's URL (streamable HTTP).
+    /// The server's URL: streamable HTTP, or the legacy SSE transport when `type` says
+    /// `sse` or (as PydanticAI reads it) the URL's path ends in `/sse`.
     #[serde(default)]
     pub url: Option<String>,
+    /// The transport of a `url` server: `http`/`streamable-http` or `sse`.
+    #[serde(default, rename = "type")]
+    pub transport: Option<String>,
     /// HTTP headers for every request.
     #[serde(default)]
     pub headers: Option<BTreeMap<String, String>>,
@@ -59,7 +63,20 @@ impl McpServerConfig {
                 b
             }
             (None, Some(url)) => {
-                McpServer::http(url.clone()).headers(self.headers.clone().unwrap_or_default())
+                let sse = match self.transport.as_deref() {
+                    Some("sse") => true,
+                    Some(_) => false,
+                    None => url
+                        .split(['?', '#'])
+                        .next()
+                        .is_some_and(|path| path.trim_end_matches('/').ends_with("/sse")),
+                };
+                let builder = if sse {
+                    McpServer::sse(url.clone())
+                } else {
+                    McpServer::http(url.clone())
+                };
+                builder.headers(self.headers.clone().unwrap_or_default())
             }
             (None, None) => {
                 return Err(McpError::Config(format!(

@@ -5,7 +5,7 @@
 //! API):
 //!
 //! - **Client**: an MCP server's tools as a [`Toolset`](verity::Toolset) of an agent
-//!   ([`McpServer`]), over stdio (a child process) or streamable HTTP; its resources,
+//!   ([`McpServer`]), over stdio (a child process), streamable HTTP or legacy SSE; its resources,
 //!   prompts and instructions; elicitation and sampling answered by the application;
 //!   servers loaded from the `mcpServers` JSON format ([`McpConfig`]).
 //! - **Server**: Verity tools, any toolset, or a whole agent served over MCP
@@ -31,6 +31,7 @@ mod config;
 mod error;
 mod sampling;
 mod server;
+mod sse;
 mod types;
 
 pub use client::{

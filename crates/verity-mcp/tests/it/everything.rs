@@ -227,15 +227,12 @@ fn free_port() -> u16 {
         .port()
 }
 
-#[tokio::test]
-async fn everything_over_streamable_http() {
-    let Some(js) = support::everything() else {
-        return;
-    };
+/// server-everything over HTTP (`streamableHttp` or `sse`) on a free port, once it listens.
+async fn spawn_everything_http(js: &std::path::Path, mode: &str) -> (tokio::process::Child, u16) {
     let port = free_port();
-    let mut child = tokio::process::Command::new("node")
-        .arg(&js)
-        .arg("streamableHttp")
+    let child = tokio::process::Command::new("node")
+        .arg(js)
+        .arg(mode)
         .env("PORT", port.to_string())
         .env("GZIP_ALLOWED_DOMAINS", "localhost.invalid")
         .stdout(std::process::Stdio::null())
@@ -255,10 +252,39 @@ async fn everything_over_streamable_http() {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert!(up, "server-everything did not listen on {port}");
+    assert!(up, "server-everything ({mode}) did not listen on {port}");
+    (child, port)
+}
+
+#[tokio::test]
+async fn everything_over_streamable_http() {
+    let Some(js) = support::everything() else {
+        return;
+    };
+    let (mut child, port) = spawn_everything_http(&js, "streamableHttp").await;
     let server = McpServer::http(format!("http://127.0.0.1:{port}/mcp"))
         .header("X-Test", "verity")
         .build();
+    check_tools(&server).await;
+    check_resources_and_prompts(&server).await;
+    server.close().await;
+    let _ = child.kill().await;
+}
+
+#[tokio::test]
+async fn everything_over_legacy_sse() {
+    let Some(js) = support::everything() else {
+        return;
+    };
+    let (mut child, port) = spawn_everything_http(&js, "sse").await;
+    // read from an mcpServers config: a URL ending in /sse means the SSE transport
+    let config = verity_mcp::McpConfig::from_json(&format!(
+        r#"{{"mcpServers": {{"legacy": {{"url": "http://127.0.0.1:{port}/sse"}}}}}}"#
+    ))
+    .unwrap();
+    let server = config.into_servers().unwrap().remove(0);
+    let info = server.connect().await.unwrap();
+    assert!(info.name.contains("everything"), "{info:?}");
     check_tools(&server).await;
     check_resources_and_prompts(&server).await;
     server.close().await;
