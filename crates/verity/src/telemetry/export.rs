@@ -161,8 +161,10 @@ pub fn init() -> Result<TelemetryGuard> {
 /// and the `chat` spans into GenAI metrics of `meter_provider`: what [`init`] installs,
 /// for a subscriber of your own (`registry().with(fmt::layer()).with(layers(&t, &m))`).
 ///
-/// The span layer leaves out what costs per poll or per span and tells a backend
-/// little here (busy/idle times, thread, code location, level and target).
+/// Spans and events at level INFO and above pass (Verity's spans are INFO): the debug
+/// and trace events of the HTTP stack would otherwise each become a span event. The span
+/// layer leaves out what costs per poll or per span and tells a backend little here
+/// (busy/idle times, thread, code location, level and target).
 pub fn layers<S>(
     tracer_provider: &SdkTracerProvider,
     meter_provider: &SdkMeterProvider,
@@ -180,6 +182,7 @@ where
         .with_level(false)
         .with_target(false)
         .and_then(MetricsLayer::new(&meter))
+        .with_filter(LevelFilter::INFO)
 }
 
 /// Writes propagation fields into request headers.
