@@ -68,6 +68,16 @@ fn real_main(cli: Cli) -> Result<(), CliError> {
         models::list_models();
         return Ok(());
     }
+    // with OTEL_EXPORTER_OTLP_ENDPOINT set, the runs' spans and metrics are exported
+    // (flushed when the guard drops, after the runtime's work is done)
+    #[cfg(feature = "otel")]
+    let _telemetry = match std::env::var_os("OTEL_EXPORTER_OTLP_ENDPOINT") {
+        Some(_) => Some(
+            verity::telemetry::init()
+                .map_err(|e| CliError::usage(format!("cannot export telemetry over OTLP: {e}")))?,
+        ),
+        None => None,
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

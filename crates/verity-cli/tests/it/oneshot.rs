@@ -184,3 +184,88 @@ fn closed_pipe_is_not_an_error() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.is_empty(), "{err}");
 }
+
+/// With `OTEL_EXPORTER_OTLP_ENDPOINT` set, a one-shot run's spans reach that endpoint
+/// over OTLP/HTTP (protobuf): a loopback receiver records what is posted to it.
+#[test]
+fn one_shot_exports_its_spans_when_an_otlp_endpoint_is_set() {
+    use std::io::{Read, Write};
+    use std::sync::{Arc, Mutex};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    type Posted = Vec<(String, Vec<u8>)>; // (path, body)
+    let received: Arc<Mutex<Posted>> = Arc::default();
+    let sink = received.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { break };
+            // one request per connection is enough for this check: read the head, then
+            // the body by its length, answer 200 and close
+            let mut buf = Vec::new();
+            let mut chunk = [0u8; 8192];
+            let (head_end, length) = loop {
+                let n = stream.read(&mut chunk).unwrap_or(0);
+                if n == 0 {
+                    break (None, 0);
+                }
+                buf.extend_from_slice(&chunk[..n]);
+                if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                    let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
+                    let length = head
+                        .lines()
+                        .find_map(|l| l.strip_prefix("content-length:"))
+                        .and_then(|v| v.trim().parse::<usize>().ok())
+                        .unwrap_or(0);
+                    break (Some(end + 4), length);
+                }
+            };
+            let Some(head_end) = head_end else { continue };
+            while buf.len() < head_end + length {
+                let n = stream.read(&mut chunk).unwrap_or(0);
+                if n == 0 {
+                    break;
+                }
+                buf.extend_from_slice(&chunk[..n]);
+            }
+            let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
+            let path = head.split_whitespace().nth(1).unwrap_or("").to_string();
+            sink.lock().unwrap().push((path, buf[head_end..].to_vec()));
+            let _ = stream.write_all(
+                b"HTTP/1.1 200 OK\r\ncontent-type: application/x-protobuf\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+            );
+        }
+    });
+    let h = home();
+    let out = stdout_of(
+        verity(&h)
+            .env(
+                "OTEL_EXPORTER_OTLP_ENDPOINT",
+                format!("http://127.0.0.1:{port}"),
+            )
+            .env("OTEL_SERVICE_NAME", "verity-cli-test")
+            .args(["-m", "test", "--no-save", "Hello"]),
+    );
+    assert_eq!(out, "success (no tool calls)\n");
+    let received = received.lock().unwrap();
+    let traces: Vec<&Vec<u8>> = received
+        .iter()
+        .filter(|(path, _)| path == "/v1/traces")
+        .map(|(_, body)| body)
+        .collect();
+    assert!(
+        !traces.is_empty(),
+        "no traces posted: {:?}",
+        received.iter().map(|r| &r.0).collect::<Vec<_>>()
+    );
+    // protobuf keeps strings as they are: the span names and the service name show
+    let all: Vec<u8> = traces.into_iter().flatten().copied().collect();
+    let text = String::from_utf8_lossy(&all);
+    for needle in [
+        "invoke_agent",
+        "chat test",
+        "verity-cli-test",
+        "gen_ai.operation.name",
+    ] {
+        assert!(text.contains(needle), "{needle} not in the exported spans");
+    }
+}
