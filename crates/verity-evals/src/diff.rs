@@ -213,8 +213,13 @@ impl ReportDiff {
     /// delta, the duration; then the added and removed cases and the averages.
     pub fn render(&self, opts: &RenderOptions) -> String {
         let arrow = opts.arrow();
+        let has_scores = !self.baseline.scores.is_empty() || !self.current.scores.is_empty();
         let mut table = opts.table();
-        let mut header = vec!["Case", "Scores", "Assertions"];
+        let mut header = vec!["Case"];
+        if has_scores {
+            header.push("Scores");
+        }
+        header.push("Assertions");
         if opts.include_durations {
             header.push("Duration");
         }
@@ -258,7 +263,11 @@ impl ReportDiff {
                 })
                 .collect::<Vec<_>>()
                 .join("\n");
-            let mut row = vec![Cell::new(&c.name), Cell::new(scores), Cell::new(assertions)];
+            let mut row = vec![Cell::new(&c.name)];
+            if has_scores {
+                row.push(Cell::new(scores));
+            }
+            row.push(Cell::new(assertions));
             if opts.include_durations {
                 let d = |v: Option<f64>| v.map(duration).unwrap_or_else(|| "-".into());
                 row.push(Cell::new(format!(
@@ -270,22 +279,20 @@ impl ReportDiff {
             table.add_row(row);
         }
         for name in &self.added {
-            let mut row = vec![
-                Cell::new(format!("+ {name}")),
-                Cell::new("(added)"),
-                Cell::new(""),
-            ];
+            let mut row = vec![Cell::new(format!("+ {name}")), Cell::new("(added)")];
+            if has_scores {
+                row.push(Cell::new(""));
+            }
             if opts.include_durations {
                 row.push(Cell::new(""));
             }
             table.add_row(row);
         }
         for name in &self.removed {
-            let mut row = vec![
-                Cell::new(format!("- {name}")),
-                Cell::new("(removed)"),
-                Cell::new(""),
-            ];
+            let mut row = vec![Cell::new(format!("- {name}")), Cell::new("(removed)")];
+            if has_scores {
+                row.push(Cell::new(""));
+            }
             if opts.include_durations {
                 row.push(Cell::new(""));
             }
@@ -315,7 +322,11 @@ impl ReportDiff {
             },
             true,
         );
-        let mut row = vec![Cell::new("Averages"), Cell::new(scores), Cell::new(rate)];
+        let mut row = vec![Cell::new("Averages")];
+        if has_scores {
+            row.push(Cell::new(scores));
+        }
+        row.push(Cell::new(rate));
         if opts.include_durations {
             row.push(Cell::new(format!(
                 "{} {arrow} {}",
