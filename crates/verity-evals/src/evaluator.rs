@@ -86,9 +86,18 @@ impl<'a, I, O, M> EvaluatorContext<'a, I, O, M> {
         self
     }
 
-    /// The function tools called in the recorded messages, in order. Output tools
-    /// (names starting with `final_result`) are left out.
+    /// The function tools called, in order: from the recorded messages (output tools,
+    /// named `final_result…`, left out), else from the captured `execute_tool` spans.
     pub fn tool_calls(&self) -> Vec<&str> {
+        if self.messages.is_empty() {
+            if let Some(spans) = self.spans {
+                return spans
+                    .iter()
+                    .filter(|s| s.target == "verity" && s.name == "execute_tool")
+                    .filter_map(|s| s.field("gen_ai.tool.name"))
+                    .collect();
+            }
+        }
         self.messages
             .iter()
             .filter_map(ModelMessage::as_response)
@@ -103,16 +112,23 @@ impl<'a, I, O, M> EvaluatorContext<'a, I, O, M> {
     }
 
     /// The model requests made: the recorded usage's count when there is one, else the
-    /// responses in the recorded messages.
+    /// responses in the recorded messages, else the captured `chat` spans.
     pub fn model_requests(&self) -> u64 {
-        match self.usage {
-            Some(u) if u.requests > 0 => u.requests,
-            _ => self
-                .messages
-                .iter()
-                .filter(|m| m.as_response().is_some())
-                .count() as u64,
+        if let Some(u) = self.usage.filter(|u| u.requests > 0) {
+            return u.requests;
         }
+        if self.messages.is_empty() {
+            if let Some(spans) = self.spans {
+                return spans
+                    .iter()
+                    .filter(|s| s.target == "verity" && s.name == "chat")
+                    .count() as u64;
+            }
+        }
+        self.messages
+            .iter()
+            .filter(|m| m.as_response().is_some())
+            .count() as u64
     }
 }
 

@@ -27,4 +27,4 @@ pub use judge::{GradingOutput, LlmJudge};
 pub use registry::Registry;
 pub use report::{EvaluationReport, RenderOptions};
 pub use run::{Evaluation, record_messages, record_run, record_usage};
-pub use spans::SpanRecord;
+pub use spans::{SpanCapture, SpanRecord};

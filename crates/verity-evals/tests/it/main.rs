@@ -17,3 +17,4 @@ mod judge;
 mod local_model;
 mod report;
 mod run;
+mod spans;
