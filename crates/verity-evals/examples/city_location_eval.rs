@@ -4,7 +4,7 @@
 //! the tool said) and another plays the LLM judge.
 //!
 //! ```text
-//! cargo run -p verity-evals --example city_location_eval
+//! cargo run -p verity-evals --example city_location_eval [-- --reasons]
 //! ```
 
 use std::sync::Arc;
@@ -154,7 +154,8 @@ pub async fn run_eval() -> Result<EvaluationReport, verity_evals::EvalError> {
 #[tokio::main]
 async fn main() -> Result<(), verity_evals::EvalError> {
     let report = run_eval().await?;
-    let opts = RenderOptions::auto().reasons(true);
+    // `-- --reasons` adds the evaluators' reasons
+    let opts = RenderOptions::auto().reasons(std::env::args().any(|a| a == "--reasons"));
     print!("{}", report.render(&opts));
     Ok(())
 }

@@ -1,4 +1,32 @@
-//! Evals for Verity agents.
+//! # verity-evals
+//!
+//! Evals for Verity agents: a [`Dataset`] of [`Case`]s (from YAML or JSON files, with a
+//! JSON schema beside them), [`Evaluator`]s (built-ins in [`builtins`], the
+//! [`LlmJudge`], your own through a [`Registry`]), [`Dataset::evaluate`] running a task
+//! over the cases concurrently, and an [`EvaluationReport`] printed as a table, saved
+//! as JSON and compared with a baseline ([`EvaluationReport::diff`]).
+//!
+//! ```
+//! use verity_evals::builtins::{Contains, EqualsExpected};
+//! use verity_evals::{Case, Dataset, RenderOptions};
+//!
+//! # tokio::runtime::Runtime::new().unwrap().block_on(async {
+//! let dataset = Dataset::<String, String>::new(vec![
+//!     Case::new("greeting", "hello".to_owned()).expected_output("HELLO".to_owned()),
+//!     Case::new("name", "verity".to_owned()).evaluator(Contains::new("VER")),
+//! ])
+//! .evaluator(EqualsExpected);
+//!
+//! let report = dataset
+//!     .evaluate(|s: String| async move { Ok::<_, String>(s.to_uppercase()) })
+//!     .max_concurrency(2)
+//!     .await;
+//! assert_eq!(report.averages().assertion_rate, Some(1.0));
+//! println!("{}", report.render(&RenderOptions::default().reasons(true)));
+//! # });
+//! ```
+//!
+//! See the crate's README for dataset files, the evaluators' file forms and the CLI.
 #![forbid(clippy::dbg_macro)]
 
 pub mod agent_spec;
