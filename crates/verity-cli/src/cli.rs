@@ -92,9 +92,75 @@ pub enum Command {
         #[arg(short = 'n', long, default_value_t = 20)]
         limit: usize,
     },
+    /// Evaluate an agent on a dataset file (see `verity eval run --help`).
+    Eval {
+        #[command(subcommand)]
+        command: EvalCommand,
+    },
     /// Print a shell completion script.
     Completions {
         /// The shell.
         shell: clap_complete::Shell,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum EvalCommand {
+    /// Run a dataset (YAML or JSON) through its agent and print the report.
+    ///
+    /// The task runs the agent the file's `agent:` section describes (`model`,
+    /// `instructions`, `output_schema`) with each case's inputs as the prompt (a string
+    /// as it is, anything else as JSON). Exit codes: 0 success, 1 a run failed, 2 usage
+    /// error, 3 a regression against `--baseline` past `--threshold`.
+    Run(EvalRunArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct EvalRunArgs {
+    /// The dataset file (.yaml, .yml or .json).
+    pub dataset: PathBuf,
+
+    /// The model, over the file's `agent.model`. Default: the file's, else
+    /// `$VERITY_MODEL`, else as for chat.
+    #[arg(short, long)]
+    pub model: Option<String>,
+
+    /// The model of LLM judges that name none. Default: the task's model.
+    #[arg(long, value_name = "MODEL")]
+    pub judge_model: Option<String>,
+
+    /// Write the report as JSON.
+    #[arg(long, value_name = "FILE")]
+    pub save: Option<PathBuf>,
+
+    /// A report saved with `--save`: print the differences, and exit 3 when the
+    /// assertion pass rate or a score's average fell by more than `--threshold` (or
+    /// more cases failed).
+    #[arg(long, value_name = "FILE")]
+    pub baseline: Option<PathBuf>,
+
+    /// How far (absolute, 0.05 = five points) a rate or score may fall before it is a
+    /// regression.
+    #[arg(long, default_value_t = 0.0)]
+    pub threshold: f64,
+
+    /// Cases run at once.
+    #[arg(short = 'j', long, default_value_t = 4)]
+    pub concurrency: usize,
+
+    /// Runs of each case (the report shows means and spreads).
+    #[arg(long, default_value_t = 1)]
+    pub repeat: u32,
+
+    /// Retries of a failed run.
+    #[arg(long, default_value_t = 0)]
+    pub retries: u32,
+
+    /// Show the evaluators' reasons.
+    #[arg(long)]
+    pub reasons: bool,
+
+    /// Show each case's inputs.
+    #[arg(long)]
+    pub inputs: bool,
 }

@@ -2,7 +2,8 @@
 //!
 //! Exit codes: 0 success; 1 the model or the run failed (network, provider status, bad
 //! key); 2 a usage error (bad flags, unknown model, unreadable file, unknown session);
-//! 101 an internal error (a bug); 130 interrupted by Ctrl-C.
+//! 3 `verity eval run --baseline`: a regression past the threshold; 101 an internal
+//! error (a bug); 130 interrupted by Ctrl-C.
 
 /// `println!` that ends the program quietly on a closed pipe.
 macro_rules! outln {
@@ -13,6 +14,7 @@ macro_rules! outln {
 mod chat;
 mod cli;
 mod error;
+mod eval;
 mod local;
 mod models;
 mod render;
@@ -58,6 +60,9 @@ fn real_main(cli: Cli) -> Result<(), CliError> {
             outln!("{}", String::from_utf8_lossy(&script).trim_end());
             return Ok(());
         }
+        Some(Command::Eval {
+            command: cli::EvalCommand::Run(args),
+        }) => return eval::run(args),
         Some(Command::Sessions { limit }) => {
             let store = session::Store::open()?;
             return session::print_sessions(&store, *limit);

@@ -14,6 +14,7 @@
     missing_docs
 )]
 
+mod eval;
 mod interactive;
 mod local;
 mod mcp;
