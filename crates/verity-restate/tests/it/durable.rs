@@ -1,0 +1,234 @@
+use serde_json::{Value, json};
+use verity::deferred::DeferredToolResults;
+use verity::messages::ToolCallPart;
+
+use crate::support::*;
+
+struct Setup {
+    mock: MockModel,
+    config: WorkerConfig,
+    dir: std::path::PathBuf,
+}
+
+impl Setup {
+    async fn new(test: &str) -> Setup {
+        restate();
+        let mock = MockModel::start().await;
+        let dir = scratch(test);
+        let config = WorkerConfig {
+            prefix: prefix(test),
+            id: format!("{test}-1"),
+            model_url: mock.url.clone(),
+            tool_log: dir.join("tools.log"),
+            pause_marker: None,
+        };
+        Setup { mock, config, dir }
+    }
+
+    fn assistant(&self) -> String {
+        format!("{}_assistant", self.config.prefix)
+    }
+
+    fn tools(&self) -> Vec<String> {
+        tool_log(&self.config.tool_log)
+    }
+}
+
+#[tokio::test]
+async fn a_run_killed_after_its_first_tool_call_completes_once_after_a_restart() {
+    let mut setup = Setup::new("crash").await;
+    let marker = setup.dir.join("paused");
+    setup.config.pause_marker = Some(marker.clone());
+    let port = free_port();
+    let worker = Worker::start(&setup.config, port);
+    register(port).await;
+
+    let invocation = send(&setup.assistant(), "conv", "note alpha").await;
+    // the worker stops right before the model request that follows the tool call
+    eventually(
+        60,
+        "the worker to reach the second model request",
+        async || marker.exists().then_some(()),
+    )
+    .await;
+    assert_eq!(setup.tools().len(), 1, "the tool ran once before the crash");
+    worker.kill();
+
+    let _worker = Worker::start(&setup.config, port);
+    let (status, output) = attach(&invocation).await;
+    assert_eq!(status, 200, "{output}");
+    // the tool's return is the journaled one, from the killed worker
+    assert_eq!(output["output"], "done: recorded alpha on crash-1");
+
+    let tools = setup.tools();
+    assert_eq!(tools.len(), 1, "each tool runs exactly once: {tools:?}");
+    assert!(
+        tools[0].starts_with(&format!("record alpha crash-1 {invocation}/call_record_1")),
+        "the tool saw its idempotency key: {tools:?}"
+    );
+    let requests = setup.mock.requests();
+    assert_eq!(requests.len(), 2, "one request per step: {requests:#?}");
+    assert!(
+        counts(&requests).values().all(|&n| n == 1),
+        "no request was sent twice"
+    );
+
+    // the conversation's history is the run's messages
+    let (status, history) = call(&setup.assistant(), "conv", "history", Value::Null).await;
+    assert_eq!(status, 200);
+    assert_eq!(history.as_array().unwrap().len(), 4, "{history:#}");
+}
+
+#[tokio::test]
+async fn two_workers_share_two_concurrent_conversations_and_keep_each_history() {
+    let setup = Setup::new("scale").await;
+    let (p1, p2) = (free_port(), free_port());
+    let _w1 = Worker::start(&setup.config, p1);
+    let second = WorkerConfig {
+        id: "scale-2".into(),
+        prefix: setup.config.prefix.clone(),
+        model_url: setup.config.model_url.clone(),
+        tool_log: setup.config.tool_log.clone(),
+        pause_marker: None,
+    };
+    let _w2 = Worker::start(&second, p2);
+    // one deployment URI in front of both processes, as a load balancer would be
+    let front = proxy(vec![p1, p2]).await;
+    register(front).await;
+
+    let service = setup.assistant();
+    for turn in 1..=3 {
+        let (a, b) = tokio::join!(
+            call(
+                &service,
+                "a",
+                "run",
+                json!({"prompt": format!("slow a{turn}")})
+            ),
+            call(
+                &service,
+                "b",
+                "run",
+                json!({"prompt": format!("slow b{turn}")})
+            ),
+        );
+        assert_eq!(a.0, 200, "{}", a.1);
+        assert_eq!(b.0, 200, "{}", b.1);
+        let expect = |c: &str| {
+            (1..=turn)
+                .map(|t| format!("slow {c}{t}"))
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        assert_eq!(a.1["output"], format!("prompts so far: {}", expect("a")));
+        assert_eq!(b.1["output"], format!("prompts so far: {}", expect("b")));
+    }
+    for key in ["a", "b"] {
+        let (_, history) = call(&service, key, "history", Value::Null).await;
+        assert_eq!(history.as_array().unwrap().len(), 6, "{history:#}");
+    }
+    let workers = counts(&setup.mock.workers());
+    assert_eq!(
+        workers.keys().collect::<Vec<_>>(),
+        ["scale-1", "scale-2"],
+        "both workers served runs: {workers:?}"
+    );
+}
+
+async fn pending_call(service: &str, key: &str) -> ToolCallPart {
+    let pending = eventually(60, "the run to wait for a decision", async || {
+        let (status, pending) = call(service, key, "pending", Value::Null).await;
+        (status == 200 && !pending.is_null()).then_some(pending)
+    })
+    .await;
+    serde_json::from_value(pending["requests"]["approvals"][0].clone()).unwrap()
+}
+
+#[tokio::test]
+async fn an_approval_suspends_the_run_and_the_decision_resumes_the_same_invocation() {
+    let setup = Setup::new("approve").await;
+    let port = free_port();
+    let _worker = Worker::start(&setup.config, port);
+    register(port).await;
+    let service = setup.assistant();
+
+    // approved
+    let invocation = send(&service, "c1", "delete notes.txt").await;
+    let call_part = pending_call(&service, "c1").await;
+    assert_eq!(call_part.tool_name, "delete_file");
+    assert!(setup.tools().is_empty(), "nothing ran before the decision");
+    let mut results = DeferredToolResults::new();
+    results.approve(&call_part);
+    let (status, body) = call(
+        &service,
+        "c1",
+        "decide",
+        serde_json::to_value(&results).unwrap(),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, output) = attach(&invocation).await;
+    assert_eq!(status, 200, "{output}");
+    assert_eq!(output["output"], "done: deleted notes.txt");
+    assert_eq!(setup.tools(), ["delete notes.txt approve-1"]);
+    assert_eq!(
+        setup.mock.requests().len(),
+        2,
+        "one run: two model requests"
+    );
+    let (_, pending) = call(&service, "c1", "pending", Value::Null).await;
+    assert!(pending.is_null());
+
+    // denied
+    let invocation = send(&service, "c2", "delete secret.txt").await;
+    let call_part = pending_call(&service, "c2").await;
+    let mut results = DeferredToolResults::new();
+    results.deny(&call_part, "Not today");
+    let (status, _) = call(
+        &service,
+        "c2",
+        "decide",
+        serde_json::to_value(&results).unwrap(),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (status, output) = attach(&invocation).await;
+    assert_eq!(status, 200, "{output}");
+    assert_eq!(output["output"], "done: Not today");
+    assert_eq!(setup.tools().len(), 1, "the denied tool never ran");
+
+    // a decision with nothing pending is refused
+    let (status, body) = call(&service, "c3", "decide", json!({})).await;
+    assert!(status >= 400, "{status} {body}");
+}
+
+#[tokio::test]
+async fn terminal_errors_end_the_invocation_with_a_clear_message() {
+    let setup = Setup::new("terminal").await;
+    let port = free_port();
+    let _worker = Worker::start(&setup.config, port);
+    register(port).await;
+
+    // a tool's failure: journaled, not retried
+    let (status, body) = call(&setup.assistant(), "x", "run", json!({"prompt": "explode"})).await;
+    assert!(status >= 400, "{status} {body}");
+    assert!(
+        body.to_string().contains("boom: the tool failed for good"),
+        "{body}"
+    );
+    assert_eq!(setup.tools(), ["explode"], "the failing tool ran once");
+
+    // an output that cannot be serialized
+    let broken = format!("{}_broken", setup.config.prefix);
+    let (status, body) = call(&broken, "y", "run", json!({"prompt": "json"})).await;
+    assert!(status >= 400, "{status} {body}");
+    assert!(body.to_string().contains("cannot be serialized"), "{body}");
+
+    // an input that is not a run's
+    let (status, body) = call(&setup.assistant(), "z", "run", json!({"nope": 1})).await;
+    assert!(status >= 400, "{status} {body}");
+    assert!(
+        body.to_string().contains("invalid input for `run`"),
+        "{body}"
+    );
+}
