@@ -72,6 +72,9 @@ pub struct PendingDecision {
     pub signal: String,
     /// The calls that need a decision.
     pub requests: DeferredToolRequests,
+    /// Why the last decision sent was refused (the run waits for another).
+    #[serde(default)]
+    pub refused: Option<String>,
 }
 
 fn terminal(e: DurableError) -> HandlerError {
@@ -299,35 +302,48 @@ impl<D: Send + Sync + 'static, O: Send + Sync + 'static> DurableAgent<D, O> {
                     .deps((self.deps)())
                     .message_history(history),
             )
-            .await?;
+            .await?
+            .map_err(|e| terminal(DurableError::Run(e)))?;
         let mut suspensions = 0u32;
         let output = loop {
-            match (self.outcome)(&result.output).map_err(|e| terminal(DurableError::Output(e)))? {
+            let requests = match (self.outcome)(&result.output)
+                .map_err(|e| terminal(DurableError::Output(e)))?
+            {
                 Outcome::Output(value) => break value,
-                Outcome::Deferred(requests) => {
-                    suspensions += 1;
-                    let signal = format!("verity-decision-{suspensions}");
-                    let pending = PendingDecision {
-                        invocation_id: meta.invocation_id.clone(),
-                        signal: signal.clone(),
-                        requests,
-                    };
-                    ctx.set(PENDING, Json(pending));
-                    let Json(results) = ctx.signal::<Json<DeferredToolResults>>(&signal).await?;
-                    ctx.clear(PENDING);
-                    let messages = result.all_messages().to_vec();
-                    result = self
-                        .drive(
-                            ctx,
-                            meta,
-                            self.agent
-                                .resume(results)
-                                .deps((self.deps)())
-                                .message_history(messages),
-                        )
-                        .await?;
+                Outcome::Deferred(requests) => requests,
+            };
+            // wait for a decision; one the run refuses (a call left without an answer,
+            // an answer for another call) is reported in `pending`, and the run waits
+            // for the next
+            let mut refused = None;
+            result = loop {
+                suspensions += 1;
+                let signal = format!("verity-decision-{suspensions}");
+                let pending = PendingDecision {
+                    invocation_id: meta.invocation_id.clone(),
+                    signal: signal.clone(),
+                    requests: requests.clone(),
+                    refused: refused.take(),
+                };
+                ctx.set(PENDING, Json(pending));
+                let Json(results) = ctx.signal::<Json<DeferredToolResults>>(&signal).await?;
+                ctx.clear(PENDING);
+                let resumed = self
+                    .drive(
+                        ctx,
+                        meta,
+                        self.agent
+                            .resume(results)
+                            .deps((self.deps)())
+                            .message_history(result.all_messages().to_vec()),
+                    )
+                    .await?;
+                match resumed {
+                    Ok(resumed) => break resumed,
+                    Err(verity::Error::Deferred(e)) => refused = Some(e.to_string()),
+                    Err(e) => return Err(terminal(DurableError::Run(e))),
                 }
-            }
+            };
         };
         let messages = serde_json::to_value(result.all_messages())
             .map_err(|e| terminal(DurableError::Output(e)))?;
@@ -343,13 +359,13 @@ impl<D: Send + Sync + 'static, O: Send + Sync + 'static> DurableAgent<D, O> {
     }
 
     /// Run `request` to its end with every model request and (non-pure) tool call
-    /// journaled.
+    /// journaled: the run's result, or the handler's error.
     async fn drive<S: DepsSource<D> + Send + 'static>(
         &self,
         ctx: &ContextInternal,
         meta: &InputMetadata,
         request: RunRequest<D, O, S>,
-    ) -> HandlerResult<RunResult<O>> {
+    ) -> HandlerResult<verity::Result<RunResult<O>>> {
         let (tx, mut rx) = mpsc::unbounded_channel();
         let model = JournaledModel::new(Arc::clone(self.agent.model()), tx.clone());
         let mut request = request.model(model);
@@ -428,9 +444,9 @@ impl<D: Send + Sync + 'static, O: Send + Sync + 'static> DurableAgent<D, O> {
             }
         });
         match select(run, steps).await {
-            Either::Left((result, _)) => result.map_err(|e| terminal(DurableError::Run(e))),
+            Either::Left((result, _)) => Ok(result),
             // the steps end only when the run has dropped its senders, i.e. has ended
-            Either::Right(((), run)) => run.await.map_err(|e| terminal(DurableError::Run(e))),
+            Either::Right(((), run)) => Ok(run.await),
         }
     }
 }

@@ -179,9 +179,17 @@ async fn an_approval_suspends_the_run_and_the_decision_resumes_the_same_invocati
     let (_, pending) = call(&service, "c1", "pending", Value::Null).await;
     assert!(pending.is_null());
 
-    // denied
+    // denied, after a decision that answers no call (refused: the run waits on)
     let invocation = send(&service, "c2", "delete secret.txt").await;
     let call_part = pending_call(&service, "c2").await;
+    let (status, _) = call(&service, "c2", "decide", json!({"decisions": {}})).await;
+    assert_eq!(status, 200);
+    let refused = eventually(60, "the refused decision to show", async || {
+        let (_, pending) = call(&service, "c2", "pending", Value::Null).await;
+        pending["refused"].as_str().map(str::to_owned)
+    })
+    .await;
+    assert!(refused.contains("call_delete_file_1"), "{refused}");
     let mut results = DeferredToolResults::new();
     results.deny(&call_part, "Not today");
     let (status, _) = call(
