@@ -7,6 +7,7 @@
 //! journal_overhead serve   --port 9080 --mock http://127.0.0.1:8000/v1
 //! journal_overhead plain   --mock http://127.0.0.1:8000/v1 --runs 1000 --concurrency 1
 //! journal_overhead durable --ingress http://127.0.0.1:8080 --runs 1000 --concurrency 1
+//! journal_overhead durable --ingress http://127.0.0.1:8080 --runs 1000 --handler clear
 //! ```
 
 use std::sync::Arc;
@@ -135,21 +136,27 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         "durable" => {
             let ingress =
                 flag(&args, "--ingress").unwrap_or_else(|| "http://127.0.0.1:8080".into());
+            // `--handler clear` (an exclusive handler that journals nothing) measures
+            // what an invocation costs without any step
+            let handler = flag(&args, "--handler").unwrap_or_else(|| "run".into());
+            let label = format!("durable {handler}");
             let client = reqwest::Client::new();
             let stamp = std::process::id();
-            measure("durable", runs, concurrency, move |i| {
+            measure(&label, runs, concurrency, move |i| {
+                let handler = handler.clone();
                 let (client, ingress) = (client.clone(), ingress.clone());
                 async move {
                     // one conversation per run: runs of one conversation are serialized
-                    let response = client
-                        .post(format!("{ingress}/bench/run-{stamp}-{i}/run"))
-                        .json(&serde_json::json!({"prompt": PROMPT}))
-                        .send()
-                        .await
-                        .map_err(|e| e.to_string())?;
+                    let request = client.post(format!("{ingress}/bench/run-{stamp}-{i}/{handler}"));
+                    let request = if handler == "run" {
+                        request.json(&serde_json::json!({"prompt": PROMPT}))
+                    } else {
+                        request
+                    };
+                    let response = request.send().await.map_err(|e| e.to_string())?;
                     let status = response.status();
                     let body = response.text().await.map_err(|e| e.to_string())?;
-                    if !status.is_success() || !body.contains("London") {
+                    if !status.is_success() || (handler == "run" && !body.contains("London")) {
                         return Err(format!("{status}: {body}"));
                     }
                     Ok(())
