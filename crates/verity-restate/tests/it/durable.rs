@@ -240,3 +240,64 @@ async fn terminal_errors_end_the_invocation_with_a_clear_message() {
         "{body}"
     );
 }
+
+#[tokio::test]
+async fn one_responses_calls_are_journaled_in_call_order_and_pure_tools_are_not() {
+    let setup = Setup::new("batch").await;
+    let port = free_port();
+    let _worker = Worker::start(&setup.config, port);
+    register(port).await;
+
+    let invocation = send(&setup.assistant(), "b", "batch").await;
+    let (status, output) = attach(&invocation).await;
+    assert_eq!(status, 200, "{output}");
+    assert_eq!(
+        output["output"],
+        "done: recorded one on batch-1 | hi | recorded two on batch-1"
+    );
+    let tools = setup.tools();
+    assert_eq!(tools.len(), 2, "{tools:?}");
+    assert!(tools[0].starts_with("record one"), "{tools:?}");
+    assert!(tools[1].starts_with("record two"), "{tools:?}");
+    // the run steps' commands (each is followed by its completion notification)
+    let steps = journal(&invocation).await;
+    let names: Vec<&str> = steps
+        .iter()
+        .filter_map(|e| e.strip_prefix("Command: Run "))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "model request 1",
+            "tool record call_a",
+            "tool record call_c",
+            "model request 2"
+        ],
+        "{steps:?}"
+    );
+}
+
+#[tokio::test]
+async fn model_errors_worth_retrying_are_retried_and_others_end_the_run() {
+    let setup = Setup::new("retry").await;
+    let port = free_port();
+    let _worker = Worker::start(&setup.config, port);
+    register(port).await;
+    let service = setup.assistant();
+
+    // a 503 on the first attempt: the step is retried and the run completes
+    let (status, output) = call(&service, "f", "run", json!({"prompt": "flaky"})).await;
+    assert_eq!(status, 200, "{output}");
+    assert_eq!(output["output"], "prompts so far: flaky");
+    let requests = setup.mock.requests();
+    assert_eq!(requests.len(), 2, "one failed attempt, one retry");
+
+    // a 400: terminal at once
+    let (status, body) = call(&service, "g", "run", json!({"prompt": "bad request"})).await;
+    assert!(status >= 400, "{status} {body}");
+    assert!(
+        body.to_string().contains("this request is malformed"),
+        "{body}"
+    );
+    assert_eq!(setup.mock.requests().len(), 3, "a 400 is not retried");
+}

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use serde_json::{Value, json};
 
@@ -206,7 +206,7 @@ async fn chat(
     State(seen): State<Arc<Mutex<Seen>>>,
     headers: HeaderMap,
     Json(body): Json<Value>,
-) -> Json<Value> {
+) -> (StatusCode, Json<Value>) {
     let messages = body["messages"].as_array().cloned().unwrap_or_default();
     {
         let mut seen = seen.lock().unwrap();
@@ -227,11 +227,38 @@ async fn chat(
         .collect();
     let prompt = prompts.last().cloned().unwrap_or_default();
     let last = messages.last().cloned().unwrap_or(Value::Null);
+    let failures = seen.lock().unwrap().requests.len();
+    if prompt == "flaky" && failures == 1 {
+        // the first request of a run on "flaky" fails with a status worth retrying
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"error": {"message": "overloaded, try again"}})),
+        );
+    }
+    if prompt == "bad request" {
+        return (
+            StatusCode::BAD_REQUEST,
+            Json(json!({"error": {"message": "this request is malformed"}})),
+        );
+    }
     if last["role"] == "tool" {
-        return Json(completion(
-            Some(format!("done: {}", user_text(&last))),
-            None,
-        ));
+        let mut returns: Vec<String> = messages
+            .iter()
+            .rev()
+            .take_while(|m| m["role"] == "tool")
+            .map(user_text)
+            .collect();
+        returns.reverse();
+        return (
+            StatusCode::OK,
+            Json(completion(
+                Some(format!("done: {}", returns.join(" | "))),
+                None,
+            )),
+        );
+    }
+    if prompt == "batch" {
+        return (StatusCode::OK, Json(batch()));
     }
     let reply = if let Some(note) = prompt.strip_prefix("note ") {
         completion(None, Some(("record", json!({"note": note}))))
@@ -247,7 +274,28 @@ async fn chat(
         }
         completion(Some(format!("prompts so far: {}", prompts.join(","))), None)
     };
-    Json(reply)
+    (StatusCode::OK, Json(reply))
+}
+
+/// Three calls in one response: `record one`, the pure `echo`, `record two`.
+fn batch() -> Value {
+    let call = |id: &str, name: &str, args: Value| json!({"id": id, "type": "function", "function": {"name": name, "arguments": args.to_string()}});
+    json!({
+        "id": "chatcmpl-mock",
+        "object": "chat.completion",
+        "created": 0,
+        "model": "mock",
+        "choices": [{"index": 0, "finish_reason": "tool_calls", "message": {
+            "role": "assistant",
+            "content": null,
+            "tool_calls": [
+                call("call_a", "record", json!({"note": "one"})),
+                call("call_b", "echo", json!({"text": "hi"})),
+                call("call_c", "record", json!({"note": "two"})),
+            ],
+        }}],
+        "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15},
+    })
 }
 
 impl MockModel {
@@ -412,6 +460,35 @@ pub async fn attach(invocation_id: &str) -> (u16, Value) {
         status,
         serde_json::from_str(&text).unwrap_or(Value::String(text)),
     )
+}
+
+/// The names of an invocation's journal entries, in order (the admin API's SQL
+/// introspection of `sys_journal`).
+pub async fn journal(invocation_id: &str) -> Vec<String> {
+    let response = http()
+        .post(format!("{}/query", restate().admin))
+        .header("accept", "application/json")
+        .json(&json!({"query": format!(
+            "SELECT index, entry_type, name FROM sys_journal WHERE id = '{invocation_id}' ORDER BY index"
+        )}))
+        .send()
+        .await
+        .unwrap();
+    let body: Value = response.json().await.unwrap();
+    body["rows"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no rows in {body}"))
+        .iter()
+        .map(|row| {
+            format!(
+                "{} {}",
+                row["entry_type"].as_str().unwrap_or(""),
+                row["name"].as_str().unwrap_or("")
+            )
+            .trim()
+            .to_owned()
+        })
+        .collect()
 }
 
 /// Wait until `check` holds, or fail after `secs` seconds.
