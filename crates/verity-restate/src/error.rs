@@ -42,7 +42,13 @@ pub enum DurableError {
         /// The conversation.
         key: String,
     },
-    /// Restate refused a step (a journal entry's failure after its retries).
-    #[error("{0}")]
-    Restate(String),
+    /// A call through the ingress failed: the ingress answered with an error (`status`
+    /// set; a terminal error of the handler arrives this way) or could not be reached.
+    #[error("ingress call failed{}: {message}", status.map(|s| format!(" (HTTP {s})")).unwrap_or_default())]
+    Ingress {
+        /// The HTTP status, when there was an answer.
+        status: Option<u16>,
+        /// The error's message.
+        message: String,
+    },
 }

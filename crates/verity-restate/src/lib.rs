@@ -46,11 +46,14 @@
 //! | `decide` | shared | [`DeferredToolResults`] → `null`; resumes the suspended run |
 //! | `clear` | exclusive | → `null`; forgets the conversation |
 //!
+//! From Rust, [`IngressClient`] calls them.
+//!
 //! See the crate's README for the failure semantics: which steps can repeat, retry
 //! policies, timeouts and terminal errors.
 
 #![forbid(clippy::dbg_macro)]
 
+mod client;
 mod error;
 mod journal;
 mod service;
@@ -58,6 +61,7 @@ mod service;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
+pub use client::IngressClient;
 pub use error::DurableError;
 pub use journal::idempotency_key;
 pub use restate_sdk;

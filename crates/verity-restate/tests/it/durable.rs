@@ -1,6 +1,7 @@
 use serde_json::{Value, json};
 use verity::deferred::DeferredToolResults;
 use verity::messages::ToolCallPart;
+use verity_restate::IngressClient;
 
 use crate::support::*;
 
@@ -135,79 +136,71 @@ async fn two_workers_share_two_concurrent_conversations_and_keep_each_history() 
     );
 }
 
-async fn pending_call(service: &str, key: &str) -> ToolCallPart {
-    let pending = eventually(60, "the run to wait for a decision", async || {
-        let (status, pending) = call(service, key, "pending", Value::Null).await;
-        (status == 200 && !pending.is_null()).then_some(pending)
-    })
-    .await;
-    serde_json::from_value(pending["requests"]["approvals"][0].clone()).unwrap()
-}
-
 #[tokio::test]
 async fn an_approval_suspends_the_run_and_the_decision_resumes_the_same_invocation() {
     let setup = Setup::new("approve").await;
     let port = free_port();
     let _worker = Worker::start(&setup.config, port);
     register(port).await;
-    let service = setup.assistant();
+    let client = IngressClient::new(&restate().ingress, setup.assistant()).unwrap();
+    let pending_call = async |key: &str| -> ToolCallPart {
+        let pending = eventually(60, "the run to wait for a decision", async || {
+            client.pending(key).await.unwrap()
+        })
+        .await;
+        pending.requests.approvals[0].clone()
+    };
 
     // approved
-    let invocation = send(&service, "c1", "delete notes.txt").await;
-    let call_part = pending_call(&service, "c1").await;
+    let invocation = client.send_run("c1", "delete notes.txt").await.unwrap();
+    let call_part = pending_call("c1").await;
     assert_eq!(call_part.tool_name, "delete_file");
     assert!(setup.tools().is_empty(), "nothing ran before the decision");
     let mut results = DeferredToolResults::new();
     results.approve(&call_part);
-    let (status, body) = call(
-        &service,
-        "c1",
-        "decide",
-        serde_json::to_value(&results).unwrap(),
-    )
-    .await;
-    assert_eq!(status, 200, "{body}");
-    let (status, output) = attach(&invocation).await;
-    assert_eq!(status, 200, "{output}");
-    assert_eq!(output["output"], "done: deleted notes.txt");
+    client.decide("c1", &results).await.unwrap();
+    let output = client.attach(&invocation).await.unwrap();
+    assert_eq!(output.output, "done: deleted notes.txt");
     assert_eq!(setup.tools(), ["delete notes.txt approve-1"]);
     assert_eq!(
         setup.mock.requests().len(),
         2,
         "one run: two model requests"
     );
-    let (_, pending) = call(&service, "c1", "pending", Value::Null).await;
-    assert!(pending.is_null());
+    assert!(client.pending("c1").await.unwrap().is_none());
+    assert_eq!(client.history("c1").await.unwrap().len(), 4);
 
     // denied, after a decision that answers no call (refused: the run waits on)
-    let invocation = send(&service, "c2", "delete secret.txt").await;
-    let call_part = pending_call(&service, "c2").await;
-    let (status, _) = call(&service, "c2", "decide", json!({"decisions": {}})).await;
-    assert_eq!(status, 200);
+    let invocation = client.send_run("c2", "delete secret.txt").await.unwrap();
+    let call_part = pending_call("c2").await;
+    client
+        .decide("c2", &DeferredToolResults::new())
+        .await
+        .unwrap();
     let refused = eventually(60, "the refused decision to show", async || {
-        let (_, pending) = call(&service, "c2", "pending", Value::Null).await;
-        pending["refused"].as_str().map(str::to_owned)
+        client.pending("c2").await.unwrap().and_then(|p| p.refused)
     })
     .await;
     assert!(refused.contains("call_delete_file_1"), "{refused}");
     let mut results = DeferredToolResults::new();
     results.deny(&call_part, "Not today");
-    let (status, _) = call(
-        &service,
-        "c2",
-        "decide",
-        serde_json::to_value(&results).unwrap(),
-    )
-    .await;
-    assert_eq!(status, 200);
-    let (status, output) = attach(&invocation).await;
-    assert_eq!(status, 200, "{output}");
-    assert_eq!(output["output"], "done: Not today");
+    client.decide("c2", &results).await.unwrap();
+    let output = client.attach(&invocation).await.unwrap();
+    assert_eq!(output.output, "done: Not today");
     assert_eq!(setup.tools().len(), 1, "the denied tool never ran");
 
     // a decision with nothing pending is refused
-    let (status, body) = call(&service, "c3", "decide", json!({})).await;
-    assert!(status >= 400, "{status} {body}");
+    let err = client
+        .decide("c3", &DeferredToolResults::new())
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("no run of conversation `c3` waits"),
+        "{err}"
+    );
+    client.clear("c1").await.unwrap();
+    assert!(client.history("c1").await.unwrap().is_empty());
 }
 
 #[tokio::test]
