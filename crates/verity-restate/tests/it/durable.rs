@@ -11,6 +11,12 @@ struct Setup {
     dir: std::path::PathBuf,
 }
 
+impl Drop for Setup {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
 impl Setup {
     async fn new(test: &str) -> Setup {
         restate();
