@@ -146,7 +146,7 @@ async fn two_workers_share_two_concurrent_conversations_and_keep_each_history() 
 async fn an_approval_suspends_the_run_and_the_decision_resumes_the_same_invocation() {
     let setup = Setup::new("approve").await;
     let port = free_port();
-    let _worker = Worker::start(&setup.config, port);
+    let worker = Worker::start(&setup.config, port);
     register(port).await;
     let client = IngressClient::new(&restate().ingress, setup.assistant()).unwrap();
     let pending_call = async |key: &str| -> ToolCallPart {
@@ -162,6 +162,9 @@ async fn an_approval_suspends_the_run_and_the_decision_resumes_the_same_invocati
     let call_part = pending_call("c1").await;
     assert_eq!(call_part.tool_name, "delete_file");
     assert!(setup.tools().is_empty(), "nothing ran before the decision");
+    // the suspended run holds no process: the worker may go away meanwhile
+    worker.kill();
+    let _worker = Worker::start(&setup.config, port);
     let mut results = DeferredToolResults::new();
     results.approve(&call_part);
     client.decide("c1", &results).await.unwrap();
