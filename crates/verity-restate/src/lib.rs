@@ -43,7 +43,7 @@
 //! | `run` | exclusive | [`RunInput`] → [`RunOutput`] |
 //! | `history` | shared | → the conversation's messages (PydanticAI's JSON) |
 //! | `pending` | shared | → the [`PendingDecision`] a suspended run waits for, or `null` |
-//! | `decide` | shared | [`DeferredToolResults`] → `null`; resumes the suspended run |
+//! | `decide` | shared | [`DeferredToolResults`](verity::deferred::DeferredToolResults) → `null`; resumes the suspended run |
 //! | `clear` | exclusive | → `null`; forgets the conversation |
 //!
 //! From Rust, [`IngressClient`] calls them.
@@ -70,7 +70,7 @@ pub use service::{PendingDecision, RunInput, RunOutput, serve};
 
 use serde::Serialize;
 use verity::Agent;
-use verity::deferred::{Deferrable, DeferredToolRequests, DeferredToolResults};
+use verity::deferred::{Deferrable, DeferredToolRequests};
 use verity::toolsets::Toolset;
 
 /// What a run's output is, for the handler: a value to return, or calls to wait on.
@@ -222,9 +222,6 @@ impl<D: Send + Sync + 'static, T: Serialize + Send + Sync + 'static>
         self
     }
 }
-
-/// The answer to suspended calls, as the `decide` handler takes it.
-pub type Decision = DeferredToolResults;
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::panic, clippy::indexing_slicing)]
