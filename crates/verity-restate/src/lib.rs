@@ -95,11 +95,10 @@ fn deferrable_outcome<T: Serialize>(output: &Deferrable<T>) -> Result<Outcome, s
 /// An agent served durably on Restate, as a virtual object named
 /// [`name`](Self::name) whose keys are conversation ids.
 ///
-/// Tools that change the world are given with [`toolset`](Self::toolset): each call is
-/// a journaled step, run at most once per successful journal entry (see
-/// [`idempotency_key`] for the call in flight at a crash). Tools registered on the
-/// agent itself (`AgentBuilder::tool`) are not journaled: they run again on a replay,
-/// as [pure](Self::pure_tool) tools do.
+/// Every tool call is a journaled step, run at most once per successful journal entry
+/// (see [`idempotency_key`] for the call in flight at a crash): the agent's own tools
+/// (`AgentBuilder::tool`) and those of the toolsets given with
+/// [`toolset`](Self::toolset), unless a tool is declared [pure](Self::pure_tool).
 pub struct DurableAgent<D, O> {
     name: String,
     agent: Agent<D, O>,
@@ -142,11 +141,13 @@ impl<D: Send + Sync + 'static, O: Serialize + Send + Sync + 'static> DurableAgen
         agent: Agent<D, O>,
         deps: impl Fn() -> D + Send + Sync + 'static,
     ) -> Self {
+        // the agent's own tools go through the journal like any toolset's
+        let (agent, own_tools) = agent.split_own_tools();
         DurableAgent {
             name: name.into(),
             agent,
             deps: Arc::new(deps),
-            toolsets: Vec::new(),
+            toolsets: vec![Arc::new(own_tools)],
             pure_tools: Arc::new(BTreeSet::new()),
             model_retry: None,
             tool_retry: None,

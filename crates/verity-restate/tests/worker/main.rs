@@ -156,20 +156,18 @@ async fn main() {
     let (l1, w1) = (Arc::clone(&tool_log), Arc::clone(&worker));
     let (l2, w2) = (Arc::clone(&tool_log), Arc::clone(&worker));
     let l3 = Arc::clone(&tool_log);
+    // `record` is the agent's own tool (journaled through `split_own_tools`), the
+    // others come in a toolset
+    let record = Tool::new("record", "Record a note.", move |_ctx, a: Note| {
+        let (log_path, worker) = (Arc::clone(&l1), Arc::clone(&w1));
+        async move {
+            let note = a.note;
+            let key = idempotency_key().unwrap_or_default();
+            log(&log_path, &format!("record {note} {worker} {key}"));
+            Ok::<_, ToolError>(format!("recorded {note} on {worker}"))
+        }
+    });
     let tools = FunctionToolset::<()>::new("test")
-        .tool(Tool::new(
-            "record",
-            "Record a note.",
-            move |_ctx, a: Note| {
-                let (log_path, worker) = (Arc::clone(&l1), Arc::clone(&w1));
-                async move {
-                    let note = a.note;
-                    let key = idempotency_key().unwrap_or_default();
-                    log(&log_path, &format!("record {note} {worker} {key}"));
-                    Ok::<_, ToolError>(format!("recorded {note} on {worker}"))
-                }
-            },
-        ))
         .tool(Tool::new(
             "echo",
             "Echo a text.",
@@ -198,7 +196,10 @@ async fn main() {
             },
         ));
 
-    let assistant = Agent::builder(Arc::clone(&model)).deferrable().build();
+    let assistant = Agent::builder(Arc::clone(&model))
+        .tool(record)
+        .deferrable()
+        .build();
     let assistant = DurableAgent::new(format!("{}_assistant", args.prefix), assistant)
         .toolset(tools)
         .pure_tool("echo")

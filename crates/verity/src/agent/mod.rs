@@ -83,6 +83,15 @@ enum Text<D> {
     Dynamic(TextFn<D>),
 }
 
+impl<D> Clone for Text<D> {
+    fn clone(&self) -> Self {
+        match self {
+            Text::Static(s) => Text::Static(s.clone()),
+            Text::Dynamic(f) => Text::Dynamic(Arc::clone(f)),
+        }
+    }
+}
+
 impl<D: Send + Sync + 'static> Text<D> {
     async fn render(&self, ctx: &RunContext<D>) -> String {
         match self {
@@ -103,6 +112,7 @@ impl<D: Send + Sync + 'static> Text<D> {
 
 /// The parts of an agent's configuration that depend on neither the deps nor the
 /// output type.
+#[derive(Clone)]
 struct Common {
     name: Option<String>,
     model: ModelRef,
@@ -139,6 +149,26 @@ struct AgentConfig<D, O> {
     deferred_output: Option<fn(DeferredToolRequests) -> O>,
     /// Tools the provider runs itself.
     native_tools: Vec<crate::request::NativeTool>,
+}
+
+impl<D, O> Clone for AgentConfig<D, O> {
+    fn clone(&self) -> Self {
+        AgentConfig {
+            common: self.common.clone(),
+            instructions: self.instructions.clone(),
+            system_prompts: self.system_prompts.clone(),
+            tools: self.tools.clone(),
+            toolsets: self.toolsets.clone(),
+            prepare_tools: self.prepare_tools.clone(),
+            output: self.output.clone(),
+            output_validators: self.output_validators.clone(),
+            output_function: self.output_function.clone(),
+            history_processors: self.history_processors.clone(),
+            tool_timeout: self.tool_timeout,
+            deferred_output: self.deferred_output,
+            native_tools: self.native_tools.clone(),
+        }
+    }
 }
 
 /// What an agent holds: its configuration and the request parameters built from it.
@@ -722,6 +752,42 @@ impl<D: Send + Sync + 'static, O: Send + Sync + 'static, S> AgentBuilder<D, O, S
                 params_cache: Default::default(),
             }),
         }
+    }
+}
+
+impl<D: Send + Sync + 'static, O: Send + Sync + 'static> Agent<D, O> {
+    /// This agent without its own tools ([`AgentBuilder::tool`]), and those tools as a
+    /// [`FunctionToolset`](crate::FunctionToolset) (with their retries, timeouts, `prepare`
+    /// hooks and sequential flags). A run of the first given the second
+    /// ([`RunRequest::toolset`], wrapped as you need) offers and calls the same tools:
+    /// for wrappers that must see every tool call, as durable execution journals each.
+    ///
+    /// ```
+    /// use verity::prelude::*;
+    ///
+    /// /// Add two numbers.
+    /// #[tool]
+    /// async fn add(a: i64, b: i64) -> i64 { a + b }
+    ///
+    /// let agent = Agent::builder(TestModel::new()).tool(Add).build();
+    /// let (bare, tools) = agent.split_own_tools();
+    /// let result = bare.run("add").toolset(tools).blocking().unwrap();
+    /// assert_eq!(result.output, r#"{"add":0}"#);
+    /// ```
+    pub fn split_own_tools(&self) -> (Agent<D, O>, crate::FunctionToolset<D>) {
+        let mut config = self.inner.config.clone();
+        let mut toolset = crate::FunctionToolset::new("the agent's tools");
+        for tool in std::mem::take(&mut config.tools) {
+            toolset.add(tool);
+        }
+        let bare = Agent {
+            inner: Arc::new(AgentInner {
+                config,
+                duplicate_tool: self.inner.duplicate_tool.clone(),
+                params_cache: Default::default(),
+            }),
+        };
+        (bare, toolset)
     }
 }
 

@@ -398,3 +398,63 @@ async fn the_agents_tool_timeout_bounds_tools_without_their_own() {
     let result = agent.run("x").await.unwrap();
     assert!(result.output.contains("Timed out"), "{}", result.output);
 }
+
+/// The agent's own tools, split off as a toolset and wrapped, run as they did on the
+/// agent itself: the same offers, the same returns and retries, every call seen.
+#[tokio::test]
+async fn split_own_tools_run_the_same_through_a_wrapper() {
+    let steps = || {
+        vec![
+            vec![call("a_tool", "c1"), call("picky", "c2")],
+            vec![call("picky", "c3")],
+        ]
+    };
+    let agent_with = |model: FunctionModel| {
+        Agent::builder(model)
+            .tool(Tool::new(
+                "a_tool",
+                "Echo.",
+                |_ctx: RunContext<()>, a: Args| async move {
+                    Ok::<_, ToolError>(json!(format!("a {}", a.x)))
+                },
+            ))
+            .tool({
+                let calls = Arc::new(AtomicUsize::new(0));
+                Tool::new(
+                    "picky",
+                    "Refuses the first time.",
+                    move |_ctx: RunContext<()>, a: Args| {
+                        let first = calls.fetch_add(1, Ordering::SeqCst) == 0;
+                        async move {
+                            if first {
+                                Err(ToolError::Retry("again, please".into()))
+                            } else {
+                                Ok(json!(format!("picky ok {}", a.x)))
+                            }
+                        }
+                    },
+                )
+            })
+            .build()
+    };
+    let (model, seen_direct) = scripted(steps());
+    let direct = agent_with(model).run("go").await.unwrap();
+
+    let (model, seen_split) = scripted(steps());
+    let (bare, tools) = agent_with(model).split_own_tools();
+    let log: Arc<Mutex<Vec<String>>> = Arc::default();
+    let record = Arc::clone(&log);
+    let wrapped = tools.wrapped(move |ctx, name, _args, inner| {
+        record
+            .lock()
+            .unwrap()
+            .push(format!("{name} {}", ctx.tool_call_id().unwrap_or("")));
+        inner
+    });
+    let split = bare.run("go").toolset(wrapped).await.unwrap();
+
+    assert_eq!(*seen_direct.lock().unwrap(), *seen_split.lock().unwrap());
+    assert_eq!(returns(&direct), returns(&split));
+    assert_eq!(direct.output, split.output);
+    assert_eq!(*log.lock().unwrap(), ["a_tool c1", "picky c2", "picky c3"]);
+}
