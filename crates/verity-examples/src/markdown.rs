@@ -34,7 +34,12 @@ impl<W: Write> LiveMarkdown<W> {
         LiveMarkdown {
             out,
             live,
-            width: if live { width.max(20) } else { PLAIN_WIDTH },
+            // a terminal that reports no usable width gets the plain width
+            width: if live && width >= 20 {
+                width
+            } else {
+                PLAIN_WIDTH
+            },
             skin: if live {
                 MadSkin::default()
             } else {

@@ -109,6 +109,9 @@ pub struct TavilySearch {
     max_results: Option<u32>,
     include_domains: Vec<String>,
     exclude_domains: Vec<String>,
+    search_depth: Option<SearchDepth>,
+    topic: Option<Topic>,
+    time_range: Option<TimeRange>,
 }
 
 impl TavilySearch {
@@ -121,6 +124,9 @@ impl TavilySearch {
             max_results: None,
             include_domains: Vec::new(),
             exclude_domains: Vec::new(),
+            search_depth: None,
+            topic: None,
+            time_range: None,
         }
     }
 
@@ -165,24 +171,54 @@ impl TavilySearch {
         self
     }
 
+    /// Always search at this depth: the model is no longer offered the choice.
+    pub fn search_depth(mut self, depth: SearchDepth) -> Self {
+        self.search_depth = Some(depth);
+        self
+    }
+
+    /// Always search this topic: the model is no longer offered the choice.
+    pub fn topic(mut self, topic: Topic) -> Self {
+        self.topic = Some(topic);
+        self
+    }
+
+    /// Always limit results to this time range: the model is no longer offered the choice.
+    pub fn time_range(mut self, range: TimeRange) -> Self {
+        self.time_range = Some(range);
+        self
+    }
+
     /// Use this HTTP client (proxies, timeouts, ...).
     pub fn http_client(mut self, client: reqwest::Client) -> Self {
         self.client = client;
         self
     }
 
-    /// The JSON body of a search.
+    /// The arguments the developer fixed, which the model's schema leaves out.
+    fn fixed_arguments(&self) -> Vec<&'static str> {
+        [
+            ("search_depth", self.search_depth.is_some()),
+            ("topic", self.topic.is_some()),
+            ("time_range", self.time_range.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(name, fixed)| fixed.then_some(name))
+        .collect()
+    }
+
+    /// The JSON body of a search (fixed settings win over the model's arguments).
     fn body(&self, args: &TavilySearchArgs) -> Value {
         let mut body = json!({
             "query": args.query,
-            "search_depth": args.search_depth,
-            "topic": args.topic,
+            "search_depth": self.search_depth.unwrap_or(args.search_depth),
+            "topic": self.topic.unwrap_or(args.topic),
         });
         if let Value::Object(map) = &mut body {
             if let Some(n) = self.max_results {
                 map.insert("max_results".into(), n.into());
             }
-            if let Some(range) = args.time_range {
+            if let Some(range) = self.time_range.or(args.time_range) {
                 map.insert("time_range".into(), json!(range));
             }
             if !self.include_domains.is_empty() {
@@ -246,9 +282,12 @@ impl TavilySearch {
         }
     }
 
-    /// The `tavily_search` tool over this client.
+    /// The `tavily_search` tool over this client. Arguments the developer fixed
+    /// ([`search_depth`](Self::search_depth), [`topic`](Self::topic),
+    /// [`time_range`](Self::time_range)) are left out of the schema the model sees.
     pub fn into_tool<D: Send + Sync + 'static>(self) -> Tool<D> {
-        Tool::new(
+        let fixed = self.fixed_arguments();
+        let tool = Tool::new(
             "tavily_search",
             "Searches Tavily for the given query and returns the results.",
             move |_ctx: RunContext<D>, args: TavilySearchArgs| {
@@ -260,7 +299,21 @@ impl TavilySearch {
                         .map_err(SearchError::into_tool_error)
                 }
             },
-        )
+        );
+        if fixed.is_empty() {
+            return tool;
+        }
+        // the schema is derived from `TavilySearchArgs`: drop what the model may not set
+        // (in a prepare hook; those arguments have defaults, so the validator still
+        // accepts calls without them)
+        tool.with_prepare(move |_ctx, mut def| {
+            if let Some(Value::Object(props)) = def.parameters_json_schema.get_mut("properties") {
+                for name in &fixed {
+                    props.remove(*name);
+                }
+            }
+            Some(def)
+        })
     }
 }
 

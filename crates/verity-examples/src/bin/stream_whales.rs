@@ -128,7 +128,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let agent = Agent::builder(model).output::<Vec<Whale>>().build();
     let live = std::io::stdout().is_terminal();
     let width = if live {
-        comfy_table::Table::new().width().unwrap_or(120).min(120)
+        // a terminal that reports no usable width gets the default
+        comfy_table::Table::new()
+            .width()
+            .filter(|w| *w >= 40)
+            .unwrap_or(120)
+            .min(120)
     } else {
         120
     };

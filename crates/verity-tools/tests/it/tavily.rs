@@ -191,3 +191,32 @@ async fn the_tool_in_an_agent() {
     assert_eq!(schema["required"], json!(["query"]));
     assert!(schema["properties"].get("max_results").is_none());
 }
+
+#[tokio::test]
+async fn fixed_settings_leave_the_schema_and_win_over_the_model() {
+    let url = stub().scenario("tavily-fixed", Reply::new(200, response()));
+    // the model asks for news of the last day; the developer fixed the topic
+    let model = FunctionModel::new(|messages, info| {
+        let props = &info.function_tools[0].parameters_json_schema["properties"];
+        assert!(props.get("topic").is_none(), "{props}");
+        assert!(props.get("time_range").is_some(), "{props}");
+        match last_tool_returns(messages).first() {
+            Some(_) => ModelResponse::text("done"),
+            None => ModelResponse::tool_call(
+                "tavily_search",
+                json!({"query": "rust", "time_range": "day"}),
+            ),
+        }
+    });
+    // and the tools of a toolset work the same
+    let toolset = verity::FunctionToolset::new("web")
+        .tool(TavilySearch::new(KEY).endpoint(url).topic(Topic::Finance))
+        .tool(verity_tools::DuckDuckGoSearch::new());
+    let agent = Agent::builder(model).toolset(toolset).build();
+    agent.run("search").await.unwrap();
+    let sent = stub().received("tavily-fixed");
+    let body: Value = serde_json::from_str(&sent.last().unwrap().body).unwrap();
+    assert_eq!(body["topic"], "finance");
+    assert_eq!(body["time_range"], "day");
+    assert_eq!(body["search_depth"], "basic");
+}
