@@ -84,7 +84,13 @@ impl TempPostgres {
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.subsec_nanos())
             .unwrap_or_default();
-        let root = std::env::temp_dir().join(format!("verity-pg-{}-{nanos}", std::process::id()));
+        // as root, a folder the postgres user can reach (TMPDIR may be root's own)
+        let temp = if as_postgres_user {
+            PathBuf::from("/tmp")
+        } else {
+            std::env::temp_dir()
+        };
+        let root = temp.join(format!("verity-pg-{}-{nanos}", std::process::id()));
         std::fs::create_dir_all(&root)?;
         let mut server = TempPostgres {
             port: 0,
