@@ -543,12 +543,27 @@ impl<D: Send + Sync + 'static, O: Send + Sync + 'static> AgentRun<D, O> {
             );
             let checked = match call.args.to_value() {
                 Ok(args) => {
+                    let retries = self.state.tool_retries(&call.tool_name);
                     let ctx = self
                         .context()
                         .with_shared_usage(shared.clone())
-                        .with_retries(self.state.tool_retries(&call.tool_name), max)
+                        .with_retries(retries, max)
                         .with_tool_call(call.tool_name.clone(), call.tool_call_id.clone());
-                    match function(ctx.clone(), args).await {
+                    // user code runs: an `execute_tool` span, as PydanticAI gives output
+                    // functions (plain output parsing gets none)
+                    let capture = self.capture_content;
+                    let args_json = || call.args.to_json_string();
+                    let span = crate::telemetry::tool_span(
+                        &call.tool_name,
+                        &call.tool_call_id,
+                        retries,
+                        capture.then_some(&args_json as &dyn Fn() -> String),
+                    );
+                    let outcome = function(ctx.clone(), args).instrument(span.clone()).await;
+                    if let Err(error) = &outcome {
+                        crate::telemetry::record_tool_error(&span, error);
+                    }
+                    match outcome {
                         Ok(o) if config.output_validators.is_empty() => Ok(o),
                         Ok(o) => validate_output(config, o, ctx).await.map_err(Into::into),
                         Err(e) => Err(e),

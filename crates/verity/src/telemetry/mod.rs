@@ -430,12 +430,18 @@ pub(crate) fn record_tool_outcome(
             let result = content::without_binary(value).to_string();
             span.record(attr::TOOL_CALL_RESULT, result.as_str());
         }
-        Ok(_) | Err(ToolCallError::Deferred(_)) => {}
-        Err(ToolCallError::Rejected(Rejection::Retry(_))) => record_error(span, "ModelRetry"),
-        Err(ToolCallError::Rejected(Rejection::Invalid(_))) => {
-            record_error(span, "ValidationError")
-        }
-        Err(ToolCallError::Failed(_)) => record_error(span, "ToolExecution"),
+        Ok(_) => {}
+        Err(error) => record_tool_error(span, error),
+    }
+}
+
+/// Record a tool call's error (a deferral is not one).
+pub(crate) fn record_tool_error(span: &Span, error: &ToolCallError) {
+    match error {
+        ToolCallError::Deferred(_) => {}
+        ToolCallError::Rejected(Rejection::Retry(_)) => record_error(span, "ModelRetry"),
+        ToolCallError::Rejected(Rejection::Invalid(_)) => record_error(span, "ValidationError"),
+        ToolCallError::Failed(_) => record_error(span, "ToolExecution"),
     }
 }
 

@@ -496,6 +496,78 @@ async fn failed_and_retried_tools_mark_their_spans() {
     }
 }
 
+/// An output function is user code the model calls: it gets an `execute_tool` span (a
+/// retry it asks for marks the span), as PydanticAI gives output functions; plain
+/// structured output gets none.
+#[tokio::test]
+async fn output_functions_get_an_execute_tool_span() {
+    #[derive(serde::Deserialize, schemars::JsonSchema)]
+    struct Lookup {
+        city: String,
+    }
+    let cap = capture();
+    let model = FunctionModel::new(|messages, _| {
+        let responses = messages
+            .iter()
+            .filter(|m| m.as_response().is_some())
+            .count();
+        let city = if responses == 0 { "Atlantis" } else { "Paris" };
+        ModelResponse::tool_calls_of([("lookup_country", json!({"city": city}))])
+    });
+    let agent = Agent::builder(model)
+        .output_function(
+            "lookup_country",
+            "Finds the country of a city.",
+            |_ctx: RunContext<()>, a: Lookup| async move {
+                if a.city == "Atlantis" {
+                    Err(ModelRetry::new("no such city"))
+                } else {
+                    Ok(format!("France, for {}", a.city))
+                }
+            },
+        )
+        .build();
+    let result = agent.run("Where is Paris?").await.unwrap();
+    assert_eq!(result.output, "France, for Paris");
+    let spans = cap.spans();
+    let calls = named(&spans, "execute_tool lookup_country");
+    assert_eq!(
+        calls.len(),
+        2,
+        "{:?}",
+        spans.iter().map(|s| &s.name).collect::<Vec<_>>()
+    );
+    assert_eq!(string(calls[0], attr::ERROR_TYPE), "ModelRetry");
+    assert!(get(calls[1], attr::ERROR_TYPE).is_none());
+    assert_eq!(string(calls[1], attr::OPERATION_NAME), "execute_tool");
+    // children of the run, not of a chat span
+    let run = named(&spans, "invoke_agent agent")[0];
+    for call in calls {
+        assert_eq!(call.parent_span_id, run.span_context.span_id());
+    }
+
+    // a plain structured output: no execute_tool span
+    #[derive(serde::Deserialize, schemars::JsonSchema)]
+    struct City {
+        name: String,
+    }
+    let cap = capture();
+    let model = FunctionModel::new(|_, info| {
+        ModelResponse::tool_calls_of([(
+            info.output_tools[0].name.clone(),
+            json!({"name": "Paris"}),
+        )])
+    });
+    let agent = Agent::builder(model).output::<City>().build();
+    assert_eq!(agent.run("a city").await.unwrap().output.name, "Paris");
+    assert!(
+        cap.spans()
+            .iter()
+            .all(|s| !s.name.starts_with("execute_tool")),
+        "no span for plain output"
+    );
+}
+
 /// A streamed run: the chat span and the metric carry the time to the first chunk.
 #[tokio::test]
 async fn streamed_requests_record_the_time_to_first_chunk() {
