@@ -1,0 +1,3 @@
+//! The web chat app (coming next).
+
+fn main() {}

@@ -1,0 +1,1 @@
+//! dump_messages / load_messages.
