@@ -12,6 +12,7 @@
 #![forbid(clippy::dbg_macro)]
 
 pub mod ag_ui;
+pub mod chat_app;
 pub mod sse;
 pub mod vercel;
 
@@ -52,3 +53,8 @@ impl From<UiError> for Response {
         e.into_response()
     }
 }
+
+/// The README's examples, compiled as doctests.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

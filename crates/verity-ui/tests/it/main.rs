@@ -7,6 +7,7 @@
     missing_docs
 )]
 
+mod chat_app;
 mod convert;
 mod support;
 mod vercel;

@@ -1,0 +1,137 @@
+//! The chat app: its HTTP API, and its page in headless Chromium.
+
+use std::time::Duration;
+
+use futures::StreamExt;
+use serde_json::{Value, json};
+use verity::models::function::StreamChunk;
+use verity::prelude::*;
+use verity_ui::chat_app::{ChatStore, chat_app};
+
+use crate::support::*;
+
+/// A model that streams "The answer is forty-two." word by word, slowly enough for
+/// the page to show it growing.
+fn slow_agent() -> Agent<(), String> {
+    let model = FunctionModel::new_stream(|_, _| {
+        futures::stream::iter(
+            "The answer is forty-two."
+                .split_inclusive(' ')
+                .map(str::to_owned),
+        )
+        .then(|w| async move {
+            tokio::time::sleep(Duration::from_millis(60)).await;
+            Ok(StreamChunk::Text(w))
+        })
+    });
+    Agent::builder(model).build()
+}
+
+async fn serve(agent: Agent<(), String>, store: ChatStore) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, chat_app(agent, store)).await });
+    format!("http://{addr}")
+}
+
+#[tokio::test]
+async fn the_api_stores_the_conversation_in_sqlite() {
+    let dir = std::env::temp_dir().join(format!("verity-ui-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let db = dir.join("chat.sqlite3");
+    let _ = std::fs::remove_file(&db);
+    let url = serve(tool_agent(), ChatStore::open(&db).unwrap()).await;
+    let client = reqwest::Client::new();
+    let page = client.get(&url).send().await.unwrap();
+    assert!(
+        page.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    assert!(page.text().await.unwrap().contains("<form id=\"form\">"));
+    let stored: Value = client
+        .get(format!("{url}/api/chat"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(stored, json!([]));
+
+    let response = client
+        .post(format!("{url}/api/chat"))
+        .body(chat_body("Weather in Paris?"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.headers()["x-vercel-ai-ui-message-stream"], "v1");
+    let chunks = sse_chunks(&response.text().await.unwrap());
+    assert!(chunks.iter().any(|c| c["type"] == "tool-output-available"));
+
+    // the stored conversation, as UI messages, loads back to the stored history exactly
+    let stored: Vec<verity_ui::vercel::UiMessage> = client
+        .get(format!("{url}/api/chat"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(stored.len(), 2);
+    let history = ChatStore::open(&db).unwrap().messages().unwrap();
+    assert_eq!(history.len(), 4);
+    assert_eq!(verity_ui::vercel::load_messages(&stored).unwrap(), history);
+
+    let bad = client
+        .post(format!("{url}/api/chat"))
+        .body("{")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 400);
+    let cleared = client
+        .delete(format!("{url}/api/chat"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(cleared.status(), 204);
+    assert!(ChatStore::open(&db).unwrap().messages().unwrap().is_empty());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_page_streams_the_answer_and_shows_the_history_after_a_reload() {
+    let Some(npm) = ui_npm() else { return };
+    let url = serve(slow_agent(), ChatStore::in_memory().unwrap()).await;
+    let out = tokio::task::spawn_blocking(move || {
+        run_node(&npm, "chat_browser.cjs", &[&url, "What is the answer?"], "")
+    })
+    .await
+    .unwrap();
+    let out: Value = serde_json::from_str(&out).unwrap();
+    let answer = "The answer is forty-two.";
+    // the answer appeared piece by piece
+    let streamed: Vec<&str> = out["streamed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap())
+        .collect();
+    assert!(streamed.len() >= 3, "{streamed:?}");
+    assert!(
+        streamed
+            .iter()
+            .any(|s| !s.is_empty() && answer.starts_with(s) && *s != answer),
+        "{streamed:?}"
+    );
+    assert_eq!(streamed.last(), Some(&answer));
+    let expected = json!([
+        {"role": "user", "text": "What is the answer?"},
+        {"role": "assistant", "text": answer},
+    ]);
+    assert_eq!(out["before"], expected);
+    // after a reload, the page shows the conversation from SQLite
+    assert_eq!(out["reloaded"], expected);
+}
