@@ -8,6 +8,7 @@
 //! | `GET /api/chat` | the stored conversation, as UI messages (JSON) |
 //! | `POST /api/chat` | a `useChat` request: the agent's answer as a UI message stream |
 //! | `DELETE /api/chat` | forget the conversation |
+//! | `POST /api/ag-ui` | an AG-UI `RunAgentInput`: the answer as AG-UI events (the history is the request's) |
 //!
 //! The store, not the request, holds the history: a request's last user message is the
 //! new prompt (its approvals, if it ends with an assistant message, the deferred
@@ -33,11 +34,12 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use rusqlite::Connection;
 use verity::Agent;
 use verity::messages::ModelMessage;
 
+use crate::ag_ui::AgUiAdapter;
 use crate::vercel::{SdkVersion, VercelAiAdapter, dump_messages};
 
 /// The chat page (plain HTML and JavaScript, no build step).
@@ -140,6 +142,7 @@ where
     O: Send + Sync + 'static,
 {
     let (post_store, get_store, delete_store) = (store.clone(), store.clone(), store);
+    let ag_ui_agent = agent.clone();
     Router::new()
         .route(
             "/",
@@ -175,6 +178,12 @@ where
                     Err(e) => server_error(e),
                 }
             }),
+        )
+        .route(
+            "/api/ag-ui",
+            post(
+                move |body: Bytes| async move { AgUiAdapter::new().dispatch(&ag_ui_agent, &body) },
+            ),
         )
 }
 

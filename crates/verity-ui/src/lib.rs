@@ -6,8 +6,10 @@
 //!   history and the SDK's `UIMessage`s, exactly both ways.
 //! - [`ag_ui`]: the AG-UI protocol — `RunAgentInput` in, AG-UI events out as SSE, from the
 //!   same run events.
+//! - [`chat_app`]: a web chat (an axum router): a plain HTML/JS page that streams the
+//!   answers, the conversation kept in SQLite.
 //!
-//! Both answer with an axum [`Response`](axum::response::Response); a malformed request
+//! Both protocols answer with an axum [`Response`]; a malformed request
 //! is a [`UiError`], answered with a 400 and a JSON error, never a panic.
 #![forbid(clippy::dbg_macro)]
 
@@ -18,6 +20,75 @@ pub mod vercel;
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use verity::Agent;
+use verity::agent::{RunRequest, WithDeps};
+use verity::deferred::DeferredToolResults;
+use verity::messages::{ModelMessage, UserPrompt};
+
+/// What a chat request asks the agent to do: continue `history` with `prompt`, after
+/// answering the deferred tool calls the history ends with (approvals the user gave).
+#[derive(Debug, Clone)]
+pub struct RunInput {
+    /// The conversation before the new prompt.
+    pub history: Vec<ModelMessage>,
+    /// The new user prompt, if the request ends with one.
+    pub prompt: Option<UserPrompt>,
+    /// The user's answers to approval requests, if the request carries any.
+    pub deferred: Option<DeferredToolResults>,
+}
+
+impl RunInput {
+    /// The run this input asks for, with deps from the deps type's `Default`; then
+    /// `.stream()` it.
+    pub fn request<D, O>(self, agent: &Agent<D, O>) -> RunRequest<D, O>
+    where
+        D: Default + Send + Sync + 'static,
+        O: Send + Sync + 'static,
+    {
+        let RunInput {
+            history,
+            prompt,
+            deferred,
+        } = self;
+        start(agent, prompt, deferred).message_history(history)
+    }
+
+    /// The run this input asks for, with these deps; then `.stream()` it.
+    pub fn request_with_deps<D, O>(
+        self,
+        agent: &Agent<D, O>,
+        deps: D,
+    ) -> RunRequest<D, O, WithDeps<D>>
+    where
+        D: Send + Sync + 'static,
+        O: Send + Sync + 'static,
+    {
+        let RunInput {
+            history,
+            prompt,
+            deferred,
+        } = self;
+        start(agent, prompt, deferred)
+            .deps(deps)
+            .message_history(history)
+    }
+}
+
+fn start<D, O>(
+    agent: &Agent<D, O>,
+    prompt: Option<UserPrompt>,
+    deferred: Option<DeferredToolResults>,
+) -> RunRequest<D, O>
+where
+    D: Send + Sync + 'static,
+    O: Send + Sync + 'static,
+{
+    match (prompt, deferred) {
+        (Some(prompt), Some(results)) => agent.run(prompt).deferred_results(results),
+        (Some(prompt), None) => agent.run(prompt),
+        (None, results) => agent.resume(results.unwrap_or_default()),
+    }
+}
 
 /// Why a UI request could not be served.
 #[derive(Debug, thiserror::Error)]

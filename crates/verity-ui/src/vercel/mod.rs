@@ -20,77 +20,23 @@ mod encoder;
 mod types;
 
 use futures::{Stream, StreamExt};
-use verity::agent::{RunRequest, RunResult, WithDeps};
+use verity::agent::RunResult;
 use verity::deferred::DeferredToolResults;
-use verity::messages::{ModelMessage, ModelRequestPart, UserPrompt};
+use verity::messages::{ModelMessage, ModelRequestPart};
 use verity::{Agent, StreamedRun};
 
 pub use chunks::{DONE, UiChunk};
 pub use convert::{DENIED_TEXT, dump_messages, load_messages};
+pub(crate) use encoder::error_text as error_text_of;
 pub use encoder::{SdkVersion, VercelEncoder};
 pub use types::{ChatRequest, ToolApprovalUi, ToolState, ToolUiPart, UiMessage, UiPart, UiRole};
 
+pub use crate::RunInput;
 use crate::UiError;
 use crate::sse::{self, SseResponse};
 
 /// The header that marks a response as a UI message stream.
 pub const UI_MESSAGE_STREAM_HEADER: (&str, &str) = ("x-vercel-ai-ui-message-stream", "v1");
-
-/// What a chat request asks the agent to do: continue `history` with `prompt`, after
-/// answering the deferred tool calls the history ends with (approvals the user gave).
-#[derive(Debug, Clone)]
-pub struct RunInput {
-    /// The conversation before the new prompt.
-    pub history: Vec<ModelMessage>,
-    /// The new user prompt, if the request ends with one.
-    pub prompt: Option<UserPrompt>,
-    /// The user's answers to approval requests, if the request carries any.
-    pub deferred: Option<DeferredToolResults>,
-}
-
-impl RunInput {
-    /// The run this input asks for, with deps from the deps type's `Default`; then
-    /// `.stream()` it.
-    pub fn request<D, O>(self, agent: &Agent<D, O>) -> RunRequest<D, O>
-    where
-        D: Default + Send + Sync + 'static,
-        O: Send + Sync + 'static,
-    {
-        let history = self.history.clone();
-        self.start(agent).message_history(history)
-    }
-
-    /// The run this input asks for, with these deps; then `.stream()` it.
-    pub fn request_with_deps<D, O>(
-        self,
-        agent: &Agent<D, O>,
-        deps: D,
-    ) -> RunRequest<D, O, WithDeps<D>>
-    where
-        D: Send + Sync + 'static,
-        O: Send + Sync + 'static,
-    {
-        let history = self.history.clone();
-        self.start(agent).deps(deps).message_history(history)
-    }
-
-    fn start<D, O>(self, agent: &Agent<D, O>) -> RunRequest<D, O>
-    where
-        D: Send + Sync + 'static,
-        O: Send + Sync + 'static,
-    {
-        match self.prompt {
-            Some(prompt) => {
-                let request = agent.run(prompt);
-                match self.deferred {
-                    Some(results) => request.deferred_results(results),
-                    None => request,
-                }
-            }
-            None => agent.resume(self.deferred.unwrap_or_default()),
-        }
-    }
-}
 
 /// Runs an agent for an AI SDK frontend (PydanticAI's `VercelAIAdapter`): a `useChat`
 /// request in, a UI message stream out.

@@ -7,6 +7,7 @@
     missing_docs
 )]
 
+mod ag_ui;
 mod chat_app;
 mod convert;
 mod support;

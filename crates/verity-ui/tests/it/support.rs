@@ -155,6 +155,7 @@ pub fn ui_npm() -> Option<PathBuf> {
         let ready = |d: &PathBuf| {
             d.join("node_modules/ai/package.json").exists()
                 && d.join("node_modules/playwright-core/package.json").exists()
+                && d.join("node_modules/@ag-ui/core/package.json").exists()
                 && std::path::Path::new("/usr/bin/chromium").exists()
         };
         if !ready(&dir) {
@@ -180,7 +181,7 @@ pub fn ui_npm() -> Option<PathBuf> {
         Err(e) => {
             eprintln!(
                 "\n==================== SKIPPED ====================\n\
-                 the verity-ui test tools (npm `ai`, `playwright-core`, chromium) are missing:\n{e}\n\
+                 the verity-ui test tools (npm `ai`, `@ag-ui/core`, `playwright-core`, chromium) are missing:\n{e}\n\
                  =================================================\n"
             );
             None
