@@ -53,8 +53,12 @@ impl Open {
 pub struct VercelEncoder {
     sdk_version: SdkVersion,
     message_id: Option<String>,
+    /// Whether a step was started.
+    step_started: bool,
     /// A model response completed: the next part starts a new step.
     step_done: bool,
+    /// Approval requests, sent once the run ends (after the message metadata).
+    approvals: Vec<String>,
     open: Option<Open>,
     /// Whether the current response's parts were streamed (a response that arrives whole
     /// is written from its `ModelResponse` event).
@@ -87,7 +91,9 @@ impl VercelEncoder {
         VercelEncoder {
             sdk_version,
             message_id: None,
+            step_started: false,
             step_done: false,
+            approvals: Vec::new(),
             open: None,
             streamed_parts: false,
             pending_calls: Vec::new(),
@@ -109,15 +115,13 @@ impl VercelEncoder {
         self
     }
 
-    /// The chunks that open the stream: `start`, `start-step`.
+    /// The chunk that opens the stream: `start`. (Each model response's first part
+    /// starts a step: `start-step`, after a `finish-step` for the step before.)
     pub fn start(&mut self) -> Vec<UiChunk> {
-        vec![
-            UiChunk::Start {
-                message_id: self.message_id.clone(),
-                message_metadata: None,
-            },
-            UiChunk::StartStep,
-        ]
+        vec![UiChunk::Start {
+            message_id: self.message_id.clone(),
+            message_metadata: None,
+        }]
     }
 
     /// The chunks one event becomes.
@@ -144,9 +148,12 @@ impl VercelEncoder {
                 self.streamed_parts = false;
             }
             AgentEvent::FunctionToolCall(call) => {
-                if let Some(call) = self.take_pending(&call.tool_call_id) {
-                    out.push(input_available(&call));
-                }
+                // a call not streamed in this run (an approved call run on resuming) is
+                // announced too
+                let call = self
+                    .take_pending(&call.tool_call_id)
+                    .unwrap_or_else(|| call.clone());
+                out.push(input_available(&call));
             }
             AgentEvent::FunctionToolResult(part) => self.tool_result(part, &mut out),
             AgentEvent::DeferredToolRequests(requests) => self.deferred(requests, &mut out),
@@ -156,8 +163,8 @@ impl VercelEncoder {
     }
 
     /// The chunks that end a run that completed: inputs not yet announced, the message
-    /// metadata (`{"verity": {"timestamp": …}}` of the last response), `finish-step`,
-    /// `finish`. The stream then ends with [`DONE`](super::chunks::DONE).
+    /// metadata (`{"verity": {"timestamp": …}}` of the last response), approval
+    /// requests (AI SDK v6), `finish-step`, `finish`. The stream then ends with [`DONE`](super::chunks::DONE).
     pub fn finish(&mut self) -> Vec<UiChunk> {
         let mut out = Vec::new();
         self.close_open(&mut out);
@@ -165,6 +172,12 @@ impl VercelEncoder {
         if let Some(timestamp) = self.last_response.as_ref().and_then(|r| r.timestamp) {
             out.push(UiChunk::MessageMetadata {
                 message_metadata: json!({"verity": {"timestamp": timestamp.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)}}),
+            });
+        }
+        for id in std::mem::take(&mut self.approvals) {
+            out.push(UiChunk::ToolApprovalRequest {
+                approval_id: id.clone(),
+                tool_call_id: id,
             });
         }
         out.push(UiChunk::FinishStep);
@@ -193,7 +206,11 @@ impl VercelEncoder {
     }
 
     fn ensure_step(&mut self, out: &mut Vec<UiChunk>) {
-        if self.step_done {
+        if !self.step_started {
+            self.step_started = true;
+            self.step_done = false;
+            out.push(UiChunk::StartStep);
+        } else if self.step_done {
             self.step_done = false;
             out.push(UiChunk::FinishStep);
             out.push(UiChunk::StartStep);
@@ -393,12 +410,8 @@ impl VercelEncoder {
             }
         }
         if self.sdk_version == SdkVersion::V6 {
-            for call in &requests.approvals {
-                out.push(UiChunk::ToolApprovalRequest {
-                    approval_id: call.tool_call_id.clone(),
-                    tool_call_id: call.tool_call_id.clone(),
-                });
-            }
+            self.approvals
+                .extend(requests.approvals.iter().map(|c| c.tool_call_id.clone()));
         }
     }
 }

@@ -10,13 +10,18 @@ Scenarios (the Rust tests script the same model responses):
   arguments streamed in two pieces, the tool returns "sunny", the model answers
   "It is sunny in Paris." in three pieces;
 - `reasoning`: the model thinks "The user greets me.", then answers "Hello there!" in two
-  pieces.
+  pieces;
+- `approval` (AI SDK v6): the model calls delete_file({"path": "notes.txt"}), a tool that
+  needs approval, and the run stops at it; `approval_resumed`: the user approved (the
+  assistant message sent back with the tool part `approval-responded`), the tool runs and
+  the model answers "Done: deleted notes.txt".
 """
 
 import asyncio
+import json
 from pathlib import Path
 
-from pydantic_ai import Agent
+from pydantic_ai import Agent, DeferredToolRequests
 from pydantic_ai.messages import ModelMessage, ToolReturnPart
 from pydantic_ai.models.function import AgentInfo, DeltaThinkingPart, DeltaToolCall, FunctionModel
 from pydantic_ai.ui.vercel_ai import VercelAIAdapter
@@ -50,13 +55,56 @@ def get_weather(city: str) -> str:
 reasoning_agent = Agent(FunctionModel(stream_function=reasoning_model))
 
 
-async def capture(agent: Agent, prompt: str) -> str:
+async def approval_model(messages: list[ModelMessage], info: AgentInfo):
+    returns = [p for p in messages[-1].parts if isinstance(p, ToolReturnPart)]
+    if returns:
+        yield f'Done: {returns[0].content}'
+    else:
+        yield {0: DeltaToolCall(name='delete_file', json_args='{"path": "notes.txt"}', tool_call_id='call_1')}
+
+
+approval_agent = Agent(FunctionModel(stream_function=approval_model), output_type=[str, DeferredToolRequests])
+
+
+@approval_agent.tool_plain(requires_approval=True)
+def delete_file(path: str) -> str:
+    return f'deleted {path}'
+
+
+APPROVED = {
+    'id': 'chat-1',
+    'trigger': 'submit-message',
+    'messages': [
+        {'id': 'user-1', 'role': 'user', 'parts': [{'type': 'text', 'text': 'Delete notes.txt'}]},
+        {
+            'id': 'assistant-1',
+            'role': 'assistant',
+            'parts': [
+                {'type': 'step-start'},
+                {
+                    'type': 'tool-delete_file',
+                    'toolCallId': 'call_1',
+                    'state': 'approval-responded',
+                    'input': {'path': 'notes.txt'},
+                    'approval': {'id': 'call_1', 'approved': True},
+                },
+            ],
+        },
+    ],
+}
+
+
+async def capture(agent: Agent, prompt: str, sdk_version: int = 5) -> str:
     run_input = SubmitMessage(
         id='chat-1',
         trigger='submit-message',
         messages=[UIMessage(id='user-1', role='user', parts=[TextUIPart(text=prompt)])],
     )
-    adapter = VercelAIAdapter(agent=agent, run_input=run_input)
+    return await encode(agent, run_input, sdk_version)
+
+
+async def encode(agent: Agent, run_input, sdk_version: int) -> str:
+    adapter = VercelAIAdapter(agent=agent, run_input=run_input, sdk_version=sdk_version)
     return ''.join([event async for event in adapter.encode_stream(adapter.run_stream())])
 
 
@@ -64,6 +112,9 @@ async def main():
     here = Path(__file__).parent
     (here / 'vercel_tool.sse').write_text(await capture(tool_agent, 'What is the weather in Paris?'))
     (here / 'vercel_reasoning.sse').write_text(await capture(reasoning_agent, 'Hi!'))
+    (here / 'vercel_approval.sse').write_text(await capture(approval_agent, 'Delete notes.txt', 6))
+    approved = VercelAIAdapter.build_run_input(json.dumps(APPROVED).encode())
+    (here / 'vercel_approval_resumed.sse').write_text(await encode(approval_agent, approved, 6))
 
 
 asyncio.run(main())
