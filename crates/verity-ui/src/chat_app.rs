@@ -192,18 +192,20 @@ where
     D: Default + Send + Sync + 'static,
     O: Send + Sync + 'static,
 {
-    let mut input =
-        match VercelAiAdapter::parse_request(body).and_then(|r| VercelAiAdapter::run_input(&r)) {
-            Ok(input) => input,
-            Err(e) => return e.into_response(),
-        };
+    let request = match VercelAiAdapter::parse_request(body) {
+        Ok(request) => request,
+        Err(e) => return e.into_response(),
+    };
     let stored = match store.messages() {
         Ok(stored) => stored,
         Err(e) => return server_error(e),
     };
-    // a request answering approvals ends with the assistant message that asked for them:
-    // the stored history ends with the same calls
-    input.history = stored;
+    // the stored conversation, not the request's, is the history; approvals answer the
+    // calls it ends with
+    let input = match VercelAiAdapter::run_input_with_history(&request, stored) {
+        Ok(input) => input,
+        Err(e) => return e.into_response(),
+    };
     let adapter = VercelAiAdapter::new().sdk_version(SdkVersion::V6);
     let run = input.request(agent).stream();
     let store = store.clone();

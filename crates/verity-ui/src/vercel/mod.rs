@@ -103,6 +103,37 @@ impl VercelAiAdapter {
         }
     }
 
+    /// [`run_input`](Self::run_input) for a server that keeps the conversation itself:
+    /// `history` (the stored one) instead of the request's earlier messages; the request's
+    /// last message is still the new prompt, or the approvals, bound to the calls
+    /// `history` ends with.
+    pub fn run_input_with_history(
+        request: &ChatRequest,
+        history: Vec<ModelMessage>,
+    ) -> Result<RunInput, UiError> {
+        let Some(last) = request.messages.last() else {
+            return Err(UiError::BadRequest("the request has no messages".into()));
+        };
+        match last.role {
+            UiRole::User => Ok(RunInput {
+                history,
+                prompt: Some(convert::user_prompt(&last.parts)?),
+                deferred: None,
+            }),
+            UiRole::Assistant => {
+                let deferred = approvals(last, &history)?;
+                Ok(RunInput {
+                    history,
+                    prompt: None,
+                    deferred: Some(deferred),
+                })
+            }
+            UiRole::System => Err(UiError::BadRequest(
+                "the last message is a system message: nothing to answer".into(),
+            )),
+        }
+    }
+
     /// An encoder for one stream with this adapter's settings.
     pub fn encoder(&self) -> VercelEncoder {
         let encoder = VercelEncoder::new(self.sdk_version);

@@ -28,6 +28,10 @@ fn slow_agent() -> Agent<(), String> {
 }
 
 async fn serve(agent: Agent<(), String>, store: ChatStore) -> String {
+    serve_any(agent, store).await
+}
+
+async fn serve_any<O: Send + Sync + 'static>(agent: Agent<(), O>, store: ChatStore) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, chat_app(agent, store)).await });
@@ -99,6 +103,84 @@ async fn the_api_stores_the_conversation_in_sqlite() {
     assert_eq!(cleared.status(), 204);
     assert!(ChatStore::open(&db).unwrap().messages().unwrap().is_empty());
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[derive(serde::Deserialize, schemars::JsonSchema)]
+struct FilePath {
+    path: String,
+}
+
+#[tokio::test]
+async fn approvals_round_trip_through_the_stored_conversation() {
+    let model = FunctionModel::new(|messages: &[verity::messages::ModelMessage], _| {
+        match verity::messages::last_tool_returns(messages).first() {
+            None => verity::messages::ModelResponse::tool_call(
+                "delete_file",
+                json!({"path": "notes.txt"}),
+            ),
+            Some(ret) => {
+                verity::messages::ModelResponse::text(format!("Done: {}", ret.model_response_str()))
+            }
+        }
+    });
+    let agent = Agent::builder(model)
+        .tool(
+            Tool::new("delete_file", "Delete a file.", |_ctx, a: FilePath| async move {
+                Ok::<_, ToolError>(format!("deleted {}", a.path))
+            })
+            .with_requires_approval(true),
+        )
+        .deferrable()
+        .build();
+    let url = serve_any(agent, ChatStore::in_memory().unwrap()).await;
+    let client = reqwest::Client::new();
+    let first = client
+        .post(format!("{url}/api/chat"))
+        .body(chat_body("Delete notes.txt"))
+        .send()
+        .await
+        .unwrap();
+    let chunks = sse_chunks(&first.text().await.unwrap());
+    let request = chunks
+        .iter()
+        .find(|c| c["type"] == "tool-approval-request")
+        .expect("an approval request");
+    let call_id = request["toolCallId"].as_str().unwrap();
+    // the page sends the assistant message back with the approval answered
+    let approved = json!({"id": "main", "trigger": "submit-message", "messages": [
+        {"id": "u", "role": "user", "parts": [{"type": "text", "text": "Delete notes.txt"}]},
+        {"id": "a", "role": "assistant", "parts": [
+            {"type": "step-start"},
+            {"type": "tool-delete_file", "toolCallId": call_id, "state": "approval-responded",
+             "input": {"path": "notes.txt"}, "approval": {"id": call_id, "approved": true}},
+        ]},
+    ]});
+    let second = client
+        .post(format!("{url}/api/chat"))
+        .body(approved.to_string())
+        .send()
+        .await
+        .unwrap();
+    let chunks = sse_chunks(&second.text().await.unwrap());
+    assert!(
+        chunks
+            .iter()
+            .any(|c| c["type"] == "tool-output-available" && c["output"] == "deleted notes.txt"),
+        "{chunks:#?}"
+    );
+    let stored: Value = client
+        .get(format!("{url}/api/chat"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let last = &stored.as_array().unwrap().last().unwrap()["parts"];
+    assert_eq!(
+        last.as_array().unwrap().last().unwrap()["text"],
+        "Done: deleted notes.txt"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
