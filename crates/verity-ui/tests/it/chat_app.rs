@@ -110,8 +110,7 @@ struct FilePath {
     path: String,
 }
 
-#[tokio::test]
-async fn approvals_round_trip_through_the_stored_conversation() {
+fn approval_agent() -> Agent<(), verity::Deferrable<String>> {
     let model = FunctionModel::new(|messages: &[verity::messages::ModelMessage], _| {
         match verity::messages::last_tool_returns(messages).first() {
             None => verity::messages::ModelResponse::tool_call(
@@ -123,7 +122,7 @@ async fn approvals_round_trip_through_the_stored_conversation() {
             }
         }
     });
-    let agent = Agent::builder(model)
+    Agent::builder(model)
         .tool(
             Tool::new("delete_file", "Delete a file.", |_ctx, a: FilePath| async move {
                 Ok::<_, ToolError>(format!("deleted {}", a.path))
@@ -131,8 +130,12 @@ async fn approvals_round_trip_through_the_stored_conversation() {
             .with_requires_approval(true),
         )
         .deferrable()
-        .build();
-    let url = serve_any(agent, ChatStore::in_memory().unwrap()).await;
+        .build()
+}
+
+#[tokio::test]
+async fn approvals_round_trip_through_the_stored_conversation() {
+    let url = serve_any(approval_agent(), ChatStore::in_memory().unwrap()).await;
     let client = reqwest::Client::new();
     let first = client
         .post(format!("{url}/api/chat"))
@@ -216,4 +219,52 @@ async fn the_page_streams_the_answer_and_shows_the_history_after_a_reload() {
     assert_eq!(out["before"], expected);
     // after a reload, the page shows the conversation from SQLite
     assert_eq!(out["reloaded"], expected);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_page_asks_for_approval_and_runs_the_approved_call() {
+    let Some(npm) = ui_npm() else { return };
+    let url = serve_any(approval_agent(), ChatStore::in_memory().unwrap()).await;
+    let out = tokio::task::spawn_blocking(move || {
+        run_node(
+            &npm,
+            "chat_browser.cjs",
+            &[&url, "Delete notes.txt", "approve"],
+            "",
+        )
+    })
+    .await
+    .unwrap();
+    let out: Value = serde_json::from_str(&out).unwrap();
+    let before = out["before"].as_array().unwrap();
+    assert_eq!(before.len(), 3, "{out}");
+    assert!(
+        before[1]["text"]
+            .as_str()
+            .unwrap()
+            .contains("approval-responded"),
+        "{out}"
+    );
+    assert!(
+        before[2]["text"]
+            .as_str()
+            .unwrap()
+            .contains("deleted notes.txt"),
+        "{out}"
+    );
+    assert!(
+        before[2]["text"]
+            .as_str()
+            .unwrap()
+            .ends_with("Done: deleted notes.txt"),
+        "{out}"
+    );
+    // reloaded from SQLite: the user's message, then the whole assistant turn
+    let reloaded = out["reloaded"].as_array().unwrap();
+    assert_eq!(reloaded.len(), 2, "{out}");
+    let turn = reloaded[1]["text"].as_str().unwrap();
+    assert!(
+        turn.contains("output-available") && turn.ends_with("Done: deleted notes.txt"),
+        "{out}"
+    );
 }

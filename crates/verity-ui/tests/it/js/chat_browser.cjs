@@ -1,13 +1,15 @@
 // Drives the chat app in headless Chromium (Playwright): types a message, records the
 // assistant's text as it streams in, reloads the page and reads the conversation back.
-// Usage: node chat_browser.cjs URL PROMPT. Prints {streamed, answer, reloaded} as JSON.
+// Usage: node chat_browser.cjs URL PROMPT [approve]. With `approve`, the tool call the
+// answer asks approval for is approved (its button clicked) and the resumed answer read.
+// Prints {streamed, before, reloaded} as JSON.
 const fs = require('fs');
 const os = require('os');
 const path = require('path');
 const { chromium } = require('playwright-core');
 
 async function main() {
-  const [url, prompt] = process.argv.slice(2);
+  const [url, prompt, approve] = process.argv.slice(2);
   const userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'verity-ui-chromium-'));
   // a fresh profile: Playwright gives Chromium `--user-data-dir` from this argument
   const context = await chromium.launchPersistentContext(userDataDir, {
@@ -44,6 +46,11 @@ async function main() {
     await page.click('#send');
     await page.waitForSelector('.message.assistant');
     await page.waitForSelector('body[data-busy="false"]');
+    if (approve === 'approve') {
+      await page.click('.approval button:has-text("Approve")');
+      await page.waitForFunction(() => document.querySelectorAll('.message.assistant').length === 2);
+      await page.waitForSelector('body[data-busy="false"]');
+    }
     const streamed = await page.evaluate(() => window.__streamed);
     const read = () =>
       page.$$eval('.message', (nodes) => nodes.map((n) => ({ role: n.classList[1], text: n.textContent })));
