@@ -35,6 +35,9 @@ use verity::{Agent, AgentEvent, StreamedRun};
 use crate::sse::{self, SseResponse};
 use crate::{RunInput, UiError};
 
+/// The AG-UI protocol version the events follow (sent in `RUN_STARTED`).
+pub const PROTOCOL_VERSION: &str = "1.0";
+
 /// What an AG-UI client posts to run an agent (`RunAgentInput`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -129,7 +132,12 @@ pub enum AgUiMessage {
 pub enum AgUiEvent {
     /// The run started.
     #[serde(rename_all = "camelCase")]
-    RunStarted { thread_id: String, run_id: String },
+    RunStarted {
+        thread_id: String,
+        run_id: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        protocol_version: Option<String>,
+    },
     /// An assistant text message starts.
     #[serde(rename_all = "camelCase")]
     TextMessageStart { message_id: String, role: String },
@@ -178,16 +186,33 @@ pub enum AgUiEvent {
     },
     /// The run finished.
     #[serde(rename_all = "camelCase")]
-    RunFinished { thread_id: String, run_id: String },
+    RunFinished {
+        thread_id: String,
+        run_id: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        outcome: Option<Value>,
+    },
     /// The run failed.
     #[serde(rename_all = "camelCase")]
     RunError { message: String },
 }
 
 impl AgUiEvent {
-    /// The event as one SSE event: `data: {json}\n\n`.
+    /// The event as one SSE event, stamped now (`timestamp`, milliseconds since the
+    /// epoch, as PydanticAI stamps every event): `data: {json}\n\n`.
     pub fn to_sse(&self) -> String {
-        let json = serde_json::to_string(self).unwrap_or_else(|_| "{}".to_owned());
+        self.to_sse_at(chrono::Utc::now().timestamp_millis())
+    }
+
+    /// The event as one SSE event stamped with this `timestamp` (milliseconds).
+    pub fn to_sse_at(&self, timestamp: i64) -> String {
+        let json = match serde_json::to_value(self) {
+            Ok(Value::Object(mut fields)) => {
+                fields.insert("timestamp".into(), timestamp.into());
+                Value::Object(fields).to_string()
+            }
+            _ => "{}".to_owned(),
+        };
         format!("data: {json}\n\n")
     }
 }
@@ -258,6 +283,7 @@ impl AgUiEncoder {
         vec![AgUiEvent::RunStarted {
             thread_id: self.thread_id.clone(),
             run_id: self.run_id.clone(),
+            protocol_version: Some(PROTOCOL_VERSION.to_owned()),
         }]
     }
 
@@ -317,6 +343,7 @@ impl AgUiEncoder {
         out.push(AgUiEvent::RunFinished {
             thread_id: self.thread_id.clone(),
             run_id: self.run_id.clone(),
+            outcome: Some(serde_json::json!({"type": "success"})),
         });
         out
     }

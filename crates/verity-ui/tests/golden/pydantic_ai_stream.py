@@ -15,6 +15,9 @@ Scenarios (the Rust tests script the same model responses):
   needs approval, and the run stops at it; `approval_resumed`: the user approved (the
   assistant message sent back with the tool part `approval-responded`), the tool runs and
   the model answers "Done: deleted notes.txt".
+
+With `ag-ui-protocol` installed too, the `tool` scenario is also written as PydanticAI's
+`AGUIAdapter` streams it (`ag_ui_tool.sse`).
 """
 
 import asyncio
@@ -115,6 +118,24 @@ async def main():
     (here / 'vercel_approval.sse').write_text(await capture(approval_agent, 'Delete notes.txt', 6))
     approved = VercelAIAdapter.build_run_input(json.dumps(APPROVED).encode())
     (here / 'vercel_approval_resumed.sse').write_text(await encode(approval_agent, approved, 6))
+    try:
+        from ag_ui.core import RunAgentInput, UserMessage
+        from pydantic_ai.ui.ag_ui import AGUIAdapter
+    except ImportError:
+        print('ag-ui-protocol is not installed: ag_ui_tool.sse not written')
+        return
+    run_input = RunAgentInput(
+        thread_id='thread-1',
+        run_id='run-1',
+        state={},
+        messages=[UserMessage(id='user-1', role='user', content='What is the weather in Paris?')],
+        tools=[],
+        context=[],
+        forwarded_props={},
+    )
+    adapter = AGUIAdapter(agent=tool_agent, run_input=run_input)
+    events = ''.join([event async for event in adapter.encode_stream(adapter.run_stream())])
+    (here / 'ag_ui_tool.sse').write_text(events)
 
 
 asyncio.run(main())
