@@ -1,0 +1,455 @@
+//! [`AgentEvent`]s to UI message stream chunks.
+
+use serde_json::{Value, json};
+use verity::AgentEvent;
+use verity::deferred::DeferredToolRequests;
+use verity::messages::{
+    FinishReason, ModelRequestPart, ModelResponse, ModelResponsePart, ToolCallPart, ToolOutcome,
+    ToolReturnPart,
+};
+use verity::stream::PartDelta;
+
+use super::chunks::UiChunk;
+
+/// The AI SDK major version a stream is written for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SdkVersion {
+    /// AI SDK 5: no approval or denial chunks.
+    #[default]
+    V5,
+    /// AI SDK 6 (and 7, whose stream is the same): tool approvals
+    /// (`tool-approval-request`), denials (`tool-output-denied`).
+    V6,
+}
+
+#[derive(Debug)]
+enum Open {
+    Text { index: usize, id: String },
+    Reasoning { index: usize, id: String },
+    Tool { index: usize, call_id: String },
+    Other { index: usize },
+}
+
+impl Open {
+    fn index(&self) -> usize {
+        match self {
+            Open::Text { index, .. }
+            | Open::Reasoning { index, .. }
+            | Open::Tool { index, .. }
+            | Open::Other { index } => *index,
+        }
+    }
+}
+
+/// Turns a run's [`AgentEvent`]s into UI message stream chunks, as PydanticAI's
+/// `VercelAIEventStream` does.
+///
+/// Call [`start`](Self::start) first, [`event`](Self::event) for each event, then
+/// [`finish`](Self::finish) or [`error`](Self::error). Text and reasoning parts end
+/// (`text-end`, `reasoning-end`) when the next part starts or the response is
+/// complete; consecutive text parts of a response stream into one UI text part. A tool
+/// call's `tool-input-available` is sent when the tool is about to run (or, for calls
+/// that do not run in this run, when the run stops at them or ends).
+pub struct VercelEncoder {
+    sdk_version: SdkVersion,
+    message_id: Option<String>,
+    /// Whether a step was started.
+    step_started: bool,
+    /// A model response completed: the next part starts a new step.
+    step_done: bool,
+    /// Approval requests, sent once the run ends (after the message metadata).
+    approvals: Vec<String>,
+    open: Option<Open>,
+    /// Whether the current response's parts were streamed (a response that arrives whole
+    /// is written from its `ModelResponse` event).
+    streamed_parts: bool,
+    /// Tool calls of completed responses whose input was not yet announced.
+    pending_calls: Vec<ToolCallPart>,
+    last_response: Option<ModelResponse>,
+    finish_reason: Option<String>,
+    ids: Box<dyn FnMut() -> String + Send>,
+}
+
+impl std::fmt::Debug for VercelEncoder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VercelEncoder")
+            .field("sdk_version", &self.sdk_version)
+            .field("message_id", &self.message_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for VercelEncoder {
+    fn default() -> Self {
+        Self::new(SdkVersion::default())
+    }
+}
+
+impl VercelEncoder {
+    /// An encoder for this SDK version; UI part ids are fresh UUIDs.
+    pub fn new(sdk_version: SdkVersion) -> Self {
+        VercelEncoder {
+            sdk_version,
+            message_id: None,
+            step_started: false,
+            step_done: false,
+            approvals: Vec::new(),
+            open: None,
+            streamed_parts: false,
+            pending_calls: Vec::new(),
+            last_response: None,
+            finish_reason: None,
+            ids: Box::new(|| uuid::Uuid::now_v7().to_string()),
+        }
+    }
+
+    /// Put this id in the `start` chunk (the assistant message's id).
+    pub fn with_message_id(mut self, id: impl Into<String>) -> Self {
+        self.message_id = Some(id.into());
+        self
+    }
+
+    /// Make UI part ids with this function instead (deterministic ids for tests).
+    pub fn with_id_generator(mut self, ids: impl FnMut() -> String + Send + 'static) -> Self {
+        self.ids = Box::new(ids);
+        self
+    }
+
+    /// The chunk that opens the stream: `start`. (Each model response's first part
+    /// starts a step: `start-step`, after a `finish-step` for the step before.)
+    pub fn start(&mut self) -> Vec<UiChunk> {
+        vec![UiChunk::Start {
+            message_id: self.message_id.clone(),
+            message_metadata: None,
+        }]
+    }
+
+    /// The chunks one event becomes.
+    pub fn event(&mut self, event: &AgentEvent) -> Vec<UiChunk> {
+        let mut out = Vec::new();
+        match event {
+            AgentEvent::PartStart { index, part } => {
+                self.streamed_parts = true;
+                self.part_start(*index, part, &mut out);
+            }
+            AgentEvent::PartDelta { index, delta } => self.part_delta(*index, delta, &mut out),
+            AgentEvent::FinalResult { .. } => {}
+            AgentEvent::ModelResponse(response) => {
+                if !self.streamed_parts {
+                    for (index, part) in response.parts.iter().enumerate() {
+                        self.part_start(index, part, &mut out);
+                    }
+                }
+                self.close_open(&mut out);
+                self.pending_calls.extend(response.tool_calls().cloned());
+                self.finish_reason = response.finish_reason.as_ref().map(finish_reason);
+                self.last_response = Some(response.clone());
+                self.step_done = true;
+                self.streamed_parts = false;
+            }
+            AgentEvent::FunctionToolCall(call) => {
+                // a call not streamed in this run (an approved call run on resuming) is
+                // announced too
+                let call = self
+                    .take_pending(&call.tool_call_id)
+                    .unwrap_or_else(|| call.clone());
+                out.push(input_available(&call));
+            }
+            AgentEvent::FunctionToolResult(part) => self.tool_result(part, &mut out),
+            AgentEvent::DeferredToolRequests(requests) => self.deferred(requests, &mut out),
+            _ => {}
+        }
+        out
+    }
+
+    /// The chunks that end a run that completed: inputs not yet announced, the message
+    /// metadata (`{"verity": {"timestamp": …}}` of the last response), approval
+    /// requests (AI SDK v6), `finish-step`, `finish`. The stream then ends with [`DONE`](super::chunks::DONE).
+    pub fn finish(&mut self) -> Vec<UiChunk> {
+        let mut out = Vec::new();
+        self.close_open(&mut out);
+        self.flush_pending(&mut out);
+        if let Some(timestamp) = self.last_response.as_ref().and_then(|r| r.timestamp) {
+            out.push(UiChunk::MessageMetadata {
+                message_metadata: json!({"verity": {"timestamp": timestamp.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)}}),
+            });
+        }
+        for id in std::mem::take(&mut self.approvals) {
+            out.push(UiChunk::ToolApprovalRequest {
+                approval_id: id.clone(),
+                tool_call_id: id,
+            });
+        }
+        out.push(UiChunk::FinishStep);
+        out.push(UiChunk::Finish {
+            finish_reason: self.finish_reason.take(),
+            message_metadata: None,
+        });
+        out
+    }
+
+    /// The chunks that end a run that failed: inputs not yet announced, `error`,
+    /// `finish-step`, `finish` (reason `error`).
+    pub fn error(&mut self, error_text: impl Into<String>) -> Vec<UiChunk> {
+        let mut out = Vec::new();
+        self.close_open(&mut out);
+        self.flush_pending(&mut out);
+        out.push(UiChunk::Error {
+            error_text: error_text.into(),
+        });
+        out.push(UiChunk::FinishStep);
+        out.push(UiChunk::Finish {
+            finish_reason: Some("error".to_owned()),
+            message_metadata: None,
+        });
+        out
+    }
+
+    fn ensure_step(&mut self, out: &mut Vec<UiChunk>) {
+        if !self.step_started {
+            self.step_started = true;
+            self.step_done = false;
+            out.push(UiChunk::StartStep);
+        } else if self.step_done {
+            self.step_done = false;
+            out.push(UiChunk::FinishStep);
+            out.push(UiChunk::StartStep);
+        }
+    }
+
+    fn part_start(&mut self, index: usize, part: &ModelResponsePart, out: &mut Vec<UiChunk>) {
+        self.ensure_step(out);
+        match part {
+            ModelResponsePart::Text(text) => {
+                let id = match self.open.take() {
+                    Some(Open::Text { id, .. }) => id,
+                    other => {
+                        self.open = other;
+                        self.close_open(out);
+                        let id = (self.ids)();
+                        out.push(UiChunk::TextStart {
+                            id: id.clone(),
+                            provider_metadata: None,
+                        });
+                        id
+                    }
+                };
+                if !text.content.is_empty() {
+                    out.push(UiChunk::TextDelta {
+                        id: id.clone(),
+                        delta: text.content.clone(),
+                        provider_metadata: None,
+                    });
+                }
+                self.open = Some(Open::Text { index, id });
+            }
+            ModelResponsePart::Thinking(thinking) => {
+                self.close_open(out);
+                let id = (self.ids)();
+                out.push(UiChunk::ReasoningStart {
+                    id: id.clone(),
+                    provider_metadata: None,
+                });
+                if !thinking.content.is_empty() {
+                    out.push(UiChunk::ReasoningDelta {
+                        id: id.clone(),
+                        delta: thinking.content.clone(),
+                        provider_metadata: None,
+                    });
+                }
+                self.open = Some(Open::Reasoning { index, id });
+            }
+            ModelResponsePart::ToolCall(call) => {
+                self.close_open(out);
+                out.push(UiChunk::ToolInputStart {
+                    tool_call_id: call.tool_call_id.clone(),
+                    tool_name: call.tool_name.clone(),
+                    provider_executed: None,
+                });
+                let args = match &call.args {
+                    verity::messages::ToolCallArgs::Json(s) => s.clone(),
+                    verity::messages::ToolCallArgs::Object(map) => {
+                        Value::Object(map.clone()).to_string()
+                    }
+                };
+                if !args.is_empty() {
+                    out.push(UiChunk::ToolInputDelta {
+                        tool_call_id: call.tool_call_id.clone(),
+                        input_text_delta: args,
+                    });
+                }
+                self.open = Some(Open::Tool {
+                    index,
+                    call_id: call.tool_call_id.clone(),
+                });
+            }
+            _ => {
+                self.close_open(out);
+                self.open = Some(Open::Other { index });
+            }
+        }
+    }
+
+    fn part_delta(&mut self, index: usize, delta: &PartDelta, out: &mut Vec<UiChunk>) {
+        let Some(open) = self.open.as_ref().filter(|o| o.index() == index) else {
+            return;
+        };
+        match (open, delta) {
+            (Open::Text { id, .. }, PartDelta::Text { content_delta })
+                if !content_delta.is_empty() =>
+            {
+                out.push(UiChunk::TextDelta {
+                    id: id.clone(),
+                    delta: content_delta.clone(),
+                    provider_metadata: None,
+                });
+            }
+            (
+                Open::Reasoning { id, .. },
+                PartDelta::Thinking {
+                    content_delta: Some(delta),
+                    ..
+                },
+            ) if !delta.is_empty() => {
+                out.push(UiChunk::ReasoningDelta {
+                    id: id.clone(),
+                    delta: delta.clone(),
+                    provider_metadata: None,
+                });
+            }
+            (
+                Open::Tool { call_id, .. },
+                PartDelta::ToolCall {
+                    args_delta: Some(args),
+                    ..
+                },
+            ) => {
+                out.push(UiChunk::ToolInputDelta {
+                    tool_call_id: call_id.clone(),
+                    input_text_delta: args.clone(),
+                });
+            }
+            _ => {}
+        }
+    }
+
+    fn close_open(&mut self, out: &mut Vec<UiChunk>) {
+        match self.open.take() {
+            Some(Open::Text { id, .. }) => out.push(UiChunk::TextEnd {
+                id,
+                provider_metadata: None,
+            }),
+            Some(Open::Reasoning { id, .. }) => out.push(UiChunk::ReasoningEnd {
+                id,
+                provider_metadata: None,
+            }),
+            _ => {}
+        }
+    }
+
+    fn take_pending(&mut self, call_id: &str) -> Option<ToolCallPart> {
+        let at = self
+            .pending_calls
+            .iter()
+            .position(|c| c.tool_call_id == call_id)?;
+        Some(self.pending_calls.remove(at))
+    }
+
+    fn flush_pending(&mut self, out: &mut Vec<UiChunk>) {
+        for call in std::mem::take(&mut self.pending_calls) {
+            out.push(input_available(&call));
+        }
+    }
+
+    fn tool_result(&mut self, part: &ModelRequestPart, out: &mut Vec<UiChunk>) {
+        match part {
+            ModelRequestPart::ToolReturn(ret) => {
+                if let Some(call) = self.take_pending(&ret.tool_call_id) {
+                    out.push(input_available(&call));
+                }
+                out.push(self.tool_return(ret));
+            }
+            ModelRequestPart::RetryPrompt(retry) => {
+                if let Some(call) = self.take_pending(&retry.tool_call_id) {
+                    out.push(input_available(&call));
+                }
+                out.push(UiChunk::ToolOutputError {
+                    tool_call_id: retry.tool_call_id.clone(),
+                    error_text: retry.model_response_str(),
+                    provider_executed: None,
+                });
+            }
+            _ => {}
+        }
+    }
+
+    fn tool_return(&self, ret: &ToolReturnPart) -> UiChunk {
+        if ret.outcome == ToolOutcome::Denied && self.sdk_version == SdkVersion::V6 {
+            UiChunk::ToolOutputDenied {
+                tool_call_id: ret.tool_call_id.clone(),
+            }
+        } else if ret.outcome == ToolOutcome::Denied || ret.is_error() {
+            UiChunk::ToolOutputError {
+                tool_call_id: ret.tool_call_id.clone(),
+                error_text: error_text(ret),
+                provider_executed: None,
+            }
+        } else {
+            UiChunk::ToolOutputAvailable {
+                tool_call_id: ret.tool_call_id.clone(),
+                output: ret.content.clone(),
+                provider_executed: None,
+            }
+        }
+    }
+
+    fn deferred(&mut self, requests: &DeferredToolRequests, out: &mut Vec<UiChunk>) {
+        for call in requests.calls.iter().chain(&requests.approvals) {
+            if let Some(call) = self.take_pending(&call.tool_call_id) {
+                out.push(input_available(&call));
+            }
+        }
+        if self.sdk_version == SdkVersion::V6 {
+            self.approvals
+                .extend(requests.approvals.iter().map(|c| c.tool_call_id.clone()));
+        }
+    }
+}
+
+/// The text shown for a failed, retried or denied tool return: the feedback itself.
+pub(crate) fn error_text(ret: &ToolReturnPart) -> String {
+    match &ret.content {
+        Value::String(s) => s.clone(),
+        other => verity::messages::retry_text(other),
+    }
+}
+
+/// A tool call's arguments as the JSON value the UI shows; arguments that are not valid
+/// JSON are kept as `{"INVALID_JSON": text}` (PydanticAI's `args_as_dict`).
+pub(crate) fn args_value(call: &ToolCallPart) -> Value {
+    call.args
+        .to_value()
+        .unwrap_or_else(|_| json!({"INVALID_JSON": call.args.to_json_string()}))
+}
+
+fn input_available(call: &ToolCallPart) -> UiChunk {
+    UiChunk::ToolInputAvailable {
+        tool_call_id: call.tool_call_id.clone(),
+        tool_name: call.tool_name.clone(),
+        input: args_value(call),
+        provider_executed: None,
+        provider_metadata: None,
+    }
+}
+
+fn finish_reason(reason: &FinishReason) -> String {
+    match reason {
+        FinishReason::Stop => "stop",
+        FinishReason::Length => "length",
+        FinishReason::ContentFilter => "content-filter",
+        FinishReason::ToolCall => "tool-calls",
+        FinishReason::Error => "error",
+        _ => "other",
+    }
+    .to_owned()
+}

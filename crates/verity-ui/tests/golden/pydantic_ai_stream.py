@@ -1,0 +1,141 @@
+"""Writes the UI message streams PydanticAI's Vercel adapter produces for two scripted
+runs, the golden files verity-ui's tests compare Verity's streams with.
+
+Run with a Python that has pydantic-ai 2.68 installed, from this directory:
+
+    python pydantic_ai_stream.py
+
+Scenarios (the Rust tests script the same model responses):
+- `tool`: the model says "Let me check.", calls get_weather({"city": "Paris"}) with its
+  arguments streamed in two pieces, the tool returns "sunny", the model answers
+  "It is sunny in Paris." in three pieces;
+- `reasoning`: the model thinks "The user greets me.", then answers "Hello there!" in two
+  pieces;
+- `approval` (AI SDK v6): the model calls delete_file({"path": "notes.txt"}), a tool that
+  needs approval, and the run stops at it; `approval_resumed`: the user approved (the
+  assistant message sent back with the tool part `approval-responded`), the tool runs and
+  the model answers "Done: deleted notes.txt".
+
+With `ag-ui-protocol` installed too, the `tool` scenario is also written as PydanticAI's
+`AGUIAdapter` streams it (`ag_ui_tool.sse`).
+"""
+
+import asyncio
+import json
+from pathlib import Path
+
+from pydantic_ai import Agent, DeferredToolRequests
+from pydantic_ai.messages import ModelMessage, ToolReturnPart
+from pydantic_ai.models.function import AgentInfo, DeltaThinkingPart, DeltaToolCall, FunctionModel
+from pydantic_ai.ui.vercel_ai import VercelAIAdapter
+from pydantic_ai.ui.vercel_ai.request_types import SubmitMessage, TextUIPart, UIMessage
+
+
+async def tool_model(messages: list[ModelMessage], info: AgentInfo):
+    if any(isinstance(p, ToolReturnPart) for p in messages[-1].parts):
+        for text in ['It is ', 'sunny in ', 'Paris.']:
+            yield text
+    else:
+        yield 'Let me check.'
+        yield {0: DeltaToolCall(name='get_weather', json_args='{"city":', tool_call_id='call_1')}
+        yield {0: DeltaToolCall(json_args=' "Paris"}')}
+
+
+async def reasoning_model(messages: list[ModelMessage], info: AgentInfo):
+    yield {0: DeltaThinkingPart(content='The user greets me.')}
+    yield 'Hello '
+    yield 'there!'
+
+
+tool_agent = Agent(FunctionModel(stream_function=tool_model))
+
+
+@tool_agent.tool_plain
+def get_weather(city: str) -> str:
+    return 'sunny'
+
+
+reasoning_agent = Agent(FunctionModel(stream_function=reasoning_model))
+
+
+async def approval_model(messages: list[ModelMessage], info: AgentInfo):
+    returns = [p for p in messages[-1].parts if isinstance(p, ToolReturnPart)]
+    if returns:
+        yield f'Done: {returns[0].content}'
+    else:
+        yield {0: DeltaToolCall(name='delete_file', json_args='{"path": "notes.txt"}', tool_call_id='call_1')}
+
+
+approval_agent = Agent(FunctionModel(stream_function=approval_model), output_type=[str, DeferredToolRequests])
+
+
+@approval_agent.tool_plain(requires_approval=True)
+def delete_file(path: str) -> str:
+    return f'deleted {path}'
+
+
+APPROVED = {
+    'id': 'chat-1',
+    'trigger': 'submit-message',
+    'messages': [
+        {'id': 'user-1', 'role': 'user', 'parts': [{'type': 'text', 'text': 'Delete notes.txt'}]},
+        {
+            'id': 'assistant-1',
+            'role': 'assistant',
+            'parts': [
+                {'type': 'step-start'},
+                {
+                    'type': 'tool-delete_file',
+                    'toolCallId': 'call_1',
+                    'state': 'approval-responded',
+                    'input': {'path': 'notes.txt'},
+                    'approval': {'id': 'call_1', 'approved': True},
+                },
+            ],
+        },
+    ],
+}
+
+
+async def capture(agent: Agent, prompt: str, sdk_version: int = 5) -> str:
+    run_input = SubmitMessage(
+        id='chat-1',
+        trigger='submit-message',
+        messages=[UIMessage(id='user-1', role='user', parts=[TextUIPart(text=prompt)])],
+    )
+    return await encode(agent, run_input, sdk_version)
+
+
+async def encode(agent: Agent, run_input, sdk_version: int) -> str:
+    adapter = VercelAIAdapter(agent=agent, run_input=run_input, sdk_version=sdk_version)
+    return ''.join([event async for event in adapter.encode_stream(adapter.run_stream())])
+
+
+async def main():
+    here = Path(__file__).parent
+    (here / 'vercel_tool.sse').write_text(await capture(tool_agent, 'What is the weather in Paris?'))
+    (here / 'vercel_reasoning.sse').write_text(await capture(reasoning_agent, 'Hi!'))
+    (here / 'vercel_approval.sse').write_text(await capture(approval_agent, 'Delete notes.txt', 6))
+    approved = VercelAIAdapter.build_run_input(json.dumps(APPROVED).encode())
+    (here / 'vercel_approval_resumed.sse').write_text(await encode(approval_agent, approved, 6))
+    try:
+        from ag_ui.core import RunAgentInput, UserMessage
+        from pydantic_ai.ui.ag_ui import AGUIAdapter
+    except ImportError:
+        print('ag-ui-protocol is not installed: ag_ui_tool.sse not written')
+        return
+    run_input = RunAgentInput(
+        thread_id='thread-1',
+        run_id='run-1',
+        state={},
+        messages=[UserMessage(id='user-1', role='user', content='What is the weather in Paris?')],
+        tools=[],
+        context=[],
+        forwarded_props={},
+    )
+    adapter = AGUIAdapter(agent=tool_agent, run_input=run_input)
+    events = ''.join([event async for event in adapter.encode_stream(adapter.run_stream())])
+    (here / 'ag_ui_tool.sse').write_text(events)
+
+
+asyncio.run(main())
