@@ -108,7 +108,11 @@ pub struct DurableAgent<D, O> {
     model_retry: Option<RunRetryPolicy>,
     tool_retry: Option<RunRetryPolicy>,
     outcome: OutcomeFn<O>,
+    on_model_event: Option<ModelEventFn>,
 }
+
+/// What [`DurableAgent::on_model_event`] calls: the conversation's key and the event.
+type ModelEventFn = Arc<dyn Fn(&str, &verity::stream::ModelStreamEvent) + Send + Sync>;
 
 impl<D, O> std::fmt::Debug for DurableAgent<D, O> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -152,6 +156,7 @@ impl<D: Send + Sync + 'static, O: Serialize + Send + Sync + 'static> DurableAgen
             model_retry: None,
             tool_retry: None,
             outcome: plain_outcome::<O>,
+            on_model_event: None,
         }
     }
 }
@@ -198,6 +203,19 @@ impl<D: Send + Sync + 'static, O: Send + Sync + 'static> DurableAgent<D, O> {
     /// policy applies.
     pub fn tool_retry_policy(mut self, policy: RunRetryPolicy) -> Self {
         self.tool_retry = Some(policy);
+        self
+    }
+
+    /// Stream each model request and hand its events, as they arrive, to `handler` in
+    /// this process (with the conversation's key), e.g. to push text to a user's open
+    /// connection. Only the final response is journaled: a request replayed from the
+    /// journal is not made again, so its events are not handed over again, and a
+    /// request retried after a failure hands over the new attempt's events.
+    pub fn on_model_event(
+        mut self,
+        handler: impl Fn(&str, &verity::stream::ModelStreamEvent) + Send + Sync + 'static,
+    ) -> Self {
+        self.on_model_event = Some(Arc::new(handler));
         self
     }
 

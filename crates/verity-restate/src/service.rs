@@ -425,13 +425,30 @@ impl<D: Send + Sync + 'static, O: Send + Sync + 'static> DurableAgent<D, O> {
                         } = *step;
                         model_steps += 1;
                         let name = model.model_name().to_owned();
+                        let live = self
+                            .on_model_event
+                            .clone()
+                            .map(|handler| (handler, meta.key.clone()));
                         let step = ctx
                             .run(move || async move {
-                                model
-                                    .request_boxed(&messages, &settings, &params)
-                                    .await
-                                    .map(Json)
-                                    .map_err(model_error)
+                                let response = match live {
+                                    // streamed: events go out live, the whole response
+                                    // is what the journal keeps
+                                    Some((handler, key)) => {
+                                        stream_request(
+                                            &*model,
+                                            &messages,
+                                            &settings,
+                                            &params,
+                                            |event| handler(&key, event),
+                                        )
+                                        .await
+                                    }
+                                    None => {
+                                        model.request_boxed(&messages, &settings, &params).await
+                                    }
+                                };
+                                response.map(Json).map_err(model_error)
                             })
                             .name(format!("model request {model_steps}"));
                         let step = match &self.model_retry {
@@ -482,6 +499,28 @@ impl<D: Send + Sync + 'static, O: Send + Sync + 'static> DurableAgent<D, O> {
             Either::Right(((), run)) => Ok(run.await),
         }
     }
+}
+
+/// A model request made streamed, each event handed to `on_event` before it is added
+/// to the response.
+async fn stream_request(
+    model: &dyn verity::model::DynModel,
+    messages: &[verity::messages::ModelMessage],
+    settings: &verity::ModelSettings,
+    params: &verity::model::ModelRequestParameters,
+    on_event: impl Fn(&verity::stream::ModelStreamEvent),
+) -> verity::Result<verity::messages::ModelResponse> {
+    use futures::StreamExt as _;
+    let mut events = model
+        .request_stream_boxed(messages, settings, params)
+        .await?;
+    let mut response = verity::stream::ResponseAccumulator::new();
+    while let Some(event) = events.next().await {
+        let event = event?;
+        on_event(&event);
+        response.apply(event)?;
+    }
+    Ok(response.finish())
 }
 
 #[cfg(test)]

@@ -84,6 +84,14 @@ async fn a_run_killed_after_its_first_tool_call_completes_once_after_a_restart()
     let (status, history) = call(&setup.assistant(), "conv", "history", Value::Null).await;
     assert_eq!(status, 200);
     assert_eq!(history.as_array().unwrap().len(), 4, "{history:#}");
+
+    // each request's events went out live once: the replayed first request (the tool
+    // call) was not made again, so its events were not handed over again
+    let events = tool_log(&setup.config.tool_log.with_extension("events"));
+    assert!(events.iter().all(|e| e.starts_with("conv ")), "{events:#?}");
+    let with = |needle: &str| events.iter().filter(|e| e.contains(needle)).count();
+    assert_eq!(with("\"record\""), 1, "{events:#?}");
+    assert!(with("recorded alpha") >= 1, "{events:#?}");
 }
 
 #[tokio::test]

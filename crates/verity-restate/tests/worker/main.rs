@@ -200,7 +200,10 @@ async fn main() {
         .tool(record)
         .deferrable()
         .build();
+    // the model's streamed events, live, next to the tool log
+    let event_log = args.tool_log.with_extension("events");
     let assistant = DurableAgent::new(format!("{}_assistant", args.prefix), assistant)
+        .on_model_event(move |key, event| log(&event_log, &format!("{key} {event:?}")))
         .toolset(tools)
         .pure_tool("echo")
         .with_approvals();
