@@ -205,6 +205,13 @@ impl LocalEmbedder {
         })
     }
 
+    /// Texts are cut at this many tokens, `[CLS]` and `[SEP]` included (256 by default,
+    /// sentence-transformers' setting for this model; at most 512).
+    pub fn with_max_tokens(mut self, n: usize) -> Self {
+        self.max_tokens = n.clamp(2, 512);
+        self
+    }
+
     /// Texts per forward pass (32 by default).
     pub fn with_batch_size(mut self, n: usize) -> Self {
         self.batch_size = n.max(1);

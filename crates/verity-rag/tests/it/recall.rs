@@ -91,8 +91,9 @@ const QUESTIONS: &[(&str, &[&str])] = &[
     ),
 ];
 
-/// Measured with all-MiniLM-L6-v2 and the default chunking: see the README.
-const THRESHOLD: f64 = 0.7;
+/// Measured 1.00 (20/20) with all-MiniLM-L6-v2, 256 tokens, the default chunking (1966
+/// chunks): see the README. The margin allows for other CPUs' rounding.
+const THRESHOLD: f64 = 0.85;
 
 #[tokio::test]
 async fn local_embedder_recall_at_5_on_pydantic_ai_docs() {

@@ -108,6 +108,8 @@ pub use local::*;
 
 #[cfg(feature = "local")]
 mod local {
+    use std::collections::hash_map::DefaultHasher;
+    use std::hash::{Hash, Hasher};
     use std::sync::OnceLock;
 
     use verity_rag::chunker::ChunkOptions;
@@ -125,6 +127,11 @@ mod local {
     }
 
     /// PydanticAI's docs chunked and embedded by the local embedder, once per run.
+    ///
+    /// Embedding the whole corpus takes minutes on two cores, so the vectors are kept in
+    /// the cache folder under a key made of everything they depend on: the pages, the
+    /// chunking, and the embedder's own source (any change to the model code makes
+    /// them again). The questions are always embedded afresh.
     pub fn docs_records() -> Option<&'static [DocRecord]> {
         static R: OnceLock<Option<Vec<DocRecord>>> = OnceLock::new();
         R.get_or_init(|| {
@@ -132,7 +139,31 @@ mod local {
             let dir = super::docs_dir()?;
             let started = std::time::Instant::now();
             let pages = read_pages(&dir, super::BASE_URL).unwrap();
-            let pending = chunk_pages(&pages, &ChunkOptions::default());
+            let options = ChunkOptions::default();
+            let pending = chunk_pages(&pages, &options);
+
+            let mut h = DefaultHasher::new();
+            for p in &pending {
+                p.text.hash(&mut h);
+                p.record.url.hash(&mut h);
+                p.record.chunk_number.hash(&mut h);
+            }
+            format!("{options:?}").hash(&mut h);
+            include_str!("../../src/embed/local.rs").hash(&mut h);
+            include_str!("../../src/embed/wordpiece.rs").hash(&mut h);
+            let cached = super::cache_dir().join(format!("test-index-{:016x}.json", h.finish()));
+            if let Some(records) = std::fs::read(&cached)
+                .ok()
+                .and_then(|b| serde_json::from_slice::<Vec<DocRecord>>(&b).ok())
+            {
+                eprintln!(
+                    "embedded docs from {} ({} chunks)",
+                    cached.display(),
+                    records.len()
+                );
+                return Some(records);
+            }
+
             let texts: Vec<String> = pending.iter().map(|p| p.text.clone()).collect();
             let vectors = embedder.embed_blocking(&texts).unwrap();
             let records = pending
@@ -149,6 +180,10 @@ mod local {
                 records.len(),
                 started.elapsed()
             );
+            let tmp = cached.with_extension("part");
+            if std::fs::write(&tmp, serde_json::to_vec(&records).unwrap()).is_ok() {
+                let _ = std::fs::rename(&tmp, &cached);
+            }
             Some(records)
         })
         .as_deref()
