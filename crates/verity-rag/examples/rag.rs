@@ -230,13 +230,25 @@ pub async fn run(args: &[String], model: Option<&str>) -> Result<String, AnyErro
                         Agent::builder(OpenAIChatModel::new("SmolLM2-135M-Instruct", provider))
                             .instructions(verity_rag::agent::INSTRUCTIONS)
                             .build();
-                    agent
+                    let result = agent
                         .run(format!(
                             "Documentation:\n\n{}\n\nQuestion: {question}",
                             format_chunks(&chunks)
                         ))
                         .settings(settings)
-                        .await?
+                        .await?;
+                    // a model this small seldom cites: the sources are listed for it
+                    let mut urls: Vec<&str> = Vec::new();
+                    for c in &chunks {
+                        if !urls.contains(&c.record.url.as_str()) {
+                            urls.push(&c.record.url);
+                        }
+                    }
+                    return Ok(format!(
+                        "answer: {}\nsources: {}",
+                        result.output,
+                        urls.join(" ")
+                    ));
                 }
             };
             Ok(format!("answer: {}", result.output))
