@@ -216,3 +216,85 @@ async fn rate_limits_and_server_errors_are_typed_and_never_show_the_key() {
     assert!(matches!(err, EmbedError::Transport(_)), "{err:?}");
     assert!(!format!("{err} {err:?}").contains("sk-secret"));
 }
+
+#[tokio::test]
+async fn build_ingests_a_folder_through_the_endpoint_into_records() {
+    use verity_rag::chunker::ChunkOptions;
+    use verity_rag::{SqliteStore, VectorStore};
+
+    let dir = std::env::temp_dir().join(format!("verity-rag-build-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("models")).unwrap();
+    std::fs::write(
+        dir.join("agent.md"),
+        "# Agents\n\nAgents are the primary interface.\n\n## Running\n\nCall `run`.\n\n## Streaming\n\nCall `run_stream`.\n",
+    )
+    .unwrap();
+    std::fs::write(dir.join("models/index.md"), "# Models\n\nMany providers.\n").unwrap();
+    std::fs::write(dir.join("notes.txt"), "not markdown").unwrap();
+
+    let (url, seen) = serve(0).await;
+    let embedder = OpenAIEmbedder::builder()
+        .base_url(&url)
+        .max_inputs(2)
+        .build()
+        .unwrap();
+    let store = SqliteStore::in_memory().unwrap();
+    let report = verity_rag::build(
+        &dir,
+        "https://docs.example/",
+        &ChunkOptions::default(),
+        &embedder,
+        &store,
+    )
+    .await
+    .unwrap();
+    assert_eq!((report.pages, report.records), (2, 4));
+    // 4 chunks, at most 2 per request
+    let sizes: Vec<usize> = seen.lock().unwrap().requests.iter().map(|r| r.0).collect();
+    assert_eq!(sizes, vec![2, 2]);
+    assert_eq!(store.count().await.unwrap(), 4);
+
+    let mut records: Vec<_> = store
+        .search(&[1.0, 1.0], 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| s.record)
+        .collect();
+    records.sort_by(|a, b| (&a.url, a.chunk_number).cmp(&(&b.url, b.chunk_number)));
+    let keys: Vec<(&str, u32, &str)> = records
+        .iter()
+        .map(|r| (r.url.as_str(), r.chunk_number, r.title.as_str()))
+        .collect();
+    assert_eq!(
+        keys,
+        vec![
+            ("https://docs.example/agent/", 0, "Agents"),
+            ("https://docs.example/agent/", 1, "Agents — Running"),
+            ("https://docs.example/agent/", 2, "Agents — Streaming"),
+            ("https://docs.example/models/", 0, "Models"),
+        ]
+    );
+    assert_eq!(records[1].summary, "Agents are the primary interface.");
+    assert_eq!(records[1].content, "## Running\n\nCall `run`.");
+    // what was embedded: the heading path, then the content
+    assert_eq!(
+        records[1].embedding[0],
+        "Agents > Running\n\n## Running\n\nCall `run`.".len() as f32
+    );
+
+    // a second build replaces what the store held
+    std::fs::remove_file(dir.join("agent.md")).unwrap();
+    let report = verity_rag::build(
+        &dir,
+        "https://docs.example",
+        &ChunkOptions::default(),
+        &embedder,
+        &store,
+    )
+    .await
+    .unwrap();
+    assert_eq!(report.records, 1);
+    assert_eq!(store.count().await.unwrap(), 1);
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -1,4 +1,6 @@
 //! Finding (and installing once) what the tests need.
+// which helpers are used depends on the features the tests are built with
+#![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
