@@ -132,8 +132,8 @@ mod local {
     ///
     /// Embedding the whole corpus takes minutes on two cores, so the vectors are kept in
     /// the cache folder under a key made of everything they depend on: the pages, the
-    /// chunking, and the embedder's own source (any change to the model code makes
-    /// them again). The questions are always embedded afresh.
+    /// chunking, and the embedder's code (any change to it, comments aside, makes them
+    /// again). The questions are always embedded afresh.
     pub fn docs_records() -> Option<&'static [DocRecord]> {
         static R: OnceLock<Option<Vec<DocRecord>>> = OnceLock::new();
         R.get_or_init(|| {
@@ -151,8 +151,15 @@ mod local {
                 p.record.chunk_number.hash(&mut h);
             }
             format!("{options:?}").hash(&mut h);
-            include_str!("../../src/embed/local.rs").hash(&mut h);
-            include_str!("../../src/embed/wordpiece.rs").hash(&mut h);
+            // the code, not its comments
+            for src in [
+                include_str!("../../src/embed/local.rs"),
+                include_str!("../../src/embed/wordpiece.rs"),
+            ] {
+                src.lines()
+                    .filter(|l| !l.trim_start().starts_with("//"))
+                    .for_each(|l| l.hash(&mut h));
+            }
             let cached = super::cache_dir().join(format!("test-index-{:016x}.json", h.finish()));
             if let Some(records) = std::fs::read(&cached)
                 .ok()
@@ -182,6 +189,17 @@ mod local {
                 records.len(),
                 started.elapsed()
             );
+            // vectors made under another key are stale: replaced by these
+            for old in std::fs::read_dir(super::cache_dir())
+                .into_iter()
+                .flatten()
+                .flatten()
+            {
+                let name = old.file_name().to_string_lossy().into_owned();
+                if name.starts_with("test-index-") && old.path() != cached {
+                    let _ = std::fs::remove_file(old.path());
+                }
+            }
             let tmp = cached.with_extension("part");
             if std::fs::write(&tmp, serde_json::to_vec(&records).unwrap()).is_ok() {
                 let _ = std::fs::rename(&tmp, &cached);
