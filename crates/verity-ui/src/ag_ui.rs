@@ -32,6 +32,7 @@ use verity::messages::{
 use verity::stream::PartDelta;
 use verity::{Agent, AgentEvent, StreamedRun};
 
+use crate::parts::{OpenPart, Segment};
 use crate::sse::{self, SseResponse};
 use crate::{RunInput, UiError};
 
@@ -217,25 +218,6 @@ impl AgUiEvent {
     }
 }
 
-#[derive(Debug)]
-enum Open {
-    Text { index: usize, id: String },
-    Reasoning { index: usize, id: String },
-    Tool { index: usize, call_id: String },
-    Other { index: usize },
-}
-
-impl Open {
-    fn index(&self) -> usize {
-        match self {
-            Open::Text { index, .. }
-            | Open::Reasoning { index, .. }
-            | Open::Tool { index, .. }
-            | Open::Other { index } => *index,
-        }
-    }
-}
-
 /// Turns a run's [`AgentEvent`]s into AG-UI events (PydanticAI's `AGUIEventStream`).
 pub struct AgUiEncoder {
     thread_id: String,
@@ -244,7 +226,7 @@ pub struct AgUiEncoder {
     message_id: Option<String>,
     /// Whether a `TEXT_MESSAGE_START` was sent for `message_id`.
     started: bool,
-    open: Option<Open>,
+    open: OpenPart,
     streamed_parts: bool,
     ids: Box<dyn FnMut() -> String + Send>,
 }
@@ -266,7 +248,7 @@ impl AgUiEncoder {
             run_id: run_id.into(),
             message_id: None,
             started: false,
-            open: None,
+            open: OpenPart::default(),
             streamed_parts: false,
             ids: Box::new(|| uuid::Uuid::now_v7().to_string()),
         }
@@ -359,154 +341,102 @@ impl AgUiEncoder {
     }
 
     fn part_start(&mut self, index: usize, part: &ModelResponsePart, out: &mut Vec<AgUiEvent>) {
-        match part {
-            ModelResponsePart::Text(text) => {
-                let id = match self.open.take() {
-                    Some(Open::Text { id, .. }) => id,
-                    other => {
-                        self.open = other;
-                        self.close_open(out);
-                        let id = (self.ids)();
-                        self.message_id = Some(id.clone());
-                        self.started = true;
-                        out.push(AgUiEvent::TextMessageStart {
-                            message_id: id.clone(),
-                            role: "assistant".into(),
-                        });
-                        id
-                    }
-                };
-                if !text.content.is_empty() {
-                    out.push(AgUiEvent::TextMessageContent {
-                        message_id: id.clone(),
-                        delta: text.content.clone(),
-                    });
-                }
-                self.open = Some(Open::Text { index, id });
-            }
-            ModelResponsePart::Thinking(thinking) => {
-                self.close_open(out);
-                // tool calls after the reasoning belong to a new assistant message
-                self.message_id = None;
-                self.started = false;
-                let id = (self.ids)();
-                out.push(AgUiEvent::ReasoningStart {
-                    message_id: id.clone(),
-                });
-                out.push(AgUiEvent::ReasoningMessageStart {
-                    message_id: id.clone(),
-                    role: "reasoning".into(),
-                });
-                if !thinking.content.is_empty() {
-                    out.push(AgUiEvent::ReasoningMessageContent {
-                        message_id: id.clone(),
-                        delta: thinking.content.clone(),
-                    });
-                }
-                self.open = Some(Open::Reasoning { index, id });
-            }
-            ModelResponsePart::ToolCall(call) => {
-                self.close_open(out);
-                let parent = match &self.message_id {
-                    Some(id) => id.clone(),
-                    None => {
-                        let id = (self.ids)();
-                        self.message_id = Some(id.clone());
-                        id
-                    }
-                };
-                if !self.started {
-                    // the parent message must exist before a call can name it
-                    self.started = true;
-                    out.push(AgUiEvent::TextMessageStart {
-                        message_id: parent.clone(),
-                        role: "assistant".into(),
-                    });
-                    out.push(AgUiEvent::TextMessageEnd {
-                        message_id: parent.clone(),
-                    });
-                }
-                out.push(AgUiEvent::ToolCallStart {
-                    tool_call_id: call.tool_call_id.clone(),
-                    tool_call_name: call.tool_name.clone(),
-                    parent_message_id: Some(parent),
-                });
-                let args = match &call.args {
-                    ToolCallArgs::Json(s) => s.clone(),
-                    ToolCallArgs::Object(map) => Value::Object(map.clone()).to_string(),
-                };
-                if !args.is_empty() {
-                    out.push(AgUiEvent::ToolCallArgs {
-                        tool_call_id: call.tool_call_id.clone(),
-                        delta: args,
-                    });
-                }
-                self.open = Some(Open::Tool {
-                    index,
-                    call_id: call.tool_call_id.clone(),
-                });
-            }
-            _ => {
-                self.close_open(out);
-                self.open = Some(Open::Other { index });
-            }
-        }
+        let mut segments = Vec::new();
+        self.open.start(index, part, &mut *self.ids, &mut segments);
+        self.write(segments, out);
     }
 
     fn part_delta(&mut self, index: usize, delta: &PartDelta, out: &mut Vec<AgUiEvent>) {
-        let Some(open) = self.open.as_ref().filter(|o| o.index() == index) else {
-            return;
-        };
-        match (open, delta) {
-            (Open::Text { id, .. }, PartDelta::Text { content_delta })
-                if !content_delta.is_empty() =>
-            {
-                out.push(AgUiEvent::TextMessageContent {
-                    message_id: id.clone(),
-                    delta: content_delta.clone(),
-                });
-            }
-            (
-                Open::Reasoning { id, .. },
-                PartDelta::Thinking {
-                    content_delta: Some(delta),
-                    ..
-                },
-            ) if !delta.is_empty() => {
-                out.push(AgUiEvent::ReasoningMessageContent {
-                    message_id: id.clone(),
-                    delta: delta.clone(),
-                });
-            }
-            (
-                Open::Tool { call_id, .. },
-                PartDelta::ToolCall {
-                    args_delta: Some(args),
-                    ..
-                },
-            ) => {
-                out.push(AgUiEvent::ToolCallArgs {
-                    tool_call_id: call_id.clone(),
-                    delta: args.clone(),
-                });
-            }
-            _ => {}
-        }
+        let mut segments = Vec::new();
+        self.open.delta(index, delta, &mut segments);
+        self.write(segments, out);
     }
 
     fn close_open(&mut self, out: &mut Vec<AgUiEvent>) {
-        match self.open.take() {
-            Some(Open::Text { id, .. }) => out.push(AgUiEvent::TextMessageEnd { message_id: id }),
-            Some(Open::Reasoning { id, .. }) => {
-                out.push(AgUiEvent::ReasoningMessageEnd {
-                    message_id: id.clone(),
-                });
-                out.push(AgUiEvent::ReasoningEnd { message_id: id });
+        let mut segments = Vec::new();
+        self.open.close(&mut segments);
+        self.write(segments, out);
+    }
+
+    /// The segments as AG-UI events: text is an assistant message; tool calls name the
+    /// assistant message they belong to as their parent (one is opened and closed for
+    /// them when no text came first); reasoning is its own message, after which calls
+    /// belong to a new assistant message.
+    fn write(&mut self, segments: Vec<Segment>, out: &mut Vec<AgUiEvent>) {
+        for segment in segments {
+            match segment {
+                Segment::TextStart { id } => {
+                    self.message_id = Some(id.clone());
+                    self.started = true;
+                    out.push(AgUiEvent::TextMessageStart {
+                        message_id: id,
+                        role: "assistant".into(),
+                    });
+                }
+                Segment::TextDelta { id, delta } => out.push(AgUiEvent::TextMessageContent {
+                    message_id: id,
+                    delta,
+                }),
+                Segment::TextEnd { id } => {
+                    out.push(AgUiEvent::TextMessageEnd { message_id: id });
+                }
+                Segment::ReasoningStart { id } => {
+                    self.message_id = None;
+                    self.started = false;
+                    out.push(AgUiEvent::ReasoningStart {
+                        message_id: id.clone(),
+                    });
+                    out.push(AgUiEvent::ReasoningMessageStart {
+                        message_id: id,
+                        role: "reasoning".into(),
+                    });
+                }
+                Segment::ReasoningDelta { id, delta } => {
+                    out.push(AgUiEvent::ReasoningMessageContent {
+                        message_id: id,
+                        delta,
+                    });
+                }
+                Segment::ReasoningEnd { id } => {
+                    out.push(AgUiEvent::ReasoningMessageEnd {
+                        message_id: id.clone(),
+                    });
+                    out.push(AgUiEvent::ReasoningEnd { message_id: id });
+                }
+                Segment::ToolStart { call_id, name } => {
+                    let parent = match &self.message_id {
+                        Some(id) => id.clone(),
+                        None => {
+                            let id = (self.ids)();
+                            self.message_id = Some(id.clone());
+                            id
+                        }
+                    };
+                    if !self.started {
+                        // the parent message must exist before a call can name it
+                        self.started = true;
+                        out.push(AgUiEvent::TextMessageStart {
+                            message_id: parent.clone(),
+                            role: "assistant".into(),
+                        });
+                        out.push(AgUiEvent::TextMessageEnd {
+                            message_id: parent.clone(),
+                        });
+                    }
+                    out.push(AgUiEvent::ToolCallStart {
+                        tool_call_id: call_id,
+                        tool_call_name: name,
+                        parent_message_id: Some(parent),
+                    });
+                }
+                Segment::ToolArgs { call_id, delta } => out.push(AgUiEvent::ToolCallArgs {
+                    tool_call_id: call_id,
+                    delta,
+                }),
+                Segment::ToolEnd { call_id } => out.push(AgUiEvent::ToolCallEnd {
+                    tool_call_id: call_id,
+                }),
             }
-            Some(Open::Tool { call_id, .. }) => out.push(AgUiEvent::ToolCallEnd {
-                tool_call_id: call_id,
-            }),
-            _ => {}
         }
     }
 }

@@ -15,6 +15,7 @@
 
 pub mod ag_ui;
 pub mod chat_app;
+mod parts;
 pub mod sse;
 pub mod vercel;
 

@@ -10,6 +10,7 @@ use verity::messages::{
 use verity::stream::PartDelta;
 
 use super::chunks::UiChunk;
+use crate::parts::{OpenPart, Segment};
 
 /// The AI SDK major version a stream is written for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -20,25 +21,6 @@ pub enum SdkVersion {
     /// AI SDK 6 (and 7, whose stream is the same): tool approvals
     /// (`tool-approval-request`), denials (`tool-output-denied`).
     V6,
-}
-
-#[derive(Debug)]
-enum Open {
-    Text { index: usize, id: String },
-    Reasoning { index: usize, id: String },
-    Tool { index: usize, call_id: String },
-    Other { index: usize },
-}
-
-impl Open {
-    fn index(&self) -> usize {
-        match self {
-            Open::Text { index, .. }
-            | Open::Reasoning { index, .. }
-            | Open::Tool { index, .. }
-            | Open::Other { index } => *index,
-        }
-    }
 }
 
 /// Turns a run's [`AgentEvent`]s into UI message stream chunks, as PydanticAI's
@@ -59,7 +41,7 @@ pub struct VercelEncoder {
     step_done: bool,
     /// Approval requests, sent once the run ends (after the message metadata).
     approvals: Vec<String>,
-    open: Option<Open>,
+    open: OpenPart,
     /// Whether the current response's parts were streamed (a response that arrives whole
     /// is written from its `ModelResponse` event).
     streamed_parts: bool,
@@ -94,7 +76,7 @@ impl VercelEncoder {
             step_started: false,
             step_done: false,
             approvals: Vec::new(),
-            open: None,
+            open: OpenPart::default(),
             streamed_parts: false,
             pending_calls: Vec::new(),
             last_response: None,
@@ -219,132 +201,21 @@ impl VercelEncoder {
 
     fn part_start(&mut self, index: usize, part: &ModelResponsePart, out: &mut Vec<UiChunk>) {
         self.ensure_step(out);
-        match part {
-            ModelResponsePart::Text(text) => {
-                let id = match self.open.take() {
-                    Some(Open::Text { id, .. }) => id,
-                    other => {
-                        self.open = other;
-                        self.close_open(out);
-                        let id = (self.ids)();
-                        out.push(UiChunk::TextStart {
-                            id: id.clone(),
-                            provider_metadata: None,
-                        });
-                        id
-                    }
-                };
-                if !text.content.is_empty() {
-                    out.push(UiChunk::TextDelta {
-                        id: id.clone(),
-                        delta: text.content.clone(),
-                        provider_metadata: None,
-                    });
-                }
-                self.open = Some(Open::Text { index, id });
-            }
-            ModelResponsePart::Thinking(thinking) => {
-                self.close_open(out);
-                let id = (self.ids)();
-                out.push(UiChunk::ReasoningStart {
-                    id: id.clone(),
-                    provider_metadata: None,
-                });
-                if !thinking.content.is_empty() {
-                    out.push(UiChunk::ReasoningDelta {
-                        id: id.clone(),
-                        delta: thinking.content.clone(),
-                        provider_metadata: None,
-                    });
-                }
-                self.open = Some(Open::Reasoning { index, id });
-            }
-            ModelResponsePart::ToolCall(call) => {
-                self.close_open(out);
-                out.push(UiChunk::ToolInputStart {
-                    tool_call_id: call.tool_call_id.clone(),
-                    tool_name: call.tool_name.clone(),
-                    provider_executed: None,
-                });
-                let args = match &call.args {
-                    verity::messages::ToolCallArgs::Json(s) => s.clone(),
-                    verity::messages::ToolCallArgs::Object(map) => {
-                        Value::Object(map.clone()).to_string()
-                    }
-                };
-                if !args.is_empty() {
-                    out.push(UiChunk::ToolInputDelta {
-                        tool_call_id: call.tool_call_id.clone(),
-                        input_text_delta: args,
-                    });
-                }
-                self.open = Some(Open::Tool {
-                    index,
-                    call_id: call.tool_call_id.clone(),
-                });
-            }
-            _ => {
-                self.close_open(out);
-                self.open = Some(Open::Other { index });
-            }
-        }
+        let mut segments = Vec::new();
+        self.open.start(index, part, &mut *self.ids, &mut segments);
+        write(segments, out);
     }
 
     fn part_delta(&mut self, index: usize, delta: &PartDelta, out: &mut Vec<UiChunk>) {
-        let Some(open) = self.open.as_ref().filter(|o| o.index() == index) else {
-            return;
-        };
-        match (open, delta) {
-            (Open::Text { id, .. }, PartDelta::Text { content_delta })
-                if !content_delta.is_empty() =>
-            {
-                out.push(UiChunk::TextDelta {
-                    id: id.clone(),
-                    delta: content_delta.clone(),
-                    provider_metadata: None,
-                });
-            }
-            (
-                Open::Reasoning { id, .. },
-                PartDelta::Thinking {
-                    content_delta: Some(delta),
-                    ..
-                },
-            ) if !delta.is_empty() => {
-                out.push(UiChunk::ReasoningDelta {
-                    id: id.clone(),
-                    delta: delta.clone(),
-                    provider_metadata: None,
-                });
-            }
-            (
-                Open::Tool { call_id, .. },
-                PartDelta::ToolCall {
-                    args_delta: Some(args),
-                    ..
-                },
-            ) => {
-                out.push(UiChunk::ToolInputDelta {
-                    tool_call_id: call_id.clone(),
-                    input_text_delta: args.clone(),
-                });
-            }
-            _ => {}
-        }
+        let mut segments = Vec::new();
+        self.open.delta(index, delta, &mut segments);
+        write(segments, out);
     }
 
     fn close_open(&mut self, out: &mut Vec<UiChunk>) {
-        match self.open.take() {
-            Some(Open::Text { id, .. }) => out.push(UiChunk::TextEnd {
-                id,
-                provider_metadata: None,
-            }),
-            Some(Open::Reasoning { id, .. }) => out.push(UiChunk::ReasoningEnd {
-                id,
-                provider_metadata: None,
-            }),
-            _ => {}
-        }
+        let mut segments = Vec::new();
+        self.open.close(&mut segments);
+        write(segments, out);
     }
 
     fn take_pending(&mut self, call_id: &str) -> Option<ToolCallPart> {
@@ -430,6 +301,51 @@ pub(crate) fn args_value(call: &ToolCallPart) -> Value {
     call.args
         .to_value()
         .unwrap_or_else(|_| json!({"INVALID_JSON": call.args.to_json_string()}))
+}
+
+/// The segments as chunks (a tool call's input ends with `tool-input-available`, sent
+/// when the call runs, not when its part ends).
+fn write(segments: Vec<Segment>, out: &mut Vec<UiChunk>) {
+    for segment in segments {
+        out.push(match segment {
+            Segment::TextStart { id } => UiChunk::TextStart {
+                id,
+                provider_metadata: None,
+            },
+            Segment::TextDelta { id, delta } => UiChunk::TextDelta {
+                id,
+                delta,
+                provider_metadata: None,
+            },
+            Segment::TextEnd { id } => UiChunk::TextEnd {
+                id,
+                provider_metadata: None,
+            },
+            Segment::ReasoningStart { id } => UiChunk::ReasoningStart {
+                id,
+                provider_metadata: None,
+            },
+            Segment::ReasoningDelta { id, delta } => UiChunk::ReasoningDelta {
+                id,
+                delta,
+                provider_metadata: None,
+            },
+            Segment::ReasoningEnd { id } => UiChunk::ReasoningEnd {
+                id,
+                provider_metadata: None,
+            },
+            Segment::ToolStart { call_id, name } => UiChunk::ToolInputStart {
+                tool_call_id: call_id,
+                tool_name: name,
+                provider_executed: None,
+            },
+            Segment::ToolArgs { call_id, delta } => UiChunk::ToolInputDelta {
+                tool_call_id: call_id,
+                input_text_delta: delta,
+            },
+            Segment::ToolEnd { .. } => continue,
+        });
+    }
 }
 
 fn input_available(call: &ToolCallPart) -> UiChunk {
