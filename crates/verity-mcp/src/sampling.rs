@@ -37,6 +37,7 @@ pub(crate) async fn sample(model: &ModelRef, params: &Value) -> verity::Result<V
 pub(crate) struct ClientSamplingModel {
     peer: rmcp::Peer<rmcp::RoleServer>,
     default_max_tokens: u32,
+    profile: verity::ModelProfile,
 }
 
 /// `max_tokens` is required by sampling; PydanticAI's default when the settings have none.
@@ -44,9 +45,14 @@ pub(crate) const DEFAULT_SAMPLING_MAX_TOKENS: u32 = 16_384;
 
 impl ClientSamplingModel {
     pub(crate) fn new(peer: rmcp::Peer<rmcp::RoleServer>) -> Self {
+        // no tool definitions go through sampling, so a structured output is asked for
+        // in the instructions (prompted mode) unless the agent chose a mode
+        let mut profile = verity::ModelProfile::default();
+        profile.default_structured_output_mode = verity::OutputMode::Prompted;
         ClientSamplingModel {
             peer,
             default_max_tokens: DEFAULT_SAMPLING_MAX_TOKENS,
+            profile,
         }
     }
 }
@@ -243,6 +249,10 @@ impl verity::Model for ClientSamplingModel {
 
     fn model_name(&self) -> &str {
         "mcp-sampling"
+    }
+
+    fn profile(&self) -> &verity::ModelProfile {
+        &self.profile
     }
 
     fn system(&self) -> &str {

@@ -234,3 +234,49 @@ async fn sampling_agent_runs_on_the_clients_model_when_offered() {
     without.close().await;
     http.shutdown().await;
 }
+
+/// Through sampling no tool definitions go, so a served agent's structured output is
+/// asked for in the instructions (prompted mode): the client's model answers JSON text.
+#[tokio::test]
+async fn sampling_agent_with_structured_output_is_prompted() {
+    use verity::models::function::{AgentInfo, FunctionModel};
+    #[derive(serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+    struct City {
+        name: String,
+        country: String,
+    }
+    let own = FunctionModel::new(|_: &[ModelMessage], _: &AgentInfo| ModelResponse::text("unused"));
+    let agent = Agent::builder(own).output::<City>().build();
+    let server = McpToolServer::new("sampling").sampling_agent("city", "Name a city.", agent);
+    let http = server.serve_http("127.0.0.1:0").await.unwrap();
+    let saw_schema = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = saw_schema.clone();
+    let clients_model = FunctionModel::new(move |messages: &[ModelMessage], _: &AgentInfo| {
+        let ModelMessage::Request(request) = messages.last().unwrap() else {
+            panic!("a request last");
+        };
+        // the output schema travels in the system prompt
+        if request
+            .instructions
+            .as_deref()
+            .is_some_and(|i| i.contains("country"))
+        {
+            flag.store(true, std::sync::atomic::Ordering::SeqCst);
+        }
+        ModelResponse::text(r#"{"name": "Paris", "country": "France"}"#)
+    });
+    let client = McpServer::http(http.url())
+        .sampling_model(clients_model)
+        .build();
+    let result = client
+        .call_tool("city", json!({"prompt": "the capital of France"}))
+        .await
+        .unwrap();
+    assert_eq!(
+        result.to_model_value(true),
+        json!({"name": "Paris", "country": "France"})
+    );
+    assert!(saw_schema.load(std::sync::atomic::Ordering::SeqCst));
+    client.close().await;
+    http.shutdown().await;
+}
