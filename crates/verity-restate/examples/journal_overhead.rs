@@ -16,7 +16,6 @@ use std::time::{Duration, Instant};
 use verity::models::openai::OpenAIChatModel;
 use verity::prelude::*;
 use verity::providers::openai::OpenAIProvider;
-use verity::toolsets::FunctionToolset;
 use verity_restate::DurableAgent;
 
 #[derive(Debug, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
@@ -39,24 +38,25 @@ fn flag(args: &[String], name: &str) -> Option<String> {
         .cloned()
 }
 
-fn tools() -> FunctionToolset<()> {
-    FunctionToolset::new("weather").tool(Tool::new(
+/// The agent's own tool: a durable run journals its calls, and (its list being fixed)
+/// not its list, so a run is three journaled steps (model, tool, model).
+fn get_weather() -> Tool<()> {
+    Tool::new(
         "get_weather",
         "The weather in a city.",
         |_ctx, c: City| async move { Ok::<_, ToolError>(format!("sunny in {}", c.city)) },
-    ))
+    )
 }
 
-fn agent(mock: &str, with_tools: bool) -> Result<Agent<(), CityLocation>, verity::Error> {
+fn agent(mock: &str) -> Result<Agent<(), CityLocation>, verity::Error> {
     let provider = OpenAIProvider::builder()
         .base_url(mock)
         .api_key("bench")
         .build()?;
-    let mut builder = Agent::builder(OpenAIChatModel::new("gpt-4o", provider));
-    if with_tools {
-        builder = builder.toolset(tools());
-    }
-    Ok(builder.output::<CityLocation>().build())
+    Ok(Agent::builder(OpenAIChatModel::new("gpt-4o", provider))
+        .tool(get_weather())
+        .output::<CityLocation>()
+        .build())
 }
 
 /// Run `one` `runs` times, `concurrency` at a time; print runs/s, p50 and p99.
@@ -115,12 +115,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     match mode.as_str() {
         "serve" => {
             let port: u16 = flag(&args, "--port").map_or(Ok(9080), |p| p.parse())?;
-            let durable = DurableAgent::new("bench", agent(&mock, false)?).toolset(tools());
+            let durable = DurableAgent::new("bench", agent(&mock)?);
             let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
             verity_restate::serve(listener, [durable.into_service()?]).await;
         }
         "plain" => {
-            let agent = agent(&mock, true)?;
+            let agent = agent(&mock)?;
             measure("plain", runs, concurrency, move |_| {
                 let agent = agent.clone();
                 async move {

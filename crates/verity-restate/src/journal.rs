@@ -18,7 +18,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
 use verity::messages::{ModelMessage, ModelResponse};
-use verity::model::{Model, ModelProfile, ModelRef, ModelRequestParameters};
+use verity::model::{Model, ModelProfile, ModelRef, ModelRequestParameters, ToolDefinition};
+use verity::request::ToolKind;
 use verity::settings::ModelSettings;
 use verity::tools::{Deferral, DeferralKind, Rejection, ToolCallError};
 use verity::toolsets::{ToolFuture, Toolset, ToolsetTool};
@@ -53,6 +54,79 @@ pub(crate) enum Step {
         call: Box<dyn FnOnce() -> ToolFuture + Send>,
         reply: oneshot::Sender<ToolOutcome>,
     },
+    /// A toolset's tool list at a step (an MCP server's `tools/list`); the list is
+    /// journaled, so a replay offers and dispatches the same tools.
+    ListTools {
+        label: String,
+        list: ListFn,
+        reply: oneshot::Sender<Result<Vec<ToolsetTool>, Error>>,
+    },
+}
+
+/// What lists a toolset's tools for a [`Step::ListTools`].
+pub(crate) type ListFn =
+    Box<dyn FnOnce() -> BoxFuture<'static, Result<Vec<ToolsetTool>, Error>> + Send>;
+
+/// A tool of a journaled tool list.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct ListedTool {
+    name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    description: Option<String>,
+    parameters: Value,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    strict: Option<bool>,
+    kind: String,
+    #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
+    extra_fields: serde_json::Map<String, Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    max_retries: Option<u32>,
+    #[serde(default)]
+    sequential: bool,
+}
+
+impl ListedTool {
+    /// The tool as journaled; `None` for a tool kind this crate does not know.
+    pub(crate) fn of(tool: &ToolsetTool) -> Option<ListedTool> {
+        let def = &tool.definition;
+        let kind = match def.kind {
+            ToolKind::Function => "function",
+            ToolKind::Output => "output",
+            ToolKind::External => "external",
+            ToolKind::Unapproved => "unapproved",
+            _ => return None,
+        };
+        Some(ListedTool {
+            name: def.name.clone(),
+            description: def.description.clone(),
+            parameters: def.parameters_json_schema.clone(),
+            strict: def.strict,
+            kind: kind.to_owned(),
+            extra_fields: def.extra_fields.clone(),
+            max_retries: tool.max_retries,
+            sequential: tool.sequential,
+        })
+    }
+
+    /// The journaled tool as the run sees it; `None` for a kind this crate does not know.
+    pub(crate) fn into_tool(self) -> Option<ToolsetTool> {
+        let kind = match self.kind.as_str() {
+            "function" => ToolKind::Function,
+            "output" => ToolKind::Output,
+            "external" => ToolKind::External,
+            "unapproved" => ToolKind::Unapproved,
+            _ => return None,
+        };
+        let mut definition =
+            ToolDefinition::new(self.name, self.parameters).with_strict(self.strict);
+        definition.description = self.description;
+        definition.kind = kind;
+        definition.extra_fields = self.extra_fields;
+        let mut tool = ToolsetTool::new(definition);
+        tool.max_retries = self.max_retries;
+        tool.sequential = self.sequential;
+        Some(tool)
+    }
 }
 
 /// One model request to journal.
@@ -216,6 +290,9 @@ pub(crate) struct JournaledToolset<D> {
     inner: Arc<dyn Toolset<D>>,
     pure: Arc<BTreeSet<String>>,
     steps: mpsc::UnboundedSender<Step>,
+    /// Whether each step's tool list is journaled too (a toolset given to the durable
+    /// agent, e.g. an MCP server's; the agent's own tools list the same every time).
+    journal_list: bool,
 }
 
 impl<D> JournaledToolset<D> {
@@ -223,8 +300,14 @@ impl<D> JournaledToolset<D> {
         inner: Arc<dyn Toolset<D>>,
         pure: Arc<BTreeSet<String>>,
         steps: mpsc::UnboundedSender<Step>,
+        journal_list: bool,
     ) -> Self {
-        JournaledToolset { inner, pure, steps }
+        JournaledToolset {
+            inner,
+            pure,
+            steps,
+            journal_list,
+        }
     }
 }
 
@@ -237,7 +320,30 @@ impl<D: Send + Sync + 'static> Toolset<D> for JournaledToolset<D> {
         &'a self,
         ctx: &'a RunContext<D>,
     ) -> BoxFuture<'a, verity::Result<Vec<ToolsetTool>>> {
-        self.inner.tools(ctx)
+        if !self.journal_list {
+            return self.inner.tools(ctx);
+        }
+        let (reply, listed) = oneshot::channel();
+        let inner = Arc::clone(&self.inner);
+        let ctx = ctx.clone();
+        // sent now, in the order the run asks (toolset by toolset)
+        let sent = self.steps.send(Step::ListTools {
+            label: self.inner.label(),
+            list: Box::new(move || Box::pin(async move { inner.tools(&ctx).await })),
+            reply,
+        });
+        Box::pin(async move {
+            if sent.is_err() {
+                return Err(Error::User(
+                    "the durable run's step channel closed".to_owned(),
+                ));
+            }
+            listed.await.unwrap_or_else(|_| {
+                Err(Error::User(
+                    "the durable run ended before the tool list was journaled".to_owned(),
+                ))
+            })
+        })
     }
 
     fn call(&self, ctx: RunContext<D>, name: &str, args: Value) -> ToolFuture {

@@ -97,8 +97,9 @@ fn deferrable_outcome<T: Serialize>(output: &Deferrable<T>) -> Result<Outcome, s
 ///
 /// Every tool call is a journaled step, run at most once per successful journal entry
 /// (see [`idempotency_key`] for the call in flight at a crash): the agent's own tools
-/// (`AgentBuilder::tool`) and those of the toolsets given with
+/// (`AgentBuilder::tool`), its toolsets (`AgentBuilder::toolset`) and those given with
 /// [`toolset`](Self::toolset), unless a tool is declared [pure](Self::pure_tool).
+/// Each step's tool list of a toolset (an MCP server's `tools/list`) is journaled too.
 pub struct DurableAgent<D, O> {
     name: String,
     agent: Agent<D, O>,
@@ -145,13 +146,16 @@ impl<D: Send + Sync + 'static, O: Serialize + Send + Sync + 'static> DurableAgen
         agent: Agent<D, O>,
         deps: impl Fn() -> D + Send + Sync + 'static,
     ) -> Self {
-        // the agent's own tools go through the journal like any toolset's
-        let (agent, own_tools) = agent.split_own_tools();
+        // the agent's own tools and toolsets go through the journal like those given
+        // to the durable agent (own tools first: their list is not journaled)
+        let (agent, tools) = agent.split_tools();
+        let mut toolsets: Vec<Arc<dyn Toolset<D>>> = vec![Arc::new(tools.own)];
+        toolsets.extend(tools.toolsets);
         DurableAgent {
             name: name.into(),
             agent,
             deps: Arc::new(deps),
-            toolsets: vec![Arc::new(own_tools)],
+            toolsets,
             pure_tools: Arc::new(BTreeSet::new()),
             model_retry: None,
             tool_retry: None,
@@ -173,9 +177,9 @@ impl<D: Send + Sync + 'static, O: Send + Sync + 'static> DurableAgent<D, O> {
     }
 
     /// Offer this toolset's tools in every run; each call is a journaled step (unless
-    /// the tool is [pure](Self::pure_tool)). An MCP server's toolset
-    /// (`verity_mcp::McpServer`) works too: its `call_tool` requests are journaled,
-    /// its `list_tools` requests are not (they are made again on a replay).
+    /// the tool is [pure](Self::pure_tool)), and so is its tool list at each step. An MCP
+    /// server's toolset (`verity_mcp::McpServer`) works too: its `tools/list` and
+    /// `tools/call` requests are journaled.
     pub fn toolset(mut self, toolset: impl Toolset<D> + 'static) -> Self {
         self.toolsets.push(Arc::new(toolset));
         self

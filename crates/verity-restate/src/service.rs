@@ -24,7 +24,8 @@ use verity::usage::RunUsage;
 
 use crate::error::DurableError;
 use crate::journal::{
-    JournaledModel, JournaledToolset, ModelStep, Step, ToolOutcome, with_idempotency_key,
+    JournaledModel, JournaledToolset, ListedTool, ModelStep, Step, ToolOutcome,
+    with_idempotency_key,
 };
 use crate::{DurableAgent, Outcome};
 
@@ -402,17 +403,21 @@ impl<D: Send + Sync + 'static, O: Send + Sync + 'static> DurableAgent<D, O> {
         let (tx, mut rx) = mpsc::unbounded_channel();
         let model = JournaledModel::new(Arc::clone(self.agent.model()), tx.clone());
         let mut request = request.model(model);
-        for toolset in &self.toolsets {
+        // the first toolset holds the agent's own tools, whose list is fixed; the lists
+        // of the toolsets given to the durable agent (MCP servers') are journaled
+        for (i, toolset) in self.toolsets.iter().enumerate() {
             request = request.toolset(JournaledToolset::new(
                 Arc::clone(toolset),
                 Arc::clone(&self.pure_tools),
                 tx.clone(),
+                i > 0,
             ));
         }
         drop(tx);
         let run = pin!(std::future::IntoFuture::into_future(request));
         let steps = pin!(async {
             let mut model_steps = 0u32;
+            let mut list_steps = 0u32;
             while let Some(step) = rx.recv().await {
                 match step {
                     Step::Model(step) => {
@@ -489,6 +494,44 @@ impl<D: Send + Sync + 'static, O: Send + Sync + 'static> DurableAgent<D, O> {
                             },
                         };
                         let _ = reply.send(outcome);
+                    }
+                    Step::ListTools { label, list, reply } => {
+                        list_steps += 1;
+                        let step = ctx
+                            .run(move || async move {
+                                let tools = list().await.map_err(HandlerError::from)?;
+                                let listed = tools
+                                    .iter()
+                                    .map(|tool| {
+                                        ListedTool::of(tool).ok_or_else(|| {
+                                            TerminalError::new(format!(
+                                                "tool `{}` is of a kind durable runs cannot journal",
+                                                tool.name()
+                                            ))
+                                        })
+                                    })
+                                    .collect::<Result<Vec<_>, _>>()?;
+                                Ok(Json(listed))
+                            })
+                            .name(format!("list tools {label} {list_steps}"));
+                        let tools = match step.await {
+                            Ok(Json(listed)) => listed
+                                .into_iter()
+                                .map(|tool| {
+                                    tool.into_tool().ok_or_else(|| {
+                                        verity::Error::User(
+                                            "a journaled tool is of a kind this worker does not know"
+                                                .to_owned(),
+                                        )
+                                    })
+                                })
+                                .collect(),
+                            Err(e) => Err(verity::Error::User(format!(
+                                "listing the tools of {label} failed: {}",
+                                e.message()
+                            ))),
+                        };
+                        let _ = reply.send(tools);
                     }
                 }
             }

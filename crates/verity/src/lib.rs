@@ -59,8 +59,8 @@ pub mod usage;
 pub mod validation;
 
 pub use agent::{
-    Agent, AgentBuilder, AgentNode, AgentRun, EndStrategy, FinalResult, MessageCapture, RunRequest,
-    RunResult, RunState, load_messages,
+    Agent, AgentBuilder, AgentNode, AgentRun, AgentTools, EndStrategy, FinalResult, MessageCapture,
+    RunRequest, RunResult, RunState, load_messages,
 };
 pub use deferred::{Deferrable, DeferredToolRequests, DeferredToolResults, ToolApproval};
 pub use error::{Error, Result};

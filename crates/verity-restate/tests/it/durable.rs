@@ -278,9 +278,13 @@ async fn one_responses_calls_are_journaled_in_call_order_and_pure_tools_are_not(
     assert_eq!(
         names,
         [
+            // the given toolset's list is journaled at each step (the agent's own
+            // tools, `record`, list the same every time and are not)
+            "list tools FunctionToolset 'test' 1",
             "model request 1",
             "tool record call_a",
             "tool record call_c",
+            "list tools FunctionToolset 'test' 2",
             "model request 2"
         ],
         "{steps:?}"

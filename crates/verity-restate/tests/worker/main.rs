@@ -156,7 +156,7 @@ async fn main() {
     let (l1, w1) = (Arc::clone(&tool_log), Arc::clone(&worker));
     let (l2, w2) = (Arc::clone(&tool_log), Arc::clone(&worker));
     let l3 = Arc::clone(&tool_log);
-    // `record` is the agent's own tool (journaled through `split_own_tools`), the
+    // `record` is the agent's own tool (journaled through `split_tools`), the
     // others come in a toolset
     let record = Tool::new("record", "Record a note.", move |_ctx, a: Note| {
         let (log_path, worker) = (Arc::clone(&l1), Arc::clone(&w1));
@@ -196,15 +196,17 @@ async fn main() {
             },
         ));
 
+    // the toolset is the agent's own too (`AgentBuilder::toolset`): durable runs journal
+    // its calls and lists like those of toolsets given to `DurableAgent::toolset`
     let assistant = Agent::builder(Arc::clone(&model))
         .tool(record)
+        .toolset(tools)
         .deferrable()
         .build();
     // the model's streamed events, live, next to the tool log
     let event_log = args.tool_log.with_extension("events");
     let assistant = DurableAgent::new(format!("{}_assistant", args.prefix), assistant)
         .on_model_event(move |key, event| log(&event_log, &format!("{key} {event:?}")))
-        .toolset(tools)
         .pure_tool("echo")
         .with_approvals();
     let broken = Agent::builder(model)

@@ -755,12 +755,29 @@ impl<D: Send + Sync + 'static, O: Send + Sync + 'static, S> AgentBuilder<D, O, S
     }
 }
 
+/// An agent's tools taken out of it by [`Agent::split_tools`].
+pub struct AgentTools<D> {
+    /// The agent's own tools ([`AgentBuilder::tool`]), with their retries, timeouts,
+    /// `prepare` hooks and sequential flags.
+    pub own: crate::FunctionToolset<D>,
+    /// Its toolsets ([`AgentBuilder::toolset`]), in the order they were added.
+    pub toolsets: Vec<Arc<dyn Toolset<D>>>,
+}
+
+impl<D> std::fmt::Debug for AgentTools<D> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AgentTools")
+            .field("toolsets", &self.toolsets.len())
+            .finish_non_exhaustive()
+    }
+}
+
 impl<D: Send + Sync + 'static, O: Send + Sync + 'static> Agent<D, O> {
-    /// This agent without its own tools ([`AgentBuilder::tool`]), and those tools as a
-    /// [`FunctionToolset`](crate::FunctionToolset) (with their retries, timeouts, `prepare`
-    /// hooks and sequential flags). A run of the first given the second
-    /// ([`RunRequest::toolset`], wrapped as you need) offers and calls the same tools:
-    /// for wrappers that must see every tool call, as durable execution journals each.
+    /// This agent without its tools, and the tools: its own as a
+    /// [`FunctionToolset`](crate::FunctionToolset), and its toolsets. A run of the first
+    /// given them back ([`RunRequest::toolset`], own tools first, each wrapped as you
+    /// need) offers and calls the same tools: for wrappers that must see every tool call
+    /// and tool list, as durable execution journals each.
     ///
     /// ```
     /// use verity::prelude::*;
@@ -770,16 +787,17 @@ impl<D: Send + Sync + 'static, O: Send + Sync + 'static> Agent<D, O> {
     /// async fn add(a: i64, b: i64) -> i64 { a + b }
     ///
     /// let agent = Agent::builder(TestModel::new()).tool(Add).build();
-    /// let (bare, tools) = agent.split_own_tools();
-    /// let result = bare.run("add").toolset(tools).blocking().unwrap();
+    /// let (bare, tools) = agent.split_tools();
+    /// let result = bare.run("add").toolset(tools.own).blocking().unwrap();
     /// assert_eq!(result.output, r#"{"add":0}"#);
     /// ```
-    pub fn split_own_tools(&self) -> (Agent<D, O>, crate::FunctionToolset<D>) {
+    pub fn split_tools(&self) -> (Agent<D, O>, AgentTools<D>) {
         let mut config = self.inner.config.clone();
-        let mut toolset = crate::FunctionToolset::new("the agent's tools");
+        let mut own = crate::FunctionToolset::new("the agent's tools");
         for tool in std::mem::take(&mut config.tools) {
-            toolset.add(tool);
+            own.add(tool);
         }
+        let toolsets = std::mem::take(&mut config.toolsets);
         let bare = Agent {
             inner: Arc::new(AgentInner {
                 config,
@@ -787,7 +805,7 @@ impl<D: Send + Sync + 'static, O: Send + Sync + 'static> Agent<D, O> {
                 params_cache: Default::default(),
             }),
         };
-        (bare, toolset)
+        (bare, AgentTools { own, toolsets })
     }
 }
 

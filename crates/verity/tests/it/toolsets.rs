@@ -402,7 +402,7 @@ async fn the_agents_tool_timeout_bounds_tools_without_their_own() {
 /// The agent's own tools, split off as a toolset and wrapped, run as they did on the
 /// agent itself: the same offers, the same returns and retries, every call seen.
 #[tokio::test]
-async fn split_own_tools_run_the_same_through_a_wrapper() {
+async fn split_tools_run_the_same_through_a_wrapper() {
     let steps = || {
         vec![
             vec![call("a_tool", "c1"), call("picky", "c2")],
@@ -441,7 +441,9 @@ async fn split_own_tools_run_the_same_through_a_wrapper() {
     let direct = agent_with(model).run("go").await.unwrap();
 
     let (model, seen_split) = scripted(steps());
-    let (bare, tools) = agent_with(model).split_own_tools();
+    let (bare, tools) = agent_with(model).split_tools();
+    assert!(tools.toolsets.is_empty());
+    let tools = tools.own;
     let log: Arc<Mutex<Vec<String>>> = Arc::default();
     let record = Arc::clone(&log);
     let wrapped = tools.wrapped(move |ctx, name, _args, inner| {
@@ -457,4 +459,20 @@ async fn split_own_tools_run_the_same_through_a_wrapper() {
     assert_eq!(returns(&direct), returns(&split));
     assert_eq!(direct.output, split.output);
     assert_eq!(*log.lock().unwrap(), ["a_tool c1", "picky c2", "picky c3"]);
+
+    // the agent's toolsets come out too, in order
+    let agent = Agent::builder(TestModel::new())
+        .toolset(echo::<()>("w", "b"))
+        .toolset(echo::<()>("v", "c"))
+        .build();
+    let (bare, tools) = agent.split_tools();
+    let labels: Vec<String> = tools.toolsets.iter().map(|t| t.label()).collect();
+    assert_eq!(labels.len(), 2);
+    assert!(
+        labels[0].contains('w') && labels[1].contains('v'),
+        "{labels:?}"
+    );
+    // without them, the bare agent offers no tools
+    let result = bare.run("go").await.unwrap();
+    assert_eq!(result.output, "success (no tool calls)");
 }
