@@ -582,13 +582,13 @@ impl AnthropicModel {
         Ok(self.finish(acc.finish()))
     }
 
-    fn finish(&self, mut response: ModelResponse) -> ModelResponse {
-        response.provider_name = Some(self.transport.name().to_owned());
-        response.provider_url = Some(self.transport.public_base_url().to_owned());
-        if response.model_name.is_none() {
-            response.model_name = Some(self.model_name.clone());
-        }
-        response
+    fn finish(&self, response: ModelResponse) -> ModelResponse {
+        crate::models::wire::served_response(
+            response,
+            self.transport.name(),
+            self.transport.public_base_url(),
+            &self.model_name,
+        )
     }
 }
 
@@ -1795,11 +1795,10 @@ impl Model for AnthropicModel {
                     message: "the event stream ended before `message_stop`".into(),
                 })?;
             }
-            yield ModelStreamEvent::Metadata(ResponseMetadata {
-                provider_name: Some(provider.name().to_owned()),
-                provider_url: Some(provider.public_base_url().to_owned()),
-                ..Default::default()
-            });
+            yield ModelStreamEvent::Metadata(crate::models::wire::served_metadata(
+                provider.name(),
+                provider.public_base_url(),
+            ));
         };
         Ok(Box::pin(stream))
     }

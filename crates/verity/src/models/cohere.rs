@@ -296,13 +296,13 @@ impl CohereModel {
         Ok(self.finish(acc.finish()))
     }
 
-    fn finish(&self, mut response: ModelResponse) -> ModelResponse {
-        response.provider_name = Some(self.provider.name().to_owned());
-        response.provider_url = Some(self.provider.public_base_url().to_owned());
-        if response.model_name.is_none() {
-            response.model_name = Some(self.model_name.clone());
-        }
-        response
+    fn finish(&self, response: ModelResponse) -> ModelResponse {
+        crate::models::wire::served_response(
+            response,
+            self.provider.name(),
+            self.provider.public_base_url(),
+            &self.model_name,
+        )
     }
 
     async fn send(
@@ -394,9 +394,10 @@ impl Model for CohereModel {
             }
             yield ModelStreamEvent::Metadata(ResponseMetadata {
                 model_name: Some(this.model_name.clone()),
-                provider_name: Some(this.provider.name().to_owned()),
-                provider_url: Some(this.provider.public_base_url().to_owned()),
-                ..Default::default()
+                ..crate::models::wire::served_metadata(
+                    this.provider.name(),
+                    this.provider.public_base_url(),
+                )
             });
         };
         Ok(Box::pin(stream))

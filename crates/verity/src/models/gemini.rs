@@ -655,13 +655,13 @@ impl GeminiModel {
         Ok(self.finish(acc.finish()))
     }
 
-    fn finish(&self, mut response: ModelResponse) -> ModelResponse {
-        response.provider_name = Some(self.provider.name().to_owned());
-        response.provider_url = Some(self.provider.public_base_url().to_owned());
-        if response.model_name.is_none() {
-            response.model_name = Some(self.model_name.clone());
-        }
-        response
+    fn finish(&self, response: ModelResponse) -> ModelResponse {
+        crate::models::wire::served_response(
+            response,
+            self.provider.name(),
+            self.provider.public_base_url(),
+            &self.model_name,
+        )
     }
 }
 
@@ -1553,11 +1553,10 @@ impl Model for GeminiModel {
             if !finished {
                 Err(Error::ModelApi { model_name: model_name.clone(), message: "the event stream ended before a finish reason".into() })?;
             }
-            yield ModelStreamEvent::Metadata(ResponseMetadata {
-                provider_name: Some(provider.name().to_owned()),
-                provider_url: Some(provider.public_base_url().to_owned()),
-                ..Default::default()
-            });
+            yield ModelStreamEvent::Metadata(crate::models::wire::served_metadata(
+                provider.name(),
+                provider.public_base_url(),
+            ));
         };
         Ok(Box::pin(stream))
     }

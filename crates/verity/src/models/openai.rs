@@ -607,13 +607,13 @@ impl OpenAIChatModel {
         Ok(self.finish(acc.finish()))
     }
 
-    fn finish(&self, mut response: ModelResponse) -> ModelResponse {
-        response.provider_name = Some(self.provider.name().to_owned());
-        response.provider_url = Some(self.provider.public_base_url().to_owned());
-        if response.model_name.is_none() {
-            response.model_name = Some(self.model_name.clone());
-        }
-        response
+    fn finish(&self, response: ModelResponse) -> ModelResponse {
+        crate::models::wire::served_response(
+            response,
+            self.provider.name(),
+            self.provider.public_base_url(),
+            &self.model_name,
+        )
     }
 }
 
@@ -724,11 +724,10 @@ impl Model for OpenAIChatModel {
             for e in state.flush() {
                 yield e;
             }
-            yield ModelStreamEvent::Metadata(ResponseMetadata {
-                provider_name: Some(this.provider.name().to_owned()),
-                provider_url: Some(this.provider.public_base_url().to_owned()),
-                ..Default::default()
-            });
+            yield ModelStreamEvent::Metadata(crate::models::wire::served_metadata(
+                this.provider.name(),
+                this.provider.public_base_url(),
+            ));
         };
         Ok(Box::pin(stream))
     }

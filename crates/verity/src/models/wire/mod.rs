@@ -181,6 +181,34 @@ pub(crate) enum WireTool {
     Built(serde_json::Value),
 }
 
+/// A whole response stamped with who served it (the provider's name and public URL),
+/// and with the requested model's name when the provider gave none.
+pub(crate) fn served_response(
+    mut response: crate::messages::ModelResponse,
+    provider_name: &str,
+    public_url: &str,
+    model_name: &str,
+) -> crate::messages::ModelResponse {
+    response.provider_name = Some(provider_name.to_owned());
+    response.provider_url = Some(public_url.to_owned());
+    if response.model_name.is_none() {
+        response.model_name = Some(model_name.to_owned());
+    }
+    response
+}
+
+/// The metadata a streamed response ends with: who served it.
+pub(crate) fn served_metadata(
+    provider_name: &str,
+    public_url: &str,
+) -> crate::stream::ResponseMetadata {
+    crate::stream::ResponseMetadata {
+        provider_name: Some(provider_name.to_owned()),
+        provider_url: Some(public_url.to_owned()),
+        ..Default::default()
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
