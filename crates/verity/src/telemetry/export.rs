@@ -1,8 +1,7 @@
 //! OTLP export (feature `otel`): [`init`] and the propagation of trace context into
 //! outgoing requests.
 
-use opentelemetry::propagation::{Injector, TextMapPropagator};
-use opentelemetry::trace::{TraceContextExt, TracerProvider as _};
+use opentelemetry::trace::{TraceContextExt, TraceFlags, TracerProvider as _};
 use opentelemetry_otlp::{Protocol, WithExportConfig};
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::metrics::SdkMeterProvider;
@@ -141,9 +140,11 @@ pub fn init() -> Result<TelemetryGuard> {
         meter_provider: meter_provider.clone(),
         done: false,
     };
+    // the global filter stops what is below INFO before a span or event exists, so the
+    // layers need no filter of their own (which would cost a span lookup per callback)
     let subscriber = tracing_subscriber::registry()
         .with(Targets::new().with_default(LevelFilter::INFO))
-        .with(layers(&tracer_provider, &meter_provider));
+        .with(unfiltered_layers(&tracer_provider, &meter_provider));
     tracing::subscriber::set_global_default(subscriber).map_err(|_| {
         Error::User(
             "a global tracing subscriber is already set: add verity::telemetry::layers() \
@@ -172,6 +173,17 @@ pub fn layers<S>(
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
+    unfiltered_layers(tracer_provider, meter_provider).with_filter(LevelFilter::INFO)
+}
+
+/// The span and metrics layers of [`layers`], without its level filter.
+fn unfiltered_layers<S>(
+    tracer_provider: &SdkTracerProvider,
+    meter_provider: &SdkMeterProvider,
+) -> impl Layer<S>
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
     let tracer = tracer_provider.tracer(SCOPE);
     let meter = opentelemetry::metrics::MeterProvider::meter(meter_provider, SCOPE);
     tracing_opentelemetry::layer()
@@ -182,55 +194,143 @@ where
         .with_level(false)
         .with_target(false)
         .and_then(MetricsLayer::new(&meter))
-        .with_filter(LevelFilter::INFO)
 }
 
-/// Writes propagation fields into request headers.
-struct HeaderInjector<'a>(&'a mut HeaderMap);
+/// The active span's W3C trace context: `traceparent` and the `tracestate` header value
+/// (empty when there is none); `None` outside a traced span or when nobody exports.
+///
+/// Written by hand rather than through `TraceContextPropagator`, which formats through
+/// `format!` and hands each header to a string-keyed injector: this runs on every model
+/// request, and the propagator cost more than a tenth of a traced run's overhead.
+fn active_trace_context() -> Option<(String, String)> {
+    let span = tracing::Span::current();
+    if span.is_disabled() {
+        return None;
+    }
+    let context = span.context();
+    let span_ref = context.span();
+    let span_context = span_ref.span_context();
+    if !span_context.is_valid() {
+        return None;
+    }
+    // `00-{trace id}-{span id}-{flags}`
+    let mut traceparent = String::with_capacity(55);
+    traceparent.push_str("00-");
+    push_hex(&mut traceparent, &span_context.trace_id().to_bytes());
+    traceparent.push('-');
+    push_hex(&mut traceparent, &span_context.span_id().to_bytes());
+    traceparent.push('-');
+    let sampled = span_context.trace_flags() & TraceFlags::SAMPLED;
+    push_hex(&mut traceparent, &[sampled.to_u8()]);
+    Some((traceparent, span_context.trace_state().header()))
+}
 
-impl Injector for HeaderInjector<'_> {
-    fn set(&mut self, key: &str, value: String) {
-        if let (Ok(name), Ok(value)) = (
-            HeaderName::from_bytes(key.as_bytes()),
-            HeaderValue::from_str(&value),
-        ) {
-            self.0.insert(name, value);
+/// Append the lower-case hex of `bytes`.
+fn push_hex(out: &mut String, bytes: &[u8]) {
+    for byte in bytes {
+        for nibble in [byte >> 4, byte & 0x0f] {
+            out.push(char::from_digit(u32::from(nibble), 16).unwrap_or('0'));
         }
     }
 }
 
-/// Put the active span's W3C trace context (`traceparent`, `tracestate`) into the
-/// headers of an outgoing request; nothing when no span is active or nobody exports.
 /// The current span's W3C trace context as key/value pairs (see
 /// [`trace_context`](super::trace_context)).
 pub(crate) fn current_trace_context() -> Vec<(String, String)> {
+    let Some((traceparent, tracestate)) = active_trace_context() else {
+        return Vec::new();
+    };
+    let mut pairs = vec![("traceparent".to_owned(), traceparent)];
+    if !tracestate.is_empty() {
+        pairs.push(("tracestate".to_owned(), tracestate));
+    }
+    pairs
+}
+
+/// Put the active span's W3C trace context (`traceparent`, and `tracestate` when there
+/// is one) into the headers of an outgoing request; nothing when no span is active or
+/// nobody exports.
+pub(crate) fn inject_trace_context(headers: &mut HeaderMap) {
+    let Some((traceparent, tracestate)) = active_trace_context() else {
+        return;
+    };
+    if let Ok(value) = HeaderValue::try_from(traceparent) {
+        headers.insert(TRACEPARENT, value);
+    }
+    if !tracestate.is_empty()
+        && let Ok(value) = HeaderValue::from_str(&tracestate)
+    {
+        headers.insert(TRACESTATE, value);
+    }
+}
+
+const TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
+const TRACESTATE: HeaderName = HeaderName::from_static("tracestate");
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
+mod tests {
+    use opentelemetry::propagation::{Injector, TextMapPropagator};
+    use opentelemetry::trace::{SpanContext, SpanId, TraceContextExt, TraceId, TraceState};
+    use tracing_subscriber::layer::SubscriberExt;
+
+    use super::*;
+
     struct Pairs(Vec<(String, String)>);
     impl Injector for Pairs {
         fn set(&mut self, key: &str, value: String) {
             self.0.push((key.to_owned(), value));
         }
     }
-    let span = tracing::Span::current();
-    if span.is_disabled() {
-        return Vec::new();
-    }
-    let context = span.context();
-    if !context.span().span_context().is_valid() {
-        return Vec::new();
-    }
-    let mut pairs = Pairs(Vec::new());
-    TraceContextPropagator::new().inject_context(&context, &mut pairs);
-    pairs.0
-}
 
-pub(crate) fn inject_trace_context(headers: &mut HeaderMap) {
-    let span = tracing::Span::current();
-    if span.is_disabled() {
-        return;
+    /// What the SDK's propagator writes for the same context.
+    fn by_the_propagator(span: &tracing::Span) -> Vec<(String, String)> {
+        let mut pairs = Pairs(Vec::new());
+        TraceContextPropagator::new().inject_context(&span.context(), &mut pairs);
+        pairs.0.retain(|(_, v)| !v.is_empty());
+        pairs.0
     }
-    let context = span.context();
-    if !context.span().span_context().is_valid() {
-        return;
+
+    #[test]
+    fn headers_match_the_sdk_propagator() {
+        let provider = SdkTracerProvider::builder().build();
+        let subscriber = tracing_subscriber::registry()
+            .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("test")));
+        tracing::subscriber::with_default(subscriber, || {
+            assert!(current_trace_context().is_empty(), "no span, no context");
+            let span = tracing::info_span!("outer");
+            let _entered = span.enter();
+            let ours = current_trace_context();
+            assert_eq!(ours, by_the_propagator(&span));
+            assert_eq!(ours[0].1.len(), 55);
+            let mut headers = HeaderMap::new();
+            inject_trace_context(&mut headers);
+            assert_eq!(headers["traceparent"].to_str().unwrap(), ours[0].1);
+            assert!(!headers.contains_key("tracestate"));
+
+            // a remote parent with trace state and no sampling flag
+            let remote = SpanContext::new(
+                TraceId::from_hex("0af7651916cd43dd8448eb211c80319c").unwrap(),
+                SpanId::from_hex("b7ad6b7169203331").unwrap(),
+                TraceFlags::default(),
+                true,
+                TraceState::from_key_value([("vendor", "value")]).unwrap(),
+            );
+            let child = tracing::info_span!("child");
+            let _ =
+                child.set_parent(opentelemetry::Context::new().with_remote_span_context(remote));
+            let _entered = child.enter();
+            let ours = current_trace_context();
+            assert_eq!(ours, by_the_propagator(&child));
+            assert!(
+                ours[0]
+                    .1
+                    .starts_with("00-0af7651916cd43dd8448eb211c80319c-")
+            );
+            assert_eq!(
+                ours[1],
+                ("tracestate".to_owned(), "vendor=value".to_owned())
+            );
+        });
     }
-    TraceContextPropagator::new().inject_context(&context, &mut HeaderInjector(headers));
 }

@@ -185,12 +185,13 @@ where
         if let Some(ttfc) = v.time_to_first_chunk {
             self.time_to_first_chunk.record(ttfc, &attributes);
         }
+        // the token type goes on and off the end: no copy of the attributes
         for (kind, tokens) in [("input", v.input_tokens), ("output", v.output_tokens)] {
             if let Some(tokens) = tokens {
-                let mut with_type = attributes.clone();
-                with_type.push(KeyValue::new(attr::TOKEN_TYPE, kind));
+                attributes.push(KeyValue::new(attr::TOKEN_TYPE, kind));
                 self.tokens
-                    .record(u64::try_from(tokens).unwrap_or_default(), &with_type);
+                    .record(u64::try_from(tokens).unwrap_or_default(), &attributes);
+                attributes.pop();
             }
         }
         if let Some(error) = v.error_type {

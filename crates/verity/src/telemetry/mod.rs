@@ -53,7 +53,7 @@ use crate::model::DynModel;
 use crate::request::{ModelRequestParameters, OutputMode};
 use crate::settings::ModelSettings;
 use crate::tools::{Rejection, ToolCallError};
-use crate::usage::{RequestUsage, RunUsage};
+use crate::usage::RunUsage;
 
 /// The `tracing` target of Verity's GenAI spans.
 pub const TARGET: &str = "verity";
@@ -144,8 +144,15 @@ fn server(base_url: &str) -> (Option<&str>, Option<i64>) {
         Some((s, r)) => (s, r),
         None => ("https", base_url),
     };
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
-    let authority = authority.rsplit('@').next().unwrap_or(authority);
+    let end = rest
+        .bytes()
+        .position(|b| matches!(b, b'/' | b'?' | b'#'))
+        .unwrap_or(rest.len());
+    let authority = &rest[..end];
+    let authority = match authority.bytes().rposition(|b| b == b'@') {
+        Some(at) => &authority[at + 1..],
+        None => authority,
+    };
     let (host, port) = match authority.rsplit_once(':') {
         Some((h, p)) if !h.ends_with(']') || authority.starts_with('[') => match p.parse::<i64>() {
             Ok(port) => (h, Some(port)),
@@ -161,6 +168,17 @@ fn server(base_url: &str) -> (Option<&str>, Option<i64>) {
     ((!host.is_empty()).then_some(host), port)
 }
 
+/// A span's OpenTelemetry name, `{operation} {target}`: made only for a span that is
+/// enabled (the macros evaluate field values after the level and callsite checks), and
+/// without the formatting machinery, which costs several times as much.
+fn span_name(operation: &str, target: &str) -> String {
+    let mut name = String::with_capacity(operation.len() + 1 + target.len());
+    name.push_str(operation);
+    name.push(' ');
+    name.push_str(target);
+    name
+}
+
 /// The span of a run: `invoke_agent {agent}`.
 pub(crate) fn run_span(
     agent_name: Option<&str>,
@@ -171,7 +189,7 @@ pub(crate) fn run_span(
     let span = tracing::info_span!(
         target: TARGET,
         RUN_SPAN,
-        { attr::OTEL_NAME } = %format_args!("{} {name}", attr::OP_INVOKE_AGENT),
+        { attr::OTEL_NAME } = span_name(attr::OP_INVOKE_AGENT, name),
         { attr::OTEL_KIND } = "internal",
         { attr::OTEL_STATUS_CODE } = Empty,
         { attr::OPERATION_NAME } = attr::OP_INVOKE_AGENT,
@@ -203,31 +221,35 @@ pub(crate) fn record_run_end(span: &Span, usage: &RunUsage, error: Option<&Error
     if span.is_disabled() {
         return;
     }
-    span.record(attr::USAGE_INPUT_TOKENS, int(usage.input_tokens));
-    span.record(attr::USAGE_OUTPUT_TOKENS, int(usage.output_tokens));
-    if usage.cache_read_tokens > 0 {
-        span.record(
-            attr::USAGE_CACHE_READ_INPUT_TOKENS,
-            int(usage.cache_read_tokens),
-        );
-    }
-    if usage.cache_write_tokens > 0 {
-        span.record(
-            attr::USAGE_CACHE_CREATION_INPUT_TOKENS,
-            int(usage.cache_write_tokens),
-        );
-    }
-    if let Some(reasoning) = usage.details.get("reasoning_tokens") {
-        span.record(attr::USAGE_REASONING_OUTPUT_TOKENS, int(*reasoning));
-    }
-    if let Some(error) = error {
-        record_error(span, error_type(error));
-    }
+    let error = error.map(error_type);
+    // one pass through the subscriber: each record is a span lookup in every layer
+    tracing::record_all!(
+        span,
+        { attr::USAGE_INPUT_TOKENS } = int(usage.input_tokens),
+        { attr::USAGE_OUTPUT_TOKENS } = int(usage.output_tokens),
+        { attr::USAGE_CACHE_READ_INPUT_TOKENS } = nonzero(usage.cache_read_tokens),
+        { attr::USAGE_CACHE_CREATION_INPUT_TOKENS } = nonzero(usage.cache_write_tokens),
+        { attr::USAGE_REASONING_OUTPUT_TOKENS } = reasoning_tokens(&usage.details),
+        { attr::OTEL_STATUS_CODE } = error.map(|_| "error"),
+        { attr::ERROR_TYPE } = error,
+    );
+}
+
+/// A cache token count, left out when zero.
+fn nonzero(n: u64) -> Option<i64> {
+    (n > 0).then(|| int(n))
+}
+
+fn reasoning_tokens(details: &std::collections::BTreeMap<String, u64>) -> Option<i64> {
+    details.get("reasoning_tokens").map(|n| int(*n))
 }
 
 fn record_error(span: &Span, error_type: &str) {
-    span.record(attr::OTEL_STATUS_CODE, "error");
-    span.record(attr::ERROR_TYPE, error_type);
+    tracing::record_all!(
+        span,
+        { attr::OTEL_STATUS_CODE } = "error",
+        { attr::ERROR_TYPE } = error_type,
+    );
 }
 
 /// What the model is asked to produce (`gen_ai.output.type`).
@@ -245,17 +267,18 @@ pub(crate) fn chat_span(
     settings: &ModelSettings,
     params: &ModelRequestParameters,
 ) -> Span {
+    let (address, port) = model.base_url().map(server).unwrap_or_default();
     let span = tracing::info_span!(
         target: TARGET,
         CHAT_SPAN,
-        { attr::OTEL_NAME } = %format_args!("{} {}", attr::OP_CHAT, model.model_name()),
+        { attr::OTEL_NAME } = span_name(attr::OP_CHAT, model.model_name()),
         { attr::OTEL_KIND } = "client",
         { attr::OTEL_STATUS_CODE } = Empty,
         { attr::OPERATION_NAME } = attr::OP_CHAT,
         { attr::PROVIDER_NAME } = provider_name(model.system()),
         { attr::REQUEST_MODEL } = model.model_name(),
-        { attr::SERVER_ADDRESS } = model.base_url().and_then(|u| server(u).0),
-        { attr::SERVER_PORT } = model.base_url().and_then(|u| server(u).1),
+        { attr::SERVER_ADDRESS } = address,
+        { attr::SERVER_PORT } = port,
         { attr::REQUEST_MAX_TOKENS } = settings.max_tokens.map(i64::from),
         { attr::REQUEST_TEMPERATURE } = settings.temperature,
         { attr::REQUEST_TOP_P } = settings.top_p,
@@ -328,21 +351,21 @@ pub(crate) fn record_chat_outcome(
         Ok(response) => response,
         Err(error) => return record_error(span, error_type(error)),
     };
-    if let Some(id) = &response.provider_response_id {
-        span.record(attr::RESPONSE_ID, id.as_str());
-    }
-    if let Some(model) = &response.model_name {
-        span.record(attr::RESPONSE_MODEL, model.as_str());
-    }
+    let usage = &response.usage;
+    let output = capture_content.then(|| content::output_messages(response));
+    tracing::record_all!(
+        span,
+        { attr::RESPONSE_ID } = response.provider_response_id.as_deref(),
+        { attr::RESPONSE_MODEL } = response.model_name.as_deref(),
+        { attr::USAGE_INPUT_TOKENS } = int(usage.input_tokens),
+        { attr::USAGE_OUTPUT_TOKENS } = int(usage.output_tokens),
+        { attr::USAGE_CACHE_READ_INPUT_TOKENS } = nonzero(usage.cache_read_tokens),
+        { attr::USAGE_CACHE_CREATION_INPUT_TOKENS } = nonzero(usage.cache_write_tokens),
+        { attr::USAGE_REASONING_OUTPUT_TOKENS } = reasoning_tokens(&usage.details),
+        { attr::OUTPUT_MESSAGES } = output.as_deref(),
+    );
     if let Some(reason) = &response.finish_reason {
         record_finish_reason(span, reason.as_str());
-    }
-    record_request_usage(span, &response.usage);
-    if capture_content {
-        span.record(
-            attr::OUTPUT_MESSAGES,
-            content::output_messages(response).as_str(),
-        );
     }
 }
 
@@ -363,26 +386,6 @@ fn record_finish_reason(span: &Span, reason: &str) {
     span.record(attr::RESPONSE_FINISH_REASONS, reason);
 }
 
-fn record_request_usage(span: &Span, usage: &RequestUsage) {
-    span.record(attr::USAGE_INPUT_TOKENS, int(usage.input_tokens));
-    span.record(attr::USAGE_OUTPUT_TOKENS, int(usage.output_tokens));
-    if usage.cache_read_tokens > 0 {
-        span.record(
-            attr::USAGE_CACHE_READ_INPUT_TOKENS,
-            int(usage.cache_read_tokens),
-        );
-    }
-    if usage.cache_write_tokens > 0 {
-        span.record(
-            attr::USAGE_CACHE_CREATION_INPUT_TOKENS,
-            int(usage.cache_write_tokens),
-        );
-    }
-    if let Some(reasoning) = usage.details.get("reasoning_tokens") {
-        span.record(attr::USAGE_REASONING_OUTPUT_TOKENS, int(*reasoning));
-    }
-}
-
 /// The span of a function-tool call: `execute_tool {tool}`. `retry` is how many times
 /// the tool has been retried in this run; `args` gives the arguments' JSON, called only
 /// with content capture on and someone listening.
@@ -395,7 +398,7 @@ pub(crate) fn tool_span(
     let span = tracing::info_span!(
         target: TARGET,
         TOOL_SPAN,
-        { attr::OTEL_NAME } = %format_args!("{} {tool_name}", attr::OP_EXECUTE_TOOL),
+        { attr::OTEL_NAME } = span_name(attr::OP_EXECUTE_TOOL, tool_name),
         { attr::OTEL_KIND } = "internal",
         { attr::OTEL_STATUS_CODE } = Empty,
         { attr::OPERATION_NAME } = attr::OP_EXECUTE_TOOL,
