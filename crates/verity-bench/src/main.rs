@@ -5,8 +5,10 @@
 //! ```text
 //! verity-bench --base-url URL --runs N --concurrency C --scenario structured|tool|stream
 //! verity-bench mock --port P [--delay-ms D]
+//! verity-bench sdk-floor --runs N [--export]
 //! ```
 
+mod floor;
 mod mock;
 
 use std::sync::Arc;
@@ -38,8 +40,8 @@ struct Cli {
     /// What each run does.
     #[arg(long, value_enum, default_value_t = Scenario::Structured)]
     scenario: Scenario,
-    /// Telemetry while the runs go: none, spans recorded by the OpenTelemetry SDK with
-    /// no exporter, or `verity::telemetry::init()` exporting over OTLP/HTTP (to
+    /// Telemetry while the runs go: none, a bare `tracing` registry, spans recorded by
+    /// the OpenTelemetry SDK with no exporter, or `verity::telemetry::init()` exporting over OTLP/HTTP (to
     /// `OTEL_EXPORTER_OTLP_ENDPOINT`; `verity-bench mock` accepts `/v1/traces`).
     #[arg(long, value_enum, default_value_t = Telemetry::Off)]
     telemetry: Telemetry,
@@ -49,6 +51,9 @@ struct Cli {
 enum Telemetry {
     /// No subscriber: the spans are disabled.
     Off,
+    /// A plain `tracing` registry with no layer: Verity's spans are created, entered
+    /// and closed, and go nowhere (the cost of the `tracing` side alone).
+    Registry,
     /// Spans and metrics recorded by the SDK, exported nowhere.
     Spans,
     /// `verity::telemetry::init()`: batched OTLP export.
@@ -70,6 +75,11 @@ fn install_telemetry(telemetry: Telemetry) -> verity::Result<TelemetryGuard> {
     use tracing_subscriber::layer::SubscriberExt;
     Ok(match telemetry {
         Telemetry::Off => TelemetryGuard::None,
+        Telemetry::Registry => {
+            tracing::subscriber::set_global_default(tracing_subscriber::registry())
+                .map_err(|e| verity::Error::User(e.to_string()))?;
+            TelemetryGuard::None
+        }
         Telemetry::Spans => {
             let tracer_provider = opentelemetry_sdk::trace::SdkTracerProvider::builder().build();
             let meter_provider = opentelemetry_sdk::metrics::SdkMeterProvider::builder().build();
@@ -107,6 +117,17 @@ enum Command {
         /// Fail every N-th run (100: 1%).
         #[arg(long, default_value_t = 100)]
         fail_every: u64,
+    },
+    /// The OpenTelemetry work of N structured runs (their two spans and three metric
+    /// records) done directly on the SDK, with no `tracing` and no agent: the floor of
+    /// any instrumentation that builds SDK spans.
+    SdkFloor {
+        /// Runs to instrument.
+        #[arg(long, default_value_t = 1000)]
+        runs: usize,
+        /// Export over OTLP/HTTP (`OTEL_EXPORTER_OTLP_ENDPOINT`) instead of nowhere.
+        #[arg(long)]
+        export: bool,
     },
 }
 
@@ -312,6 +333,20 @@ async fn main() -> std::process::ExitCode {
                 Ok(false) => std::process::ExitCode::FAILURE,
                 Err(e) => {
                     eprintln!("soak: {e}");
+                    std::process::ExitCode::FAILURE
+                }
+            };
+        }
+        Some(Command::SdkFloor { runs, export }) => {
+            let done = tokio::task::spawn_blocking(move || floor::run(runs, export)).await;
+            return match done {
+                Ok(Ok(())) => std::process::ExitCode::SUCCESS,
+                Ok(Err(e)) => {
+                    eprintln!("sdk-floor: {e}");
+                    std::process::ExitCode::FAILURE
+                }
+                Err(e) => {
+                    eprintln!("sdk-floor: {e}");
                     std::process::ExitCode::FAILURE
                 }
             };
