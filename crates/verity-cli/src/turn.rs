@@ -216,9 +216,9 @@ impl Context {
                         spinner.stop();
                         sink.push(&content_delta);
                     }
-                    Some(Ok(AgentEvent::FunctionToolCall(call))) => {
+                    Some(Ok(AgentEvent::FunctionToolCall { part, .. })) => {
                         spinner.stop();
-                        eprintln!("→ calling tool {}", call.tool_name);
+                        eprintln!("→ calling tool {}", part.tool_name);
                     }
                     Some(Ok(_)) => {}
                 }

@@ -874,6 +874,14 @@ fn error_text(error: &Value) -> String {
     }
 }
 
+/// Feedback (a retry's or an errored tool return's content) as a client is shown it, with
+/// none of the instruction framing: a message as it is, anything else (validation errors)
+/// as compact JSON in PydanticAI's field order — what PydanticAI's UI adapters send
+/// (`model_response_str(wrap_if_error=False)`).
+pub fn client_error_text(content: &Value) -> String {
+    error_text(content)
+}
+
 /// The text PydanticAI 1.x sent for a retry: the reason, or the validation errors as
 /// indented JSON, followed by the instruction to fix them. PydanticAI 2.x still returns it
 /// from the deprecated `RetryPromptPart.model_response()`, but no longer sends it: see
@@ -1420,6 +1428,12 @@ impl RetryPromptPart {
     /// [`ModelRequestPart::retry_rendering`]: PydanticAI 2.x translates legacy parts.
     pub fn model_response_str(&self) -> String {
         retry_text(&self.content)
+    }
+
+    /// The feedback itself, with none of the instruction framing (see
+    /// [`client_error_text`]).
+    pub fn client_error_text(&self) -> String {
+        client_error_text(&self.content)
     }
 }
 

@@ -43,8 +43,17 @@ pub enum AgentEvent {
     },
     /// A model response is complete.
     ModelResponse(ModelResponse),
-    /// A function tool is about to run.
-    FunctionToolCall(ToolCallPart),
+    /// A function tool is about to run (PydanticAI's `FunctionToolCallEvent`).
+    FunctionToolCall {
+        /// The call.
+        part: ToolCallPart,
+        /// Whether its arguments passed the tool's checks: `Some(false)` means the call
+        /// does not run and its result is a retry prompt (or, with no retries left, the
+        /// run fails). `None` when they are checked only as the call runs (a toolset's
+        /// tool, a tool without an argument schema) or the call is not run at all (a
+        /// final result was already found).
+        args_valid: Option<bool>,
+    },
     /// A function tool's return (or its retry prompt).
     FunctionToolResult(ModelRequestPart),
     /// The run stops at these deferred calls (see [`crate::deferred`]); its output holds

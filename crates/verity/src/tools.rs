@@ -631,6 +631,14 @@ impl<D> Tool<D> {
         }
     }
 
+    /// Whether arguments pass the tool's schema; `None` for a tool without a schema of
+    /// its own, which checks its arguments itself when called.
+    pub(crate) fn check_args(&self, args: &Value) -> Option<bool> {
+        self.args_validator
+            .as_ref()
+            .map(|v| v.validate(args).is_ok())
+    }
+
     pub(crate) fn call(
         &self,
         ctx: RunContext<D>,

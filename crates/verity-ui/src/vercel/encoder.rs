@@ -47,6 +47,9 @@ pub struct VercelEncoder {
     streamed_parts: bool,
     /// Tool calls of completed responses whose input was not yet announced.
     pending_calls: Vec<ToolCallPart>,
+    /// Calls whose arguments failed their tool's checks (AI SDK v6): announced with
+    /// `tool-input-error` when their retry prompt arrives, never as available input.
+    invalid_calls: Vec<ToolCallPart>,
     last_response: Option<ModelResponse>,
     finish_reason: Option<String>,
     ids: Box<dyn FnMut() -> String + Send>,
@@ -79,6 +82,7 @@ impl VercelEncoder {
             open: OpenPart::default(),
             streamed_parts: false,
             pending_calls: Vec::new(),
+            invalid_calls: Vec::new(),
             last_response: None,
             finish_reason: None,
             ids: Box::new(|| uuid::Uuid::now_v7().to_string()),
@@ -129,13 +133,17 @@ impl VercelEncoder {
                 self.step_done = true;
                 self.streamed_parts = false;
             }
-            AgentEvent::FunctionToolCall(call) => {
+            AgentEvent::FunctionToolCall { part, args_valid } => {
                 // a call not streamed in this run (an approved call run on resuming) is
                 // announced too
                 let call = self
-                    .take_pending(&call.tool_call_id)
-                    .unwrap_or_else(|| call.clone());
-                out.push(input_available(&call));
+                    .take_pending(&part.tool_call_id)
+                    .unwrap_or_else(|| part.clone());
+                if *args_valid == Some(false) && self.sdk_version == SdkVersion::V6 {
+                    self.invalid_calls.push(call);
+                } else {
+                    out.push(input_available(&call));
+                }
             }
             AgentEvent::FunctionToolResult(part) => self.tool_result(part, &mut out),
             AgentEvent::DeferredToolRequests(requests) => self.deferred(requests, &mut out),
@@ -232,24 +240,44 @@ impl VercelEncoder {
         }
     }
 
+    fn take_invalid(&mut self, call_id: &str) -> Option<ToolCallPart> {
+        let at = self
+            .invalid_calls
+            .iter()
+            .position(|c| c.tool_call_id == call_id)?;
+        Some(self.invalid_calls.remove(at))
+    }
+
     fn tool_result(&mut self, part: &ModelRequestPart, out: &mut Vec<UiChunk>) {
+        let call_id = match part {
+            ModelRequestPart::ToolReturn(ret) => &ret.tool_call_id,
+            ModelRequestPart::RetryPrompt(retry) => &retry.tool_call_id,
+            _ => return,
+        };
+        // a call whose arguments failed never ran: the result is its input's error (v6)
+        if let Some(call) = self.take_invalid(call_id) {
+            out.push(UiChunk::ToolInputError {
+                tool_call_id: call.tool_call_id.clone(),
+                tool_name: call.tool_name.clone(),
+                input: args_value(&call),
+                error_text: match part {
+                    ModelRequestPart::RetryPrompt(retry) => retry.client_error_text(),
+                    ModelRequestPart::ToolReturn(ret) => error_text(ret),
+                    _ => String::new(),
+                },
+            });
+            return;
+        }
+        if let Some(call) = self.take_pending(call_id) {
+            out.push(input_available(&call));
+        }
         match part {
-            ModelRequestPart::ToolReturn(ret) => {
-                if let Some(call) = self.take_pending(&ret.tool_call_id) {
-                    out.push(input_available(&call));
-                }
-                out.push(self.tool_return(ret));
-            }
-            ModelRequestPart::RetryPrompt(retry) => {
-                if let Some(call) = self.take_pending(&retry.tool_call_id) {
-                    out.push(input_available(&call));
-                }
-                out.push(UiChunk::ToolOutputError {
-                    tool_call_id: retry.tool_call_id.clone(),
-                    error_text: retry.model_response_str(),
-                    provider_executed: None,
-                });
-            }
+            ModelRequestPart::ToolReturn(ret) => out.push(self.tool_return(ret)),
+            ModelRequestPart::RetryPrompt(retry) => out.push(UiChunk::ToolOutputError {
+                tool_call_id: retry.tool_call_id.clone(),
+                error_text: retry.client_error_text(),
+                provider_executed: None,
+            }),
             _ => {}
         }
     }
@@ -289,10 +317,7 @@ impl VercelEncoder {
 
 /// The text shown for a failed, retried or denied tool return: the feedback itself.
 pub(crate) fn error_text(ret: &ToolReturnPart) -> String {
-    match &ret.content {
-        Value::String(s) => s.clone(),
-        other => verity::messages::retry_text(other),
-    }
+    verity::messages::client_error_text(&ret.content)
 }
 
 /// A tool call's arguments as the JSON value the UI shows; arguments that are not valid

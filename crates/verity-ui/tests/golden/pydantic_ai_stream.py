@@ -14,7 +14,10 @@ Scenarios (the Rust tests script the same model responses):
 - `approval` (AI SDK v6): the model calls delete_file({"path": "notes.txt"}), a tool that
   needs approval, and the run stops at it; `approval_resumed`: the user approved (the
   assistant message sent back with the tool part `approval-responded`), the tool runs and
-  the model answers "Done: deleted notes.txt".
+  the model answers "Done: deleted notes.txt";
+- `invalid_args` (AI SDK v6): the model calls get_weather({"city": 3}) and an unknown
+  get_forecast({}) in one response; both come back as retries (`tool-input-error`), then
+  the model answers "Sorry, I could not check.".
 
 With `ag-ui-protocol` installed too, the `tool` scenario is also written as PydanticAI's
 `AGUIAdapter` streams it (`ag_ui_tool.sse`).
@@ -41,6 +44,14 @@ async def tool_model(messages: list[ModelMessage], info: AgentInfo):
         yield {0: DeltaToolCall(json_args=' "Paris"}')}
 
 
+async def invalid_args_model(messages: list[ModelMessage], info: AgentInfo):
+    if len(messages) > 1:
+        yield 'Sorry, I could not check.'
+    else:
+        yield {0: DeltaToolCall(name='get_weather', json_args='{"city": 3}', tool_call_id='call_1')}
+        yield {1: DeltaToolCall(name='get_forecast', json_args='{}', tool_call_id='call_2')}
+
+
 async def reasoning_model(messages: list[ModelMessage], info: AgentInfo):
     yield {0: DeltaThinkingPart(content='The user greets me.')}
     yield 'Hello '
@@ -56,6 +67,9 @@ def get_weather(city: str) -> str:
 
 
 reasoning_agent = Agent(FunctionModel(stream_function=reasoning_model))
+
+invalid_args_agent = Agent(FunctionModel(stream_function=invalid_args_model))
+invalid_args_agent.tool_plain(get_weather)
 
 
 async def approval_model(messages: list[ModelMessage], info: AgentInfo):
@@ -118,6 +132,7 @@ async def main():
     (here / 'vercel_approval.sse').write_text(await capture(approval_agent, 'Delete notes.txt', 6))
     approved = VercelAIAdapter.build_run_input(json.dumps(APPROVED).encode())
     (here / 'vercel_approval_resumed.sse').write_text(await encode(approval_agent, approved, 6))
+    (here / 'vercel_invalid_args.sse').write_text(await capture(invalid_args_agent, 'Weather?', 6))
     try:
         from ag_ui.core import RunAgentInput, UserMessage
         from pydantic_ai.ui.ag_ui import AGUIAdapter

@@ -106,10 +106,70 @@ async fn approval_runs_match_pydantic_ai_chunk_by_chunk() {
     );
 }
 
+/// The golden `invalid_args` scenario's model: get_weather with a number for the city
+/// and an unknown get_forecast in one response; after their retries, an apology.
+fn golden_invalid_args_agent() -> Agent<(), String> {
+    use futures::stream;
+    use verity::models::function::{DeltaToolCall, StreamChunk};
+    let model = FunctionModel::new_stream(|messages: Vec<ModelMessage>, _| {
+        let chunk = if messages.len() > 1 {
+            StreamChunk::Text("Sorry, I could not check.".into())
+        } else {
+            let call = |index, name: &str, args: &str, id: &str| DeltaToolCall {
+                index,
+                name: Some(name.into()),
+                json_args: Some(args.into()),
+                tool_call_id: Some(id.into()),
+            };
+            StreamChunk::ToolCalls(vec![
+                call(0, "get_weather", "{\"city\": 3}", "call_1"),
+                call(1, "get_forecast", "{}", "call_2"),
+            ])
+        };
+        stream::iter([Ok(chunk)])
+    });
+    Agent::builder(model).tool(weather_tool()).build()
+}
+
+#[tokio::test]
+async fn invalid_arguments_are_input_errors_as_in_pydantic_ai() {
+    let agent = golden_invalid_args_agent();
+    let v6 = VercelAiAdapter::new().sdk_version(SdkVersion::V6);
+    let body = body_text(v6.dispatch(&agent, &chat_body("Weather?"))).await;
+    let ours = normalize(&sse_chunks(&body));
+    let theirs = normalize(&golden("vercel_invalid_args.sse"));
+    for (i, (a, b)) in ours.iter().zip(&theirs).enumerate() {
+        assert_eq!(a, b, "chunk {i} differs");
+    }
+    assert_eq!(ours.len(), theirs.len(), "{ours:#?}");
+
+    // AI SDK v5 has no `tool-input-error`: the input is announced, the retry is the
+    // output's error
+    let body = stream_of(&agent, VercelAiAdapter::new(), "Weather?").await;
+    let types: Vec<String> = sse_chunks(&body)
+        .iter()
+        .filter_map(|c| c["type"].as_str().map(str::to_owned))
+        .filter(|t| t.starts_with("tool-input-a") || t.starts_with("tool-output"))
+        .collect();
+    assert_eq!(
+        types,
+        [
+            "tool-input-available",
+            "tool-input-available",
+            "tool-output-error",
+            "tool-output-error"
+        ]
+    );
+}
+
 #[tokio::test]
 async fn the_ai_sdk_accepts_every_chunk() {
     let Some(npm) = ui_npm() else { return };
-    for (agent, prompt) in [(tool_agent(), "Weather?"), (reasoning_agent(), "Hi!")] {
+    for (agent, prompt) in [
+        (tool_agent(), "Weather?"),
+        (reasoning_agent(), "Hi!"),
+        (golden_invalid_args_agent(), "Weather?"),
+    ] {
         for version in [SdkVersion::V5, SdkVersion::V6] {
             let body = stream_of(&agent, VercelAiAdapter::new().sdk_version(version), prompt).await;
             let n = sse_chunks(&body).len();

@@ -98,6 +98,26 @@ impl<D: Send + Sync + 'static> Callee<'_, D> {
     }
 }
 
+/// Whether a call's arguments pass its tool's checks, as [`AgentEvent::FunctionToolCall`]
+/// reports it before the call runs: `Some(false)` for arguments that are not JSON and for
+/// an unknown tool; `None` where the check happens only when the call runs (a toolset's
+/// tool, or a tool without an argument schema of its own).
+fn args_valid<D: Send + Sync + 'static>(
+    call: &ToolCallPart,
+    kind: &CallKind<'_, D>,
+) -> Option<bool> {
+    let Ok(args) = call.args.to_value() else {
+        return Some(false);
+    };
+    match kind {
+        CallKind::Unknown => Some(false),
+        CallKind::Function(Callee::Own(tool)) | CallKind::Waiting(Callee::Own(tool), _) => {
+            tool.check_args(&args)
+        }
+        _ => None,
+    }
+}
+
 /// An output-tool call, validated (parsed and through the validators) but not yet
 /// charged or written.
 enum OutputCheck<O> {
@@ -170,7 +190,10 @@ impl<D: Send + Sync + 'static, O: Send + Sync + 'static> AgentRun<D, O> {
             .collect();
         for (call, kind) in calls.iter().zip(&kinds) {
             if matches!(kind, CallKind::Function(_) | CallKind::Unknown) {
-                self.emit(|| AgentEvent::FunctionToolCall(call.clone()));
+                self.emit(|| AgentEvent::FunctionToolCall {
+                    part: call.clone(),
+                    args_valid: args_valid(call, kind),
+                });
             }
         }
         let mut step = Step {
@@ -418,11 +441,14 @@ impl<D: Send + Sync + 'static, O: Send + Sync + 'static> AgentRun<D, O> {
                     continue;
                 }
                 if step.final_result.is_some() {
-                    self.emit(|| AgentEvent::FunctionToolCall(call.clone()));
+                    // not checked: the call does not run
+                    self.emit(|| AgentEvent::FunctionToolCall {
+                        part: call.clone(),
+                        args_valid: None,
+                    });
                     late.push(tool_return(call, TOOL_SKIPPED));
                     continue;
                 }
-                self.emit(|| AgentEvent::FunctionToolCall(call.clone()));
                 let checked = match call.args.to_value() {
                     Ok(args) => tool.validate_args(&args),
                     Err(e) => Err(Rejection::Invalid(invalid_json(
@@ -430,6 +456,10 @@ impl<D: Send + Sync + 'static, O: Send + Sync + 'static> AgentRun<D, O> {
                         &e,
                     ))),
                 };
+                self.emit(|| AgentEvent::FunctionToolCall {
+                    part: call.clone(),
+                    args_valid: Some(checked.is_ok()),
+                });
                 match checked {
                     Ok(()) => waiting.push((i, *kind)),
                     Err(rejection) => {

@@ -161,7 +161,7 @@ async fn events_cover_parts_tool_calls_results_and_final_result() {
             AgentEvent::PartDelta { .. } => "delta",
             AgentEvent::FinalResult { .. } => "final",
             AgentEvent::ModelResponse(_) => "response",
-            AgentEvent::FunctionToolCall(_) => "call",
+            AgentEvent::FunctionToolCall { .. } => "call",
             AgentEvent::FunctionToolResult(_) => "result",
             _ => "other",
         })
@@ -177,6 +177,65 @@ async fn events_cover_parts_tool_calls_results_and_final_result() {
     assert_eq!(r.content, "sunny in Paris");
     let deltas: String = deltas_text(&events);
     assert_eq!(deltas, "Let me check. It is sunny in Paris.");
+}
+
+#[tokio::test]
+async fn tool_call_events_say_whether_the_arguments_passed() {
+    // one response: valid, invalid, not JSON, an unknown tool, a toolset's tool; then text
+    let model = FunctionModel::new_stream(|messages, _| {
+        let items: Vec<Result<StreamChunk>> = match responses_so_far(&messages) {
+            0 => vec![
+                tool_delta(0, Some("get_weather"), "{\"city\": \"Paris\"}", Some("c1")),
+                tool_delta(1, Some("get_weather"), "{\"city\": 3}", Some("c2")),
+                tool_delta(2, Some("get_weather"), "{\"city\":", Some("c3")),
+                tool_delta(3, Some("get_forecast"), "{}", Some("c4")),
+                tool_delta(4, Some("lookup"), "{\"q\": 1}", Some("c5")),
+            ],
+            _ => vec![text("Done.")],
+        };
+        stream::iter(items)
+    });
+    let lookup = verity::FunctionToolset::new("search").tool(Tool::new(
+        "lookup",
+        "Look something up.",
+        |_ctx, _args: serde_json::Map<String, Value>| async move { Ok::<_, ToolError>("found") },
+    ));
+    let agent = Agent::builder(model)
+        .tool_fn(
+            "get_weather",
+            "Weather in a city.",
+            |_ctx, c: City| async move { Ok::<_, ToolError>(format!("sunny in {}", c.city)) },
+        )
+        .toolset(lookup)
+        .build();
+    let mut run = agent.run("Weather?").stream();
+    let validity: Vec<(String, Option<bool>)> = run
+        .stream_events()
+        .filter_map(|e| async move {
+            match e.unwrap() {
+                AgentEvent::FunctionToolCall { part, args_valid } => {
+                    Some((part.tool_call_id, args_valid))
+                }
+                _ => None,
+            }
+        })
+        .collect()
+        .await;
+    let expected = [
+        ("c1", Some(true)),
+        ("c2", Some(false)),
+        ("c3", Some(false)),
+        ("c4", Some(false)),
+        // a toolset checks its tools' arguments as it runs them
+        ("c5", None),
+    ];
+    for (id, valid) in expected {
+        assert!(
+            validity.contains(&(id.to_owned(), valid)),
+            "{id}: {validity:?}"
+        );
+    }
+    assert_eq!(validity.len(), 5);
 }
 
 fn deltas_text(events: &[AgentEvent]) -> String {
