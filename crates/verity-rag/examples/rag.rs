@@ -25,9 +25,7 @@ use std::sync::Arc;
 
 use serde_json::json;
 use verity::messages::{ModelRequestPart, ModelResponsePart, ToolCallArgs, ToolCallPart};
-use verity::models::openai::OpenAIChatModel;
 use verity::prelude::*;
-use verity::providers::openai_compatible::OpenAICompatibleProvider;
 use verity_rag::agent::format_chunks;
 use verity_rag::chunker::ChunkOptions;
 use verity_rag::{Embedder, LocalEmbedder, OpenAIEmbedder, RagDeps, SqliteStore, rag_agent};
@@ -155,21 +153,10 @@ fn scripted_model() -> FunctionModel {
     .with_name("scripted")
 }
 
-/// Start (or find) the local model server and return its base URL.
-fn local_model_url() -> Result<String, AnyError> {
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/local-model");
-    let out = std::process::Command::new("bash")
-        .arg(script)
-        .arg("start")
-        .output()?;
-    if !out.status.success() {
-        return Err(format!(
-            "the local model could not be started ({}); set VERITY_MODEL, e.g. VERITY_MODEL=scripted",
-            String::from_utf8_lossy(&out.stderr).trim()
-        )
-        .into());
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+/// The local model, started if needed.
+fn local_model() -> Result<verity::models::openai::OpenAIChatModel, AnyError> {
+    verity::models::local::model()
+        .map_err(|e| format!("{e}; set VERITY_MODEL, e.g. VERITY_MODEL=scripted").into())
 }
 
 /// Runs the command line `args` (without the program name); `model` is what
@@ -221,15 +208,11 @@ pub async fn run(args: &[String], model: Option<&str>) -> Result<String, AnyErro
                 }
                 _ => {
                     // SmolLM2-135M cannot call tools: retrieve first, answer from the prompt
-                    let provider = OpenAICompatibleProvider::builder()
-                        .name("llama.cpp")
-                        .base_url(local_model_url()?)
-                        .build()?;
+                    let model = local_model()?;
                     let chunks = deps.retrieve(&question).await?;
-                    let agent =
-                        Agent::builder(OpenAIChatModel::new("SmolLM2-135M-Instruct", provider))
-                            .instructions(verity_rag::agent::INSTRUCTIONS)
-                            .build();
+                    let agent = Agent::builder(model)
+                        .instructions(verity_rag::agent::INSTRUCTIONS)
+                        .build();
                     let result = agent
                         .run(format!(
                             "Documentation:\n\n{}\n\nQuestion: {question}",

@@ -19,9 +19,7 @@ use std::time::Duration;
 use futures::StreamExt;
 use verity::messages::{ModelMessage, ModelRequestPart};
 use verity::models::function::{DeltaToolCall, StreamChunk};
-use verity::models::openai::OpenAIChatModel;
 use verity::prelude::*;
-use verity::providers::openai_compatible::OpenAICompatibleProvider;
 use verity_ui::chat_app::{ChatStore, chat_app};
 
 /// Today's weather in a city (made up).
@@ -87,36 +85,16 @@ fn words(text: &str) -> Vec<StreamChunk> {
         .collect()
 }
 
-/// Start (or find) the local model server and return its base URL.
-fn local_model_url() -> Result<String, String> {
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/local-model");
-    let out = std::process::Command::new("bash")
-        .arg(script)
-        .arg("start")
-        .output()
-        .map_err(|e| format!("cannot run {script}: {e}"))?;
-    if !out.status.success() {
-        return Err(String::from_utf8_lossy(&out.stderr).trim().to_owned());
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
-}
-
 fn model(scripted: bool) -> verity::Result<verity::ModelRef> {
     match std::env::var("VERITY_MODEL") {
         _ if scripted => Ok(scripted_model().into_model()),
         Ok(name) if name == "scripted" => Ok(scripted_model().into_model()),
         Ok(name) if !name.is_empty() => infer_model(&name),
         _ => {
-            let url = local_model_url().map_err(|e| {
-                verity::Error::User(format!(
-                    "the local model could not be started ({e}); use --scripted, or set VERITY_MODEL"
-                ))
+            let model = verity::models::local::model().map_err(|e| {
+                verity::Error::User(format!("{e}; use --scripted, or set VERITY_MODEL"))
             })?;
-            let provider = OpenAICompatibleProvider::builder()
-                .name("llama.cpp")
-                .base_url(url)
-                .build()?;
-            Ok(OpenAIChatModel::new("SmolLM2-135M-Instruct", provider).into_model())
+            Ok(model.into_model())
         }
     }
 }

@@ -16,9 +16,7 @@
 
 use serde_json::json;
 use verity::messages::{ModelRequestPart, ModelResponsePart, ToolCallArgs, ToolCallPart};
-use verity::models::openai::OpenAIChatModel;
 use verity::prelude::*;
-use verity::providers::openai_compatible::OpenAICompatibleProvider;
 
 #[derive(Debug, serde::Deserialize, schemars::JsonSchema)]
 struct CityLocation {
@@ -78,20 +76,6 @@ fn scripted_model() -> FunctionModel {
     .with_name("scripted")
 }
 
-/// Start (or find) the local model server and return its base URL.
-fn local_model_url() -> Result<String, String> {
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/local-model");
-    let out = std::process::Command::new("bash")
-        .arg(script)
-        .arg("start")
-        .output()
-        .map_err(|e| format!("cannot run {script}: {e}"))?;
-    if !out.status.success() {
-        return Err(String::from_utf8_lossy(&out.stderr).trim().to_owned());
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
-}
-
 #[tokio::main]
 async fn main() -> verity::Result<()> {
     // with the `otel` feature and OTEL_EXPORTER_OTLP_ENDPOINT set, the run's spans and
@@ -105,19 +89,12 @@ async fn main() -> verity::Result<()> {
         Ok(name) if name == "scripted" => (scripted_model().into_model(), OutputMode::Tool),
         Ok(name) if !name.is_empty() => (infer_model(&name)?, OutputMode::Tool),
         _ => {
-            let url = local_model_url().map_err(|e| {
+            let model = verity::models::local::model().map_err(|e| {
                 verity::Error::User(format!(
-                    "the local model could not be started ({e}); set VERITY_MODEL to use another model, e.g. VERITY_MODEL=scripted"
+                    "{e}; set VERITY_MODEL to use another model, e.g. VERITY_MODEL=scripted"
                 ))
             })?;
-            let provider = OpenAICompatibleProvider::builder()
-                .name("llama.cpp")
-                .base_url(url)
-                .build()?;
-            (
-                OpenAIChatModel::new("SmolLM2-135M-Instruct", provider).into_model(),
-                OutputMode::Native,
-            )
+            (model.into_model(), OutputMode::Native)
         }
     };
     println!("model:  {}", model.model_name());

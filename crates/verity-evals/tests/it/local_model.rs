@@ -5,39 +5,23 @@
 use std::sync::OnceLock;
 
 use serde_json::{Value, json};
-use verity::models::openai::OpenAIChatModel;
 use verity::prelude::*;
-use verity::providers::openai_compatible::OpenAICompatibleProvider;
 use verity_evals::{EvalValue, Evaluator, EvaluatorContext, LlmJudge};
 
 fn local_model_url() -> Option<String> {
     static URL: OnceLock<Option<String>> = OnceLock::new();
-    URL.get_or_init(|| {
-        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/local-model");
-        let out = std::process::Command::new("bash")
-            .arg(script)
-            .arg("start")
-            .output();
-        match out {
-            Ok(o) if o.status.success() => {
-                Some(String::from_utf8_lossy(&o.stdout).trim().to_owned())
+    URL.get_or_init(|| match verity::models::local::start(false) {
+        Ok(url) => Some(url),
+        Err(why) => {
+            if std::env::var_os("CI").is_some() {
+                panic!("the local model server did not start in CI: {why}");
             }
-            other => {
-                let why = match other {
-                    Ok(o) => String::from_utf8_lossy(&o.stderr).into_owned(),
-                    Err(e) => e.to_string(),
-                };
-                if std::env::var_os("CI").is_some() {
-                    panic!("the local model server did not start in CI: {why}");
-                }
-                eprintln!(
-                    "\n*****************************************************************\n\
-                     *** LOCAL-MODEL JUDGE TEST SKIPPED: the server could not start:\n*** {}\n\
-                     *****************************************************************\n",
-                    why.trim()
-                );
-                None
-            }
+            eprintln!(
+                "\n*****************************************************************\n\
+                 *** LOCAL-MODEL JUDGE TEST SKIPPED: the server could not start:\n*** {why}\n\
+                 *****************************************************************\n"
+            );
+            None
         }
     })
     .clone()
@@ -46,12 +30,7 @@ fn local_model_url() -> Option<String> {
 #[tokio::test]
 async fn a_real_judge_call_in_native_output_mode() {
     let Some(url) = local_model_url() else { return };
-    let provider = OpenAICompatibleProvider::builder()
-        .name("llama.cpp")
-        .base_url(url)
-        .build()
-        .unwrap();
-    let model = OpenAIChatModel::new("SmolLM2-135M-Instruct", provider);
+    let model = verity::models::local::model_at(&url).unwrap();
     let judge = LlmJudge::new("The output is a greeting.", model)
         .include_input(true)
         .with_output(

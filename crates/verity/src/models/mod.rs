@@ -1,4 +1,5 @@
-//! Models: one file per wire API, plus the test, function and fallback models.
+//! Models: one file per wire API, plus the test, function and fallback models, and the
+//! local model started on demand.
 
 pub mod anthropic;
 #[cfg(feature = "bedrock")]
@@ -12,6 +13,7 @@ pub mod gemini;
 #[cfg(feature = "vertex")]
 mod gemini_vertex;
 pub mod infer;
+pub mod local;
 pub mod mistral;
 pub mod openai;
 pub mod openai_responses;

@@ -10,48 +10,28 @@ use serde_json::json;
 use verity::messages::FinishReason;
 use verity::models::openai::OpenAIChatModel;
 use verity::prelude::*;
-use verity::providers::openai_compatible::OpenAICompatibleProvider;
 
 pub(crate) fn local_model_url() -> Option<String> {
     static URL: OnceLock<Option<String>> = OnceLock::new();
-    URL.get_or_init(|| {
-        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/local-model");
-        let out = std::process::Command::new("bash")
-            .arg(script)
-            .arg("start")
-            .output();
-        match out {
-            Ok(o) if o.status.success() => {
-                Some(String::from_utf8_lossy(&o.stdout).trim().to_owned())
+    URL.get_or_init(|| match verity::models::local::start(false) {
+        Ok(url) => Some(url),
+        Err(why) => {
+            if std::env::var_os("CI").is_some() {
+                panic!("the local model server did not start in CI: {why}");
             }
-            other => {
-                let why = match other {
-                    Ok(o) => String::from_utf8_lossy(&o.stderr).into_owned(),
-                    Err(e) => e.to_string(),
-                };
-                if std::env::var_os("CI").is_some() {
-                    panic!("the local model server did not start in CI: {why}");
-                }
-                eprintln!(
-                    "\n*****************************************************************\n\
-                     *** LOCAL-MODEL TESTS SKIPPED: the server could not start:\n*** {}\n\
-                     *****************************************************************\n",
-                    why.trim()
-                );
-                None
-            }
+            eprintln!(
+                "\n*****************************************************************\n\
+                 *** LOCAL-MODEL TESTS SKIPPED: the server could not start:\n*** {why}\n\
+                 *****************************************************************\n"
+            );
+            None
         }
     })
     .clone()
 }
 
 fn model(url: &str) -> OpenAIChatModel {
-    let provider = OpenAICompatibleProvider::builder()
-        .name("llama.cpp")
-        .base_url(url)
-        .build()
-        .unwrap();
-    OpenAIChatModel::new("SmolLM2-135M-Instruct", provider)
+    verity::models::local::model_at(url).unwrap()
 }
 
 fn settings() -> ModelSettings {
