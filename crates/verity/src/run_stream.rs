@@ -47,11 +47,12 @@ pub enum AgentEvent {
     FunctionToolCall {
         /// The call.
         part: ToolCallPart,
-        /// Whether its arguments passed the tool's checks: `Some(false)` means the call
-        /// does not run and its result is a retry prompt (or, with no retries left, the
-        /// run fails). `None` when they are checked only as the call runs (a toolset's
-        /// tool, a tool without an argument schema) or the call is not run at all (a
-        /// final result was already found).
+        /// Whether its arguments passed the checks made before it runs (a tool's schema;
+        /// a toolset checks its tools' arguments as it runs them): `Some(false)` means
+        /// the call does not run and its result is a retry prompt (or, with no retries
+        /// left, the run fails). `None` when the call is not run here at all: a final
+        /// result was already found, or a resumed run answers it without running it (a
+        /// denial, a result given).
         args_valid: Option<bool>,
     },
     /// A function tool's return (or its retry prompt).

@@ -631,8 +631,8 @@ impl<D> Tool<D> {
         }
     }
 
-    /// Whether arguments pass the tool's schema; `None` for a tool without a schema of
-    /// its own, which checks its arguments itself when called.
+    /// Whether arguments pass the tool's schema; `None` for a tool without a validator
+    /// of its own, which checks its arguments itself when called.
     pub(crate) fn check_args(&self, args: &Value) -> Option<bool> {
         self.args_validator
             .as_ref()

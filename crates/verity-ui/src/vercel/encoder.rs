@@ -133,13 +133,21 @@ impl VercelEncoder {
                 self.step_done = true;
                 self.streamed_parts = false;
             }
-            AgentEvent::FunctionToolCall { part, args_valid } => {
+            // a call that does not run here (skipped, or answered on resuming) is
+            // announced, if it streamed in this run, when its result arrives
+            AgentEvent::FunctionToolCall {
+                args_valid: None, ..
+            } => {}
+            AgentEvent::FunctionToolCall {
+                part,
+                args_valid: Some(valid),
+            } => {
                 // a call not streamed in this run (an approved call run on resuming) is
                 // announced too
                 let call = self
                     .take_pending(&part.tool_call_id)
                     .unwrap_or_else(|| part.clone());
-                if *args_valid == Some(false) && self.sdk_version == SdkVersion::V6 {
+                if !valid && self.sdk_version == SdkVersion::V6 {
                     self.invalid_calls.push(call);
                 } else {
                     out.push(input_available(&call));

@@ -14,7 +14,8 @@ Scenarios (the Rust tests script the same model responses):
 - `approval` (AI SDK v6): the model calls delete_file({"path": "notes.txt"}), a tool that
   needs approval, and the run stops at it; `approval_resumed`: the user approved (the
   assistant message sent back with the tool part `approval-responded`), the tool runs and
-  the model answers "Done: deleted notes.txt";
+  the model answers "Done: deleted notes.txt"; `approval_denied`: the same, the user
+  denied it ("Not now."), and the model answers with the denial;
 - `invalid_args` (AI SDK v6): the model calls get_weather({"city": 3}) and an unknown
   get_forecast({}) in one response; both come back as retries (`tool-input-error`), then
   the model answers "Sorry, I could not check.".
@@ -111,6 +112,10 @@ APPROVED = {
 }
 
 
+DENIED = json.loads(json.dumps(APPROVED))
+DENIED['messages'][1]['parts'][1]['approval'] = {'id': 'call_1', 'approved': False, 'reason': 'Not now.'}
+
+
 async def capture(agent: Agent, prompt: str, sdk_version: int = 5) -> str:
     run_input = SubmitMessage(
         id='chat-1',
@@ -132,6 +137,8 @@ async def main():
     (here / 'vercel_approval.sse').write_text(await capture(approval_agent, 'Delete notes.txt', 6))
     approved = VercelAIAdapter.build_run_input(json.dumps(APPROVED).encode())
     (here / 'vercel_approval_resumed.sse').write_text(await encode(approval_agent, approved, 6))
+    denied = VercelAIAdapter.build_run_input(json.dumps(DENIED).encode())
+    (here / 'vercel_approval_denied.sse').write_text(await encode(approval_agent, denied, 6))
     (here / 'vercel_invalid_args.sse').write_text(await capture(invalid_args_agent, 'Weather?', 6))
     try:
         from ag_ui.core import RunAgentInput, UserMessage

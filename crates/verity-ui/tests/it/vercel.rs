@@ -104,6 +104,16 @@ async fn approval_runs_match_pydantic_ai_chunk_by_chunk() {
         normalize(&sse_chunks(&body)),
         normalize(&golden("vercel_approval_resumed.sse"))
     );
+
+    // denied: the call does not run, so it is not announced again; only the denial
+    let mut denied = approved;
+    denied["messages"][1]["parts"][1]["approval"] =
+        json!({"id": "call_1", "approved": false, "reason": "Not now."});
+    let body = body_text(adapter.dispatch(&agent, denied.to_string().as_bytes())).await;
+    assert_eq!(
+        normalize(&sse_chunks(&body)),
+        normalize(&golden("vercel_approval_denied.sse"))
+    );
 }
 
 /// The golden `invalid_args` scenario's model: get_weather with a number for the city

@@ -98,24 +98,39 @@ impl<D: Send + Sync + 'static> Callee<'_, D> {
     }
 }
 
-/// Whether a call's arguments pass its tool's checks, as [`AgentEvent::FunctionToolCall`]
-/// reports it before the call runs: `Some(false)` for arguments that are not JSON and for
-/// an unknown tool; `None` where the check happens only when the call runs (a toolset's
-/// tool, or a tool without an argument schema of its own).
+/// Whether a call's arguments pass the checks made before it runs, as
+/// [`AgentEvent::FunctionToolCall`] reports them (PydanticAI's `args_valid`): `Some(false)`
+/// for arguments that are not JSON or fail the tool's schema, and for an unknown tool;
+/// `None` for a resumed call answered without running it (denied, or its result given).
 fn args_valid<D: Send + Sync + 'static>(
     call: &ToolCallPart,
     kind: &CallKind<'_, D>,
+    answers: Option<&DeferredToolResults>,
 ) -> Option<bool> {
-    let Ok(args) = call.args.to_value() else {
+    let answer = answers
+        .and_then(|a| a.decisions.get(&call.tool_call_id))
+        .map(|d| &d.answer);
+    let args = match answer {
+        None
+        | Some(DeferredAnswer::Approval(ToolApproval::Approved {
+            override_args: None,
+        })) => call.args.to_value(),
+        Some(DeferredAnswer::Approval(ToolApproval::Approved {
+            override_args: Some(args),
+        })) => Ok(args.clone()),
+        Some(_) => return None,
+    };
+    let Ok(args) = args else {
         return Some(false);
     };
-    match kind {
-        CallKind::Unknown => Some(false),
+    Some(match kind {
+        CallKind::Unknown => false,
         CallKind::Function(Callee::Own(tool)) | CallKind::Waiting(Callee::Own(tool), _) => {
-            tool.check_args(&args)
+            tool.check_args(&args).unwrap_or(true)
         }
-        _ => None,
-    }
+        // a toolset checks its tools' arguments as it runs them
+        _ => true,
+    })
 }
 
 /// An output-tool call, validated (parsed and through the validators) but not yet
@@ -192,7 +207,7 @@ impl<D: Send + Sync + 'static, O: Send + Sync + 'static> AgentRun<D, O> {
             if matches!(kind, CallKind::Function(_) | CallKind::Unknown) {
                 self.emit(|| AgentEvent::FunctionToolCall {
                     part: call.clone(),
-                    args_valid: args_valid(call, kind),
+                    args_valid: args_valid(call, kind, answers),
                 });
             }
         }
