@@ -5,15 +5,38 @@
 //! `TEXT_MESSAGE_CONTENT` / `TEXT_MESSAGE_END`; per reasoning part `REASONING_START`,
 //! `REASONING_MESSAGE_START` / `REASONING_MESSAGE_CONTENT` / `REASONING_MESSAGE_END`,
 //! `REASONING_END`; per tool call `TOOL_CALL_START` / `TOOL_CALL_ARGS` /
-//! `TOOL_CALL_END` and, when the tool ran, `TOOL_CALL_RESULT`; then `RUN_FINISHED`, or
-//! `RUN_ERROR` when the run failed.
+//! `TOOL_CALL_END` and, when the tool ran, `TOOL_CALL_RESULT` (followed, for a result
+//! that is not a success, by a `REASONING_ENCRYPTED_VALUE` holding its outcome for the
+//! client to send back); then `RUN_FINISHED`, or `RUN_ERROR` when the run failed.
+//!
+//! **Frontend tools.** The tools a client offers ([`RunAgentInput::tools`]) are offered
+//! to the model next to the agent's ([`AgUiAdapter::toolset`]). A call to one streams
+//! like any call, and the run finishes there, without a `TOOL_CALL_RESULT`
+//! (`RUN_FINISHED`'s outcome names the call in `pendingToolCallIds` for a client that
+//! declared AG-UI 1.0). The client runs the tool and sends the conversation back ending
+//! with the assistant message and a `tool` message per result; the run goes on from
+//! there and the model answers.
+//!
+//! **Approvals as interrupts.** A run that stops at calls needing approval
+//! ([`Tool::with_requires_approval`](verity::Tool::with_requires_approval)) finishes with
+//! the `interrupt` outcome: one [`Interrupt`] per call, its id `int-` and the call's id,
+//! its `responseSchema` the [`resume_response_schema`]. The client answers with a new
+//! request whose messages end with that assistant message and whose `resume` entries
+//! give the decisions ([`ResumeEntry`]): deny by default, only a payload matching the
+//! schema with `approved: true` approves ([`resume_entry_approval`]); a payload that does
+//! not match fails the run (`RUN_STARTED`, `RUN_ERROR`), nothing runs.
+//!
+//! Both end a run with its calls pending, so the agent's output must allow it: build
+//! the agent with [`.deferrable()`](verity::agent::AgentBuilder::deferrable)
+//! (PydanticAI's adapter adds `DeferredToolRequests` to the run's output type itself).
+//! A call to a frontend tool by an agent that is not deferrable fails the run.
 //!
 //! ```no_run
 //! use axum::{Router, body::Bytes, routing::post};
 //! use verity::prelude::*;
 //! use verity_ui::ag_ui::AgUiAdapter;
 //!
-//! # fn app(agent: Agent<(), String>) -> Router {
+//! # fn app(agent: Agent<(), Deferrable<String>>) -> Router {
 //! Router::new().route(
 //!     "/agent",
 //!     post(move |body: Bytes| async move { AgUiAdapter::new().dispatch(&agent, &body) }),
