@@ -228,6 +228,8 @@ where
     assert_eq!(response.status(), 200);
     let text = body_text(response).await;
     if let Some(npm) = ui_npm() {
+        // the request is one an AG-UI client may send, the events ones it accepts
+        run_node(&npm, "validate_ag_ui_input.cjs", &[], &body.to_string());
         run_node(&npm, "validate_ag_ui.cjs", &[], &text);
     }
     events(&text)
@@ -397,6 +399,83 @@ async fn a_frontend_tool_call_fails_the_run_of_an_agent_that_cannot_defer() {
         last["message"].as_str().unwrap().contains(".deferrable()"),
         "{last}"
     );
+}
+
+#[tokio::test]
+async fn a_backend_call_next_to_a_frontend_call_runs_once() {
+    let runs = Arc::new(AtomicUsize::new(0));
+    let model = FunctionModel::new(|messages: &[ModelMessage], _| {
+        match last_tool_returns(messages).as_slice() {
+            [] => ModelResponse::tool_calls_of([
+                ("get_weather", json!({"city": "Paris"})),
+                ("show_map", json!({"city": "Paris"})),
+            ]),
+            returns => ModelResponse::text(
+                returns
+                    .iter()
+                    .map(|r| r.model_response_str())
+                    .collect::<Vec<_>>()
+                    .join(" / "),
+            ),
+        }
+    });
+    let counted = runs.clone();
+    let agent = Agent::builder(model)
+        .tool(Tool::new(
+            "get_weather",
+            "The weather in a city.",
+            move |_ctx, _a: City| {
+                counted.fetch_add(1, Ordering::SeqCst);
+                async move { Ok::<_, ToolError>("sunny") }
+            },
+        ))
+        .deferrable()
+        .build();
+    let asked = json!({"id": "user-1", "role": "user", "content": "Weather and map of Paris"});
+    let tools = json!({"tools": [show_map()], "protocolVersion": "1.0"});
+    let first = run_ag_ui(&agent, &request(json!([asked]), tools.clone())).await;
+    let starts: Vec<&Value> = first
+        .iter()
+        .filter(|e| e["type"] == "TOOL_CALL_START")
+        .collect();
+    let (weather, map) = (&starts[0]["toolCallId"], &starts[1]["toolCallId"]);
+    // the agent's tool ran, the client's is pending
+    let results: Vec<&Value> = first
+        .iter()
+        .filter(|e| e["type"] == "TOOL_CALL_RESULT")
+        .collect();
+    assert_eq!(results.len(), 1);
+    assert_eq!(
+        (&results[0]["toolCallId"], &results[0]["content"]),
+        (weather, &json!("sunny"))
+    );
+    assert_eq!(
+        first.last().unwrap()["outcome"]["pendingToolCallIds"],
+        json!([map])
+    );
+
+    // the client sends back both results, as it keeps them
+    let call = |id: &Value, name: &str| {
+        json!({"id": id, "type": "function",
+        "function": {"name": name, "arguments": "{\"city\":\"Paris\"}"}})
+    };
+    let messages = json!([asked,
+        {"id": "a1", "role": "assistant", "toolCalls": [call(weather, "get_weather"), call(map, "show_map")]},
+        {"id": "t1", "role": "tool", "toolCallId": weather, "content": "sunny"},
+        {"id": "t2", "role": "tool", "toolCallId": map, "content": "shown"}]);
+    let second = run_ag_ui(&agent, &request(messages, tools)).await;
+    assert_eq!(
+        kinds(&second),
+        [
+            "RUN_STARTED",
+            "TEXT_MESSAGE_START",
+            "TEXT_MESSAGE_CONTENT",
+            "TEXT_MESSAGE_END",
+            "RUN_FINISHED"
+        ]
+    );
+    assert_eq!(second[2]["delta"], "sunny / shown");
+    assert_eq!(runs.load(Ordering::SeqCst), 1);
 }
 
 #[derive(serde::Deserialize, schemars::JsonSchema)]
