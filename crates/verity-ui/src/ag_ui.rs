@@ -568,6 +568,7 @@ impl AgUiEncoder {
     /// An encoder for the run `input` asks for: its thread and run ids; the frontend
     /// tool calls left pending are named in `RUN_FINISHED` when the client declared AG-UI
     /// 1.0 ([`RunAgentInput::declares_1_0`]).
+    ///
     /// The results of frontend tool calls that `input` ends with are the client's own:
     /// no `TOOL_CALL_RESULT` is sent for them.
     pub fn for_input(input: &RunAgentInput) -> Self {
@@ -827,29 +828,53 @@ fn outcome_value(ret: &ToolReturnPart) -> Option<String> {
     if ret.outcome == ToolOutcome::Success {
         return None;
     }
-    let mut fields: Vec<(&str, Value)> = Vec::new();
+    let py = |value: &Value| {
+        let mut text = String::new();
+        python_json(value, &mut text);
+        text
+    };
+    let mut fields: Vec<(String, String)> = Vec::new();
     if let Some(Some(kind)) = &ret.tool_kind {
-        fields.push(("tool_kind", Value::String(kind.clone())));
+        fields.push(("tool_kind".into(), py(&Value::String(kind.clone()))));
     }
     let outcome = serde_json::to_value(&ret.outcome).unwrap_or(Value::Null);
-    fields.push(("outcome", outcome));
-    if let Some(retry) = &ret.retry
-        && let Ok(Value::Object(retry)) = serde_json::to_value(retry)
-    {
-        let retry = retry.into_iter().filter(|(_, v)| !v.is_null()).collect();
-        fields.push(("retry", Value::Object(retry)));
+    fields.push(("outcome".into(), py(&outcome)));
+    if let Some(retry) = &ret.retry {
+        // PydanticAI's field order; the fields that are not set left out
+        let mut retry_fields = vec![("cause".to_owned(), py(&Value::String(retry.cause.clone())))];
+        retry_fields.extend(retry.attempt.map(|a| ("attempt".to_owned(), a.to_string())));
+        retry_fields.extend(
+            retry
+                .max_retries
+                .map(|m| ("max_retries".to_owned(), m.to_string())),
+        );
+        if let Ok(Value::Object(all)) = serde_json::to_value(retry) {
+            for (key, value) in all {
+                if !value.is_null() && !retry_fields.iter().any(|(k, _)| *k == key) {
+                    retry_fields.push((key, py(&value)));
+                }
+            }
+        }
+        fields.push(("retry".into(), python_object(&retry_fields)));
     }
-    let mut out = String::from("{\"pydantic_ai\": {");
+    let payload = python_object(&fields);
+    Some(format!("{{\"pydantic_ai\": {payload}}}"))
+}
+
+/// An object as Python's `json.dumps` writes it: these fields, their values already
+/// written, in this order.
+fn python_object(fields: &[(String, String)]) -> String {
+    let mut out = String::from("{");
     for (i, (key, value)) in fields.iter().enumerate() {
         if i > 0 {
             out.push_str(", ");
         }
-        python_json(&Value::String((*key).to_owned()), &mut out);
+        python_json(&Value::String(key.clone()), &mut out);
         out.push_str(": ");
-        python_json(value, &mut out);
+        out.push_str(value);
     }
-    out.push_str("}}");
-    Some(out)
+    out.push('}');
+    out
 }
 
 /// JSON as Python's `json.dumps` writes it by default: `", "` and `": "` between items,

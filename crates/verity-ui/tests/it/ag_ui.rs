@@ -681,3 +681,52 @@ fn the_client_declares_its_protocol_version() {
     assert!(declares(Some("1.0.0")));
     assert!(declares(Some("next")));
 }
+
+#[tokio::test]
+async fn a_retried_result_carries_its_outcome_as_pydantic_ai_writes_it() {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let model = FunctionModel::new(|messages: &[ModelMessage], _| {
+        match last_tool_returns(messages).first() {
+            Some(ret) if ret.outcome == verity::messages::ToolOutcome::Success => {
+                ModelResponse::text("ok")
+            }
+            _ => ModelResponse::tool_call("get_weather", json!({"city": "Paris"})),
+        }
+    });
+    let counted = calls.clone();
+    let agent = Agent::builder(model)
+        .tool(Tool::new(
+            "get_weather",
+            "The weather.",
+            move |_ctx, _a: City| {
+                let first = counted.fetch_add(1, Ordering::SeqCst) == 0;
+                async move {
+                    match first {
+                        true => Err(ToolError::Retry("try again".into())),
+                        false => Ok("sunny"),
+                    }
+                }
+            },
+        ))
+        .build();
+    let body = request(
+        json!([{"id": "u", "role": "user", "content": "go"}]),
+        json!({}),
+    );
+    let events = run_ag_ui(&agent, &body).await;
+    let encrypted: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["type"] == "REASONING_ENCRYPTED_VALUE")
+        .collect();
+    // what PydanticAI 2.68 sends for a tool's first ModelRetry
+    assert_eq!(
+        encrypted[0]["encryptedValue"],
+        r#"{"pydantic_ai": {"outcome": "retried", "retry": {"cause": "model_retry", "attempt": 1, "max_retries": 1}}}"#
+    );
+    let result = events
+        .iter()
+        .position(|e| e["type"] == "TOOL_CALL_RESULT")
+        .unwrap();
+    assert_eq!(encrypted[0]["entityId"], events[result]["messageId"]);
+    assert_eq!(encrypted.len(), 1);
+}
