@@ -951,7 +951,9 @@ impl AgUiAdapter {
     /// - a last assistant message, with `resume` entries, is where the history ends.
     ///
     /// The `resume` entries answer the calls of the history's last response that wait
-    /// for approval ([`deferred_tool_results`](Self::deferred_tool_results)). Offer the
+    /// for approval ([`deferred_tool_results`](Self::deferred_tool_results)); when the
+    /// history ends with a response, its calls neither answered nor approved are dropped
+    /// (as PydanticAI drops them from a client's history). Offer the
     /// frontend tools to the run too ([`toolset`](Self::toolset); [`dispatch`](Self::dispatch)
     /// does both). A request asking for anything else, or whose resume entries do not
     /// map to approvals, is a [`UiError::BadRequest`].
@@ -963,7 +965,7 @@ impl AgUiAdapter {
     /// (which [`dispatch`](Self::dispatch) reports in the stream, as PydanticAI does).
     fn prepare(input: &RunAgentInput) -> Result<Result<RunInput, ResumeError>, UiError> {
         let messages = &input.messages;
-        let (history, prompt, mut results) = match messages.split_last() {
+        let (mut history, prompt, mut results) = match messages.split_last() {
             None => return Err(UiError::BadRequest("the request has no messages".into())),
             Some((AgUiMessage::User { content, .. }, earlier)) => {
                 (load_messages(earlier)?, Some(user_prompt(content)?), None)
@@ -990,6 +992,9 @@ impl AgUiAdapter {
         if let Some(approvals) = approvals {
             let results = results.get_or_insert_with(DeferredToolResults::new);
             results.decisions.extend(approvals.decisions);
+        }
+        if let Some(results) = &results {
+            drop_unanswered_calls(&mut history, results);
         }
         Ok(Ok(RunInput {
             history,
@@ -1189,6 +1194,23 @@ fn frontend_results(
         answers.external(&call, answer);
     }
     Ok((load_messages(earlier)?, answers))
+}
+
+/// The calls of the response `history` ends with that `answers` leave unanswered are
+/// dropped from it, as PydanticAI drops them from a client's history: a call the client
+/// neither answered nor approved is not run, and the run goes on without it (a response
+/// left empty goes too).
+fn drop_unanswered_calls(history: &mut Vec<ModelMessage>, answers: &DeferredToolResults) {
+    let Some(ModelMessage::Response(response)) = history.last_mut() else {
+        return;
+    };
+    response.parts.retain(|part| match part {
+        ModelResponsePart::ToolCall(call) => answers.decisions.contains_key(&call.tool_call_id),
+        _ => true,
+    });
+    if response.parts.is_empty() {
+        history.pop();
+    }
 }
 
 /// A call of an assistant message as the history holds it.

@@ -600,6 +600,29 @@ async fn approvals_are_interrupts_resumed_approved_or_denied() {
         .unwrap();
     assert_eq!(result["content"], "Cancelled by user.");
     assert_eq!(runs.load(Ordering::SeqCst), 2);
+
+    // a call the request neither answers nor approves is dropped, as PydanticAI drops it
+    let mut messages = delete_messages();
+    messages[1]["toolCalls"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"id": "call_2", "type": "function",
+        "function": {"name": "delete_file", "arguments": "{\"path\": \"all\"}"}}));
+    let body = request(messages, resume(json!({"approved": true})));
+    let input = AgUiAdapter::run_input(&serde_json::from_value(body.clone()).unwrap()).unwrap();
+    let ModelMessage::Response(last) = input.history.last().unwrap() else {
+        panic!()
+    };
+    let ids: Vec<&str> = last.tool_calls().map(|c| c.tool_call_id.as_str()).collect();
+    assert_eq!(ids, ["call_1"]);
+    let events = run_ag_ui(&agent, &body).await;
+    let results: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["type"] == "TOOL_CALL_RESULT")
+        .collect();
+    assert_eq!(results.len(), 1);
+    assert_eq!(results[0]["content"], "deleted notes.txt");
+    assert_eq!(runs.load(Ordering::SeqCst), 3);
 }
 
 #[tokio::test]
