@@ -212,7 +212,8 @@ pub enum RunOutcome {
         /// One per call.
         interrupts: Vec<Interrupt>,
     },
-    /// The run was stopped before it completed.
+    /// The run was stopped before it completed (AG-UI 1.0; Verity does not send it, its
+    /// runs have no first-party cancellation).
     Cancelled,
 }
 

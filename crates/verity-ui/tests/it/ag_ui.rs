@@ -352,7 +352,7 @@ async fn a_frontend_tool_call_round_trips_as_pydantic_ai_streams_it() {
     .await;
     assert_eq!(old.last().unwrap()["outcome"], json!({"type": "success"}));
 
-    // a failed frontend tool: the model is told the error
+    // a frontend tool that failed: its error answers the call as a failure
     let failed = json!({"id": "tool-1", "role": "tool", "toolCallId": "call_1", "content": "", "error": "No map here."});
     let input: RunAgentInput =
         serde_json::from_value(request(json!([asked, called, failed]), json!({}))).unwrap();
