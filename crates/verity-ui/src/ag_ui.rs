@@ -5,15 +5,38 @@
 //! `TEXT_MESSAGE_CONTENT` / `TEXT_MESSAGE_END`; per reasoning part `REASONING_START`,
 //! `REASONING_MESSAGE_START` / `REASONING_MESSAGE_CONTENT` / `REASONING_MESSAGE_END`,
 //! `REASONING_END`; per tool call `TOOL_CALL_START` / `TOOL_CALL_ARGS` /
-//! `TOOL_CALL_END` and, when the tool ran, `TOOL_CALL_RESULT`; then `RUN_FINISHED`, or
-//! `RUN_ERROR` when the run failed.
+//! `TOOL_CALL_END` and, when the tool ran, `TOOL_CALL_RESULT` (followed, for a result
+//! that is not a success, by a `REASONING_ENCRYPTED_VALUE` holding its outcome for the
+//! client to send back); then `RUN_FINISHED`, or `RUN_ERROR` when the run failed.
+//!
+//! **Frontend tools.** The tools a client offers ([`RunAgentInput::tools`]) are offered
+//! to the model next to the agent's ([`AgUiAdapter::toolset`]). A call to one streams
+//! like any call, and the run finishes there, without a `TOOL_CALL_RESULT`
+//! (`RUN_FINISHED`'s outcome names the call in `pendingToolCallIds` for a client that
+//! declared AG-UI 1.0). The client runs the tool and sends the conversation back ending
+//! with the assistant message and a `tool` message per result; the run goes on from
+//! there and the model answers.
+//!
+//! **Approvals as interrupts.** A run that stops at calls needing approval
+//! ([`Tool::with_requires_approval`](verity::Tool::with_requires_approval)) finishes with
+//! the `interrupt` outcome: one [`Interrupt`] per call, its id `int-` and the call's id,
+//! its `responseSchema` the [`resume_response_schema`]. The client answers with a new
+//! request whose messages end with that assistant message and whose `resume` entries
+//! give the decisions ([`ResumeEntry`]): deny by default, only a payload matching the
+//! schema with `approved: true` approves ([`resume_entry_approval`]); a payload that does
+//! not match fails the run (`RUN_STARTED`, `RUN_ERROR`), nothing runs.
+//!
+//! Both end a run with its calls pending, so the agent's output must allow it: build
+//! the agent with [`.deferrable()`](verity::agent::AgentBuilder::deferrable)
+//! (PydanticAI's adapter adds `DeferredToolRequests` to the run's output type itself).
+//! A call to a frontend tool by an agent that is not deferrable fails the run.
 //!
 //! ```no_run
 //! use axum::{Router, body::Bytes, routing::post};
 //! use verity::prelude::*;
 //! use verity_ui::ag_ui::AgUiAdapter;
 //!
-//! # fn app(agent: Agent<(), String>) -> Router {
+//! # fn app(agent: Agent<(), Deferrable<String>>) -> Router {
 //! Router::new().route(
 //!     "/agent",
 //!     post(move |body: Bytes| async move { AgUiAdapter::new().dispatch(&agent, &body) }),
@@ -24,13 +47,17 @@
 use futures::{Stream, StreamExt};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+use verity::deferred::{
+    DEFAULT_DENIAL, DeferredAnswer, DeferredToolRequests, DeferredToolResults, ExternalResult,
+    ToolApproval,
+};
 use verity::messages::{
     ModelMessage, ModelRequest, ModelRequestPart, ModelResponse, ModelResponsePart,
     SystemPromptPart, TextPart, ThinkingPart, ToolCallArgs, ToolCallPart, ToolOutcome,
     ToolReturnPart, UserContent, UserPrompt, UserPromptPart,
 };
 use verity::stream::PartDelta;
-use verity::{Agent, AgentEvent, StreamedRun};
+use verity::{Agent, AgentEvent, ExternalToolset, StreamedRun, ToolDefinition};
 
 use crate::parts::{OpenPart, Segment};
 use crate::sse::{self, SseResponse};
@@ -53,17 +80,280 @@ pub struct RunAgentInput {
     /// The client's state.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub state: Option<Value>,
-    /// The conversation, the new user message last.
+    /// The AG-UI version the client speaks (`MAJOR.MINOR`), if it says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub protocol_version: Option<String>,
+    /// The conversation: a new user message last; or the assistant message whose calls
+    /// to frontend tools the client ran, followed by their results (`tool` messages); or,
+    /// when the request answers interrupts (`resume`), the assistant message whose calls
+    /// wait for approval.
     pub messages: Vec<AgUiMessage>,
-    /// Tools the client offers (not run by Verity yet: see the crate README).
+    /// Tools the client offers and runs itself (frontend tools): the model may call them
+    /// as it calls the agent's tools, and a call ends the run with the call pending (see
+    /// [`AgUiAdapter::toolset`]).
     #[serde(default)]
-    pub tools: Vec<Value>,
+    pub tools: Vec<AgUiTool>,
     /// Context the client gives.
     #[serde(default)]
     pub context: Vec<Value>,
     /// Anything else the client forwards.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub forwarded_props: Option<Value>,
+    /// The client's answers to the interrupts the previous run finished with (see
+    /// [`AgUiAdapter::deferred_tool_results`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub resume: Vec<ResumeEntry>,
+}
+
+impl RunAgentInput {
+    /// Whether the client declared AG-UI 1.0 or newer in `protocolVersion`: a version
+    /// that is not `MAJOR.MINOR` counts as newer (as the protocol asks); no version is an
+    /// older client.
+    pub fn declares_1_0(&self) -> bool {
+        let Some(declared) = &self.protocol_version else {
+            return false;
+        };
+        let parsed = declared
+            .split_once('.')
+            .filter(|(major, minor)| {
+                !major.is_empty()
+                    && !minor.is_empty()
+                    && major
+                        .bytes()
+                        .chain(minor.bytes())
+                        .all(|b| b.is_ascii_digit())
+            })
+            .map(|(major, minor)| (major.parse::<u64>(), minor.parse::<u64>()));
+        match parsed {
+            Some((Ok(major), Ok(_))) => major >= 1,
+            // not the protocol's grammar (or too large to read): newer than this code
+            _ => true,
+        }
+    }
+}
+
+/// A tool the client offers and runs itself (AG-UI `Tool`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AgUiTool {
+    /// The tool's name.
+    pub name: String,
+    /// What the tool does (shown to the model).
+    pub description: String,
+    /// The JSON schema of its arguments.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parameters: Option<Value>,
+}
+
+/// Whether the client resolved an interrupt or cancelled it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ResumeStatus {
+    /// The client answered the interrupt with a payload.
+    Resolved,
+    /// The client dismissed the interrupt: the call is denied.
+    Cancelled,
+}
+
+/// The client's answer to one interrupt (AG-UI `ResumeEntry`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ResumeEntry {
+    /// The interrupt's id (`int-` and the tool call's id, as [`Interrupt::id`] was).
+    pub interrupt_id: String,
+    /// Resolved or cancelled.
+    pub status: ResumeStatus,
+    /// The answer, which must match the interrupt's `responseSchema`
+    /// ([`resume_response_schema`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payload: Option<Value>,
+    /// Anything the client attaches.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<Value>,
+}
+
+/// Something the run needs from the client before it can go on (AG-UI `Interrupt`):
+/// here, always the approval of a tool call.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Interrupt {
+    /// `int-` and the tool call's id.
+    pub id: String,
+    /// Why the run stopped: `tool_call`.
+    pub reason: String,
+    /// A question to show the user: `Approve name({args})?`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// The call waiting for approval.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_call_id: Option<String>,
+    /// The JSON schema the answer's payload must match ([`resume_response_schema`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response_schema: Option<Value>,
+    /// What the tool attached to its request for approval.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<Value>,
+}
+
+/// How a run ended (the `outcome` of `RUN_FINISHED`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum RunOutcome {
+    /// The run completed.
+    #[serde(rename_all = "camelCase")]
+    Success {
+        /// Calls to frontend tools the run left for the client to run (sent to clients
+        /// that declared AG-UI 1.0).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pending_tool_call_ids: Option<Vec<String>>,
+    },
+    /// The run stopped at calls that need the user's approval; a run whose `resume`
+    /// answers them goes on.
+    Interrupt {
+        /// One per call.
+        interrupts: Vec<Interrupt>,
+    },
+    /// The run was stopped before it completed (AG-UI 1.0; Verity does not send it, its
+    /// runs have no first-party cancellation).
+    Cancelled,
+}
+
+/// The prefix of an interrupt's id, before the id of the call it is about.
+pub const INTERRUPT_ID_PREFIX: &str = "int-";
+
+/// The JSON schema an interrupt's answer must match: `approved` (a boolean, required),
+/// `editedArgs` (an object: the arguments to run the tool with instead of the model's)
+/// and `reason` (a string: what the model is told about a denial).
+pub fn resume_response_schema() -> Value {
+    serde_json::json!({
+        "properties": {
+            "approved": {"type": "boolean"},
+            "editedArgs": {"type": "object"},
+            "reason": {"type": "string"},
+        },
+        "required": ["approved"],
+        "type": "object",
+    })
+}
+
+/// The interrupt that asks for the approval of `call`; `metadata` is what its tool
+/// attached, if anything.
+pub fn approval_interrupt(call: &ToolCallPart, metadata: Option<&Value>) -> Interrupt {
+    Interrupt {
+        id: format!("{INTERRUPT_ID_PREFIX}{}", call.tool_call_id),
+        reason: "tool_call".into(),
+        message: Some(format!("Approve {}({})?", call.tool_name, args_json(call))),
+        tool_call_id: Some(call.tool_call_id.clone()),
+        response_schema: Some(resume_response_schema()),
+        metadata: metadata.cloned(),
+    }
+}
+
+/// A call's arguments as compact JSON; text that is not JSON as `{"INVALID_JSON": text}`.
+fn args_json(call: &ToolCallPart) -> String {
+    match call.args.to_value() {
+        Ok(value) => value.to_string(),
+        Err(_) => serde_json::json!({"INVALID_JSON": call.args.to_json_string()}).to_string(),
+    }
+}
+
+/// Why the interrupts a request answers cannot be mapped to approvals. The run does not
+/// start: [`AgUiAdapter::dispatch`] answers with `RUN_STARTED` and `RUN_ERROR`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ResumeError {
+    /// The interrupt id does not start with [`INTERRUPT_ID_PREFIX`].
+    #[error(
+        "ResumeEntry.interruptId '{0}' does not start with the expected 'int-' prefix; cannot map it back to a tool call id."
+    )]
+    UnknownInterrupt(String),
+    /// The payload does not match [`resume_response_schema`]: each problem as
+    /// `field: error` (`approved: missing`, `approved: bool_type`, …).
+    #[error(
+        "`ResumeEntry` payload for interrupt '{interrupt_id}' does not match the `responseSchema` advertised on the interrupt ({details})."
+    )]
+    InvalidPayload {
+        /// The interrupt answered.
+        interrupt_id: String,
+        /// What is wrong with the payload.
+        details: String,
+    },
+    /// The interrupt is about a call the conversation's last assistant message did not
+    /// make.
+    #[error(
+        "ResumeEntry.interruptId '{interrupt_id}' answers tool call '{tool_call_id}', which the conversation is not waiting on."
+    )]
+    NotPending {
+        /// The interrupt answered.
+        interrupt_id: String,
+        /// The call it names.
+        tool_call_id: String,
+    },
+}
+
+impl From<ResumeError> for UiError {
+    fn from(e: ResumeError) -> Self {
+        UiError::BadRequest(e.to_string())
+    }
+}
+
+/// The decision a resume entry's payload makes, deny by default: only a payload that
+/// matches [`resume_response_schema`] with `approved: true` approves; a cancelled entry
+/// denies; a payload that does not match is an error, never a decision.
+pub fn resume_entry_approval(entry: &ResumeEntry) -> Result<ToolApproval, ResumeError> {
+    if entry.status == ResumeStatus::Cancelled {
+        return Ok(ToolApproval::Denied {
+            message: "Cancelled by user.".into(),
+        });
+    }
+    let invalid = |details: String| ResumeError::InvalidPayload {
+        interrupt_id: entry.interrupt_id.clone(),
+        details,
+    };
+    let Some(Value::Object(payload)) = &entry.payload else {
+        return Err(invalid("payload: model_type".into()));
+    };
+    let mut problems = Vec::new();
+    let approved = match payload.get("approved") {
+        None => {
+            problems.push("approved: missing");
+            None
+        }
+        Some(Value::Bool(approved)) => Some(*approved),
+        Some(_) => {
+            problems.push("approved: bool_type");
+            None
+        }
+    };
+    let edited_args = match payload.get("editedArgs") {
+        None | Some(Value::Null) => None,
+        Some(args @ Value::Object(_)) => Some(args.clone()),
+        Some(_) => {
+            problems.push("editedArgs: dict_type");
+            None
+        }
+    };
+    let reason = match payload.get("reason") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(reason)) => Some(reason.clone()),
+        Some(_) => {
+            problems.push("reason: string_type");
+            None
+        }
+    };
+    match approved {
+        Some(approved) if problems.is_empty() => Ok(if approved {
+            ToolApproval::Approved {
+                override_args: edited_args,
+            }
+        } else {
+            ToolApproval::Denied {
+                message: reason
+                    .filter(|r| !r.is_empty())
+                    .unwrap_or_else(|| DEFAULT_DENIAL.to_owned()),
+            }
+        }),
+        _ => Err(invalid(problems.join(", "))),
+    }
 }
 
 /// A function call in an assistant message.
@@ -119,6 +409,10 @@ pub enum AgUiMessage {
         tool_call_id: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         error: Option<String>,
+        /// What PydanticAI's (and Verity's) `REASONING_ENCRYPTED_VALUE` attached to the
+        /// result: a non-success outcome (`{"pydantic_ai": {"outcome": "denied"}}`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        encrypted_value: Option<String>,
     },
     /// The agent's reasoning.
     Reasoning { id: String, content: String },
@@ -185,13 +479,22 @@ pub enum AgUiEvent {
         content: String,
         role: String,
     },
+    /// Opaque data for the client to keep with a message and send back with it: here, a
+    /// tool result's non-success outcome (`subtype` `message`, `entityId` the
+    /// `TOOL_CALL_RESULT`'s message id).
+    #[serde(rename_all = "camelCase")]
+    ReasoningEncryptedValue {
+        subtype: String,
+        entity_id: String,
+        encrypted_value: String,
+    },
     /// The run finished.
     #[serde(rename_all = "camelCase")]
     RunFinished {
         thread_id: String,
         run_id: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        outcome: Option<Value>,
+        outcome: Option<RunOutcome>,
     },
     /// The run failed.
     #[serde(rename_all = "camelCase")]
@@ -229,6 +532,12 @@ pub struct AgUiEncoder {
     open: OpenPart,
     streamed_parts: bool,
     ids: Box<dyn FnMut() -> String + Send>,
+    /// Whether `RUN_FINISHED` names the frontend tool calls left pending.
+    pending_ids: bool,
+    /// The calls the run stopped at, if it did.
+    deferred: Option<DeferredToolRequests>,
+    /// Calls whose results the client sent: it has them, they are not sent back.
+    client_results: Vec<String>,
 }
 
 impl std::fmt::Debug for AgUiEncoder {
@@ -251,7 +560,38 @@ impl AgUiEncoder {
             open: OpenPart::default(),
             streamed_parts: false,
             ids: Box::new(|| uuid::Uuid::now_v7().to_string()),
+            pending_ids: false,
+            deferred: None,
+            client_results: Vec::new(),
         }
+    }
+
+    /// An encoder for the run `input` asks for: its thread and run ids; the frontend
+    /// tool calls left pending are named in `RUN_FINISHED` when the client declared AG-UI
+    /// 1.0 ([`RunAgentInput::declares_1_0`]).
+    ///
+    /// The results of frontend tool calls that `input` ends with are the client's own:
+    /// no `TOOL_CALL_RESULT` is sent for them.
+    pub fn for_input(input: &RunAgentInput) -> Self {
+        let mut encoder = Self::new(input.thread_id.clone(), input.run_id.clone())
+            .with_pending_tool_call_ids(input.declares_1_0());
+        encoder.client_results = input
+            .messages
+            .iter()
+            .rev()
+            .map_while(|m| match m {
+                AgUiMessage::Tool { tool_call_id, .. } => Some(tool_call_id.clone()),
+                _ => None,
+            })
+            .collect();
+        encoder
+    }
+
+    /// Whether `RUN_FINISHED` names the frontend tool calls the run left pending
+    /// (`outcome.pendingToolCallIds`, AG-UI 1.0; older clients reject the field).
+    pub fn with_pending_tool_call_ids(mut self, pending: bool) -> Self {
+        self.pending_ids = pending;
+        self
     }
 
     /// Make message ids with this function instead (deterministic ids for tests).
@@ -298,34 +638,75 @@ impl AgUiEncoder {
                         } else {
                             content_text(&ret.content)
                         },
+                        outcome_value(ret),
                     )),
                     ModelRequestPart::RetryPrompt(retry) => {
-                        Some((retry.tool_call_id.clone(), retry.model_response_str()))
+                        Some((retry.tool_call_id.clone(), retry.model_response_str(), None))
                     }
                     _ => None,
                 };
-                if let Some((tool_call_id, content)) = result {
+                if let Some((tool_call_id, content, encrypted)) = result
+                    && !self.client_results.contains(&tool_call_id)
+                {
+                    let message_id = (self.ids)();
                     out.push(AgUiEvent::ToolCallResult {
-                        message_id: (self.ids)(),
+                        message_id: message_id.clone(),
                         tool_call_id,
                         content,
                         role: "tool".into(),
                     });
+                    // the outcome rides along for the client to send back with the result
+                    if let Some(encrypted_value) = encrypted {
+                        out.push(AgUiEvent::ReasoningEncryptedValue {
+                            subtype: "message".into(),
+                            entity_id: message_id,
+                            encrypted_value,
+                        });
+                    }
                 }
+            }
+            AgentEvent::DeferredToolRequests(requests) => {
+                self.deferred = Some(requests.clone());
             }
             _ => {}
         }
         out
     }
 
-    /// The event that ends a run that completed: `RUN_FINISHED`.
+    /// The event that ends a run that completed: `RUN_FINISHED`, its outcome an
+    /// interrupt per call waiting for approval when the run stopped at some, else a
+    /// success (naming the frontend tool calls left pending, see
+    /// [`with_pending_tool_call_ids`](Self::with_pending_tool_call_ids)).
     pub fn finish(&mut self) -> Vec<AgUiEvent> {
         let mut out = Vec::new();
         self.close_open(&mut out);
+        let outcome = match self.deferred.take() {
+            Some(requests) if !requests.approvals.is_empty() => RunOutcome::Interrupt {
+                interrupts: requests
+                    .approvals
+                    .iter()
+                    .map(|call| approval_interrupt(call, requests.metadata.get(&call.tool_call_id)))
+                    .collect(),
+            },
+            Some(requests) if !requests.calls.is_empty() && self.pending_ids => {
+                RunOutcome::Success {
+                    pending_tool_call_ids: Some(
+                        requests
+                            .calls
+                            .iter()
+                            .map(|c| c.tool_call_id.clone())
+                            .collect(),
+                    ),
+                }
+            }
+            _ => RunOutcome::Success {
+                pending_tool_call_ids: None,
+            },
+        };
         out.push(AgUiEvent::RunFinished {
             thread_id: self.thread_id.clone(),
             run_id: self.run_id.clone(),
-            outcome: Some(serde_json::json!({"type": "success"})),
+            outcome: Some(outcome),
         });
         out
     }
@@ -441,6 +822,104 @@ impl AgUiEncoder {
     }
 }
 
+/// A tool result's non-success outcome (and what it is, and why it was retried) as
+/// PydanticAI writes it for the client to keep: `{"pydantic_ai": {"outcome": "denied"}}`,
+/// as Python's `json.dumps` spaces it.
+fn outcome_value(ret: &ToolReturnPart) -> Option<String> {
+    if ret.outcome == ToolOutcome::Success {
+        return None;
+    }
+    let py = |value: &Value| {
+        let mut text = String::new();
+        python_json(value, &mut text);
+        text
+    };
+    let mut fields: Vec<(String, String)> = Vec::new();
+    if let Some(Some(kind)) = &ret.tool_kind {
+        fields.push(("tool_kind".into(), py(&Value::String(kind.clone()))));
+    }
+    let outcome = serde_json::to_value(&ret.outcome).unwrap_or(Value::Null);
+    fields.push(("outcome".into(), py(&outcome)));
+    if let Some(retry) = &ret.retry {
+        // PydanticAI's field order; the fields that are not set left out
+        let mut retry_fields = vec![("cause".to_owned(), py(&Value::String(retry.cause.clone())))];
+        retry_fields.extend(retry.attempt.map(|a| ("attempt".to_owned(), a.to_string())));
+        retry_fields.extend(
+            retry
+                .max_retries
+                .map(|m| ("max_retries".to_owned(), m.to_string())),
+        );
+        if let Ok(Value::Object(all)) = serde_json::to_value(retry) {
+            for (key, value) in all {
+                if !value.is_null() && !retry_fields.iter().any(|(k, _)| *k == key) {
+                    retry_fields.push((key, py(&value)));
+                }
+            }
+        }
+        fields.push(("retry".into(), python_object(&retry_fields)));
+    }
+    let payload = python_object(&fields);
+    Some(format!("{{\"pydantic_ai\": {payload}}}"))
+}
+
+/// An object as Python's `json.dumps` writes it: these fields, their values already
+/// written, in this order.
+fn python_object(fields: &[(String, String)]) -> String {
+    let mut out = String::from("{");
+    for (i, (key, value)) in fields.iter().enumerate() {
+        if i > 0 {
+            out.push_str(", ");
+        }
+        python_json(&Value::String(key.clone()), &mut out);
+        out.push_str(": ");
+        out.push_str(value);
+    }
+    out.push('}');
+    out
+}
+
+/// JSON as Python's `json.dumps` writes it by default: `", "` and `": "` between items,
+/// everything outside printable ASCII escaped.
+fn python_json(value: &Value, out: &mut String) {
+    match value {
+        Value::Object(map) => {
+            out.push('{');
+            for (i, (key, value)) in map.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                python_json(&Value::String(key.clone()), out);
+                out.push_str(": ");
+                python_json(value, out);
+            }
+            out.push('}');
+        }
+        Value::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                python_json(item, out);
+            }
+            out.push(']');
+        }
+        Value::String(_) => {
+            for c in value.to_string().chars() {
+                if c.is_ascii() && c != '\u{7f}' {
+                    out.push(c);
+                } else {
+                    let mut units = [0u16; 2];
+                    for unit in c.encode_utf16(&mut units) {
+                        out.push_str(&format!("\\u{unit:04x}"));
+                    }
+                }
+            }
+        }
+        other => out.push_str(&other.to_string()),
+    }
+}
+
 fn content_text(content: &Value) -> String {
     match content {
         Value::String(s) => s.clone(),
@@ -465,19 +944,123 @@ impl AgUiAdapter {
             .map_err(|e| UiError::BadRequest(format!("invalid RunAgentInput: {e}")))
     }
 
-    /// The run an input asks for: its messages as history, the last (a user message)
-    /// as the new prompt.
+    /// The run an input asks for (see [`RunAgentInput::messages`]):
+    /// - a last user message is the new prompt, the messages before it the history;
+    /// - `tool` messages last are the results of the frontend tool calls the assistant
+    ///   message before them made: the history goes up to that message, and the results
+    ///   answer its calls ([`DeferredToolResults`]), so the run goes on from them;
+    /// - a last assistant message, with `resume` entries, is where the history ends.
+    ///
+    /// The `resume` entries answer the calls of the history's last response that wait
+    /// for approval ([`deferred_tool_results`](Self::deferred_tool_results)); when the
+    /// history ends with a response, its calls neither answered nor approved are dropped
+    /// (as PydanticAI drops them from a client's history). Offer the
+    /// frontend tools to the run too ([`toolset`](Self::toolset); [`dispatch`](Self::dispatch)
+    /// does both). A request asking for anything else, or whose resume entries do not
+    /// map to approvals, is a [`UiError::BadRequest`].
     pub fn run_input(input: &RunAgentInput) -> Result<RunInput, UiError> {
-        let Some((AgUiMessage::User { content, .. }, earlier)) = input.messages.split_last() else {
-            return Err(UiError::BadRequest(
-                "the last message must be a user message".into(),
-            ));
+        Ok(Self::prepare(input)??)
+    }
+
+    /// [`run_input`](Self::run_input), keeping apart the errors of the `resume` entries
+    /// (which [`dispatch`](Self::dispatch) reports in the stream, as PydanticAI does).
+    fn prepare(input: &RunAgentInput) -> Result<Result<RunInput, ResumeError>, UiError> {
+        let messages = &input.messages;
+        let (mut history, prompt, mut results) = match messages.split_last() {
+            None => return Err(UiError::BadRequest("the request has no messages".into())),
+            Some((AgUiMessage::User { content, .. }, earlier)) => {
+                (load_messages(earlier)?, Some(user_prompt(content)?), None)
+            }
+            Some((AgUiMessage::Tool { .. }, _)) => {
+                let (history, results) = frontend_results(messages)?;
+                (history, None, Some(results))
+            }
+            Some((AgUiMessage::Assistant { .. }, _)) if !input.resume.is_empty() => {
+                (load_messages(messages)?, None, None)
+            }
+            Some(_) => {
+                return Err(UiError::BadRequest(
+                    "the last message must be a user message, the results of frontend tool \
+                     calls, or an assistant message whose interrupts the request resumes"
+                        .into(),
+                ));
+            }
         };
-        Ok(RunInput {
-            history: load_messages(earlier)?,
-            prompt: Some(user_prompt(content)?),
-            deferred: None,
-        })
+        let approvals = match Self::deferred_tool_results(input, &history) {
+            Ok(approvals) => approvals,
+            Err(e) => return Ok(Err(e)),
+        };
+        if let Some(approvals) = approvals {
+            let results = results.get_or_insert_with(DeferredToolResults::new);
+            results.decisions.extend(approvals.decisions);
+        }
+        if let Some(results) = &results {
+            drop_unanswered_calls(&mut history, results);
+        }
+        Ok(Ok(RunInput {
+            history,
+            prompt,
+            deferred: results,
+        }))
+    }
+
+    /// The tools the client offers ([`RunAgentInput::tools`]) as a toolset for the run
+    /// (PydanticAI's `AGUIAdapter.toolset`): the model sees them like the agent's tools,
+    /// and a call to one ends the run with the call pending
+    /// ([`DeferredToolRequests::calls`]), for the client to run and send back. `None` when
+    /// the client offers none.
+    ///
+    /// The run can only end that way when the agent's output allows it: build the agent
+    /// with [`.deferrable()`](verity::agent::AgentBuilder::deferrable), or a call to a
+    /// frontend tool fails the run.
+    pub fn toolset(input: &RunAgentInput) -> Option<ExternalToolset> {
+        if input.tools.is_empty() {
+            return None;
+        }
+        let definitions = input.tools.iter().map(|tool| {
+            ToolDefinition::new(
+                tool.name.clone(),
+                tool.parameters
+                    .clone()
+                    .unwrap_or_else(|| Value::Object(Map::new())),
+            )
+            .with_description(tool.description.clone())
+        });
+        Some(ExternalToolset::new(FRONTEND_TOOLSET, definitions))
+    }
+
+    /// The approvals the request's `resume` entries give (PydanticAI's
+    /// `AGUIAdapter.deferred_tool_results`), bound to the calls of `history`'s last
+    /// response they answer; `None` when the request has none. Deny by default: see
+    /// [`resume_entry_approval`].
+    pub fn deferred_tool_results(
+        input: &RunAgentInput,
+        history: &[ModelMessage],
+    ) -> Result<Option<DeferredToolResults>, ResumeError> {
+        if input.resume.is_empty() {
+            return Ok(None);
+        }
+        let calls: Vec<&ToolCallPart> = history
+            .iter()
+            .rev()
+            .find_map(ModelMessage::as_response)
+            .map(|r| r.tool_calls().collect())
+            .unwrap_or_default();
+        let mut results = DeferredToolResults::new();
+        for entry in &input.resume {
+            let Some(tool_call_id) = entry.interrupt_id.strip_prefix(INTERRUPT_ID_PREFIX) else {
+                return Err(ResumeError::UnknownInterrupt(entry.interrupt_id.clone()));
+            };
+            let approval = resume_entry_approval(entry)?;
+            let Some(call) = calls.iter().find(|c| c.tool_call_id == tool_call_id) else {
+                return Err(ResumeError::NotPending {
+                    interrupt_id: entry.interrupt_id.clone(),
+                    tool_call_id: tool_call_id.to_owned(),
+                });
+            };
+            results.answer(call, DeferredAnswer::Approval(approval));
+        }
+        Ok(Some(results))
     }
 
     /// A streamed run's events as AG-UI events; an error ends the stream with
@@ -491,7 +1074,7 @@ impl AgUiAdapter {
         D: Send + Sync + 'static,
         O: Send + Sync + 'static,
     {
-        let mut encoder = AgUiEncoder::new(input.thread_id.clone(), input.run_id.clone());
+        let mut encoder = AgUiEncoder::for_input(input);
         async_stream::stream! {
             for event in encoder.start() {
                 yield event;
@@ -520,14 +1103,30 @@ impl AgUiAdapter {
         }
     }
 
+    /// The events of a run that could not start: `RUN_STARTED`, then `RUN_ERROR` with
+    /// `error` (how [`dispatch`](Self::dispatch) answers resume entries that do not map
+    /// to approvals).
+    pub fn rejected(
+        &self,
+        input: &RunAgentInput,
+        error: impl std::fmt::Display,
+    ) -> impl Stream<Item = AgUiEvent> + Send + 'static {
+        let mut encoder = AgUiEncoder::for_input(input);
+        let mut events = encoder.start();
+        events.extend(encoder.error(error.to_string()));
+        futures::stream::iter(events)
+    }
+
     /// Events as an SSE response.
     pub fn response(events: impl Stream<Item = AgUiEvent> + Send + 'static) -> SseResponse {
         sse::response(events.map(|e| e.to_sse()), &[])
     }
 
     /// Handle an AG-UI request end to end: parse the body, run the agent (deps from its
-    /// deps type's `Default`) streamed, answer with the events. A malformed body is
-    /// answered with a 400 and a JSON error.
+    /// deps type's `Default`) streamed, with the client's frontend tools
+    /// ([`toolset`](Self::toolset)) and its answers to interrupts, answer with the events.
+    /// A malformed body is answered with a 400 and a JSON error; resume entries that do
+    /// not map to approvals with `RUN_STARTED` and `RUN_ERROR`.
     pub fn dispatch<D, O>(&self, agent: &Agent<D, O>, body: &[u8]) -> SseResponse
     where
         D: Default + Send + Sync + 'static,
@@ -537,12 +1136,112 @@ impl AgUiAdapter {
             Ok(input) => input,
             Err(e) => return e.into(),
         };
-        let run_input = match Self::run_input(&input) {
-            Ok(run_input) => run_input,
+        let run_input = match Self::prepare(&input) {
+            Ok(Ok(run_input)) => run_input,
+            Ok(Err(e)) => return Self::response(self.rejected(&input, e)),
             Err(e) => return e.into(),
         };
-        let run = run_input.request(agent).stream();
-        Self::response(self.stream(&input, run))
+        let mut request = run_input.request(agent);
+        if let Some(toolset) = Self::toolset(&input) {
+            request = request.toolset(toolset);
+        }
+        Self::response(self.stream(&input, request.stream()))
+    }
+}
+
+/// The name of the toolset of the client's tools.
+const FRONTEND_TOOLSET: &str = "AG-UI frontend tools";
+
+/// The history up to the assistant message the `tool` messages that end `messages`
+/// answer, and their results as the answers to its calls.
+fn frontend_results(
+    messages: &[AgUiMessage],
+) -> Result<(Vec<ModelMessage>, DeferredToolResults), UiError> {
+    let start = messages
+        .iter()
+        .rposition(|m| !matches!(m, AgUiMessage::Tool { .. }))
+        .map_or(0, |i| i.saturating_add(1));
+    let (earlier, results) = messages.split_at_checked(start).unwrap_or((&[], messages));
+    let Some(AgUiMessage::Assistant {
+        tool_calls: Some(tool_calls),
+        ..
+    }) = earlier.last()
+    else {
+        return Err(UiError::BadRequest(
+            "tool results must follow the assistant message whose calls they answer".into(),
+        ));
+    };
+    let mut answers = DeferredToolResults::new();
+    for result in results {
+        let AgUiMessage::Tool {
+            content,
+            tool_call_id,
+            error,
+            ..
+        } = result
+        else {
+            continue;
+        };
+        let Some(call) = tool_calls.iter().find(|c| c.id == *tool_call_id) else {
+            return Err(UiError::BadRequest(format!(
+                "tool result for {tool_call_id}, a call the assistant message before it did not make"
+            )));
+        };
+        let call = tool_call_part(call);
+        let answer = match error {
+            Some(error) => ExternalResult::Failed(error.clone()),
+            None => ExternalResult::Return(tool_content(content)),
+        };
+        answers.external(&call, answer);
+    }
+    Ok((load_messages(earlier)?, answers))
+}
+
+/// The calls of the response `history` ends with that `answers` leave unanswered are
+/// dropped from it, as PydanticAI drops them from a client's history: a call the client
+/// neither answered nor approved is not run, and the run goes on without it (a response
+/// left empty goes too).
+fn drop_unanswered_calls(history: &mut Vec<ModelMessage>, answers: &DeferredToolResults) {
+    let Some(ModelMessage::Response(response)) = history.last_mut() else {
+        return;
+    };
+    response.parts.retain(|part| match part {
+        ModelResponsePart::ToolCall(call) => answers.decisions.contains_key(&call.tool_call_id),
+        _ => true,
+    });
+    if response.parts.is_empty() {
+        history.pop();
+    }
+}
+
+/// A call of an assistant message as the history holds it.
+fn tool_call_part(call: &AgUiToolCall) -> ToolCallPart {
+    ToolCallPart::new(
+        call.function.name.clone(),
+        ToolCallArgs::Json(call.function.arguments.clone()),
+        call.id.clone(),
+    )
+}
+
+/// A tool message's content: JSON text as the value it holds, other text as it is.
+fn tool_content(content: &Value) -> Value {
+    match content {
+        Value::String(text) => {
+            serde_json::from_str(text).unwrap_or_else(|_| Value::String(text.clone()))
+        }
+        other => other.clone(),
+    }
+}
+
+/// The outcome a tool message's `encryptedValue` claims (see
+/// [`AgUiEvent::ReasoningEncryptedValue`]), when it is one a return can have.
+fn claimed_outcome(encrypted_value: Option<&str>) -> Option<ToolOutcome> {
+    let value: Value = serde_json::from_str(encrypted_value?).ok()?;
+    match value.get("pydantic_ai")?.get("outcome")?.as_str()? {
+        "failed" => Some(ToolOutcome::Failed),
+        "denied" => Some(ToolOutcome::Denied),
+        "retried" => Some(ToolOutcome::Retried),
+        _ => None,
     }
 }
 
@@ -600,6 +1299,7 @@ pub fn load_messages(messages: &[AgUiMessage]) -> Result<Vec<ModelMessage>, UiEr
                 content,
                 tool_call_id,
                 error,
+                encrypted_value,
                 ..
             } => {
                 let tool_name = call_names
@@ -607,16 +1307,14 @@ pub fn load_messages(messages: &[AgUiMessage]) -> Result<Vec<ModelMessage>, UiEr
                     .and_then(Value::as_str)
                     .unwrap_or_default()
                     .to_owned();
-                let content = match content {
-                    Value::String(text) => {
-                        serde_json::from_str(text).unwrap_or_else(|_| Value::String(text.clone()))
-                    }
-                    other => other.clone(),
-                };
-                let mut ret = ToolReturnPart::new(tool_name, content, tool_call_id.clone());
+                let mut ret =
+                    ToolReturnPart::new(tool_name, tool_content(content), tool_call_id.clone());
                 if let Some(error) = error {
                     ret.outcome = ToolOutcome::Failed;
                     ret.content = Value::String(error.clone());
+                }
+                if let Some(outcome) = claimed_outcome(encrypted_value.as_deref()) {
+                    ret.outcome = outcome;
                 }
                 request.push(ModelRequestPart::ToolReturn(ret));
             }
@@ -637,11 +1335,7 @@ pub fn load_messages(messages: &[AgUiMessage]) -> Result<Vec<ModelMessage>, UiEr
                 }
                 for call in tool_calls.iter().flatten() {
                     call_names.insert(call.id.clone(), Value::String(call.function.name.clone()));
-                    parts.push(ModelResponsePart::ToolCall(ToolCallPart::new(
-                        call.function.name.clone(),
-                        ToolCallArgs::Json(call.function.arguments.clone()),
-                        call.id.clone(),
-                    )));
+                    parts.push(ModelResponsePart::ToolCall(tool_call_part(call)));
                 }
                 out.push(ModelMessage::Response(ModelResponse::new(parts)));
             }

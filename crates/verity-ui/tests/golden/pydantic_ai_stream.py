@@ -20,8 +20,18 @@ Scenarios (the Rust tests script the same model responses):
   get_forecast({}) in one response; both come back as retries (`tool-input-error`), then
   the model answers "Sorry, I could not check.".
 
-With `ag-ui-protocol` installed too, the `tool` scenario is also written as PydanticAI's
-`AGUIAdapter` streams it (`ag_ui_tool.sse`).
+With `ag-ui-protocol` (1.0) installed too, PydanticAI's `AGUIAdapter` streams are written:
+- `ag_ui_tool.sse`: the `tool` scenario;
+- `ag_ui_frontend_tool.sse`: the client offers a frontend tool, show_map; the model says
+  "Let me show you.", calls show_map({"city": "Paris"}) with its arguments in two pieces, and
+  the run stops there (the client declares AG-UI 1.0, so the call is named as pending);
+  `ag_ui_frontend_tool_resumed.sse`: the client sends the call back with its result
+  ("The map is shown."), the model answers "Paris is on your screen." in two pieces;
+- `ag_ui_approval.sse`: the `approval` scenario, ending with an interrupt;
+  `ag_ui_approval_approved.sse` / `ag_ui_approval_denied.sse`: the client resumes the
+  interrupt approved / denied with a reason ("Keep it."), and the model answers;
+  `ag_ui_approval_malformed.sse`: the resume payload does not match the interrupt's
+  `responseSchema` (`approved` is not a boolean), so the run fails.
 """
 
 import asyncio
@@ -89,6 +99,19 @@ def delete_file(path: str) -> str:
     return f'deleted {path}'
 
 
+async def frontend_model(messages: list[ModelMessage], info: AgentInfo):
+    if any(isinstance(p, ToolReturnPart) for p in messages[-1].parts):
+        for text in ['Paris is ', 'on your screen.']:
+            yield text
+    else:
+        yield 'Let me show you.'
+        yield {0: DeltaToolCall(name='show_map', json_args='{"city":', tool_call_id='call_1')}
+        yield {0: DeltaToolCall(json_args=' "Paris"}')}
+
+
+frontend_agent = Agent(FunctionModel(stream_function=frontend_model))
+
+
 APPROVED = {
     'id': 'chat-1',
     'trigger': 'submit-message',
@@ -141,23 +164,63 @@ async def main():
     (here / 'vercel_approval_denied.sse').write_text(await encode(approval_agent, denied, 6))
     (here / 'vercel_invalid_args.sse').write_text(await capture(invalid_args_agent, 'Weather?', 6))
     try:
-        from ag_ui.core import RunAgentInput, UserMessage
         from pydantic_ai.ui.ag_ui import AGUIAdapter
     except ImportError:
-        print('ag-ui-protocol is not installed: ag_ui_tool.sse not written')
+        print('ag-ui-protocol is not installed: the ag_ui_*.sse files are not written')
         return
-    run_input = RunAgentInput(
-        thread_id='thread-1',
-        run_id='run-1',
-        state={},
-        messages=[UserMessage(id='user-1', role='user', content='What is the weather in Paris?')],
-        tools=[],
-        context=[],
-        forwarded_props={},
-    )
-    adapter = AGUIAdapter(agent=tool_agent, run_input=run_input)
-    events = ''.join([event async for event in adapter.encode_stream(adapter.run_stream())])
-    (here / 'ag_ui_tool.sse').write_text(events)
+
+    async def ag_ui(name: str, agent: Agent, messages: list[dict], **fields) -> None:
+        body = {
+            'threadId': 'thread-1',
+            'runId': 'run-1',
+            'state': {},
+            'messages': messages,
+            'tools': [],
+            'context': [],
+            'forwardedProps': {},
+            **fields,
+        }
+        run_input = AGUIAdapter.build_run_input(json.dumps(body).encode())
+        adapter = AGUIAdapter(agent=agent, run_input=run_input)
+        events = ''.join([event async for event in adapter.encode_stream(adapter.run_stream())])
+        (here / f'ag_ui_{name}.sse').write_text(events)
+
+    await ag_ui('tool', tool_agent, [{'id': 'user-1', 'role': 'user', 'content': 'What is the weather in Paris?'}])
+
+    show_map = {
+        'name': 'show_map',
+        'description': 'Show a city on the map.',
+        'parameters': {'type': 'object', 'properties': {'city': {'type': 'string'}}, 'required': ['city']},
+    }
+    asked = {'id': 'user-1', 'role': 'user', 'content': 'Show me Paris'}
+    await ag_ui('frontend_tool', frontend_agent, [asked], tools=[show_map], protocolVersion='1.0')
+    called = {
+        'id': 'assistant-1',
+        'role': 'assistant',
+        'content': 'Let me show you.',
+        'toolCalls': [
+            {'id': 'call_1', 'type': 'function', 'function': {'name': 'show_map', 'arguments': '{"city": "Paris"}'}}
+        ],
+    }
+    shown = {'id': 'tool-1', 'role': 'tool', 'toolCallId': 'call_1', 'content': 'The map is shown.'}
+    await ag_ui('frontend_tool_resumed', frontend_agent, [asked, called, shown], tools=[show_map], protocolVersion='1.0')
+
+    delete = {'id': 'user-1', 'role': 'user', 'content': 'Delete notes.txt'}
+    await ag_ui('approval', approval_agent, [delete])
+    delete_call = {
+        'id': 'assistant-1',
+        'role': 'assistant',
+        'toolCalls': [
+            {'id': 'call_1', 'type': 'function', 'function': {'name': 'delete_file', 'arguments': '{"path": "notes.txt"}'}}
+        ],
+    }
+    for name, payload in [
+        ('approval_approved', {'approved': True}),
+        ('approval_denied', {'approved': False, 'reason': 'Keep it.'}),
+        ('approval_malformed', {'approved': 'yes'}),
+    ]:
+        resume = [{'interruptId': 'int-call_1', 'status': 'resolved', 'payload': payload}]
+        await ag_ui(name, approval_agent, [delete, delete_call], resume=resume)
 
 
 asyncio.run(main())
