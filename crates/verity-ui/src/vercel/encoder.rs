@@ -235,25 +235,13 @@ impl VercelEncoder {
     }
 
     fn take_pending(&mut self, call_id: &str) -> Option<ToolCallPart> {
-        let at = self
-            .pending_calls
-            .iter()
-            .position(|c| c.tool_call_id == call_id)?;
-        Some(self.pending_calls.remove(at))
+        take_call(&mut self.pending_calls, call_id)
     }
 
     fn flush_pending(&mut self, out: &mut Vec<UiChunk>) {
         for call in std::mem::take(&mut self.pending_calls) {
             out.push(input_available(&call));
         }
-    }
-
-    fn take_invalid(&mut self, call_id: &str) -> Option<ToolCallPart> {
-        let at = self
-            .invalid_calls
-            .iter()
-            .position(|c| c.tool_call_id == call_id)?;
-        Some(self.invalid_calls.remove(at))
     }
 
     fn tool_result(&mut self, part: &ModelRequestPart, out: &mut Vec<UiChunk>) {
@@ -263,7 +251,7 @@ impl VercelEncoder {
             _ => return,
         };
         // a call whose arguments failed never ran: the result is its input's error (v6)
-        if let Some(call) = self.take_invalid(call_id) {
+        if let Some(call) = take_call(&mut self.invalid_calls, call_id) {
             out.push(UiChunk::ToolInputError {
                 tool_call_id: call.tool_call_id.clone(),
                 tool_name: call.tool_name.clone(),
@@ -321,6 +309,12 @@ impl VercelEncoder {
                 .extend(requests.approvals.iter().map(|c| c.tool_call_id.clone()));
         }
     }
+}
+
+/// Remove and return the call with this id.
+fn take_call(calls: &mut Vec<ToolCallPart>, call_id: &str) -> Option<ToolCallPart> {
+    let at = calls.iter().position(|c| c.tool_call_id == call_id)?;
+    Some(calls.remove(at))
 }
 
 /// The text shown for a failed, retried or denied tool return: the feedback itself.
