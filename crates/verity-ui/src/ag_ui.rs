@@ -641,7 +641,7 @@ impl AgUiEncoder {
                         outcome_value(ret),
                     )),
                     ModelRequestPart::RetryPrompt(retry) => {
-                        Some((retry.tool_call_id.clone(), retry.model_response_str(), None))
+                        Some((retry.tool_call_id.clone(), retry.client_error_text(), None))
                     }
                     _ => None,
                 };

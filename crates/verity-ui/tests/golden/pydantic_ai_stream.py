@@ -21,7 +21,7 @@ Scenarios (the Rust tests script the same model responses):
   the model answers "Sorry, I could not check.".
 
 With `ag-ui-protocol` (1.0) installed too, PydanticAI's `AGUIAdapter` streams are written:
-- `ag_ui_tool.sse`: the `tool` scenario;
+- `ag_ui_tool.sse`: the `tool` scenario; `ag_ui_invalid_args.sse`: the `invalid_args` one;
 - `ag_ui_frontend_tool.sse`: the client offers a frontend tool, show_map; the model says
   "Let me show you.", calls show_map({"city": "Paris"}) with its arguments in two pieces, and
   the run stops there (the client declares AG-UI 1.0, so the call is named as pending);
@@ -186,6 +186,7 @@ async def main():
         (here / f'ag_ui_{name}.sse').write_text(events)
 
     await ag_ui('tool', tool_agent, [{'id': 'user-1', 'role': 'user', 'content': 'What is the weather in Paris?'}])
+    await ag_ui('invalid_args', invalid_args_agent, [{'id': 'user-1', 'role': 'user', 'content': 'Weather?'}])
 
     show_map = {
         'name': 'show_map',

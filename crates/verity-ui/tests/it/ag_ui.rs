@@ -753,3 +753,16 @@ async fn a_retried_result_carries_its_outcome_as_pydantic_ai_writes_it() {
     assert_eq!(encrypted[0]["entityId"], events[result]["messageId"]);
     assert_eq!(encrypted.len(), 1);
 }
+
+#[tokio::test]
+async fn invalid_arguments_come_back_as_pydantic_ai_sends_them() {
+    let body = request(
+        json!([{"id": "user-1", "role": "user", "content": "Weather?"}]),
+        json!({}),
+    );
+    let events = run_ag_ui(&golden_invalid_args_agent(), &body).await;
+    assert_eq!(
+        normalize_ag_ui(&events),
+        normalize_ag_ui(&golden("ag_ui_invalid_args.sse"))
+    );
+}

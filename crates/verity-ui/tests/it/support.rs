@@ -218,3 +218,26 @@ pub fn run_node(npm: &std::path::Path, script: &str, args: &[&str], stdin: &str)
     );
     String::from_utf8(out.stdout).unwrap()
 }
+
+/// The golden `invalid_args` scenario's model: get_weather with a number for the city
+/// and an unknown get_forecast in one response; after their retries, an apology.
+pub fn golden_invalid_args_agent() -> Agent<(), String> {
+    let model = FunctionModel::new_stream(|messages: Vec<ModelMessage>, _| {
+        let chunk = if messages.len() > 1 {
+            StreamChunk::Text("Sorry, I could not check.".into())
+        } else {
+            let call = |index, name: &str, args: &str, id: &str| DeltaToolCall {
+                index,
+                name: Some(name.into()),
+                json_args: Some(args.into()),
+                tool_call_id: Some(id.into()),
+            };
+            StreamChunk::ToolCalls(vec![
+                call(0, "get_weather", "{\"city\": 3}", "call_1"),
+                call(1, "get_forecast", "{}", "call_2"),
+            ])
+        };
+        stream::iter([Ok(chunk)])
+    });
+    Agent::builder(model).tool(weather_tool()).build()
+}
