@@ -26,10 +26,11 @@
 //! schema with `approved: true` approves ([`resume_entry_approval`]); a payload that does
 //! not match fails the run (`RUN_STARTED`, `RUN_ERROR`), nothing runs.
 //!
-//! Both end a run with its calls pending, so the agent's output must allow it: build
-//! the agent with [`.deferrable()`](verity::agent::AgentBuilder::deferrable)
-//! (PydanticAI's adapter adds `DeferredToolRequests` to the run's output type itself).
-//! A call to a frontend tool by an agent that is not deferrable fails the run.
+//! Both end a run with its calls pending, so the run's output must allow it. For
+//! frontend tools [`AgUiAdapter::dispatch`] sees to it: an agent that is not deferrable
+//! runs as [`Agent::deferrable`] makes it (as PydanticAI's adapter adds
+//! `DeferredToolRequests` to the run's output type). Approvals need the agent built with
+//! [`.deferrable()`](verity::agent::AgentBuilder::deferrable), as in PydanticAI.
 //!
 //! ```no_run
 //! use axum::{Router, body::Bytes, routing::post};
@@ -1010,9 +1011,9 @@ impl AgUiAdapter {
     /// ([`DeferredToolRequests::calls`]), for the client to run and send back. `None` when
     /// the client offers none.
     ///
-    /// The run can only end that way when the agent's output allows it: build the agent
-    /// with [`.deferrable()`](verity::agent::AgentBuilder::deferrable), or a call to a
-    /// frontend tool fails the run.
+    /// The run can only end that way when its output allows it: [`dispatch`](Self::dispatch)
+    /// runs an agent that is not deferrable as [`Agent::deferrable`] makes it; a run of
+    /// your own needs the same.
     pub fn toolset(input: &RunAgentInput) -> Option<ExternalToolset> {
         if input.tools.is_empty() {
             return None;
@@ -1141,11 +1142,19 @@ impl AgUiAdapter {
             Ok(Err(e)) => return Self::response(self.rejected(&input, e)),
             Err(e) => return e.into(),
         };
-        let mut request = run_input.request(agent);
-        if let Some(toolset) = Self::toolset(&input) {
-            request = request.toolset(toolset);
+        match Self::toolset(&input) {
+            None => Self::response(self.stream(&input, run_input.request(agent).stream())),
+            Some(toolset) if agent.is_deferrable() => {
+                let request = run_input.request(agent).toolset(toolset);
+                Self::response(self.stream(&input, request.stream()))
+            }
+            // a call to a frontend tool ends the run pending, so this run's output must
+            // allow it (as PydanticAI's adapter widens the run's output type)
+            Some(toolset) => {
+                let request = run_input.request(&agent.deferrable()).toolset(toolset);
+                Self::response(self.stream(&input, request.stream()))
+            }
         }
-        Self::response(self.stream(&input, request.stream()))
     }
 }
 

@@ -255,8 +255,9 @@ fn show_map() -> Value {
 
 /// The golden `frontend_tool` scenario's model: "Let me show you." and a show_map call
 /// (arguments in two pieces); once the call has its result, the answer in two pieces.
-/// It notes the tools it was offered.
-fn frontend_agent(offered: Arc<Mutex<Vec<String>>>) -> Agent<(), Deferrable<String>> {
+/// It notes the tools it was offered. Like PydanticAI's, the agent is not deferrable:
+/// the adapter lets the run stop at the client's tools.
+fn frontend_agent(offered: Arc<Mutex<Vec<String>>>) -> Agent<(), String> {
     let model = FunctionModel::new_stream(move |messages: Vec<ModelMessage>, info| {
         *offered.lock().unwrap() = info.function_tools.iter().map(|t| t.name.clone()).collect();
         let returned = messages
@@ -289,7 +290,7 @@ fn frontend_agent(offered: Arc<Mutex<Vec<String>>>) -> Agent<(), Deferrable<Stri
         };
         stream::iter(chunks.into_iter().map(Ok))
     });
-    Agent::builder(model).deferrable().build()
+    Agent::builder(model).build()
 }
 
 #[tokio::test]
@@ -339,10 +340,7 @@ async fn a_frontend_tool_call_round_trips_as_pydantic_ai_streams_it() {
         (returns[0].tool_name.as_str(), &returns[0].content),
         ("show_map", &json!("The map is shown."))
     );
-    assert_eq!(
-        result.output,
-        Deferrable::Output("Paris is on your screen.".into())
-    );
+    assert_eq!(result.output, "Paris is on your screen.");
 
     // a client that did not declare AG-UI 1.0 is not sent pendingToolCallIds
     let old = run_ag_ui(
@@ -383,21 +381,25 @@ async fn frontend_tool_results_must_answer_the_calls_before_them() {
 }
 
 #[tokio::test]
-async fn a_frontend_tool_call_fails_the_run_of_an_agent_that_cannot_defer() {
+async fn an_agent_that_cannot_defer_still_stops_at_a_frontend_tool() {
     let agent = Agent::builder(FunctionModel::new(|_: &[ModelMessage], _| {
         verity::messages::ModelResponse::tool_call("show_map", json!({"city": "Paris"}))
     }))
     .build();
+    assert!(!agent.is_deferrable());
     let body = request(
         json!([{"id": "u", "role": "user", "content": "Hi"}]),
-        json!({"tools": [show_map()]}),
+        json!({"tools": [show_map()], "protocolVersion": "1.0"}),
     );
     let events = run_ag_ui(&agent, &body).await;
     let last = events.last().unwrap();
-    assert_eq!(last["type"], "RUN_ERROR");
-    assert!(
-        last["message"].as_str().unwrap().contains(".deferrable()"),
-        "{last}"
+    assert_eq!(last["type"], "RUN_FINISHED", "{events:#?}");
+    assert_eq!(
+        last["outcome"]["pendingToolCallIds"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
     );
 }
 

@@ -807,6 +807,40 @@ impl<D: Send + Sync + 'static, O: Send + Sync + 'static> Agent<D, O> {
         };
         (bare, AgentTools { own, toolsets })
     }
+
+    /// Whether runs may stop at deferred tool calls (the agent was built with
+    /// [`AgentBuilder::deferrable`]).
+    pub fn is_deferrable(&self) -> bool {
+        self.inner.config.deferred_output.is_some()
+    }
+
+    /// This agent with runs that may stop at deferred tool calls, as
+    /// [`AgentBuilder::deferrable`] would have built it: same model, instructions, tools
+    /// and output, the output wrapped in [`Deferrable`]. What a UI adapter uses when a
+    /// client offers tools it runs itself (PydanticAI's adapters add
+    /// `DeferredToolRequests` to the run's output type).
+    ///
+    /// ```
+    /// use verity::prelude::*;
+    ///
+    /// let agent = Agent::builder(TestModel::new()).build();
+    /// assert!(!agent.is_deferrable());
+    /// let widened: Agent<(), Deferrable<String>> = agent.deferrable();
+    /// assert!(widened.is_deferrable());
+    /// ```
+    pub fn deferrable(&self) -> Agent<D, Deferrable<O>> {
+        let builder: AgentBuilder<D, O, OutputOpen> = AgentBuilder {
+            config: self.inner.config.clone(),
+            state: std::marker::PhantomData,
+        };
+        Agent {
+            inner: Arc::new(AgentInner {
+                config: builder.deferrable().config,
+                duplicate_tool: self.inner.duplicate_tool.clone(),
+                params_cache: Default::default(),
+            }),
+        }
+    }
 }
 
 impl<D: Send + Sync + 'static, O: Send + Sync + 'static> Agent<D, O> {
