@@ -242,18 +242,14 @@ pub fn approval_interrupt(call: &ToolCallPart, metadata: Option<&Value>) -> Inte
     Interrupt {
         id: format!("{INTERRUPT_ID_PREFIX}{}", call.tool_call_id),
         reason: "tool_call".into(),
-        message: Some(format!("Approve {}({})?", call.tool_name, args_json(call))),
+        message: Some(format!(
+            "Approve {}({})?",
+            call.tool_name,
+            crate::vercel::args_value(call)
+        )),
         tool_call_id: Some(call.tool_call_id.clone()),
         response_schema: Some(resume_response_schema()),
         metadata: metadata.cloned(),
-    }
-}
-
-/// A call's arguments as compact JSON; text that is not JSON as `{"INVALID_JSON": text}`.
-fn args_json(call: &ToolCallPart) -> String {
-    match call.args.to_value() {
-        Ok(value) => value.to_string(),
-        Err(_) => serde_json::json!({"INVALID_JSON": call.args.to_json_string()}).to_string(),
     }
 }
 

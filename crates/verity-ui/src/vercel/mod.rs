@@ -27,8 +27,8 @@ use verity::{Agent, StreamedRun};
 
 pub use chunks::{DONE, UiChunk};
 pub use convert::{DENIED_TEXT, dump_messages, load_messages};
-pub(crate) use encoder::error_text as error_text_of;
 pub use encoder::{SdkVersion, VercelEncoder};
+pub(crate) use encoder::{args_value, error_text as error_text_of};
 pub use types::{ChatRequest, ToolApprovalUi, ToolState, ToolUiPart, UiMessage, UiPart, UiRole};
 
 pub use crate::RunInput;
