@@ -21,7 +21,7 @@ use verity::messages::{ModelMessage, ModelResponse};
 use verity::model::{Model, ModelProfile, ModelRef, ModelRequestParameters, ToolDefinition};
 use verity::request::ToolKind;
 use verity::settings::ModelSettings;
-use verity::tools::{Deferral, DeferralKind, Rejection, ToolCallError};
+use verity::tools::{Deferral, DeferralKind, Rejection, ReturnExtras, ToolCallError};
 use verity::toolsets::{ToolFuture, Toolset, ToolsetTool};
 use verity::validation::ValidationErrors;
 use verity::{Error, RunContext};
@@ -51,7 +51,7 @@ pub(crate) enum Step {
     Tool {
         name: String,
         call_id: String,
-        call: Box<dyn FnOnce() -> ToolFuture + Send>,
+        call: Box<dyn FnOnce() -> BoxFuture<'static, ToolOutcome> + Send>,
         reply: oneshot::Sender<ToolOutcome>,
     },
     /// A toolset's tool list at a step (an MCP server's `tools/list`); the list is
@@ -143,8 +143,13 @@ pub(crate) struct ModelStep {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub(crate) enum ToolOutcome {
-    /// The tool's return value.
-    Return { value: Value },
+    /// The tool's return value, and what it returned besides (a `ToolReturn`'s content
+    /// and metadata).
+    Return {
+        value: Value,
+        #[serde(default, skip_serializing_if = "ReturnExtras::is_empty")]
+        extras: ReturnExtras,
+    },
     /// The tool asked the model to try again (`ModelRetry`).
     Retry { message: String },
     /// The arguments did not validate.
@@ -161,7 +166,10 @@ pub(crate) enum ToolOutcome {
 impl From<Result<Value, ToolCallError>> for ToolOutcome {
     fn from(result: Result<Value, ToolCallError>) -> Self {
         match result {
-            Ok(value) => ToolOutcome::Return { value },
+            Ok(value) => ToolOutcome::Return {
+                value,
+                extras: ReturnExtras::default(),
+            },
             Err(ToolCallError::Rejected(Rejection::Retry(message))) => {
                 ToolOutcome::Retry { message }
             }
@@ -182,7 +190,7 @@ impl From<Result<Value, ToolCallError>> for ToolOutcome {
 impl From<ToolOutcome> for Result<Value, ToolCallError> {
     fn from(outcome: ToolOutcome) -> Self {
         match outcome {
-            ToolOutcome::Return { value } => Ok(value),
+            ToolOutcome::Return { value, .. } => Ok(value),
             ToolOutcome::Retry { message } => {
                 Err(ToolCallError::Rejected(Rejection::Retry(message)))
             }
@@ -355,10 +363,24 @@ impl<D: Send + Sync + 'static> Toolset<D> for JournaledToolset<D> {
         let call_id = ctx.tool_call_id().unwrap_or_default().to_owned();
         let owned_name = name.to_owned();
         // sent now, in the order the run asks for the calls (the model's call order)
+        // shares the call's place for what it returns besides its value
+        let call_ctx = ctx.clone();
         let sent = self.steps.send(Step::Tool {
             name: name.to_owned(),
             call_id,
-            call: Box::new(move || inner.call(ctx, &owned_name, args)),
+            call: Box::new(move || {
+                let probe = ctx.clone();
+                let call = inner.call(ctx, &owned_name, args);
+                Box::pin(async move {
+                    match ToolOutcome::from(call.await) {
+                        ToolOutcome::Return { value, .. } => ToolOutcome::Return {
+                            value,
+                            extras: probe.return_extras().unwrap_or_default(),
+                        },
+                        other => other,
+                    }
+                })
+            }),
             reply,
         });
         Box::pin(async move {
@@ -368,7 +390,15 @@ impl<D: Send + Sync + 'static> Toolset<D> for JournaledToolset<D> {
                 ))));
             }
             match outcome.await {
-                Ok(outcome) => outcome.into(),
+                Ok(outcome) => {
+                    // a replayed call did not run: put back what it returned besides
+                    if let ToolOutcome::Return { extras, .. } = &outcome
+                        && !extras.is_empty()
+                    {
+                        call_ctx.record_return_extras(extras.clone());
+                    }
+                    outcome.into()
+                }
                 Err(_) => Err(ToolCallError::Failed(Box::new(JournaledFailure(
                     "the durable run ended before the tool call was journaled".to_owned(),
                 )))),
@@ -387,6 +417,7 @@ mod tests {
         let outcomes = [
             ToolOutcome::Return {
                 value: serde_json::json!({"a": 1}),
+                extras: ReturnExtras::default(),
             },
             ToolOutcome::Retry {
                 message: "again".into(),

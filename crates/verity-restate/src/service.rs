@@ -479,8 +479,7 @@ impl<D: Send + Sync + 'static, O: Send + Sync + 'static> DurableAgent<D, O> {
                         let key: Arc<str> = Arc::from(format!("{}/{call_id}", meta.invocation_id));
                         let step = ctx
                             .run(move || async move {
-                                let result = with_idempotency_key(key, call()).await;
-                                Ok(Json(ToolOutcome::from(result)))
+                                Ok(Json(with_idempotency_key(key, call()).await))
                             })
                             .name(format!("tool {name} {call_id}"));
                         let step = match &self.tool_retry {

@@ -5,11 +5,11 @@ use std::sync::Arc;
 
 use futures::future::BoxFuture;
 use schemars::JsonSchema;
-use serde::Serialize;
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::messages::ModelMessage;
+use crate::messages::{ModelMessage, UserContent};
 use crate::request::{ToolDefinition, ToolKind};
 pub use crate::schema::parameters_schema;
 use crate::usage::{RunUsage, SharedUsage};
@@ -42,7 +42,12 @@ pub struct RunContext<D> {
     shared_usage: Option<SharedUsage>,
     tool_call_approved: bool,
     tool_call_metadata: Option<Arc<Value>>,
+    /// Where a call records what it returns besides its value (set by the agent).
+    return_extras: Option<ReturnSlot>,
 }
+
+/// Shared between a call's context and the agent that reads it after the call.
+pub(crate) type ReturnSlot = Arc<std::sync::Mutex<Option<ReturnExtras>>>;
 
 impl<D> Clone for RunContext<D> {
     fn clone(&self) -> Self {
@@ -87,6 +92,7 @@ impl<D> RunContext<D> {
             shared_usage: None,
             tool_call_approved: false,
             tool_call_metadata: None,
+            return_extras: None,
         }
     }
 
@@ -113,6 +119,7 @@ impl<D> RunContext<D> {
             shared_usage: None,
             tool_call_approved: false,
             tool_call_metadata: None,
+            return_extras: None,
         }
     }
 
@@ -230,6 +237,7 @@ impl<D> RunContext<D> {
             shared_usage: self.shared_usage.clone(),
             tool_call_approved: self.tool_call_approved,
             tool_call_metadata: self.tool_call_metadata.clone(),
+            return_extras: self.return_extras.clone(),
         }
     }
 
@@ -268,6 +276,181 @@ impl<D> RunContext<D> {
         self.tool_call_approved = approved;
         self.tool_call_metadata = metadata.map(Arc::new);
         self
+    }
+
+    /// Record what this call returns besides its value: what returning a [`ToolReturn`]
+    /// from a [`Tool`] does. A toolset that answers a call without running it again (a
+    /// durable run replaying its journal) records what the call returned the first
+    /// time. Outside a call the agent runs, nothing is kept.
+    pub fn record_return_extras(&self, extras: ReturnExtras) {
+        if let Some(slot) = &self.return_extras
+            && let Ok(mut kept) = slot.lock()
+        {
+            *kept = Some(extras);
+        }
+    }
+
+    /// What this call recorded besides its value, if anything (see
+    /// [`record_return_extras`](Self::record_return_extras)).
+    pub fn return_extras(&self) -> Option<ReturnExtras> {
+        let slot = self.return_extras.as_ref()?;
+        slot.lock().ok()?.clone()
+    }
+
+    /// With a fresh place for the call's extras, which the agent keeps to read them.
+    pub(crate) fn with_return_slot(mut self) -> (Self, ReturnSlot) {
+        let slot = ReturnSlot::default();
+        self.return_extras = Some(Arc::clone(&slot));
+        (self, slot)
+    }
+}
+
+/// What a tool returns besides the value the model is sent (PydanticAI's advanced tool
+/// returns): content the model sees as a separate user message after the tool results,
+/// and metadata for the application, kept on the call's
+/// [`ToolReturnPart`](crate::messages::ToolReturnPart) and never sent to the model.
+///
+/// ```
+/// use verity::prelude::*;
+/// use verity::tools::ToolReturn;
+///
+/// #[derive(serde::Deserialize, schemars::JsonSchema)]
+/// struct Click { x: i64, y: i64 }
+///
+/// let tool: Tool<()> = Tool::new("click", "Click and look.", |_ctx, c: Click| async move {
+///     Ok::<_, ToolError>(
+///         ToolReturn::new(format!("clicked at ({}, {})", c.x, c.y))
+///             .with_content(["The screen after the click:"])
+///             .with_metadata(serde_json::json!({"x": c.x, "y": c.y})),
+///     )
+/// });
+/// # let _ = tool;
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct ToolReturn {
+    /// The tool's result, sent to the model.
+    pub return_value: Value,
+    /// Content sent to the model as a user message after the tool results.
+    pub content: Vec<UserContent>,
+    /// For the application only.
+    pub metadata: Option<Value>,
+}
+
+impl ToolReturn {
+    /// A return of this value, with no content and no metadata.
+    pub fn new(return_value: impl Into<Value>) -> Self {
+        ToolReturn {
+            return_value: return_value.into(),
+            content: Vec::new(),
+            metadata: None,
+        }
+    }
+
+    /// With this content for the model, after the tool results.
+    pub fn with_content<C: Into<UserContent>>(
+        mut self,
+        content: impl IntoIterator<Item = C>,
+    ) -> Self {
+        self.content.extend(content.into_iter().map(Into::into));
+        self
+    }
+
+    /// With this metadata for the application.
+    pub fn with_metadata(mut self, metadata: impl Into<Value>) -> Self {
+        self.metadata = Some(metadata.into());
+        self
+    }
+
+    /// The value, and what the call recorded besides it.
+    fn split(self) -> (Value, ReturnExtras) {
+        (
+            self.return_value,
+            ReturnExtras {
+                content: self.content,
+                metadata: self.metadata,
+            },
+        )
+    }
+}
+
+/// Serialized, a `ToolReturn` is its return value.
+impl Serialize for ToolReturn {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.return_value.serialize(serializer)
+    }
+}
+
+/// What a call returned besides its value (a [`ToolReturn`]'s content and metadata), as
+/// [`RunContext::record_return_extras`] keeps it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ReturnExtras {
+    /// Content sent to the model as a user message after the tool results.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub content: Vec<UserContent>,
+    /// For the application only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<Value>,
+}
+
+impl ReturnExtras {
+    /// Whether there is nothing besides the value.
+    pub fn is_empty(&self) -> bool {
+        self.content.is_empty() && self.metadata.is_none()
+    }
+}
+
+/// A tool function's return value as the JSON sent to the model; a [`ToolReturn`]'s
+/// content and metadata go to `slot`, the call's place for them.
+fn tool_value<T: Serialize + 'static>(
+    slot: Option<&ReturnSlot>,
+    value: T,
+) -> Result<Value, ToolCallError> {
+    let mut value = Some(value);
+    let Some(rich) = take_rich(&mut value) else {
+        // `Some(v)` serializes as `v`
+        return serde_json::to_value(&value).map_err(|e| ToolCallError::Failed(Box::new(e)));
+    };
+    let (value, extras) = rich.split();
+    if let Some(slot) = slot
+        && !extras.is_empty()
+        && let Ok(mut kept) = slot.lock()
+    {
+        *kept = Some(extras);
+    }
+    Ok(value)
+}
+
+/// The value, taken out, when it is a [`ToolReturn`] (or a `#[tool]` function's).
+fn take_rich<T: 'static>(value: &mut Option<T>) -> Option<ToolReturn> {
+    let any: &mut dyn std::any::Any = value;
+    if let Some(rich) = any.downcast_mut::<Option<ToolReturn>>() {
+        return rich.take();
+    }
+    match any.downcast_mut::<Option<MacroValue>>() {
+        Some(slot @ Some(MacroValue::Rich(_))) => match slot.take() {
+            Some(MacroValue::Rich(rich)) => Some(rich),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// What a `#[tool]` function's return becomes: its JSON, or a [`ToolReturn`] kept whole.
+#[doc(hidden)]
+#[derive(Debug)]
+pub enum MacroValue {
+    /// The serialized return value.
+    Value(Value),
+    /// A rich return.
+    Rich(ToolReturn),
+}
+
+impl Serialize for MacroValue {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            MacroValue::Value(v) => v.serialize(serializer),
+            MacroValue::Rich(r) => r.serialize(serializer),
+        }
     }
 }
 
@@ -454,7 +637,7 @@ impl<D: Send + Sync + 'static> Tool<D> {
     ) -> Self
     where
         A: DeserializeOwned + JsonSchema + Send + 'static,
-        T: Serialize,
+        T: Serialize + 'static,
         E: Into<ToolError>,
         F: Fn(RunContext<D>, A) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<T, E>> + Send + 'static,
@@ -479,10 +662,9 @@ impl<D: Send + Sync + 'static> Tool<D> {
             let validated = validator.deserialize::<A>(&args);
             Box::pin(async move {
                 let args: A = validated?;
+                let slot = ctx.return_extras.clone();
                 match f(ctx, args).await {
-                    Ok(v) => {
-                        serde_json::to_value(v).map_err(|e| ToolCallError::Failed(Box::new(e)))
-                    }
+                    Ok(v) => tool_value(slot.as_ref(), v),
                     Err(e) => Err(ToolCallError::from(e.into())),
                 }
             })
@@ -698,10 +880,17 @@ impl<D> IntoTool<D> for Tool<D> {
     }
 }
 
-/// Used by the `#[tool]` macro: serialize a tool's return value.
+/// Used by the `#[tool]` macro: serialize a tool's return value, keeping a
+/// [`ToolReturn`] whole.
 #[doc(hidden)]
-pub fn __to_tool_value<T: Serialize>(value: T) -> Result<Value, ToolError> {
-    serde_json::to_value(value).map_err(ToolError::from)
+pub fn __to_tool_value<T: Serialize + 'static>(value: T) -> Result<MacroValue, ToolError> {
+    let mut value = Some(value);
+    match take_rich(&mut value) {
+        Some(rich) => Ok(MacroValue::Rich(rich)),
+        None => serde_json::to_value(&value)
+            .map(MacroValue::Value)
+            .map_err(ToolError::from),
+    }
 }
 
 /// Used by the `#[tool]` macro: build the tool, taking the description and parameter
@@ -718,7 +907,7 @@ where
     D: Send + Sync + 'static,
     A: DeserializeOwned + JsonSchema + Send + 'static,
     F: Fn(RunContext<D>, A) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = Result<Value, ToolError>> + Send + 'static,
+    Fut: Future<Output = Result<MacroValue, ToolError>> + Send + 'static,
 {
     let (description, params) = parse_doc(doc);
     let mut tool = Tool::new(name, description, f);

@@ -84,6 +84,14 @@ async fn a_run_killed_after_its_first_tool_call_completes_once_after_a_restart()
     let (status, history) = call(&setup.assistant(), "conv", "history", Value::Null).await;
     assert_eq!(status, 200);
     assert_eq!(history.as_array().unwrap().len(), 4, "{history:#}");
+    // what the tool returned besides its value was journaled with it
+    let record_return = history[2]["parts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["part_kind"] == "tool-return" && p["tool_name"] == "record")
+        .unwrap_or_else(|| panic!("no record return: {history:#}"));
+    assert_eq!(record_return["metadata"], json!({"worker": "crash-1"}));
 
     // each request's events went out live once: the replayed first request (the tool
     // call) was not made again, so its events were not handed over again

@@ -164,7 +164,11 @@ async fn main() {
             let note = a.note;
             let key = idempotency_key().unwrap_or_default();
             log(&log_path, &format!("record {note} {worker} {key}"));
-            Ok::<_, ToolError>(format!("recorded {note} on {worker}"))
+            // the metadata shows which process ran the call
+            Ok::<_, ToolError>(
+                verity::tools::ToolReturn::new(format!("recorded {note} on {worker}"))
+                    .with_metadata(serde_json::json!({"worker": worker.as_str()})),
+            )
         }
     });
     let tools = FunctionToolset::<()>::new("test")

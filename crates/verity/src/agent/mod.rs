@@ -603,7 +603,7 @@ impl<D: Send + Sync + 'static, O: Send + Sync + 'static, S> AgentBuilder<D, O, S
     ) -> Self
     where
         A: DeserializeOwned + JsonSchema + Send + 'static,
-        T: serde::Serialize,
+        T: serde::Serialize + 'static,
         E: Into<ToolError>,
         F: Fn(RunContext<D>, A) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = std::result::Result<T, E>> + Send + 'static,

@@ -24,7 +24,7 @@ use crate::deferred::{
 use crate::error::{Error, Result};
 use crate::messages::{
     ModelMessage, ModelRequest, ModelRequestPart, RetryFeedbackPart, RetryInfo, ToolCallPart,
-    ToolOutcome, ToolReturnPart, UserPromptPart,
+    ToolOutcome, ToolReturnPart, UserContent, UserPromptPart,
 };
 use crate::request::ToolKind;
 use crate::run_stream::AgentEvent;
@@ -159,6 +159,11 @@ struct Step<O> {
     winner: Option<usize>,
     function_retried: bool,
     deferred: Vec<(usize, Deferral)>,
+    /// Content the calls returned for the model besides their values ([`ToolReturn`]),
+    /// sent as user messages after the returns, in call order.
+    ///
+    /// [`ToolReturn`]: crate::tools::ToolReturn
+    user_content: Vec<(usize, Vec<UserContent>)>,
 }
 
 impl<D: Send + Sync + 'static, O: Send + Sync + 'static> AgentRun<D, O> {
@@ -217,6 +222,7 @@ impl<D: Send + Sync + 'static, O: Send + Sync + 'static> AgentRun<D, O> {
             winner: None,
             function_retried: false,
             deferred: Vec::new(),
+            user_content: Vec::new(),
         };
         let strategy = config.common.end_strategy;
         let mut outcome = self
@@ -250,6 +256,11 @@ impl<D: Send + Sync + 'static, O: Send + Sync + 'static> AgentRun<D, O> {
         for part in late {
             self.emit(|| AgentEvent::FunctionToolResult(part.clone()));
             parts.push(part);
+        }
+        // then what the calls returned for the model besides their values
+        step.user_content.sort_by_key(|(i, _)| *i);
+        for (_, content) in step.user_content {
+            parts.push(ModelRequestPart::UserPrompt(UserPromptPart::new(content)));
         }
         let outcome = match (outcome, &requests) {
             (Ok(()), Some(_)) if config.deferred_output.is_none() => {
@@ -850,12 +861,16 @@ impl<D: Send + Sync + 'static, O: Send + Sync + 'static> AgentRun<D, O> {
             .map(|p| matches!(p, Plan::Run { .. }))
             .collect();
         let capture = self.capture_content;
+        // where each call keeps what it returns besides its value
+        let mut return_slots = Vec::with_capacity(planned.len());
         let futures = planned.iter().zip(plans).map(|((_, call, tool), plan)| {
             let retry = self.state.tool_retries(&call.tool_name);
-            let tctx = ctx
+            let (tctx, return_slot) = ctx
                 .clone()
                 .with_retries(retry, max_retries(tool))
-                .with_tool_call(call.tool_name.clone(), call.tool_call_id.clone());
+                .with_tool_call(call.tool_name.clone(), call.tool_call_id.clone())
+                .with_return_slot();
+            return_slots.push(return_slot);
             let fut = match plan {
                 Plan::Run {
                     args,
@@ -909,14 +924,28 @@ impl<D: Send + Sync + 'static, O: Send + Sync + 'static> AgentRun<D, O> {
         };
         self.state.usage += shared.take_added();
         let mut first_error = None;
-        for (((i, call, tool), ran), result) in planned.into_iter().zip(ran).zip(results) {
+        for ((((i, call, tool), ran), result), return_slot) in
+            planned.into_iter().zip(ran).zip(results).zip(return_slots)
+        {
             let part = match result {
                 Ok(value) => {
                     if ran {
                         self.state.usage.tool_calls += 1;
                     }
                     self.state.tool_succeeded(&call.tool_name);
-                    tool_return(call, value)
+                    let extras = return_slot.lock().ok().and_then(|mut kept| kept.take());
+                    let mut part = ToolReturnPart::new(
+                        call.tool_name.clone(),
+                        value,
+                        call.tool_call_id.clone(),
+                    );
+                    if let Some(extras) = extras {
+                        part.metadata = extras.metadata;
+                        if !extras.content.is_empty() {
+                            step.user_content.push((i, extras.content));
+                        }
+                    }
+                    ModelRequestPart::ToolReturn(part)
                 }
                 Err(ToolCallError::Failed(source)) => {
                     first_error.get_or_insert(tool_failure(&call.tool_name, source));

@@ -839,3 +839,71 @@ async fn a_new_prompt_after_unanswered_tool_calls_is_an_error() {
         other => panic!("{other:?}"),
     }
 }
+
+/// A `#[tool]` function's rich return.
+#[tool]
+async fn snapshot(x: i64) -> verity::tools::ToolReturn {
+    verity::tools::ToolReturn::new(format!("snapped {x}"))
+        .with_content(["Before:", "after"])
+        .with_metadata(json!({"x": x}))
+}
+
+#[tokio::test]
+async fn rich_tool_returns_are_written_as_pydantic_ai_writes_them() {
+    // two calls with rich returns and a plain one, in one response; then text
+    let model = FunctionModel::new(|messages: &[ModelMessage], _| {
+        if messages.len() > 1 {
+            return ModelResponse::text("done");
+        }
+        calls(vec![
+            call("click", json!({"x": 1}), "c1"),
+            call("plain", json!({}), "c2"),
+            call("snapshot", json!({"x": 2}), "c3"),
+        ])
+    });
+    #[derive(serde::Deserialize, schemars::JsonSchema)]
+    struct Click {
+        x: i64,
+    }
+    #[derive(serde::Deserialize, schemars::JsonSchema)]
+    struct NoArgs {}
+    let agent = Agent::builder(model)
+        .tool_fn("click", "Click.", |_ctx, c: Click| async move {
+            Ok::<_, ToolError>(
+                verity::tools::ToolReturn::new(format!("clicked {}", c.x))
+                    .with_content(["The screen:"])
+                    .with_metadata(json!({"coords": c.x})),
+            )
+        })
+        .tool_fn("plain", "Plain.", |_ctx, _a: NoArgs| async move {
+            Ok::<_, ToolError>("ok")
+        })
+        .tool(Snapshot)
+        .build();
+    let result = agent.run("go").await.unwrap();
+    let request = result.all_messages()[2].as_request().unwrap();
+    let shape: Vec<Value> = request
+        .parts
+        .iter()
+        .map(|p| match p {
+            ModelRequestPart::ToolReturn(r) => {
+                json!(["tool-return", r.tool_name, r.content, r.metadata])
+            }
+            ModelRequestPart::UserPrompt(u) => json!(["user-prompt", u.content]),
+            other => json!(["other", format!("{other:?}")]),
+        })
+        .collect();
+    // PydanticAI 2.68: returns carry the value and the metadata; each call's content
+    // follows all the returns as a user prompt
+    assert_eq!(
+        shape,
+        vec![
+            json!(["tool-return", "click", "clicked 1", {"coords": 1}]),
+            json!(["tool-return", "plain", "ok", null]),
+            json!(["tool-return", "snapshot", "snapped 2", {"x": 2}]),
+            json!(["user-prompt", ["The screen:"]]),
+            json!(["user-prompt", ["Before:", "after"]]),
+        ]
+    );
+    assert_eq!(result.output, "done");
+}
