@@ -496,6 +496,36 @@ pub enum AgUiEvent {
     /// The run failed.
     #[serde(rename_all = "camelCase")]
     RunError { message: String },
+    /// The whole shared state, for the client to replace its own with.
+    #[serde(rename_all = "camelCase")]
+    StateSnapshot { snapshot: Value },
+    /// A change to the shared state, as JSON Patch operations (RFC 6902).
+    #[serde(rename_all = "camelCase")]
+    StateDelta { delta: Value },
+    /// An application's own event.
+    #[serde(rename_all = "camelCase")]
+    Custom { name: String, value: Value },
+}
+
+/// An event as a tool's return metadata: a tool that returns a
+/// [`ToolReturn`](verity::tools::ToolReturn) with AG-UI events as its metadata (one, or
+/// an array) has them sent after its `TOOL_CALL_RESULT`, as PydanticAI sends the events
+/// in a `ToolReturn`'s metadata.
+impl From<AgUiEvent> for Value {
+    fn from(event: AgUiEvent) -> Value {
+        serde_json::to_value(event).unwrap_or(Value::Null)
+    }
+}
+
+/// The AG-UI events in a tool return's metadata: one event, or an array of them (items
+/// that are not events are skipped).
+fn metadata_events(metadata: Option<&Value>) -> Vec<AgUiEvent> {
+    let parse = |v: &Value| serde_json::from_value::<AgUiEvent>(v.clone()).ok();
+    match metadata {
+        Some(Value::Array(items)) => items.iter().filter_map(parse).collect(),
+        Some(one @ Value::Object(_)) => parse(one).into_iter().collect(),
+        _ => Vec::new(),
+    }
 }
 
 impl AgUiEvent {
@@ -659,6 +689,10 @@ impl AgUiEncoder {
                             entity_id: message_id,
                             encrypted_value,
                         });
+                    }
+                    // events the tool returned as its metadata (state, custom events)
+                    if let ModelRequestPart::ToolReturn(ret) = part {
+                        out.extend(metadata_events(ret.metadata.as_ref()));
                     }
                 }
             }

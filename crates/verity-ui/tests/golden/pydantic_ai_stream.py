@@ -22,6 +22,8 @@ Scenarios (the Rust tests script the same model responses):
 
 With `ag-ui-protocol` (1.0) installed too, PydanticAI's `AGUIAdapter` streams are written:
 - `ag_ui_tool.sse`: the `tool` scenario; `ag_ui_invalid_args.sse`: the `invalid_args` one;
+- `ag_ui_tool_events.sse`: a tool returns a `ToolReturn` whose metadata is a state snapshot
+  and a custom event, which follow its result;
 - `ag_ui_frontend_tool.sse`: the client offers a frontend tool, show_map; the model says
   "Let me show you.", calls show_map({"city": "Paris"}) with its arguments in two pieces, and
   the run stops there (the client declares AG-UI 1.0, so the call is named as pending);
@@ -38,7 +40,7 @@ import asyncio
 import json
 from pathlib import Path
 
-from pydantic_ai import Agent, DeferredToolRequests
+from pydantic_ai import Agent, DeferredToolRequests, ToolReturn
 from pydantic_ai.messages import ModelMessage, ToolReturnPart
 from pydantic_ai.models.function import AgentInfo, DeltaThinkingPart, DeltaToolCall, FunctionModel
 from pydantic_ai.ui.vercel_ai import VercelAIAdapter
@@ -61,6 +63,13 @@ async def invalid_args_model(messages: list[ModelMessage], info: AgentInfo):
     else:
         yield {0: DeltaToolCall(name='get_weather', json_args='{"city": 3}', tool_call_id='call_1')}
         yield {1: DeltaToolCall(name='get_forecast', json_args='{}', tool_call_id='call_2')}
+
+
+async def events_model(messages: list[ModelMessage], info: AgentInfo):
+    if len(messages) > 1:
+        yield 'Updated.'
+    else:
+        yield {0: DeltaToolCall(name='update_state', json_args='{}', tool_call_id='call_1')}
 
 
 async def reasoning_model(messages: list[ModelMessage], info: AgentInfo):
@@ -187,6 +196,22 @@ async def main():
 
     await ag_ui('tool', tool_agent, [{'id': 'user-1', 'role': 'user', 'content': 'What is the weather in Paris?'}])
     await ag_ui('invalid_args', invalid_args_agent, [{'id': 'user-1', 'role': 'user', 'content': 'Weather?'}])
+
+    from ag_ui.core import CustomEvent, EventType, StateSnapshotEvent
+
+    events_agent = Agent(FunctionModel(stream_function=events_model))
+
+    @events_agent.tool_plain
+    def update_state() -> ToolReturn:
+        return ToolReturn(
+            return_value='State updated',
+            metadata=[
+                StateSnapshotEvent(type=EventType.STATE_SNAPSHOT, snapshot={'document': 'Hello'}),
+                CustomEvent(type=EventType.CUSTOM, name='count', value=1),
+            ],
+        )
+
+    await ag_ui('tool_events', events_agent, [{'id': 'user-1', 'role': 'user', 'content': 'Update it'}])
 
     show_map = {
         'name': 'show_map',

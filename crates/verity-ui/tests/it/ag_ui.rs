@@ -768,3 +768,54 @@ async fn invalid_arguments_come_back_as_pydantic_ai_sends_them() {
         normalize_ag_ui(&golden("ag_ui_invalid_args.sse"))
     );
 }
+
+#[tokio::test]
+async fn events_a_tool_returns_follow_its_result_as_pydantic_ai_sends_them() {
+    use verity::tools::ToolReturn;
+    use verity_ui::ag_ui::AgUiEvent;
+    let model = FunctionModel::new_stream(|messages: Vec<ModelMessage>, _| {
+        let chunk = if messages.len() > 1 {
+            StreamChunk::Text("Updated.".into())
+        } else {
+            StreamChunk::ToolCalls(vec![DeltaToolCall {
+                index: 0,
+                name: Some("update_state".into()),
+                json_args: Some("{}".into()),
+                tool_call_id: Some("call_1".into()),
+            }])
+        };
+        stream::iter([Ok(chunk)])
+    });
+    #[derive(serde::Deserialize, schemars::JsonSchema)]
+    struct NoArgs {}
+    let agent = Agent::builder(model)
+        .tool_fn(
+            "update_state",
+            "Update the state.",
+            |_ctx, _a: NoArgs| async move {
+                let events = [
+                    AgUiEvent::StateSnapshot {
+                        snapshot: json!({"document": "Hello"}),
+                    },
+                    AgUiEvent::Custom {
+                        name: "count".into(),
+                        value: json!(1),
+                    },
+                ];
+                Ok::<_, ToolError>(
+                    ToolReturn::new("State updated")
+                        .with_metadata(Value::Array(events.into_iter().map(Value::from).collect())),
+                )
+            },
+        )
+        .build();
+    let body = request(
+        json!([{"id": "user-1", "role": "user", "content": "Update it"}]),
+        json!({}),
+    );
+    let events = run_ag_ui(&agent, &body).await;
+    assert_eq!(
+        normalize_ag_ui(&events),
+        normalize_ag_ui(&golden("ag_ui_tool_events.sse"))
+    );
+}
