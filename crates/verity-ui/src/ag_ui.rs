@@ -17,6 +17,12 @@
 //! with the assistant message and a `tool` message per result; the run goes on from
 //! there and the model answers.
 //!
+//! **State and events.** [`AgUiAdapter::dispatch_with_state`] hands the client's
+//! `state` to the run as [`StateDeps`]; a tool whose
+//! [`ToolReturn`](verity::tools::ToolReturn) metadata holds AG-UI events (a
+//! [`AgUiEvent::StateSnapshot`], a [`AgUiEvent::Custom`], …) has them sent after its
+//! `TOOL_CALL_RESULT`.
+//!
 //! **Approvals as interrupts.** A run that stops at calls needing approval
 //! ([`Tool::with_requires_approval`](verity::Tool::with_requires_approval)) finishes with
 //! the `interrupt` outcome: one [`Interrupt`] per call, its id `int-` and the call's id,
@@ -46,6 +52,7 @@
 //! ```
 
 use futures::{Stream, StreamExt};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use verity::deferred::{
@@ -1163,29 +1170,87 @@ impl AgUiAdapter {
         D: Default + Send + Sync + 'static,
         O: Send + Sync + 'static,
     {
+        match Self::parse_input(body) {
+            Ok(input) => self.serve(agent, &input, D::default()),
+            Err(e) => e.into(),
+        }
+    }
+
+    /// [`dispatch`](Self::dispatch) for an agent whose deps hold the client's shared
+    /// state (PydanticAI's `StateDeps`): the run's deps are a [`StateDeps`] with the
+    /// request's `state` ([`state`](Self::state)). A state that does not fit `S` is
+    /// answered with a 400.
+    pub fn dispatch_with_state<S, O>(
+        &self,
+        agent: &Agent<StateDeps<S>, O>,
+        body: &[u8],
+    ) -> SseResponse
+    where
+        S: DeserializeOwned + Default + Send + Sync + 'static,
+        O: Send + Sync + 'static,
+    {
         let input = match Self::parse_input(body) {
             Ok(input) => input,
             Err(e) => return e.into(),
         };
-        let run_input = match Self::prepare(&input) {
+        match Self::state::<S>(&input) {
+            Ok(state) => self.serve(agent, &input, StateDeps { state }),
+            Err(e) => e.into(),
+        }
+    }
+
+    /// The client's shared state (`RunAgentInput.state`) as `S`; `S::default()` when it
+    /// sent none (no state, `null` or `{}`), as PydanticAI keeps the deps' own state
+    /// then. A state that does not fit `S` is a [`UiError::BadRequest`].
+    pub fn state<S: DeserializeOwned + Default>(input: &RunAgentInput) -> Result<S, UiError> {
+        match &input.state {
+            None | Some(Value::Null) => Ok(S::default()),
+            Some(Value::Object(fields)) if fields.is_empty() => Ok(S::default()),
+            Some(state) => serde_json::from_value(state.clone())
+                .map_err(|e| UiError::BadRequest(format!("invalid state: {e}"))),
+        }
+    }
+
+    /// Run a parsed request with these deps and answer with its events.
+    fn serve<D, O>(&self, agent: &Agent<D, O>, input: &RunAgentInput, deps: D) -> SseResponse
+    where
+        D: Send + Sync + 'static,
+        O: Send + Sync + 'static,
+    {
+        let run_input = match Self::prepare(input) {
             Ok(Ok(run_input)) => run_input,
-            Ok(Err(e)) => return Self::response(self.rejected(&input, e)),
+            Ok(Err(e)) => return Self::response(self.rejected(input, e)),
             Err(e) => return e.into(),
         };
-        match Self::toolset(&input) {
-            None => Self::response(self.stream(&input, run_input.request(agent).stream())),
+        match Self::toolset(input) {
+            None => {
+                let request = run_input.request_with_deps(agent, deps);
+                Self::response(self.stream(input, request.stream()))
+            }
             Some(toolset) if agent.is_deferrable() => {
-                let request = run_input.request(agent).toolset(toolset);
-                Self::response(self.stream(&input, request.stream()))
+                let request = run_input.request_with_deps(agent, deps).toolset(toolset);
+                Self::response(self.stream(input, request.stream()))
             }
             // a call to a frontend tool ends the run pending, so this run's output must
             // allow it (as PydanticAI's adapter widens the run's output type)
             Some(toolset) => {
-                let request = run_input.request(&agent.deferrable()).toolset(toolset);
-                Self::response(self.stream(&input, request.stream()))
+                let request = run_input
+                    .request_with_deps(&agent.deferrable(), deps)
+                    .toolset(toolset);
+                Self::response(self.stream(input, request.stream()))
             }
         }
     }
+}
+
+/// Dependencies holding an AG-UI client's shared state (PydanticAI's `StateDeps`): what
+/// [`AgUiAdapter::dispatch_with_state`] gives a run, the state read from the request.
+/// Tools and instructions read it as `ctx.deps().state`; a tool sends a changed state
+/// back with a [`AgUiEvent::StateSnapshot`] in its return's metadata.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct StateDeps<S> {
+    /// The client's state.
+    pub state: S,
 }
 
 /// The name of the toolset of the client's tools.

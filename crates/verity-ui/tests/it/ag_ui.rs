@@ -819,3 +819,68 @@ async fn events_a_tool_returns_follow_its_result_as_pydantic_ai_sends_them() {
         normalize_ag_ui(&golden("ag_ui_tool_events.sse"))
     );
 }
+
+#[tokio::test]
+async fn the_clients_state_reaches_the_run_as_state_deps() {
+    use verity_ui::ag_ui::StateDeps;
+    #[derive(Debug, Default, Clone, PartialEq, serde::Deserialize)]
+    struct Doc {
+        #[serde(default)]
+        document: String,
+    }
+    // the model answers with the instructions it was sent
+    let model = FunctionModel::new_stream(|messages: Vec<ModelMessage>, _| {
+        let instructions = messages
+            .iter()
+            .rev()
+            .find_map(|m| m.as_request().and_then(|r| r.instructions.clone()))
+            .unwrap_or_default();
+        stream::iter([Ok(StreamChunk::Text(instructions))])
+    });
+    let agent = Agent::builder(model)
+        .deps_type::<StateDeps<Doc>>()
+        .instructions_fn(|ctx: RunContext<StateDeps<Doc>>| async move {
+            format!("The document: {:?}", ctx.deps().state.document)
+        })
+        .build();
+    let answer = |state: Value| {
+        let agent = agent.clone();
+        async move {
+            let body = request(
+                json!([{"id": "u", "role": "user", "content": "What does it say?"}]),
+                json!({"state": state}),
+            );
+            let response =
+                AgUiAdapter::new().dispatch_with_state(&agent, body.to_string().as_bytes());
+            let status = response.status();
+            let text = body_text(response).await;
+            let events = if status == 200 {
+                events(&text)
+            } else {
+                Vec::new()
+            };
+            (status, events)
+        }
+    };
+    let (status, events) = answer(json!({"document": "Hello"})).await;
+    assert_eq!(status, 200);
+    let text: String = events
+        .iter()
+        .filter(|e| e["type"] == "TEXT_MESSAGE_CONTENT")
+        .map(|e| e["delta"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(text, "The document: \"Hello\"");
+
+    // no state, or an empty one: the state type's default
+    for empty in [Value::Null, json!({})] {
+        let (status, events) = answer(empty).await;
+        assert_eq!(status, 200);
+        assert!(
+            events.iter().any(|e| e["delta"] == "The document: \"\""),
+            "{events:#?}"
+        );
+    }
+    // a state that does not fit is a bad request
+    let (status, _) = answer(json!({"document": 3})).await;
+    assert_eq!(status, 400);
+}
