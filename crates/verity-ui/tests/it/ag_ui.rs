@@ -480,38 +480,6 @@ async fn a_backend_call_next_to_a_frontend_call_runs_once() {
     assert_eq!(runs.load(Ordering::SeqCst), 1);
 }
 
-#[derive(serde::Deserialize, schemars::JsonSchema)]
-struct FilePath {
-    path: String,
-}
-
-/// The golden `approval` scenario's agent: a delete_file call that needs approval; once
-/// it has a result, "Done: " and the result. Counts the tool's runs.
-fn approval_agent(runs: Arc<AtomicUsize>) -> Agent<(), Deferrable<String>> {
-    let model = FunctionModel::new_stream(|messages: Vec<ModelMessage>, _| {
-        let chunk = match last_tool_returns(&messages).first() {
-            Some(ret) => StreamChunk::Text(format!("Done: {}", ret.model_response_str())),
-            None => StreamChunk::ToolCalls(vec![DeltaToolCall {
-                index: 0,
-                name: Some("delete_file".into()),
-                json_args: Some("{\"path\": \"notes.txt\"}".into()),
-                tool_call_id: Some("call_1".into()),
-            }]),
-        };
-        stream::iter([Ok(chunk)])
-    });
-    Agent::builder(model)
-        .tool(
-            Tool::new("delete_file", "Delete a file.", move |_ctx, a: FilePath| {
-                runs.fetch_add(1, Ordering::SeqCst);
-                async move { Ok::<_, ToolError>(format!("deleted {}", a.path)) }
-            })
-            .with_requires_approval(true),
-        )
-        .deferrable()
-        .build()
-}
-
 fn delete_messages() -> Value {
     json!([
         {"id": "user-1", "role": "user", "content": "Delete notes.txt"},
@@ -527,7 +495,7 @@ fn resume(payload: Value) -> Value {
 #[tokio::test]
 async fn approvals_are_interrupts_resumed_approved_or_denied() {
     let runs = Arc::new(AtomicUsize::new(0));
-    let agent = approval_agent(runs.clone());
+    let agent = golden_approval_agent(runs.clone());
 
     // the run stops at the call: one interrupt, as PydanticAI makes it
     let asked = json!([{"id": "user-1", "role": "user", "content": "Delete notes.txt"}]);
@@ -630,7 +598,7 @@ async fn approvals_are_interrupts_resumed_approved_or_denied() {
 #[tokio::test]
 async fn a_malformed_resume_payload_fails_the_run_and_runs_nothing() {
     let runs = Arc::new(AtomicUsize::new(0));
-    let agent = approval_agent(runs.clone());
+    let agent = golden_approval_agent(runs.clone());
     let events = run_ag_ui(
         &agent,
         &request(delete_messages(), resume(json!({"approved": "yes"}))),

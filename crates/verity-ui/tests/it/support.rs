@@ -2,11 +2,12 @@
 
 use std::path::PathBuf;
 use std::process::Command;
-use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use futures::stream;
 use serde_json::{Value, json};
-use verity::messages::{ModelMessage, ModelRequestPart};
+use verity::messages::{ModelMessage, ModelRequestPart, last_tool_returns};
 use verity::models::function::{DeltaToolCall, StreamChunk};
 use verity::prelude::*;
 
@@ -240,4 +241,36 @@ pub fn golden_invalid_args_agent() -> Agent<(), String> {
         stream::iter([Ok(chunk)])
     });
     Agent::builder(model).tool(weather_tool()).build()
+}
+
+#[derive(serde::Deserialize, schemars::JsonSchema)]
+pub struct FilePath {
+    pub path: String,
+}
+
+/// The golden `approval` scenario's agent: a delete_file call that needs approval; once
+/// it has a result, "Done: " and the result. Counts the tool's runs.
+pub fn golden_approval_agent(runs: Arc<AtomicUsize>) -> Agent<(), Deferrable<String>> {
+    let model = FunctionModel::new_stream(|messages: Vec<ModelMessage>, _| {
+        let chunk = match last_tool_returns(&messages).first() {
+            Some(ret) => StreamChunk::Text(format!("Done: {}", ret.model_response_str())),
+            None => StreamChunk::ToolCalls(vec![DeltaToolCall {
+                index: 0,
+                name: Some("delete_file".into()),
+                json_args: Some("{\"path\": \"notes.txt\"}".into()),
+                tool_call_id: Some("call_1".into()),
+            }]),
+        };
+        stream::iter([Ok(chunk)])
+    });
+    Agent::builder(model)
+        .tool(
+            Tool::new("delete_file", "Delete a file.", move |_ctx, a: FilePath| {
+                runs.fetch_add(1, Ordering::SeqCst);
+                async move { Ok::<_, ToolError>(format!("deleted {}", a.path)) }
+            })
+            .with_requires_approval(true),
+        )
+        .deferrable()
+        .build()
 }

@@ -47,39 +47,9 @@ async fn reasoning_run_matches_pydantic_ai_chunk_by_chunk() {
     );
 }
 
-/// The golden `approval` scenario's model: a delete_file call; after the tool ran, the
-/// answer.
-fn golden_approval_agent() -> Agent<(), Deferrable<String>> {
-    use futures::stream;
-    use verity::models::function::{DeltaToolCall, StreamChunk};
-    let model = FunctionModel::new_stream(|messages: Vec<ModelMessage>, _| {
-        let chunk = match verity::messages::last_tool_returns(&messages).first() {
-            Some(ret) => StreamChunk::Text(format!("Done: {}", ret.model_response_str())),
-            None => StreamChunk::ToolCalls(vec![DeltaToolCall {
-                index: 0,
-                name: Some("delete_file".into()),
-                json_args: Some("{\"path\": \"notes.txt\"}".into()),
-                tool_call_id: Some("call_1".into()),
-            }]),
-        };
-        stream::iter([Ok(chunk)])
-    });
-    Agent::builder(model)
-        .tool(
-            Tool::new(
-                "delete_file",
-                "Delete a file.",
-                |_ctx, a: Path| async move { Ok::<_, ToolError>(format!("deleted {}", a.path)) },
-            )
-            .with_requires_approval(true),
-        )
-        .deferrable()
-        .build()
-}
-
 #[tokio::test]
 async fn approval_runs_match_pydantic_ai_chunk_by_chunk() {
-    let agent = golden_approval_agent();
+    let agent = golden_approval_agent(Default::default());
     let adapter = VercelAiAdapter::new().sdk_version(SdkVersion::V6);
     let body = body_text(adapter.dispatch(&agent, &chat_body("Delete notes.txt"))).await;
     assert_eq!(
