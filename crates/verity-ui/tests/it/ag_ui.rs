@@ -260,33 +260,14 @@ fn show_map() -> Value {
 fn frontend_agent(offered: Arc<Mutex<Vec<String>>>) -> Agent<(), String> {
     let model = FunctionModel::new_stream(move |messages: Vec<ModelMessage>, info| {
         *offered.lock().unwrap() = info.function_tools.iter().map(|t| t.name.clone()).collect();
-        let returned = messages
-            .last()
-            .and_then(|m| m.as_request())
-            .is_some_and(|r| {
-                r.parts
-                    .iter()
-                    .any(|p| matches!(p, ModelRequestPart::ToolReturn(_)))
-            });
-        let chunks = if returned {
-            ["Paris is ", "on your screen."]
-                .map(|t| StreamChunk::Text(t.into()))
-                .to_vec()
+        let chunks = if last_request_returned(&messages) {
+            texts(&["Paris is ", "on your screen."])
         } else {
-            vec![
-                StreamChunk::Text("Let me show you.".into()),
-                StreamChunk::ToolCalls(vec![DeltaToolCall {
-                    index: 0,
-                    name: Some("show_map".into()),
-                    json_args: Some("{\"city\":".into()),
-                    tool_call_id: Some("call_1".into()),
-                }]),
-                StreamChunk::ToolCalls(vec![DeltaToolCall {
-                    index: 0,
-                    json_args: Some(" \"Paris\"}".into()),
-                    ..Default::default()
-                }]),
-            ]
+            text_and_split_call(
+                "Let me show you.",
+                "show_map",
+                ["{\"city\":", " \"Paris\"}"],
+            )
         };
         stream::iter(chunks.into_iter().map(Ok))
     });

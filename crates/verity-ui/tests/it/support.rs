@@ -15,36 +15,55 @@ use verity::prelude::*;
 /// its arguments in two pieces; after the tool returned, the answer in three pieces.
 pub fn tool_model() -> FunctionModel {
     FunctionModel::new_stream(|messages: Vec<ModelMessage>, _| {
-        let returned = messages
-            .last()
-            .and_then(|m| m.as_request())
-            .is_some_and(|r| {
-                r.parts
-                    .iter()
-                    .any(|p| matches!(p, ModelRequestPart::ToolReturn(_)))
-            });
-        let chunks = if returned {
-            ["It is ", "sunny in ", "Paris."]
-                .map(|t| StreamChunk::Text(t.into()))
-                .to_vec()
+        let chunks = if last_request_returned(&messages) {
+            texts(&["It is ", "sunny in ", "Paris."])
         } else {
-            vec![
-                StreamChunk::Text("Let me check.".into()),
-                StreamChunk::ToolCalls(vec![DeltaToolCall {
-                    index: 0,
-                    name: Some("get_weather".into()),
-                    json_args: Some("{\"city\":".into()),
-                    tool_call_id: Some("call_1".into()),
-                }]),
-                StreamChunk::ToolCalls(vec![DeltaToolCall {
-                    index: 0,
-                    json_args: Some(" \"Paris\"}".into()),
-                    ..Default::default()
-                }]),
-            ]
+            text_and_split_call(
+                "Let me check.",
+                "get_weather",
+                ["{\"city\":", " \"Paris\"}"],
+            )
         };
         stream::iter(chunks.into_iter().map(Ok))
     })
+}
+
+/// Whether the last request carries a tool's return.
+pub fn last_request_returned(messages: &[ModelMessage]) -> bool {
+    messages
+        .last()
+        .and_then(|m| m.as_request())
+        .is_some_and(|r| {
+            r.parts
+                .iter()
+                .any(|p| matches!(p, ModelRequestPart::ToolReturn(_)))
+        })
+}
+
+/// Text chunks.
+pub fn texts(pieces: &[&str]) -> Vec<StreamChunk> {
+    pieces
+        .iter()
+        .map(|t| StreamChunk::Text((*t).into()))
+        .collect()
+}
+
+/// Some text, then a call `call_1` of `name` with its arguments in two pieces.
+pub fn text_and_split_call(text: &str, name: &str, args: [&str; 2]) -> Vec<StreamChunk> {
+    vec![
+        StreamChunk::Text(text.into()),
+        StreamChunk::ToolCalls(vec![DeltaToolCall {
+            index: 0,
+            name: Some(name.into()),
+            json_args: Some(args[0].into()),
+            tool_call_id: Some("call_1".into()),
+        }]),
+        StreamChunk::ToolCalls(vec![DeltaToolCall {
+            index: 0,
+            json_args: Some(args[1].into()),
+            ..Default::default()
+        }]),
+    ]
 }
 
 #[derive(serde::Deserialize, schemars::JsonSchema)]
