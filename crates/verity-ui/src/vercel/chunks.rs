@@ -144,6 +144,88 @@ pub enum UiChunk {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         reason: Option<String>,
     },
+    /// A source the answer draws on, by URL.
+    #[serde(rename_all = "camelCase")]
+    SourceUrl {
+        source_id: String,
+        url: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        title: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        provider_metadata: Option<Value>,
+    },
+    /// A source the answer draws on, a document.
+    #[serde(rename_all = "camelCase")]
+    SourceDocument {
+        source_id: String,
+        media_type: String,
+        title: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        filename: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        provider_metadata: Option<Value>,
+    },
+    /// A file (a URL, or a `data:` URL).
+    #[serde(rename_all = "camelCase")]
+    File { url: String, media_type: String },
+    /// Application data, its type `data-` and a name of the application's (the AI SDK's
+    /// custom data parts).
+    #[serde(untagged)]
+    Data(DataChunk),
+}
+
+/// A `data-*` chunk: application data the client shows or keeps (the AI SDK's
+/// `DataUIPart`); with an `id`, a later chunk of the same type and id replaces it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DataChunk {
+    /// `data-` and the data's name.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Identifies the data, for a later chunk to replace it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// The data.
+    pub data: Value,
+    /// Sent to the client but not kept in the message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transient: Option<bool>,
+}
+
+impl UiChunk {
+    /// The chunks a tool return's metadata holds for the client, as PydanticAI takes
+    /// them from a `ToolReturn`'s metadata: one chunk or an array of them, of the kinds
+    /// that carry data (`data-*`, `source-url`, `source-document`, `file`); anything
+    /// else is left out.
+    pub fn from_tool_metadata(metadata: Option<&Value>) -> Vec<UiChunk> {
+        let parse = |v: &Value| {
+            serde_json::from_value::<UiChunk>(v.clone())
+                .ok()
+                .filter(UiChunk::carries_data)
+        };
+        match metadata {
+            Some(Value::Array(items)) => items.iter().filter_map(parse).collect(),
+            Some(one @ Value::Object(_)) => parse(one).into_iter().collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// Whether this is a chunk of data for the client rather than of the protocol.
+    fn carries_data(&self) -> bool {
+        match self {
+            UiChunk::Data(data) => data.kind.starts_with("data-"),
+            UiChunk::SourceUrl { .. } | UiChunk::SourceDocument { .. } | UiChunk::File { .. } => {
+                true
+            }
+            _ => false,
+        }
+    }
+}
+
+/// A chunk as a tool's return metadata (see [`UiChunk::from_tool_metadata`]).
+impl From<UiChunk> for Value {
+    fn from(chunk: UiChunk) -> Value {
+        serde_json::to_value(chunk).unwrap_or(Value::Null)
+    }
 }
 
 impl UiChunk {

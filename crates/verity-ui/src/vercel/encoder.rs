@@ -268,7 +268,11 @@ impl VercelEncoder {
             out.push(input_available(&call));
         }
         match part {
-            ModelRequestPart::ToolReturn(ret) => out.push(self.tool_return(ret)),
+            ModelRequestPart::ToolReturn(ret) => {
+                out.push(self.tool_return(ret));
+                // data the tool returned for the client, after its output
+                out.extend(UiChunk::from_tool_metadata(ret.metadata.as_ref()));
+            }
             ModelRequestPart::RetryPrompt(retry) => out.push(UiChunk::ToolOutputError {
                 tool_call_id: retry.tool_call_id.clone(),
                 error_text: retry.client_error_text(),

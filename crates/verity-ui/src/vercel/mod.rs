@@ -25,7 +25,7 @@ use verity::deferred::DeferredToolResults;
 use verity::messages::{ModelMessage, ModelRequestPart};
 use verity::{Agent, StreamedRun};
 
-pub use chunks::{DONE, UiChunk};
+pub use chunks::{DONE, DataChunk, UiChunk};
 pub use convert::{DENIED_TEXT, dump_messages, load_messages};
 pub use encoder::{SdkVersion, VercelEncoder};
 pub(crate) use encoder::{args_value, error_text as error_text_of};

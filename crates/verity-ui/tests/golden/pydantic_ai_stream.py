@@ -9,6 +9,8 @@ Scenarios (the Rust tests script the same model responses):
 - `tool`: the model says "Let me check.", calls get_weather({"city": "Paris"}) with its
   arguments streamed in two pieces, the tool returns "sunny", the model answers
   "It is sunny in Paris." in three pieces;
+- `tool_data`: the `tool` scenario, the tool returning a `ToolReturn` whose metadata is a
+  `data-weather` chunk and a `source-url` chunk, which follow its output;
 - `reasoning`: the model thinks "The user greets me.", then answers "Hello there!" in two
   pieces;
 - `approval` (AI SDK v6): the model calls delete_file({"path": "notes.txt"}), a tool that
@@ -45,6 +47,7 @@ from pydantic_ai.messages import ModelMessage, ToolReturnPart
 from pydantic_ai.models.function import AgentInfo, DeltaThinkingPart, DeltaToolCall, FunctionModel
 from pydantic_ai.ui.vercel_ai import VercelAIAdapter
 from pydantic_ai.ui.vercel_ai.request_types import SubmitMessage, TextUIPart, UIMessage
+from pydantic_ai.ui.vercel_ai.response_types import DataChunk, SourceUrlChunk
 
 
 async def tool_model(messages: list[ModelMessage], info: AgentInfo):
@@ -87,6 +90,19 @@ def get_weather(city: str) -> str:
 
 
 reasoning_agent = Agent(FunctionModel(stream_function=reasoning_model))
+
+data_agent = Agent(FunctionModel(stream_function=tool_model))
+
+
+@data_agent.tool_plain(name='get_weather')
+def get_weather_with_data(city: str) -> ToolReturn:
+    return ToolReturn(
+        return_value='sunny',
+        metadata=[
+            DataChunk(type='data-weather', id='w1', data={'city': city, 'sky': 'sunny'}),
+            SourceUrlChunk(source_id='s1', url='https://weather.example/paris', title='Paris weather'),
+        ],
+    )
 
 invalid_args_agent = Agent(FunctionModel(stream_function=invalid_args_model))
 invalid_args_agent.tool_plain(get_weather)
@@ -171,6 +187,7 @@ async def main():
     (here / 'vercel_approval_resumed.sse').write_text(await encode(approval_agent, approved, 6))
     denied = VercelAIAdapter.build_run_input(json.dumps(DENIED).encode())
     (here / 'vercel_approval_denied.sse').write_text(await encode(approval_agent, denied, 6))
+    (here / 'vercel_tool_data.sse').write_text(await capture(data_agent, 'What is the weather in Paris?'))
     (here / 'vercel_invalid_args.sse').write_text(await capture(invalid_args_agent, 'Weather?', 6))
     try:
         from pydantic_ai.ui.ag_ui import AGUIAdapter

@@ -39,6 +39,51 @@ async fn tool_run_matches_pydantic_ai_chunk_by_chunk() {
 }
 
 #[tokio::test]
+async fn data_a_tool_returns_follows_its_output_as_in_pydantic_ai() {
+    use verity::tools::ToolReturn;
+    use verity_ui::vercel::DataChunk;
+    let weather = Tool::new(
+        "get_weather",
+        "The weather in a city.",
+        |_ctx, c: City| async move {
+            let data = UiChunk::Data(DataChunk {
+                kind: "data-weather".into(),
+                id: Some("w1".into()),
+                data: json!({"city": c.city, "sky": "sunny"}),
+                transient: None,
+            });
+            let source = UiChunk::SourceUrl {
+                source_id: "s1".into(),
+                url: "https://weather.example/paris".into(),
+                title: Some("Paris weather".into()),
+                provider_metadata: None,
+            };
+            Ok::<_, ToolError>(
+                ToolReturn::new("sunny")
+                    .with_metadata(json!([Value::from(data), Value::from(source)])),
+            )
+        },
+    );
+    let agent = Agent::builder(tool_model()).tool(weather).build();
+    let body = stream_of(
+        &agent,
+        VercelAiAdapter::new(),
+        "What is the weather in Paris?",
+    )
+    .await;
+    assert_eq!(
+        normalize(&sse_chunks(&body)),
+        normalize(&golden("vercel_tool_data.sse"))
+    );
+    // and the AI SDK takes them into the message
+    if let Some(npm) = ui_npm() {
+        let out: Value =
+            serde_json::from_str(&run_node(&npm, "validate_stream.cjs", &[], &body)).unwrap();
+        assert_eq!(out["errors"], json!([]), "{out}");
+    }
+}
+
+#[tokio::test]
 async fn reasoning_run_matches_pydantic_ai_chunk_by_chunk() {
     let body = stream_of(&reasoning_agent(), VercelAiAdapter::new(), "Hi!").await;
     assert_eq!(
