@@ -22,6 +22,7 @@ use verity::messages::{
     ToolOutcome, ToolReturnPart, UserContent, UserPrompt, UserPromptPart,
 };
 
+use super::chunks::UiChunk;
 use super::encoder::{args_value, error_text};
 use super::types::{ToolState, ToolUiPart, UiMessage, UiPart, UiRole};
 use crate::UiError;
@@ -34,47 +35,104 @@ pub fn dump_messages(messages: &[ModelMessage]) -> Vec<UiMessage> {
     group(messages)
         .into_iter()
         .enumerate()
-        .map(|(i, (role, group))| UiMessage {
+        .map(|(i, group)| UiMessage {
             id: format!("msg-{i}"),
-            role,
-            metadata: Some(json!({"verity": {"messages": group}})),
-            parts: parts_of(role, group),
+            role: group.role,
+            metadata: Some(if group.in_previous {
+                json!({"verity": {IN_PREVIOUS: true}})
+            } else {
+                json!({"verity": {"messages": group.messages}})
+            }),
+            parts: parts_of(group.role, group.messages),
         })
         .collect()
 }
+
+/// The metadata flag of a user message whose request the message before it stores.
+const IN_PREVIOUS: &str = "inPrevious";
 
 /// UI messages as a history: each message's exact `verity.messages` when they still
 /// produce the parts it shows, else the messages rebuilt from its parts.
 pub fn load_messages(messages: &[UiMessage]) -> Result<Vec<ModelMessage>, UiError> {
     let mut out = Vec::new();
+    // the last message loaded exactly, if the one before was
+    let mut exact: Option<Vec<ModelMessage>> = None;
     for message in messages {
-        match stored(message) {
-            Some(stored) => out.extend(stored),
+        // content a tool returned for the model, shown as a user message after the
+        // assistant's: its request came with the message before, unless edited
+        if in_previous(message)
+            && let Some(request) = exact.as_ref().and_then(|m| m.last())
+            && shows(message, UiRole::User, std::slice::from_ref(request))
+        {
+            exact = None;
+            continue;
+        }
+        exact = stored(message);
+        match &exact {
+            Some(stored) => out.extend(stored.iter().cloned()),
             None => out.extend(rebuild(message)?),
         }
     }
     Ok(out)
 }
 
+fn in_previous(message: &UiMessage) -> bool {
+    message
+        .metadata
+        .as_ref()
+        .and_then(|m| m.get("verity")?.get(IN_PREVIOUS)?.as_bool())
+        == Some(true)
+}
+
+/// The messages one UI message shows. A request that answers the calls of the
+/// response before it and also carries a user prompt (content a tool returned for the
+/// model) belongs to the assistant's turn, and its prompt shows as a user message after
+/// it (`in_previous`: the assistant message stores the request), as PydanticAI dumps it.
+struct Group<'a> {
+    role: UiRole,
+    messages: &'a [ModelMessage],
+    in_previous: bool,
+}
+
 /// Which messages make up each UI message.
-fn group(messages: &[ModelMessage]) -> Vec<(UiRole, &[ModelMessage])> {
-    let mut groups: Vec<(UiRole, usize, usize)> = Vec::new();
+fn group(messages: &[ModelMessage]) -> Vec<Group<'_>> {
+    let mut groups: Vec<(UiRole, usize, usize, bool)> = Vec::new();
     for (i, message) in messages.iter().enumerate() {
         let role = match message {
             ModelMessage::Response(_) => UiRole::Assistant,
             ModelMessage::Request(request) => request_role(request),
         };
-        let continues =
-            matches!(groups.last(), Some((UiRole::Assistant, _, _))) && role == UiRole::Assistant;
+        let after_assistant = matches!(groups.last(), Some((UiRole::Assistant, ..)));
+        let answers = message.as_request().is_some_and(answers_calls);
         match groups.last_mut() {
-            Some((_, _, end)) if continues => *end = i + 1,
-            _ => groups.push((role, i, i + 1)),
+            Some((_, _, end, _)) if after_assistant && role == UiRole::Assistant => *end = i + 1,
+            Some((_, _, end, _)) if after_assistant && role == UiRole::User && answers => {
+                *end = i + 1;
+                groups.push((UiRole::User, i, i + 1, true));
+            }
+            _ => groups.push((role, i, i + 1, false)),
         }
     }
     groups
         .into_iter()
-        .filter_map(|(role, start, end)| Some((role, messages.get(start..end)?)))
+        .filter_map(|(role, start, end, in_previous)| {
+            Some(Group {
+                role,
+                messages: messages.get(start..end)?,
+                in_previous,
+            })
+        })
         .collect()
+}
+
+/// Whether a request answers calls (tool returns or retries).
+fn answers_calls(request: &ModelRequest) -> bool {
+    request.parts.iter().any(|p| {
+        matches!(
+            p,
+            ModelRequestPart::ToolReturn(_) | ModelRequestPart::RetryPrompt(_)
+        )
+    })
 }
 
 /// A request with a user prompt is the user's; one of system prompts alone is a system
@@ -144,7 +202,16 @@ fn parts_of(role: UiRole, messages: &[ModelMessage]) -> Vec<UiPart> {
                             provider_metadata: None,
                         }),
                         ModelResponsePart::ToolCall(call) => {
-                            parts.push(tool_part(call, returns.get(call.tool_call_id.as_str())))
+                            let ret = returns.get(call.tool_call_id.as_str());
+                            parts.push(tool_part(call, ret));
+                            // the data the tool returned for the client, as the stream sent it
+                            if let Some(ModelRequestPart::ToolReturn(t)) = ret {
+                                parts.extend(
+                                    UiChunk::from_tool_metadata(t.metadata.as_ref())
+                                        .into_iter()
+                                        .filter_map(data_part),
+                                );
+                            }
                         }
                         _ => {}
                     }
@@ -153,6 +220,30 @@ fn parts_of(role: UiRole, messages: &[ModelMessage]) -> Vec<UiPart> {
         }
     }
     parts
+}
+
+/// A data-carrying chunk as the UI part the AI SDK makes of it.
+fn data_part(chunk: UiChunk) -> Option<UiPart> {
+    Some(match chunk {
+        UiChunk::File { url, media_type } => UiPart::File {
+            media_type,
+            filename: None,
+            url,
+        },
+        UiChunk::Data(data) => {
+            let mut part = serde_json::Map::new();
+            part.insert("type".into(), Value::String(data.kind));
+            if let Some(id) = data.id {
+                part.insert("id".into(), Value::String(id));
+            }
+            part.insert("data".into(), data.data);
+            UiPart::Other(Value::Object(part))
+        }
+        source @ (UiChunk::SourceUrl { .. } | UiChunk::SourceDocument { .. }) => {
+            UiPart::Other(serde_json::to_value(source).ok()?)
+        }
+        _ => return None,
+    })
 }
 
 fn text_part(text: String) -> UiPart {
@@ -249,13 +340,22 @@ fn visible(part: &UiPart) -> Value {
 fn stored(message: &UiMessage) -> Option<Vec<ModelMessage>> {
     let stored = message.metadata.as_ref()?.get("verity")?.get("messages")?;
     let messages: Vec<ModelMessage> = serde_json::from_value(stored.clone()).ok()?;
-    let groups = group(&messages);
-    let [(role, group)] = groups.as_slice() else {
+    // the user message a tool's content shows as is the next UI message's
+    let groups: Vec<Group<'_>> = group(&messages)
+        .into_iter()
+        .filter(|g| !g.in_previous)
+        .collect();
+    let [group] = groups.as_slice() else {
         return None;
     };
-    let expected: Vec<Value> = parts_of(*role, group).iter().map(visible).collect();
+    shows(message, group.role, group.messages).then_some(messages)
+}
+
+/// Whether a UI message shows what these messages make as a message of this role.
+fn shows(message: &UiMessage, role: UiRole, messages: &[ModelMessage]) -> bool {
+    let expected: Vec<Value> = parts_of(role, messages).iter().map(visible).collect();
     let shown: Vec<Value> = message.parts.iter().map(visible).collect();
-    (*role == message.role && expected == shown).then_some(messages)
+    role == message.role && expected == shown
 }
 
 /// Messages rebuilt from what a UI message shows.

@@ -301,3 +301,142 @@ fn the_ai_sdk_accepts_dumped_messages() {
         all.len().to_string()
     );
 }
+
+/// A run whose tool returns content for the model and data for the client.
+async fn rich_return_history() -> Vec<ModelMessage> {
+    use verity::prelude::*;
+    use verity::tools::ToolReturn;
+    use verity_ui::vercel::{DataChunk, UiChunk};
+    let model = FunctionModel::new(|messages: &[ModelMessage], _| {
+        if messages.len() > 1 {
+            return ModelResponse::text("done");
+        }
+        ModelResponse::new(vec![ModelResponsePart::ToolCall(ToolCallPart::new(
+            "shot",
+            ToolCallArgs::from(json!({"x": 1})),
+            "c1",
+        ))])
+    });
+    #[derive(serde::Deserialize, schemars::JsonSchema)]
+    struct X {
+        x: i64,
+    }
+    let data = |kind: &str, id: Option<&str>, data: Value, transient| {
+        Value::from(UiChunk::Data(DataChunk {
+            kind: kind.into(),
+            id: id.map(Into::into),
+            data,
+            transient,
+        }))
+    };
+    let metadata = json!([
+        data("data-w", Some("w1"), json!({"a": 1}), None),
+        data("data-t", None, json!(2), Some(true)),
+        Value::from(UiChunk::SourceUrl {
+            source_id: "s1".into(),
+            url: "https://x.example".into(),
+            title: Some("X".into()),
+            provider_metadata: None,
+        }),
+        Value::from(UiChunk::File {
+            url: "https://x.example/f.png".into(),
+            media_type: "image/png".into(),
+        }),
+    ]);
+    let agent = Agent::builder(model)
+        .tool_fn("shot", "Shoot.", move |_ctx, a: X| {
+            let metadata = metadata.clone();
+            async move {
+                Ok::<_, ToolError>(
+                    ToolReturn::new(format!("clicked {}", a.x))
+                        .with_content(["Before:"])
+                        .with_metadata(metadata),
+                )
+            }
+        })
+        .build();
+    agent.run("hi").await.unwrap().all_messages().to_vec()
+}
+
+#[tokio::test]
+async fn a_tools_content_and_data_dump_as_pydantic_ai_dumps_them() {
+    let history = rich_return_history().await;
+    let dumped = dump_messages(&history);
+    // what PydanticAI 2.68's dump_messages writes for the same run, without ids, inputs
+    // and provider metadata
+    let expected = [
+        (
+            "user",
+            json!([{"type": "text", "text": "hi", "state": "done"}]),
+        ),
+        (
+            "assistant",
+            json!([
+                {"type": "tool-shot", "toolCallId": "c1", "state": "output-available", "output": "clicked 1"},
+                {"type": "data-w", "id": "w1", "data": {"a": 1}},
+                {"type": "data-t", "data": 2},
+                {"type": "source-url", "sourceId": "s1", "url": "https://x.example", "title": "X"},
+                {"type": "file", "mediaType": "image/png", "url": "https://x.example/f.png"},
+            ]),
+        ),
+        (
+            "user",
+            json!([{"type": "text", "text": "Before:", "state": "done"}]),
+        ),
+        (
+            "assistant",
+            json!([{"type": "text", "text": "done", "state": "done"}]),
+        ),
+    ];
+    let shown: Vec<(String, Value)> = dumped
+        .iter()
+        .map(|m| {
+            let parts: Vec<Value> = m
+                .parts
+                .iter()
+                .filter(|p| !matches!(p, UiPart::StepStart))
+                .map(|p| {
+                    let mut v = p.to_json();
+                    if let Value::Object(map) = &mut v {
+                        for key in [
+                            "input",
+                            "providerExecuted",
+                            "providerMetadata",
+                            "callProviderMetadata",
+                        ] {
+                            map.remove(key);
+                        }
+                    }
+                    v
+                })
+                .collect();
+            let role = serde_json::to_value(m.role)
+                .unwrap()
+                .as_str()
+                .unwrap()
+                .to_owned();
+            (role, Value::Array(parts))
+        })
+        .collect();
+    let expected: Vec<(String, Value)> = expected
+        .into_iter()
+        .map(|(r, p)| (r.to_owned(), p))
+        .collect();
+    assert_eq!(shown, expected);
+
+    // the AI SDK takes them as UI messages
+    if let Some(npm) = ui_npm() {
+        let json = serde_json::to_string(&dumped).unwrap();
+        assert_eq!(
+            run_node(&npm, "validate_messages.cjs", &[], &json),
+            dumped.len().to_string()
+        );
+    }
+    // and the round trip stays exact
+    assert_eq!(load_messages(&dumped).unwrap(), history);
+    // the content's user message does not come back twice when the client sends the
+    // messages as they are
+    let json = serde_json::to_value(&dumped).unwrap();
+    let back: Vec<UiMessage> = serde_json::from_value(json).unwrap();
+    assert_eq!(load_messages(&back).unwrap(), history);
+}
