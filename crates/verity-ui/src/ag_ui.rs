@@ -65,6 +65,7 @@ use verity::messages::{
     ToolReturnPart, UserContent, UserPrompt, UserPromptPart,
 };
 use verity::stream::PartDelta;
+use verity::usage::RunUsage;
 use verity::{Agent, AgentEvent, ExternalToolset, StreamedRun, ToolDefinition};
 
 use crate::parts::{OpenPart, Segment};
@@ -223,6 +224,77 @@ pub enum RunOutcome {
     /// The run was stopped before it completed (AG-UI 1.0; Verity does not send it, its
     /// runs have no first-party cancellation).
     Cancelled,
+}
+
+/// The tokens a run used with one provider's model (AG-UI 1.0 `TokenUsage`); counts of
+/// zero are left out, as not reported.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[allow(missing_docs)] // the fields are the protocol's
+pub struct TokenUsage {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input_tokens: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output_tokens: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub total_tokens: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reasoning_tokens: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cached_input_tokens: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_write_input_tokens: Option<u64>,
+}
+
+/// A run's usage with one (provider, model).
+type ModelUsage = ((Option<String>, Option<String>), RunUsage);
+
+/// The largest count a `TokenUsage` carries: JavaScript's `Number.MAX_SAFE_INTEGER`.
+const MAX_TOKEN_COUNT: u64 = (1 << 53) - 1;
+
+/// A count as `TokenUsage` takes it: absent when zero (not reported) or too large.
+fn reported(count: u64) -> Option<u64> {
+    (count > 0 && count <= MAX_TOKEN_COUNT).then_some(count)
+}
+
+/// One [`TokenUsage`] per provider and model, in the order they first answered; a pair
+/// with neither input nor output tokens is left out (PydanticAI's
+/// `token_usage_from_messages`).
+fn token_usage(by_model: &[ModelUsage]) -> Vec<TokenUsage> {
+    by_model
+        .iter()
+        .filter_map(|((provider, model), usage)| {
+            let (input, output) = (reported(usage.input_tokens), reported(usage.output_tokens));
+            if input.is_none() && output.is_none() {
+                return None;
+            }
+            let total = usage
+                .input_tokens
+                .checked_add(usage.output_tokens)
+                .filter(|_| {
+                    usage.input_tokens <= MAX_TOKEN_COUNT && usage.output_tokens <= MAX_TOKEN_COUNT
+                })
+                .and_then(reported);
+            Some(TokenUsage {
+                provider: provider.clone(),
+                model: model.clone(),
+                input_tokens: input,
+                output_tokens: output,
+                total_tokens: total,
+                reasoning_tokens: usage
+                    .details
+                    .get("reasoning_tokens")
+                    .copied()
+                    .and_then(reported),
+                cached_input_tokens: reported(usage.cache_read_tokens),
+                cache_write_input_tokens: reported(usage.cache_write_tokens),
+            })
+        })
+        .collect()
 }
 
 /// The prefix of an interrupt's id, before the id of the call it is about.
@@ -499,6 +571,10 @@ pub enum AgUiEvent {
         run_id: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         outcome: Option<RunOutcome>,
+        /// Tokens used, per provider and model (AG-UI 1.0; see
+        /// [`AgUiAdapter::include_usage`]).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        usage: Option<Vec<TokenUsage>>,
     },
     /// The run failed.
     #[serde(rename_all = "camelCase")]
@@ -572,6 +648,10 @@ pub struct AgUiEncoder {
     deferred: Option<DeferredToolRequests>,
     /// Calls whose results the client sent: it has them, they are not sent back.
     client_results: Vec<String>,
+    /// Whether `RUN_FINISHED` reports the run's token usage.
+    include_usage: bool,
+    /// The run's usage per provider and model, in the order they first answered.
+    usage: Vec<ModelUsage>,
 }
 
 impl std::fmt::Debug for AgUiEncoder {
@@ -597,6 +677,8 @@ impl AgUiEncoder {
             pending_ids: false,
             deferred: None,
             client_results: Vec::new(),
+            include_usage: false,
+            usage: Vec::new(),
         }
     }
 
@@ -619,6 +701,13 @@ impl AgUiEncoder {
             })
             .collect();
         encoder
+    }
+
+    /// Whether `RUN_FINISHED` reports the run's token usage per provider and model
+    /// (sent only where pending tool call ids are, to AG-UI 1.0 clients).
+    pub fn with_usage(mut self, include: bool) -> Self {
+        self.include_usage = include;
+        self
     }
 
     /// Whether `RUN_FINISHED` names the frontend tool calls the run left pending
@@ -653,6 +742,15 @@ impl AgUiEncoder {
             }
             AgentEvent::PartDelta { index, delta } => self.part_delta(*index, delta, &mut out),
             AgentEvent::ModelResponse(response) => {
+                let key = (response.provider_name.clone(), response.model_name.clone());
+                match self.usage.iter_mut().find(|(k, _)| *k == key) {
+                    Some((_, usage)) => usage.add_response(&response.usage),
+                    None => {
+                        let mut usage = RunUsage::default();
+                        usage.add_response(&response.usage);
+                        self.usage.push((key, usage));
+                    }
+                }
                 if !self.streamed_parts {
                     for (index, part) in response.parts.iter().enumerate() {
                         self.part_start(index, part, &mut out);
@@ -741,10 +839,14 @@ impl AgUiEncoder {
                 pending_tool_call_ids: None,
             },
         };
+        let usage = (self.include_usage && self.pending_ids)
+            .then(|| token_usage(&self.usage))
+            .filter(|usage| !usage.is_empty());
         out.push(AgUiEvent::RunFinished {
             thread_id: self.thread_id.clone(),
             run_id: self.run_id.clone(),
             outcome: Some(outcome),
+            usage,
         });
         out
     }
@@ -967,12 +1069,21 @@ fn content_text(content: &Value) -> String {
 
 /// Runs an agent for an AG-UI client (PydanticAI's `AGUIAdapter`).
 #[derive(Debug, Clone, Default)]
-pub struct AgUiAdapter {}
+pub struct AgUiAdapter {
+    include_usage: bool,
+}
 
 impl AgUiAdapter {
     /// An adapter.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Report the run's token usage per provider and model in `RUN_FINISHED` to clients
+    /// that declared AG-UI 1.0 (PydanticAI's `include_usage`; off by default).
+    pub fn include_usage(mut self, include: bool) -> Self {
+        self.include_usage = include;
+        self
     }
 
     /// A request body as a [`RunAgentInput`]; a malformed body is a
@@ -1112,7 +1223,7 @@ impl AgUiAdapter {
         D: Send + Sync + 'static,
         O: Send + Sync + 'static,
     {
-        let mut encoder = AgUiEncoder::for_input(input);
+        let mut encoder = AgUiEncoder::for_input(input).with_usage(self.include_usage);
         async_stream::stream! {
             for event in encoder.start() {
                 yield event;
@@ -1149,7 +1260,7 @@ impl AgUiAdapter {
         input: &RunAgentInput,
         error: impl std::fmt::Display,
     ) -> impl Stream<Item = AgUiEvent> + Send + 'static {
-        let mut encoder = AgUiEncoder::for_input(input);
+        let mut encoder = AgUiEncoder::for_input(input).with_usage(self.include_usage);
         let mut events = encoder.start();
         events.extend(encoder.error(error.to_string()));
         futures::stream::iter(events)

@@ -24,6 +24,8 @@ Scenarios (the Rust tests script the same model responses):
 
 With `ag-ui-protocol` (1.0) installed too, PydanticAI's `AGUIAdapter` streams are written:
 - `ag_ui_tool.sse`: the `tool` scenario; `ag_ui_invalid_args.sse`: the `invalid_args` one;
+- `ag_ui_tool_usage.sse`: the `tool` scenario for an AG-UI 1.0 client, with
+  `include_usage` (token usage on `RUN_FINISHED`);
 - `ag_ui_tool_events.sse`: a tool returns a `ToolReturn` whose metadata is a state snapshot
   and a custom event, which follow its result;
 - `ag_ui_frontend_tool.sse`: the client offers a frontend tool, show_map; the model says
@@ -195,7 +197,7 @@ async def main():
         print('ag-ui-protocol is not installed: the ag_ui_*.sse files are not written')
         return
 
-    async def ag_ui(name: str, agent: Agent, messages: list[dict], **fields) -> None:
+    async def ag_ui(name: str, agent: Agent, messages: list[dict], include_usage: bool = False, **fields) -> None:
         body = {
             'threadId': 'thread-1',
             'runId': 'run-1',
@@ -207,11 +209,18 @@ async def main():
             **fields,
         }
         run_input = AGUIAdapter.build_run_input(json.dumps(body).encode())
-        adapter = AGUIAdapter(agent=agent, run_input=run_input)
+        adapter = AGUIAdapter(agent=agent, run_input=run_input, include_usage=include_usage)
         events = ''.join([event async for event in adapter.encode_stream(adapter.run_stream())])
         (here / f'ag_ui_{name}.sse').write_text(events)
 
     await ag_ui('tool', tool_agent, [{'id': 'user-1', 'role': 'user', 'content': 'What is the weather in Paris?'}])
+    await ag_ui(
+        'tool_usage',
+        tool_agent,
+        [{'id': 'user-1', 'role': 'user', 'content': 'What is the weather in Paris?'}],
+        include_usage=True,
+        protocolVersion='1.0',
+    )
     await ag_ui('invalid_args', invalid_args_agent, [{'id': 'user-1', 'role': 'user', 'content': 'Weather?'}])
 
     from ag_ui.core import CustomEvent, EventType, StateSnapshotEvent

@@ -833,3 +833,51 @@ async fn the_clients_state_reaches_the_run_as_state_deps() {
     let (status, _) = answer(json!({"document": 3})).await;
     assert_eq!(status, 400);
 }
+
+#[tokio::test]
+async fn run_finished_reports_token_usage_when_asked_as_pydantic_ai_does() {
+    let body = request(
+        json!([{"id": "user-1", "role": "user", "content": "What is the weather in Paris?"}]),
+        json!({"protocolVersion": "1.0"}),
+    );
+    let response = AgUiAdapter::new()
+        .include_usage(true)
+        .dispatch(&tool_agent(), body.to_string().as_bytes());
+    let mut ours = events(&body_text(response).await);
+    let mut theirs = golden("ag_ui_tool_usage.sse");
+    // the same fields; the counts are each function model's own estimate
+    let usage = |events: &mut Vec<Value>| {
+        let last = events.last_mut().unwrap().as_object_mut().unwrap();
+        last.remove("usage").unwrap()
+    };
+    let (our_usage, their_usage) = (usage(&mut ours), usage(&mut theirs));
+    let keys = |u: &Value| -> Vec<String> {
+        let mut keys: Vec<String> = u[0].as_object().unwrap().keys().cloned().collect();
+        keys.sort();
+        keys
+    };
+    assert_eq!(
+        keys(&our_usage),
+        keys(&their_usage),
+        "{our_usage} {their_usage}"
+    );
+    assert_eq!(our_usage.as_array().unwrap().len(), 1);
+    let entry = &our_usage[0];
+    assert_eq!(
+        entry["totalTokens"].as_u64().unwrap(),
+        entry["inputTokens"].as_u64().unwrap() + entry["outputTokens"].as_u64().unwrap()
+    );
+    assert_eq!(normalize_ag_ui(&ours), normalize_ag_ui(&theirs));
+
+    // not asked for, or an older client: no usage
+    for (adapter, version) in [
+        (AgUiAdapter::new(), json!("1.0")),
+        (AgUiAdapter::new().include_usage(true), Value::Null),
+    ] {
+        let mut body = body.clone();
+        body["protocolVersion"] = version;
+        let response = adapter.dispatch(&tool_agent(), body.to_string().as_bytes());
+        let events = events(&body_text(response).await);
+        assert!(events.last().unwrap().get("usage").is_none(), "{events:#?}");
+    }
+}
