@@ -15,6 +15,7 @@ use crate::settings::ModelSettings;
 use crate::stream::{
     ModelStreamEvent, PartsManager, ResponseAccumulator, ResponseMetadata, ResponseStream,
 };
+use crate::usage::RequestUsage;
 
 /// What the agent tells a [`FunctionModel`] about the request.
 #[derive(Debug, Clone)]
@@ -187,67 +188,81 @@ impl FunctionModel {
             messages.to_vec(),
             AgentInfo::new(messages, settings, params),
         );
-        let history = messages.to_vec();
         let model_name = self.response_model_name();
+        // usage as PydanticAI's streamed function model counts it: 50 tokens of input,
+        // and the words of each streamed piece as output
         let state = (
             chunks,
             PartsManager::new(),
             ResponseAccumulator::new(),
+            0u64,
             false,
         );
-        let events = futures::stream::unfold(state, move |(mut chunks, mut pm, mut acc, done)| {
-            let history = history.clone();
-            let model_name = model_name.clone();
-            async move {
-                if done {
-                    return None;
-                }
-                let mut out: Vec<Result<ModelStreamEvent>> = Vec::new();
-                match chunks.next().await {
-                    Some(Ok(chunk)) => {
-                        let events: Vec<ModelStreamEvent> = match chunk {
-                            StreamChunk::Text(t) => pm.text_delta(None, &t).into_iter().collect(),
-                            StreamChunk::Thinking(t) => pm
-                                .thinking_delta(None, Some(&t), None)
-                                .into_iter()
-                                .collect(),
-                            StreamChunk::ToolCalls(calls) => calls
-                                .iter()
-                                .filter_map(|c| {
-                                    pm.tool_call_delta(
-                                        Some(&c.index.to_string()),
-                                        c.name.as_deref(),
-                                        c.json_args.as_deref(),
-                                        c.tool_call_id.as_deref(),
-                                    )
-                                })
-                                .collect(),
-                        };
-                        for e in events {
-                            if let Err(err) = acc.apply(e.clone()) {
-                                out.push(Err(err));
-                                return Some((futures::stream::iter(out), (chunks, pm, acc, true)));
+        let events = futures::stream::unfold(
+            state,
+            move |(mut chunks, mut pm, mut acc, mut output, done)| {
+                let model_name = model_name.clone();
+                async move {
+                    if done {
+                        return None;
+                    }
+                    let mut out: Vec<Result<ModelStreamEvent>> = Vec::new();
+                    match chunks.next().await {
+                        Some(Ok(chunk)) => {
+                            output += streamed_tokens(&chunk);
+                            let events: Vec<ModelStreamEvent> = match chunk {
+                                StreamChunk::Text(t) => {
+                                    pm.text_delta(None, &t).into_iter().collect()
+                                }
+                                StreamChunk::Thinking(t) => pm
+                                    .thinking_delta(None, Some(&t), None)
+                                    .into_iter()
+                                    .collect(),
+                                StreamChunk::ToolCalls(calls) => calls
+                                    .iter()
+                                    .filter_map(|c| {
+                                        pm.tool_call_delta(
+                                            Some(&c.index.to_string()),
+                                            c.name.as_deref(),
+                                            c.json_args.as_deref(),
+                                            c.tool_call_id.as_deref(),
+                                        )
+                                    })
+                                    .collect(),
+                            };
+                            for e in events {
+                                if let Err(err) = acc.apply(e.clone()) {
+                                    out.push(Err(err));
+                                    return Some((
+                                        futures::stream::iter(out),
+                                        (chunks, pm, acc, output, true),
+                                    ));
+                                }
+                                out.push(Ok(e));
                             }
-                            out.push(Ok(e));
+                            Some((futures::stream::iter(out), (chunks, pm, acc, output, false)))
                         }
-                        Some((futures::stream::iter(out), (chunks, pm, acc, false)))
-                    }
-                    Some(Err(e)) => {
-                        out.push(Err(e));
-                        Some((futures::stream::iter(out), (chunks, pm, acc, true)))
-                    }
-                    None => {
-                        let usage = estimate_usage(&history, acc.response());
-                        out.push(Ok(ModelStreamEvent::Usage(usage)));
-                        out.push(Ok(ModelStreamEvent::Metadata(ResponseMetadata {
-                            model_name: Some(model_name),
-                            ..Default::default()
-                        })));
-                        Some((futures::stream::iter(out), (chunks, pm, acc, true)))
+                        Some(Err(e)) => {
+                            out.push(Err(e));
+                            Some((futures::stream::iter(out), (chunks, pm, acc, output, true)))
+                        }
+                        None => {
+                            let usage = RequestUsage {
+                                input_tokens: 50,
+                                output_tokens: output,
+                                ..Default::default()
+                            };
+                            out.push(Ok(ModelStreamEvent::Usage(usage)));
+                            out.push(Ok(ModelStreamEvent::Metadata(ResponseMetadata {
+                                model_name: Some(model_name),
+                                ..Default::default()
+                            })));
+                            Some((futures::stream::iter(out), (chunks, pm, acc, output, true)))
+                        }
                     }
                 }
-            }
-        });
+            },
+        );
         Box::pin(events.flatten())
     }
 }
@@ -316,5 +331,18 @@ impl Model for FunctionModel {
 
     fn profile(&self) -> &ModelProfile {
         &self.profile
+    }
+}
+
+/// The output tokens PydanticAI's streamed function model counts for one piece: the
+/// words of its text, thinking or tool-call arguments.
+fn streamed_tokens(chunk: &StreamChunk) -> u64 {
+    match chunk {
+        StreamChunk::Text(t) | StreamChunk::Thinking(t) => crate::models::test::word_count(t),
+        StreamChunk::ToolCalls(calls) => calls
+            .iter()
+            .filter_map(|c| c.json_args.as_deref())
+            .map(crate::models::test::word_count)
+            .sum(),
     }
 }

@@ -8,7 +8,7 @@ use serde_json::{Map, Value, json};
 use crate::error::Result;
 use crate::messages::{
     ModelMessage, ModelRequestPart, ModelResponse, ModelResponsePart, TextPart, ToolCallArgs,
-    ToolCallPart, ToolOutcome,
+    ToolCallPart, ToolOutcome, UserContent, UserPrompt,
 };
 use crate::model::{Model, ModelProfile, ModelRequestParameters, ToolDefinition};
 use crate::output::OutputMode;
@@ -190,23 +190,45 @@ fn summarise_tool_returns(messages: &[ModelMessage]) -> String {
     }
 }
 
-fn word_count(text: &str) -> u64 {
-    text.split(|c: char| c.is_whitespace() || "\"(){}[],.:".contains(c))
-        .filter(|w| !w.is_empty())
-        .count() as u64
+/// Tokens in a text the way PydanticAI's test models count them: the pieces left when
+/// the trimmed text is split on runs of whitespace, `"`, `,`, `.` and `:` (blank text is
+/// one piece; empty text none).
+pub(crate) fn word_count(text: &str) -> u64 {
+    if text.is_empty() {
+        return 0;
+    }
+    let separator = |c: char| c.is_whitespace() || "\",.:".contains(c);
+    // as a regex split of the trimmed text: one piece more than there are separator runs
+    // (a run at either end leaves an empty piece there)
+    let trimmed = text.trim();
+    let mut pieces = 1u64;
+    let mut in_run = false;
+    for c in trimmed.chars() {
+        if separator(c) {
+            if !in_run {
+                pieces += 1;
+                in_run = true;
+            }
+        } else {
+            in_run = false;
+        }
+    }
+    pieces
 }
 
-/// Estimate usage the way PydanticAI's test models do: 50 tokens of overhead plus one
-/// token per word in the requests, one per word in the response.
+/// Estimate usage the way PydanticAI's test and function models do: 50 tokens of
+/// overhead plus the words of every request part as input; the words of every response
+/// in the history and of this one as output.
 pub fn estimate_usage(messages: &[ModelMessage], response: &ModelResponse) -> RequestUsage {
     let mut input = 50;
+    let mut output = 0;
     for m in messages {
         match m {
             ModelMessage::Request(r) => {
                 for p in &r.parts {
                     input += match p {
                         ModelRequestPart::SystemPrompt(s) => word_count(&s.content),
-                        ModelRequestPart::UserPrompt(u) => word_count(&u.content.text()),
+                        ModelRequestPart::UserPrompt(u) => user_prompt_words(&u.content),
                         ModelRequestPart::ToolReturn(t) => word_count(&t.model_response_str()),
                         ModelRequestPart::RetryPrompt(r) => word_count(&r.model_response_str()),
                         ModelRequestPart::RetryFeedback(f) => word_count(&f.model_response_str()),
@@ -214,13 +236,29 @@ pub fn estimate_usage(messages: &[ModelMessage], response: &ModelResponse) -> Re
                     };
                 }
             }
-            ModelMessage::Response(r) => input += response_words(r),
+            ModelMessage::Response(r) => output += response_words(r),
         }
     }
     RequestUsage {
         input_tokens: input,
-        output_tokens: response_words(response),
+        output_tokens: output + response_words(response),
         ..Default::default()
+    }
+}
+
+/// A prompt's words: text as text; of a list, its text items and the bytes of inline
+/// data (PydanticAI counts nothing for URLs).
+fn user_prompt_words(prompt: &UserPrompt) -> u64 {
+    match prompt {
+        UserPrompt::Text(text) => word_count(text),
+        UserPrompt::Parts(parts) => parts
+            .iter()
+            .map(|p| match p {
+                UserContent::Text(text) => word_count(text),
+                UserContent::Binary(b) => b.data.len() as u64,
+                _ => 0,
+            })
+            .sum(),
     }
 }
 
@@ -230,10 +268,19 @@ fn response_words(r: &ModelResponse) -> u64 {
         .map(|p| match p {
             ModelResponsePart::Text(t) => word_count(&t.content),
             ModelResponsePart::Thinking(t) => word_count(&t.content),
-            ModelResponsePart::ToolCall(c) => 1 + word_count(&c.args.to_json_string()),
+            ModelResponsePart::ToolCall(c) => 1 + word_count(&args_as_json(&c.args)),
             ModelResponsePart::Unknown(_) => 0,
         })
         .sum()
+}
+
+/// Arguments as PydanticAI renders them to count them: compact JSON of the object, or
+/// `{"INVALID_JSON": text}` for text that is not a JSON object.
+fn args_as_json(args: &ToolCallArgs) -> String {
+    match args.to_value() {
+        Ok(object @ Value::Object(_)) => object.to_string(),
+        _ => serde_json::json!({"INVALID_JSON": args.to_json_string()}).to_string(),
+    }
 }
 
 impl Model for TestModel {
@@ -438,4 +485,26 @@ fn generate_string(obj: &Map<String, Value>) -> Value {
         .unwrap_or(1)
         .max(1);
     json!("a".repeat(usize::try_from(min).unwrap_or(1)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::word_count;
+
+    #[test]
+    fn words_are_counted_as_pydantic_ai_counts_them() {
+        // `len(re.split(r'[\s",.:]+', text.strip()))`, and 0 for empty text
+        for (text, n) in [
+            ("", 0),
+            ("   ", 1),
+            ("Let me check.", 4),
+            ("{\"city\":", 3),
+            (" \"Paris\"}", 3),
+            ("It is ", 2),
+            ("What is the weather in Paris?", 6),
+            ("a,,b  c", 3),
+        ] {
+            assert_eq!(word_count(text), n, "{text:?}");
+        }
+    }
 }

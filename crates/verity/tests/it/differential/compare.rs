@@ -28,11 +28,6 @@ pub const DROPPED_FIELDS: &[(&str, &str, &str)] = &[
         "PydanticAI 2.x message metadata (null here); Verity does not write it yet",
     ),
     (
-        "usage",
-        "message",
-        "token counts are the FunctionModel's estimates, not the run loop's; run-level request and tool-call counts are compared instead",
-    ),
-    (
         "model_name",
         "message",
         "FunctionModel naming: PydanticAI writes the given name, Verity `function:<name>:`; not the run loop",
@@ -155,6 +150,11 @@ fn normalize_messages(messages: &mut Value) {
         for f in dropped("message") {
             map.remove(f);
         }
+        // a count of zero (or no cost) is one not reported: PydanticAI writes every
+        // counter it has, Verity only those it models
+        if let Some(Value::Object(usage)) = map.get_mut("usage") {
+            usage.retain(|_, v| !is_unreported(v));
+        }
         if let Some(Value::Array(parts)) = map.get_mut("parts") {
             for p in parts {
                 if let Some(pm) = p.as_object_mut() {
@@ -164,6 +164,16 @@ fn normalize_messages(messages: &mut Value) {
                 }
             }
         }
+    }
+}
+
+/// Zero, null or empty: a usage field that reports nothing.
+fn is_unreported(v: &Value) -> bool {
+    match v {
+        Value::Null => true,
+        Value::Number(n) => n.as_f64() == Some(0.0),
+        Value::Object(m) => m.is_empty(),
+        _ => false,
     }
 }
 
