@@ -42,7 +42,7 @@ pub struct RequestUsage {
 impl RequestUsage {
     /// Input plus output tokens.
     pub fn total_tokens(&self) -> u64 {
-        self.input_tokens + self.output_tokens
+        self.input_tokens.saturating_add(self.output_tokens)
     }
 }
 
@@ -74,7 +74,7 @@ pub struct RunUsage {
 impl RunUsage {
     /// Input plus output tokens.
     pub fn total_tokens(&self) -> u64 {
-        self.input_tokens + self.output_tokens
+        self.input_tokens.saturating_add(self.output_tokens)
     }
 
     /// What was used since `start` (a snapshot of this usage taken earlier), field by
@@ -113,32 +113,48 @@ impl RunUsage {
 
     /// Add one response's usage (the request itself is counted separately).
     pub fn add_response(&mut self, u: &RequestUsage) {
-        self.input_tokens += u.input_tokens;
-        self.output_tokens += u.output_tokens;
-        self.cache_write_tokens += u.cache_write_tokens;
-        self.cache_read_tokens += u.cache_read_tokens;
-        self.input_audio_tokens += u.input_audio_tokens;
-        self.cache_audio_read_tokens += u.cache_audio_read_tokens;
-        self.output_audio_tokens += u.output_audio_tokens;
+        self.input_tokens = self.input_tokens.saturating_add(u.input_tokens);
+        self.output_tokens = self.output_tokens.saturating_add(u.output_tokens);
+        self.cache_write_tokens = self.cache_write_tokens.saturating_add(u.cache_write_tokens);
+        self.cache_read_tokens = self.cache_read_tokens.saturating_add(u.cache_read_tokens);
+        self.input_audio_tokens = self.input_audio_tokens.saturating_add(u.input_audio_tokens);
+        self.cache_audio_read_tokens = self
+            .cache_audio_read_tokens
+            .saturating_add(u.cache_audio_read_tokens);
+        self.output_audio_tokens = self
+            .output_audio_tokens
+            .saturating_add(u.output_audio_tokens);
         for (k, v) in &u.details {
-            *self.details.entry(k.clone()).or_default() += v;
+            let n = self.details.entry(k.clone()).or_default();
+            *n = n.saturating_add(*v);
         }
     }
 }
 
 impl std::ops::AddAssign<&RunUsage> for RunUsage {
     fn add_assign(&mut self, other: &RunUsage) {
-        self.requests += other.requests;
-        self.tool_calls += other.tool_calls;
-        self.input_tokens += other.input_tokens;
-        self.output_tokens += other.output_tokens;
-        self.cache_write_tokens += other.cache_write_tokens;
-        self.cache_read_tokens += other.cache_read_tokens;
-        self.input_audio_tokens += other.input_audio_tokens;
-        self.cache_audio_read_tokens += other.cache_audio_read_tokens;
-        self.output_audio_tokens += other.output_audio_tokens;
+        self.requests = self.requests.saturating_add(other.requests);
+        self.tool_calls = self.tool_calls.saturating_add(other.tool_calls);
+        self.input_tokens = self.input_tokens.saturating_add(other.input_tokens);
+        self.output_tokens = self.output_tokens.saturating_add(other.output_tokens);
+        self.cache_write_tokens = self
+            .cache_write_tokens
+            .saturating_add(other.cache_write_tokens);
+        self.cache_read_tokens = self
+            .cache_read_tokens
+            .saturating_add(other.cache_read_tokens);
+        self.input_audio_tokens = self
+            .input_audio_tokens
+            .saturating_add(other.input_audio_tokens);
+        self.cache_audio_read_tokens = self
+            .cache_audio_read_tokens
+            .saturating_add(other.cache_audio_read_tokens);
+        self.output_audio_tokens = self
+            .output_audio_tokens
+            .saturating_add(other.output_audio_tokens);
         for (k, v) in &other.details {
-            *self.details.entry(k.clone()).or_default() += v;
+            let n = self.details.entry(k.clone()).or_default();
+            *n = n.saturating_add(*v);
         }
     }
 }
@@ -335,4 +351,29 @@ fn limit_exceeded(message: String) -> Error {
     Error::UsageLimitExceeded(format!(
         "{message}. Consider raising the limit, or see the docs on usage limits for budget-aware patterns: https://pydantic.dev/docs/ai/core-concepts/agent/#usage-limits"
     ))
+}
+
+#[cfg(test)]
+mod overflow_tests {
+    use super::*;
+
+    #[test]
+    fn counts_from_a_provider_saturate_instead_of_overflowing() {
+        let huge = RequestUsage {
+            input_tokens: u64::MAX,
+            output_tokens: u64::MAX,
+            details: [("reasoning_tokens".to_owned(), u64::MAX)].into(),
+            ..Default::default()
+        };
+        assert_eq!(huge.total_tokens(), u64::MAX);
+        let mut run = RunUsage::default();
+        run.add_response(&huge);
+        run.add_response(&huge);
+        assert_eq!(run.input_tokens, u64::MAX);
+        assert_eq!(run.details.get("reasoning_tokens"), Some(&u64::MAX));
+        let copy = run.clone();
+        run += &copy;
+        assert_eq!(run.output_tokens, u64::MAX);
+        assert_eq!(run.total_tokens(), u64::MAX);
+    }
 }

@@ -1474,8 +1474,8 @@ fn map_finish_reason(reason: &str) -> FinishReason {
 fn map_usage(u: &Value) -> RequestUsage {
     let n = |k: &str| u.get(k).and_then(Value::as_u64).unwrap_or(0);
     let mut usage = RequestUsage {
-        input_tokens: n("promptTokenCount") + n("toolUsePromptTokenCount"),
-        output_tokens: n("candidatesTokenCount") + n("thoughtsTokenCount"),
+        input_tokens: n("promptTokenCount").saturating_add(n("toolUsePromptTokenCount")),
+        output_tokens: n("candidatesTokenCount").saturating_add(n("thoughtsTokenCount")),
         cache_read_tokens: n("cachedContentTokenCount"),
         ..Default::default()
     };
