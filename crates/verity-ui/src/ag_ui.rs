@@ -600,17 +600,6 @@ impl From<AgUiEvent> for Value {
     }
 }
 
-/// The AG-UI events in a tool return's metadata: one event, or an array of them (items
-/// that are not events are skipped).
-fn metadata_events(metadata: Option<&Value>) -> Vec<AgUiEvent> {
-    let parse = |v: &Value| serde_json::from_value::<AgUiEvent>(v.clone()).ok();
-    match metadata {
-        Some(Value::Array(items)) => items.iter().filter_map(parse).collect(),
-        Some(one @ Value::Object(_)) => parse(one).into_iter().collect(),
-        _ => Vec::new(),
-    }
-}
-
 impl AgUiEvent {
     /// The event as one SSE event, stamped now (`timestamp`, milliseconds since the
     /// epoch, as PydanticAI stamps every event): `data: {json}\n\n`.
@@ -797,7 +786,7 @@ impl AgUiEncoder {
                     }
                     // events the tool returned as its metadata (state, custom events)
                     if let ModelRequestPart::ToolReturn(ret) = part {
-                        out.extend(metadata_events(ret.metadata.as_ref()));
+                        out.extend(crate::metadata_items::<AgUiEvent>(ret.metadata.as_ref()));
                     }
                 }
             }

@@ -91,6 +91,20 @@ where
     }
 }
 
+/// The protocol items a tool return's metadata holds for the client: one item, or an
+/// array of them; values that are not items of type `T` are skipped.
+pub(crate) fn metadata_items<T: serde::de::DeserializeOwned>(
+    metadata: Option<&serde_json::Value>,
+) -> Vec<T> {
+    use serde_json::Value;
+    let parse = |v: &Value| serde_json::from_value::<T>(v.clone()).ok();
+    match metadata {
+        Some(Value::Array(items)) => items.iter().filter_map(parse).collect(),
+        Some(one @ Value::Object(_)) => parse(one).into_iter().collect(),
+        _ => Vec::new(),
+    }
+}
+
 /// Why a UI request could not be served.
 #[derive(Debug, thiserror::Error)]
 pub enum UiError {

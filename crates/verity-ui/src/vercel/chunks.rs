@@ -197,16 +197,9 @@ impl UiChunk {
     /// that carry data (`data-*`, `source-url`, `source-document`, `file`); anything
     /// else is left out.
     pub fn from_tool_metadata(metadata: Option<&Value>) -> Vec<UiChunk> {
-        let parse = |v: &Value| {
-            serde_json::from_value::<UiChunk>(v.clone())
-                .ok()
-                .filter(UiChunk::carries_data)
-        };
-        match metadata {
-            Some(Value::Array(items)) => items.iter().filter_map(parse).collect(),
-            Some(one @ Value::Object(_)) => parse(one).into_iter().collect(),
-            _ => Vec::new(),
-        }
+        let mut chunks = crate::metadata_items::<UiChunk>(metadata);
+        chunks.retain(UiChunk::carries_data);
+        chunks
     }
 
     /// Whether this is a chunk of data for the client rather than of the protocol.
